@@ -1,0 +1,55 @@
+namespace Q.Compiler.Diagnostics
+{
+    /// <summary>
+    /// Stable diagnostic ids. Ranges by stage: 0xxx configuration, 1xxx reading the model, 2xxx graph and ops,
+    /// 3xxx quantization, 4xxx emission and limits, 5xxx C# integration, 9xxx internal errors.
+    /// Every id has a page in docs/diagnostics/QC####.md.
+    /// </summary>
+    public static class DiagnosticIds
+    {
+        /// <summary>The model file does not exist or cannot be read.</summary>
+        public const string ModelNotFound = "QC0001";
+        /// <summary>A QModel metadata value is malformed (InputShapes, ClassName, Namespace, ...).</summary>
+        public const string BadMetadata = "QC0002";
+
+        /// <summary>The file is not a valid ONNX protobuf (truncated, corrupt, or another format).</summary>
+        public const string MalformedModel = "QC1001";
+        /// <summary>The model has no graph, or its IR version or structure is unusable.</summary>
+        public const string InvalidModel = "QC1002";
+        /// <summary>A tensor's data does not match its declared shape and type.</summary>
+        public const string TensorDataMismatch = "QC1003";
+        /// <summary>An external data path points outside the model's folder.</summary>
+        public const string ExternalDataOutsideModel = "QC1004";
+        /// <summary>An external data file is missing or shorter than the tensor needs.</summary>
+        public const string ExternalDataMissing = "QC1005";
+        /// <summary>A tensor has an element type the compiler does not support.</summary>
+        public const string UnsupportedDataType = "QC1006";
+
+        /// <summary>An operator (op type, domain, opset) is not supported.</summary>
+        public const string UnsupportedOp = "QC2001";
+        /// <summary>A graph input has a dynamic dimension that is not pinned by InputShapes.</summary>
+        public const string DynamicDimension = "QC2002";
+        /// <summary>A batch-like dynamic dimension was pinned to 1 by default.</summary>
+        public const string BatchDefaulted = "QC2003";
+        /// <summary>Shapes in the graph are inconsistent (declared vs. inferred, or incompatible operands).</summary>
+        public const string ShapeMismatch = "QC2004";
+        /// <summary>A tensor is too large to compile (element count or byte size beyond the limits).</summary>
+        public const string TensorTooLarge = "QC2005";
+        /// <summary>An attribute value or combination of an otherwise supported op is not supported.</summary>
+        public const string UnsupportedAttribute = "QC2006";
+        /// <summary>An InputShapes entry names no graph input, or pins a static dimension to another size.</summary>
+        public const string UnknownInput = "QC2007";
+        /// <summary>A value that must be known at build time (a shape, an axis list) is computed at run time.</summary>
+        public const string NotConstant = "QC2008";
+        /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
+        public const string MalformedGraph = "QC2009";
+
+        /// <summary>Summary of a compiled model (layers, scratch and weight bytes).</summary>
+        public const string CompileSummary = "QC4001";
+        /// <summary>Weights are too large for a string literal and use the array representation.</summary>
+        public const string LargeWeights = "QC4002";
+
+        /// <summary>An unexpected internal error; please report it with the model.</summary>
+        public const string InternalError = "QC9001";
+    }
+}

@@ -1,0 +1,67 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Import;
+using Q.Compiler.Ir;
+using Q.Compiler.Lowering;
+using Q.Compiler.Onnx;
+using Q.Compiler.Passes;
+using Q.Compiler.Plan;
+using Q.Compiler.Planning;
+
+namespace Q.Compiler.Pipeline
+{
+    /// <summary>
+    /// The whole build-time pipeline for one model: read → import (static shapes, folding) → passes → lower →
+    /// plan memory → plan. Every stage is a function of its input; the same model and options give byte-identical plans.
+    /// Never throws for bad input: failures come back as error diagnostics with a QC id.
+    /// </summary>
+    public static class ModelCompiler
+    {
+        public static CompileResult Compile(CompileOptions options)
+        {
+            var bag = new DiagnosticBag();
+            string display = options.DisplayPath ?? Path.GetFileName(options.ModelPath);
+            try
+            {
+                var model = OnnxReader.ReadFile(options.ModelPath, display);
+                var graph = GraphImporter.Import(model, GraphImporter.ParseInputShapes(options.InputShapes), bag);
+                graph = PassPipeline.Optimize(graph, bag);
+                var lowered = Lowerer.Lower(graph);
+                var layout = MemoryPlanner.Plan(lowered);
+                string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
+                var notes = new List<string>();
+                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, "float32", notes);
+                bag.Info(DiagnosticIds.CompileSummary, string.Format(CultureInfo.InvariantCulture,
+                    "{0}: {1} layers, {2:N0} bytes of weights, {3:N0} bytes of scratch (lower bound {4:N0})",
+                    className, plan.Layers.Count, plan.Weights.Length, plan.ArenaBytes, plan.ArenaLowerBound));
+                return new CompileResult(plan, PlanText.Write(plan), WithFile(bag.Items, display), graph);
+            }
+            catch (QcException e)
+            {
+                bag.Add(e.Diagnostic);
+                return new CompileResult(null, null, WithFile(bag.Items, display), null);
+            }
+            catch (Exception e) when (!(e is OutOfMemoryException))
+            {
+                bag.Add(new Diagnostic(DiagnosticIds.InternalError, Severity.Error,
+                    $"internal compiler error ({e.GetType().Name}: {e.Message}); please report it with the model. {FirstFrame(e)}"));
+                return new CompileResult(null, null, WithFile(bag.Items, display), null);
+            }
+        }
+
+        private static string FirstFrame(Exception e)
+        {
+            var st = e.StackTrace;
+            if (st is null) return "";
+            var line = st.Split('\n').FirstOrDefault()?.Trim();
+            return line ?? "";
+        }
+
+        private static IReadOnlyList<Diagnostic> WithFile(IReadOnlyList<Diagnostic> items, string file) =>
+            items.Select(d => d.WithFile(file)).ToList();
+    }
+}

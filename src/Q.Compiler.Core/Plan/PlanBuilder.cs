@@ -1,0 +1,127 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Text;
+using Q.Compiler.Ir;
+using Q.Compiler.Lowering;
+using Q.Compiler.Planning;
+
+namespace Q.Compiler.Plan
+{
+    /// <summary>Assembles the final <see cref="ModelPlan"/> from a lowered model and its memory layout.</summary>
+    public static class PlanBuilder
+    {
+        public const int WeightAlignment = 16;
+
+        public static ModelPlan Build(LoweredModel model, MemoryLayout layout, string ns, string className, string precision, IEnumerable<string>? notes = null)
+        {
+            var g = model.Graph;
+            var p = new ModelPlan
+            {
+                CompilerVersion = CompilerInfo.Version,
+                SourcePath = g.Info.Path,
+                Sha256 = g.Info.Sha256,
+                Producer = g.Info.Producer,
+                Opset = string.Join(", ", g.Info.Opsets.Select(kv => (kv.Key.Length == 0 ? "ai.onnx" : kv.Key) + " " + kv.Value.ToString(CultureInfo.InvariantCulture))),
+                Precision = precision,
+                Namespace = ns,
+                ClassName = className,
+                ArenaBytes = layout.ArenaBytes,
+                ArenaLowerBound = layout.LowerBound,
+            };
+            if (notes is not null) p.Notes.AddRange(notes);
+
+            // Only buffers that some call touches (and the Run arguments) reach the plan.
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var l in model.Layers) foreach (var c in l.Calls) foreach (var a in c.Args)
+                if (a.Kind == ArgKind.In || a.Kind == ArgKind.Out) used.Add(a.Buffer);
+            foreach (var b in model.Inputs.Concat(model.Outputs)) used.Add(b.Id);
+
+            var weights = new MemoryStream();
+            var weightOffsets = new Dictionary<LoweredBuffer, long>();
+            foreach (var b in model.Buffers)
+            {
+                if (!used.Contains(b.Id)) continue;
+                var root = b.Root;
+                long offset;
+                switch (root.Kind)
+                {
+                    case BufferKind.Weight:
+                        if (!weightOffsets.TryGetValue(root, out offset))
+                        {
+                            while (weights.Length % WeightAlignment != 0) weights.WriteByte(0);
+                            offset = weights.Length;
+                            var bytes = root.Weight!.ToBytes();
+                            weights.Write(bytes, 0, bytes.Length);
+                            weightOffsets[root] = offset;
+                        }
+                        break;
+                    case BufferKind.Arena: offset = layout.Offsets[root.Id]; break;
+                    default: offset = root.ArgIndex; break;
+                }
+                p.Buffers.Add(new PlanBuffer(b.Id, b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Type.Shape.ElementCount, root.Kind, offset, b.ValueName));
+            }
+            p.Weights = weights.ToArray();
+
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var b in model.Inputs)
+                p.Inputs.Add(new PlanValue(b.ValueName, Identifiers.Parameter(b.ValueName, ids), b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Id));
+            foreach (var b in model.Outputs)
+                p.Outputs.Add(new PlanValue(b.ValueName, Identifiers.Parameter(b.ValueName, ids), b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Id));
+
+            p.Layers.AddRange(model.Layers);
+            p.Kernels.AddRange(model.Layers.SelectMany(l => l.Calls).Select(c => c.KernelClass).Distinct().OrderBy(k => k, StringComparer.Ordinal));
+            return p;
+        }
+    }
+
+    /// <summary>Turns ONNX names into C# identifiers.</summary>
+    public static class Identifiers
+    {
+        private static readonly HashSet<string> s_keywords = new HashSet<string>(StringComparer.Ordinal)
+        {
+            "abstract","as","base","bool","break","byte","case","catch","char","checked","class","const","continue","decimal","default","delegate",
+            "do","double","else","enum","event","explicit","extern","false","finally","fixed","float","for","foreach","goto","if","implicit","in",
+            "int","interface","internal","is","lock","long","namespace","new","null","object","operator","out","override","params","private",
+            "protected","public","readonly","ref","return","sbyte","sealed","short","sizeof","stackalloc","static","string","struct","switch",
+            "this","throw","true","try","typeof","uint","ulong","unchecked","unsafe","ushort","using","virtual","void","volatile","while",
+        };
+
+        /// <summary>camelCase identifier, unique within <paramref name="taken"/>: "Plus214_Output_0" → "plus214Output0".</summary>
+        public static string Parameter(string onnxName, HashSet<string> taken)
+        {
+            string s = Pascal(onnxName);
+            s = char.ToLowerInvariant(s[0]) + s.Substring(1);
+            if (s_keywords.Contains(s) || s == "arena") s = "@" + s;
+            string u = s;
+            for (int k = 2; !taken.Add(u); k++) u = s + k.ToString(CultureInfo.InvariantCulture);
+            return u;
+        }
+
+        /// <summary>PascalCase identifier: "mnist-8" → "Mnist8", "input_1:0" → "Input10".</summary>
+        public static string Pascal(string name)
+        {
+            var sb = new StringBuilder();
+            bool up = true;
+            foreach (char c in name)
+            {
+                if (char.IsLetterOrDigit(c) && c < 128)
+                {
+                    sb.Append(up ? char.ToUpperInvariant(c) : c);
+                    up = false;
+                }
+                else up = true;
+            }
+            if (sb.Length == 0) sb.Append("Value");
+            if (char.IsDigit(sb[0])) sb.Insert(0, 'V');
+            return sb.ToString();
+        }
+    }
+
+    public static class CompilerInfo
+    {
+        public const string Version = "0.1.0";
+    }
+}

@@ -1,0 +1,135 @@
+// This file is linked into Q.Compiler.Generator: keep it free of dependencies beyond the BCL (netstandard2.0).
+using System;
+using System.Collections.Generic;
+
+namespace Q.Compiler.Plan
+{
+    /// <summary>A compiled model as the generator sees it: buffers, layers of kernel calls, and weights. Immutable once built.</summary>
+    public sealed class ModelPlan
+    {
+        public const int FormatVersion = 1;
+
+        public string CompilerVersion { get; set; } = "";
+        public string SourcePath { get; set; } = "";
+        public string Sha256 { get; set; } = "";
+        public string Producer { get; set; } = "";
+        public string Opset { get; set; } = "";
+        /// <summary>How the model was compiled, e.g. "float32" or "int8 per-channel, calibrated on 1000 inputs".</summary>
+        public string Precision { get; set; } = "float32";
+        public string Namespace { get; set; } = "";
+        public string ClassName { get; set; } = "";
+        public List<PlanValue> Inputs { get; } = new List<PlanValue>();
+        public List<PlanValue> Outputs { get; } = new List<PlanValue>();
+        public List<PlanBuffer> Buffers { get; } = new List<PlanBuffer>();
+        public List<PlanLayer> Layers { get; } = new List<PlanLayer>();
+        /// <summary>Scratch arena size in bytes.</summary>
+        public long ArenaBytes { get; set; }
+        /// <summary>The largest sum of simultaneously live scratch tensors: no arena layout can be smaller.</summary>
+        public long ArenaLowerBound { get; set; }
+        /// <summary>Kernel classes the layers call, sorted.</summary>
+        public List<string> Kernels { get; } = new List<string>();
+        /// <summary>All weights, concatenated (each 16-byte aligned), little-endian.</summary>
+        public byte[] Weights { get; set; } = Array.Empty<byte>();
+        /// <summary>Free-form notes carried to the generated header (e.g. "fp16 computed in fp32").</summary>
+        public List<string> Notes { get; } = new List<string>();
+
+        public PlanBuffer Buffer(string id)
+        {
+            foreach (var b in Buffers) if (b.Id == id) return b;
+            throw new KeyNotFoundException("no buffer " + id);
+        }
+    }
+
+    /// <summary>A graph input or output of the generated Run method.</summary>
+    public sealed class PlanValue
+    {
+        public PlanValue(string name, string identifier, string type, string shape, string buffer)
+        {
+            Name = name; Identifier = identifier; Type = type; Shape = shape; Buffer = buffer;
+        }
+
+        /// <summary>The ONNX name.</summary>
+        public string Name { get; }
+        /// <summary>The C# parameter name.</summary>
+        public string Identifier { get; }
+        /// <summary>Element type short name (f32, i64, ...).</summary>
+        public string Type { get; }
+        /// <summary>Compact shape: 1x3x224x224, or "scalar".</summary>
+        public string Shape { get; }
+        public string Buffer { get; }
+    }
+
+    public enum BufferKind { Input, Output, Arena, Weight }
+
+    /// <summary>A typed view on storage: a Run argument, a slice of the scratch arena, or a slice of the weights.</summary>
+    public sealed class PlanBuffer
+    {
+        public PlanBuffer(string id, string type, string shape, int elements, BufferKind kind, long offset, string name)
+        {
+            Id = id; Type = type; Shape = shape; Elements = elements; Kind = kind; Offset = offset; Name = name;
+        }
+
+        public string Id { get; }
+        public string Type { get; }
+        public string Shape { get; }
+        public int Elements { get; }
+        public BufferKind Kind { get; }
+        /// <summary>Input/Output: the argument index; Arena/Weight: the byte offset.</summary>
+        public long Offset { get; }
+        /// <summary>The ONNX value name it holds (for comments and identifiers).</summary>
+        public string Name { get; }
+        public PlanBuffer WithOffset(long offset) => new PlanBuffer(Id, Type, Shape, Elements, Kind, offset, Name);
+    }
+
+    /// <summary>One layer: one generated method, made of one or more kernel calls.</summary>
+    public sealed class PlanLayer
+    {
+        public int Index { get; set; }
+        /// <summary>Method name, e.g. L3_Conv3x3_Relu.</summary>
+        public string Method { get; set; } = "";
+        /// <summary>The op (or fused ops), e.g. "Conv + Relu".</summary>
+        public string Op { get; set; } = "";
+        /// <summary>ONNX node names this layer computes.</summary>
+        public List<string> Nodes { get; } = new List<string>();
+        /// <summary>One line on the geometry, e.g. "1→8 channels, 5x5, stride 1, pads 2,2,2,2".</summary>
+        public string Detail { get; set; } = "";
+        /// <summary>The math, e.g. "y = relu(b + Σ x·w)".</summary>
+        public string Math { get; set; } = "";
+        public List<PlanCall> Calls { get; } = new List<PlanCall>();
+    }
+
+    /// <summary>A call of a kernel method, e.g. Conv2D.Run with its arguments.</summary>
+    public sealed class PlanCall
+    {
+        public PlanCall(string target, IEnumerable<PlanArg> args) { Target = target; Args = new List<PlanArg>(args); }
+        /// <summary>Kernel class and method, optionally with a type argument: "Conv2D.Run", "Transpose.Run&lt;float&gt;".</summary>
+        public string Target { get; }
+        public List<PlanArg> Args { get; }
+        /// <summary>The kernel class (the part before the first '.').</summary>
+        public string KernelClass => Target.Substring(0, Target.IndexOf('.'));
+    }
+
+    public enum ArgKind { In, Out, Int, Long, Float, Bool, Ints, Floats }
+
+    /// <summary>A kernel argument: a buffer read (In) or written (Out), or a constant.</summary>
+    public sealed class PlanArg
+    {
+        private PlanArg(ArgKind kind) { Kind = kind; }
+        public ArgKind Kind { get; private set; }
+        public string Buffer { get; private set; } = "";
+        public long Integer { get; private set; }
+        public float Real { get; private set; }
+        public IReadOnlyList<long> Integers { get; private set; } = Array.Empty<long>();
+        public IReadOnlyList<float> Reals { get; private set; } = Array.Empty<float>();
+
+        public static PlanArg In(string buffer) => new PlanArg(ArgKind.In) { Buffer = buffer };
+        public static PlanArg Out(string buffer) => new PlanArg(ArgKind.Out) { Buffer = buffer };
+        public static PlanArg Int(long v) => new PlanArg(ArgKind.Int) { Integer = v };
+        public static PlanArg Long(long v) => new PlanArg(ArgKind.Long) { Integer = v };
+        public static PlanArg Float(float v) => new PlanArg(ArgKind.Float) { Real = v };
+        public static PlanArg Bool(bool v) => new PlanArg(ArgKind.Bool) { Integer = v ? 1 : 0 };
+        public static PlanArg Ints(IEnumerable<long> v) => new PlanArg(ArgKind.Ints) { Integers = new List<long>(v) };
+        public static PlanArg Ints(IEnumerable<int> v) { var l = new List<long>(); foreach (var x in v) l.Add(x); return new PlanArg(ArgKind.Ints) { Integers = l }; }
+        public static PlanArg Floats(IEnumerable<float> v) => new PlanArg(ArgKind.Floats) { Reals = new List<float>(v) };
+    }
+}
