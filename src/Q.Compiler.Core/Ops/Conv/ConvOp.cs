@@ -1,0 +1,114 @@
+using System.Collections.Generic;
+using System.Linq;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Ir;
+using Q.Compiler.Lowering;
+using Q.Compiler.Plan;
+
+namespace Q.Compiler.Ops.Conv
+{
+    /// <summary>Conv (1-D and 2-D, grouped and depthwise, pads, strides, dilations), float32.</summary>
+    public sealed class ConvOp : OpDefinition
+    {
+        public override IEnumerable<string> OpTypes => new[] { "Conv" };
+
+        private static (SpatialGeometry G, int N, int C, int M, int Group) Resolve(OpContext ctx)
+        {
+            var x = ctx.Input(0).Shape;
+            var w = ctx.Input(1).Shape;
+            if (ctx.Input(0).ElementType != DataType.Float || ctx.Input(1).ElementType != DataType.Float)
+                throw ctx.Unsupported($"Conv on {ctx.Input(0).ElementType.ShortName()} is not supported (float32 only; float16 models are computed in float32)");
+            if (w.Rank != x.Rank) throw ctx.ShapeError($"weight {w} and input {x} have different ranks");
+            int group = (int)ctx.Int("group", 1);
+            int c = x[1], m = w[0];
+            if (group <= 0 || c % group != 0 || m % group != 0 || w[1] * group != c)
+                throw ctx.ShapeError($"input has {c} channels, weight {w} and group {group} do not match");
+            var kernel = Enumerable.Range(2, w.Rank - 2).Select(i => w[i]).ToArray();
+            var ks = ctx.Ints("kernel_shape");
+            if (ks is not null && !ks.Select(v => (int)v).SequenceEqual(kernel))
+                throw ctx.ShapeError($"kernel_shape [{string.Join(",", ks)}] disagrees with the weight {w}");
+            if (ctx.HasInput(2) && ctx.Input(2).Shape.ElementCount != m)
+                throw ctx.ShapeError($"bias has {ctx.Input(2).Shape.ElementCount} values for {m} output channels");
+            return (SpatialGeometry.Resolve(ctx, x, kernel), x[0], c, m, group);
+        }
+
+        public override TensorType[] InferTypes(OpContext ctx)
+        {
+            var (g, n, _, m, _) = Resolve(ctx);
+            return new[] { new TensorType(DataType.Float, new Shape(new[] { n, m }.Concat(g.OutputSpatial))) };
+        }
+
+        public override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
+        {
+            var (g, n, c, m, group) = Resolve(ctx);
+            var x = inputs[0]!.ToFloats();
+            var w = inputs[1]!.ToFloats();
+            var b = inputs.Count > 2 && inputs[2] is not null ? inputs[2]!.ToFloats() : new float[m];
+            var y = Activation.ActivationReference.Apply(ConvReference.Run(x, w, b, n, c, g.InH, g.InW, m, g, group), ctx.Node.Activation);
+            var shape = InferTypes(ctx)[0].Shape;
+            return new[] { Tensor.FromFloats(shape, y) };
+        }
+
+        public override void Lower(LowerContext ctx)
+        {
+            var (g, n, c, m, group) = Resolve(ctx.Op);
+            if (!ctx.Op.HasInput(2) || ctx.Op.Constant(1) is null)
+            {
+                if (ctx.Op.Constant(1) is null)
+                    throw ctx.Op.Error(DiagnosticIds.NotConstant, "a Conv whose weights are computed at run time is not supported");
+            }
+            string bias = ctx.Op.HasInput(2) ? ctx.In(2) : ctx.Constant("zero_bias", Tensor.FromFloats(new Shape(m), new float[m]));
+            bool depthwise = group == c && group == m;
+            string kind = depthwise ? "Depthwise" : group > 1 ? "Grouped" : "";
+            ctx.Describe("Conv" + ctx.ActivationSuffix, $"{kind}Conv{g.KernelName}" + (ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op),
+                $"{c}→{m} channels{(group > 1 ? $", {group} groups" : "")}, {g.Describe()}",
+                $"y[oc] = {ActivationMath(ctx)}(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])");
+            var args = new List<PlanArg>
+            {
+                ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0),
+                PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(g.InH), PlanArg.Int(g.InW),
+                PlanArg.Int(m), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+                PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
+                PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(group),
+            };
+            args.AddRange(ctx.ActivationArgs());
+            ctx.Call("Conv2D.Run", args.ToArray());
+        }
+
+        internal static string ActivationMath(LowerContext ctx) => ctx.Node.Activation?.Op.ToLowerInvariant() ?? "";
+    }
+
+    /// <summary>Direct convolution in float64 accumulation: the reference for kernels and constant folding.</summary>
+    public static class ConvReference
+    {
+        public static float[] Run(float[] x, float[] w, float[] b, int n, int c, int h, int wd, int m, SpatialGeometry g, int group)
+        {
+            int oh = g.OutH, ow = g.OutW, cg = c / group, mg = m / group;
+            var y = new float[n * m * oh * ow];
+            for (int ni = 0; ni < n; ni++)
+                for (int oc = 0; oc < m; oc++)
+                {
+                    int grp = oc / mg;
+                    for (int oy = 0; oy < oh; oy++)
+                        for (int ox = 0; ox < ow; ox++)
+                        {
+                            double acc = b[oc];
+                            for (int ic = 0; ic < cg; ic++)
+                                for (int ky = 0; ky < g.KernelH; ky++)
+                                {
+                                    int iy = oy * g.StrideH + ky * g.DilationH - g.PadTop;
+                                    if (iy < 0 || iy >= h) continue;
+                                    for (int kx = 0; kx < g.KernelW; kx++)
+                                    {
+                                        int ix = ox * g.StrideW + kx * g.DilationW - g.PadLeft;
+                                        if (ix < 0 || ix >= wd) continue;
+                                        acc += (double)x[((ni * c + grp * cg + ic) * h + iy) * wd + ix] * w[((oc * cg + ic) * g.KernelH + ky) * g.KernelW + kx];
+                                    }
+                                }
+                            y[((ni * m + oc) * oh + oy) * ow + ox] = (float)acc;
+                        }
+                }
+            return y;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+#nullable enable
+using System;
+
+namespace Q.Compiler.Kernels
+{
+    // Requires: Activation
+    /// <summary>
+    /// Float 2-D convolution, NCHW, weights [M, C/group, KH, KW]. Direct method: each output plane starts at its bias and
+    /// accumulates one shifted input row per (input channel, kh, kw), vectorized along the output row when stride is 1.
+    /// </summary>
+    internal static class Conv2D
+    {
+        public static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW,
+            int dilH, int dilW, int padTop, int padLeft, int group, int act, float alpha, float beta)
+        {
+            int cg = c / group, mg = m / group, plane = oh * ow, inPlane = h * wd;
+            for (int ni = 0; ni < n; ni++)
+                for (int oc = 0; oc < m; oc++)
+                {
+                    int g = oc / mg;
+                    Span<float> yp = y.Slice((ni * m + oc) * plane, plane);
+                    yp.Fill(b[oc]);
+                    for (int ic = 0; ic < cg; ic++)
+                    {
+                        ReadOnlySpan<float> xp = x.Slice((ni * c + g * cg + ic) * inPlane, inPlane);
+                        ReadOnlySpan<float> wk = w.Slice(((oc * cg) + ic) * kh * kw, kh * kw);
+                        for (int ky = 0; ky < kh; ky++)
+                            for (int kx = 0; kx < kw; kx++)
+                            {
+                                float wv = wk[ky * kw + kx];
+                                if (wv == 0f) continue;
+                                int xOff = kx * dilW - padLeft;
+                                // Output columns whose input column ox*s + xOff lies in [0, wd).
+                                int oxLo = xOff >= 0 ? 0 : (-xOff + strideW - 1) / strideW;
+                                int oxHi = Math.Min(ow, (wd - 1 - xOff) / strideW + 1);
+                                if (wd - 1 - xOff < 0 || oxLo >= oxHi) continue;
+                                for (int oy = 0; oy < oh; oy++)
+                                {
+                                    int iy = oy * strideH + ky * dilH - padTop;
+                                    if ((uint)iy >= (uint)h) continue;
+                                    Span<float> yr = yp.Slice(oy * ow, ow);
+                                    ReadOnlySpan<float> xr = xp.Slice(iy * wd, wd);
+                                    if (strideW == 1)
+                                        KernelCommon.Axpy(wv, xr.Slice(oxLo + xOff, oxHi - oxLo), yr.Slice(oxLo, oxHi - oxLo));
+                                    else
+                                        for (int ox = oxLo; ox < oxHi; ox++) yr[ox] += wv * xr[ox * strideW + xOff];
+                                }
+                            }
+                    }
+                    Activation.Apply(yp, act, alpha, beta);
+                }
+        }
+    }
+}
