@@ -192,6 +192,16 @@ namespace Q.Compiler.Import
                     if (i.Length > 0 && !available.Contains(i) && !produced.ContainsKey(i))
                         throw new QcException(DiagnosticIds.MalformedGraph, $"{n.Describe()}: input '{i}' is not a graph input, an initializer or any node's output", n.Name);
 
+            // Most files are already in order (the ONNX spec requires it); keep that order, which exporters choose with care.
+            var seen = new HashSet<string>(available, StringComparer.Ordinal);
+            bool inOrder = true;
+            foreach (var n in nodes)
+            {
+                if (!n.Inputs.All(i => i.Length == 0 || seen.Contains(i))) { inOrder = false; break; }
+                foreach (var o in n.Outputs) if (o.Length > 0) seen.Add(o);
+            }
+            if (inOrder) return nodes.ToList();
+
             var order = new List<Node>();
             var done = new HashSet<string>(available, StringComparer.Ordinal);
             var pending = nodes.ToList();
