@@ -34,7 +34,8 @@ namespace Q.Compiler.Plan
                     ("detail", l.Detail), ("math", l.Math));
                 foreach (var c in l.Calls)
                 {
-                    w.Append("  call ").Append(c.Target);
+                    // Targets are C# method names with type arguments; drop spaces ("Binary<float, Add<float>>") so a call stays one token.
+                    w.Append("  call ").Append(c.Target.Replace(" ", ""));
                     foreach (var a in c.Args) w.Append(' ').Append(FormatArg(a));
                     w.Append('\n');
                 }
