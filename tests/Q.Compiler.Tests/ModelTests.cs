@@ -14,6 +14,28 @@ public sealed class ModelTests
     public static TheoryData<string, string, double, string?> Models => new()
     {
         { "mnist-8", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/0_Parameter193_reshape1", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/1_Convolution28_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/2_Plus30_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/3_ReLU32_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/4_Pooling66_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/5_Convolution110_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/6_Plus112_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/7_ReLU114_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/8_Pooling160_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/9_Pooling160_Output_0_reshape0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/10_Times212_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-8/layers/11_Plus214_Output_0", "model.onnx", 1e-4, null },
+        { "mnist-mlp-bn", "model.onnx", 1e-4, null },
+        { "kws-m", "model.onnx", 1e-4, null },
+        { "super-resolution-10", "model.onnx", 1e-4, null },
+        { "mobilenet-v2-128-0.5", "model.onnx", 1e-4, null },
+        { "ppocr-cls-mobile", "model.onnx", 1e-4, "x=1x3x48x192" },
+        { "ultraface-rfb-320", "model.onnx", 1e-4, null },
+        { "squeezenet-1.0-fp16", "model.onnx", 1e-3, null },
+        { "openwakeword/melspectrogram", "model.onnx", 1e-4, "input=1x1760" },
+        { "openwakeword/embedding", "model.onnx", 1e-4, null },
+        { "openwakeword/hello_deepa", "model.onnx", 1e-4, null },
     };
 
     [SharedTheory]
