@@ -34,8 +34,7 @@ namespace Q.Compiler.Plan
                     ("detail", l.Detail), ("math", l.Math));
                 foreach (var c in l.Calls)
                 {
-                    // Targets are C# method names with type arguments; drop spaces ("Binary<float, Add<float>>") so a call stays one token.
-                    w.Append("  call ").Append(c.Target.Replace(" ", ""));
+                    w.Append("  call ").Append(Quote(c.Target));
                     foreach (var a in c.Args) w.Append(' ').Append(FormatArg(a));
                     w.Append('\n');
                 }
