@@ -43,8 +43,11 @@ public sealed class ModelTests
     public void MatchesReferenceOutputs(string folder, string file, double relTol, string? inputShapes)
     {
         string dir = SharedData.Model(folder);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var (asm, plan) = CompiledModels.CompileModel(Path.Combine(dir, file), inputShapes);
         var model = asm.Create();
+        _out.WriteLine($"{folder}/{file}: {plan.Layers.Count} layers, {plan.Weights.Length:N0} weight bytes, {plan.ArenaBytes:N0} scratch bytes; compiled in {clock.ElapsedMilliseconds} ms");
+        clock.Restart();
         string setsDir = file == "model.onnx" ? dir : Path.Combine(dir, Path.GetFileNameWithoutExtension(file));
         var sets = TestData.Sets(setsDir);
         Assert.NotEmpty(sets);
@@ -63,5 +66,6 @@ public sealed class ModelTests
                 Assert.True(bad == 0, $"{Path.GetFileName(set)} output {o}: {bad} elements differ by more than {tol:G3} (max {maxAbs:G3}, range {range:G4})");
             }
         }
+        _out.WriteLine($"ran {sets.Count} sets in {clock.ElapsedMilliseconds} ms");
     }
 }

@@ -1,19 +1,19 @@
 #nullable enable
 using System;
 
-// Requires: KernelCommon
+// Requires: KernelCommon, Activation
 namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// Transposed convolution over NCHW, weights [C, M/group, KH, KW]. For every (input channel, output channel, kernel tap)
     /// an input row is scattered into an output row: with stride 1 that is a contiguous y += w·x (vectorized axpy),
-    /// otherwise every s-th output element. Output pixels no tap reaches keep the bias.
+    /// otherwise every s-th output element. Output pixels no tap reaches keep the bias. A fused activation is applied last.
     /// </summary>
     internal static class ConvTranspose2D
     {
         public static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, Span<float> y,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW,
-            int dilH, int dilW, int padTop, int padLeft, int group)
+            int dilH, int dilW, int padTop, int padLeft, int group, int activation, float alpha, float beta)
         {
             int cg = c / group, mg = m / group, inPlane = h * wd, outPlane = oh * ow;
             for (int b = 0; b < n; b++)
@@ -51,6 +51,7 @@ namespace Q.Compiler.Kernels
                             }
                     }
                 }
+                Activation.Apply(y.Slice(b * m * outPlane, m * outPlane), activation, alpha, beta);
             }
         }
     }

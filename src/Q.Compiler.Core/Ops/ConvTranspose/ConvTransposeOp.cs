@@ -147,20 +147,28 @@ namespace Q.Compiler.Ops.ConvTranspose
                                 }
                         }
                 }
-            return new[] { Tensor.FromDoubles(DataType.Float, g.Out, y) };
+            var yf = Activation.ActivationReference.Apply(y.Select(v => (float)v).ToArray(), ctx.Node.Activation);
+            return new[] { Tensor.FromFloats(g.Out, yf) };
         }
 
         public override void Lower(LowerContext ctx)
         {
             var g = Resolve(ctx.Op);
             string bias = ctx.Op.HasInput(2) ? ctx.In(2) : ctx.Constant("zero_bias", Tensor.FromFloats(new Shape(g.M), new float[g.M]));
-            ctx.Describe("ConvTranspose", "ConvTranspose" + (g.Rank == 1 ? $"{g.KW}" : $"{g.KH}x{g.KW}"), g.Describe(),
-                "y[m, ih·s − p + kh·d, iw·s − p + kw·d] += x[c, ih, iw] · w[c, m, kh, kw], y starts at b[m]");
-            ctx.Call("ConvTranspose2D.Run", ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0),
+            string act = ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op;
+            ctx.Describe("ConvTranspose" + ctx.ActivationSuffix, "ConvTranspose" + (g.Rank == 1 ? $"{g.KW}" : $"{g.KH}x{g.KW}") + act, g.Describe(),
+                "y[m, ih·s − p + kh·d, iw·s − p + kw·d] += x[c, ih, iw] · w[c, m, kh, kw], y starts at b[m]" +
+                (ctx.Node.Activation is null ? "" : $"; then y = {ctx.Node.Activation.Op.ToLowerInvariant()}(y)"));
+            var args = new List<PlanArg>
+            {
+                ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0),
                 PlanArg.Int(g.N), PlanArg.Int(g.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW),
                 PlanArg.Int(g.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
                 PlanArg.Int(g.KH), PlanArg.Int(g.KW), PlanArg.Int(g.SH), PlanArg.Int(g.SW),
-                PlanArg.Int(g.DH), PlanArg.Int(g.DW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.Group));
+                PlanArg.Int(g.DH), PlanArg.Int(g.DW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.Group),
+            };
+            args.AddRange(ctx.ActivationArgs());
+            ctx.Call("ConvTranspose2D.Run", args.ToArray());
         }
     }
 }
