@@ -11,6 +11,8 @@ namespace Q.Compiler.Passes
             g = RemoveIdentityPass.Run(g);
             g = FoldBatchNormPass.Run(g);
             g = FoldBiasAddPass.Run(g);
+            g = FoldPadIntoConvPass.Run(g);
+            g = FuseHardSwishPass.Run(g);
             g = FuseActivationPass.Run(g);
             g = DeadCodePass.Run(g);
             return g;

@@ -9,10 +9,13 @@ namespace Q.Compiler.Passes
         public static Graph Run(Graph g)
         {
             var nodes = g.Nodes.ToList();
+            var uses = g.UseCounts();
             foreach (var n in g.Nodes)
             {
                 bool identity = n.OpType == "Identity" && n.Domain.Length == 0;
-                bool dropout = n.OpType == "Dropout" && n.Domain.Length == 0 && (n.Outputs.Count < 2 || n.Outputs[1].Length == 0)
+                // Dropout's mask output may be named yet read by nobody (old exporters always name it).
+                bool noMask = n.Outputs.Count < 2 || n.Outputs[1].Length == 0 || !uses.ContainsKey(n.Outputs[1]);
+                bool dropout = n.OpType == "Dropout" && n.Domain.Length == 0 && noMask
                                && (n.Inputs.Count < 3 || n.Inputs[2].Length == 0 || (g.Constants.TryGetValue(n.Inputs[2], out var tm) && tm.ToDoubles()[0] == 0));
                 if (!identity && !dropout) continue;
                 string from = n.Outputs[0], to = n.Inputs[0];

@@ -28,12 +28,14 @@ namespace Q.Compiler.Pipeline
             try
             {
                 var model = OnnxReader.ReadFile(options.ModelPath, display);
+                var notes = new List<string>();
+                model = Float16ToFloat32Pass.Run(model, out bool wasFloat16);
+                if (wasFloat16) notes.Add(Float16ToFloat32Pass.Note);
                 var graph = GraphImporter.Import(model, GraphImporter.ParseInputShapes(options.InputShapes), bag);
                 graph = PassPipeline.Optimize(graph, bag);
                 var lowered = Lowerer.Lower(graph);
                 var layout = MemoryPlanner.Plan(lowered);
                 string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
-                var notes = new List<string>();
                 var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, "float32", notes);
                 bag.Info(DiagnosticIds.CompileSummary, string.Format(CultureInfo.InvariantCulture,
                     "{0}: {1} layers, {2:N0} bytes of weights, {3:N0} bytes of scratch (lower bound {4:N0})",

@@ -34,7 +34,7 @@ namespace Q.Compiler.Plan
                     ("detail", l.Detail), ("math", l.Math));
                 foreach (var c in l.Calls)
                 {
-                    w.Append("  call ").Append(c.Target);
+                    w.Append("  call ").Append(Quote(c.Target));
                     foreach (var a in c.Args) w.Append(' ').Append(FormatArg(a));
                     w.Append('\n');
                 }

@@ -36,33 +36,81 @@ public sealed class CompiledModels
         return (Compile(new[] { plan }), plan);
     }
 
+    /// <summary>Compiles plans into one assembly; throws with the compiler's messages if any plan's code has an error or a warning.</summary>
     public static CompiledModels Compile(IReadOnlyList<ModelPlan> plans, string? assemblyName = null)
     {
-        var trees = new List<SyntaxTree>();
+        var batch = CompileBatch(plans, assemblyName);
+        if (batch.Failures.Count > 0) throw new InvalidOperationException(batch.Failures.First().Value);
+        return batch.Assembly!;
+    }
+
+    /// <summary>
+    /// Compiles many plans into one assembly. A plan whose generated code has an error or a warning does not sink the batch:
+    /// diagnostics are mapped back to the plan whose syntax trees they are in, those plans are dropped (reported in
+    /// <see cref="BatchResult.Failures"/>) and the rest is compiled again. An error inside the shared kernel sources fails every plan.
+    /// </summary>
+    public static BatchResult CompileBatch(IReadOnlyList<ModelPlan> plans, string? assemblyName = null)
+    {
         var parse = new CSharpParseOptions(LanguageVersion.CSharp12);
+        var failures = new Dictionary<ModelPlan, string>();
+        var treesOf = new Dictionary<ModelPlan, List<SyntaxTree>>();
         foreach (var p in plans)
         {
-            foreach (var (hint, src) in gen::Q.Compiler.Generator.ModelEmitter.EmitText(PlanText.Write(p))) trees.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
-            trees.Add(CSharpSyntaxTree.ParseText(Adapter(p), parse, path: p.ClassName + ".Adapter.cs"));
+            try
+            {
+                var own = new List<SyntaxTree>();
+                foreach (var (hint, src) in gen::Q.Compiler.Generator.ModelEmitter.EmitText(PlanText.Write(p)))
+                    own.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
+                own.Add(CSharpSyntaxTree.ParseText(Adapter(p), parse, path: p.ClassName + ".Adapter.cs"));
+                gen::Q.Compiler.Generator.KernelSources.For(p.Kernels); // a kernel that has no source is this plan's failure
+                treesOf[p] = own;
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
+            {
+                failures[p] = "cannot emit the plan: " + e.Message;
+            }
         }
-        foreach (var (hint, src) in gen::Q.Compiler.Generator.KernelSources.For(plans.SelectMany(p => p.Kernels).Distinct()))
-            trees.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
-        var comp = CSharpCompilation.Create(assemblyName ?? "QModels_" + Guid.NewGuid().ToString("N"), trees, s_refs.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release,
-                nullableContextOptions: NullableContextOptions.Enable));
-        using var ms = new MemoryStream();
-        var emit = comp.Emit(ms);
-        if (!emit.Success)
-            throw new InvalidOperationException("generated code does not compile:\n" + string.Join("\n",
-                emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(20)));
-        var warnings = emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning).ToList();
-        if (warnings.Count > 0)
-            throw new InvalidOperationException("generated code has warnings:\n" + string.Join("\n", warnings.Take(20)));
-        ms.Position = 0;
-        var alc = new AssemblyLoadContext(null, isCollectible: true);
-        var asm = alc.LoadFromStream(ms);
-        return new CompiledModels(asm, plans.ToDictionary(p => FullName(p)));
+
+        while (treesOf.Count > 0)
+        {
+            var owner = new Dictionary<SyntaxTree, ModelPlan>();
+            foreach (var (p, ts) in treesOf) foreach (var t in ts) owner[t] = p;
+            var trees = treesOf.Values.SelectMany(t => t).ToList();
+            foreach (var (hint, src) in gen::Q.Compiler.Generator.KernelSources.For(treesOf.Keys.SelectMany(p => p.Kernels).Distinct()))
+                trees.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
+            var comp = CSharpCompilation.Create(assemblyName ?? "QModels_" + Guid.NewGuid().ToString("N"), trees, s_refs.Value,
+                new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, optimizationLevel: OptimizationLevel.Release,
+                    nullableContextOptions: NullableContextOptions.Enable));
+            using var ms = new MemoryStream();
+            var emit = comp.Emit(ms);
+            var bad = emit.Diagnostics.Where(d => d.Severity is DiagnosticSeverity.Error or DiagnosticSeverity.Warning).ToList();
+            if (bad.Count == 0)
+            {
+                ms.Position = 0;
+                var alc = new AssemblyLoadContext(null, isCollectible: true);
+                var asm = alc.LoadFromStream(ms);
+                return new BatchResult(new CompiledModels(asm, treesOf.Keys.ToDictionary(p => FullName(p))), failures);
+            }
+            var kernelErrors = bad.Where(d => d.Location.SourceTree is not { } t || !owner.ContainsKey(t)).ToList();
+            var culprits = kernelErrors.Count > 0 ? treesOf.Keys.ToList()
+                : bad.Select(d => owner[d.Location.SourceTree!]).Distinct().ToList();
+            foreach (var p in culprits)
+            {
+                var mine = kernelErrors.Count > 0 ? kernelErrors : bad.Where(d => owner[d.Location.SourceTree!] == p).ToList();
+                bool errors = mine.Any(d => d.Severity == DiagnosticSeverity.Error);
+                failures[p] = (errors ? "generated code does not compile:\n" : "generated code has warnings:\n") +
+                              string.Join("\n", mine.Where(d => !errors || d.Severity == DiagnosticSeverity.Error).Take(20));
+                treesOf.Remove(p);
+            }
+        }
+        return new BatchResult(null, failures);
     }
+
+    /// <summary>The outcome of <see cref="CompileBatch"/>: an assembly holding every plan that compiled (null if none did), and why the others did not.</summary>
+    public sealed record BatchResult(CompiledModels? Assembly, IReadOnlyDictionary<ModelPlan, string> Failures);
+
+    /// <summary>Whether the assembly holds the plan's model.</summary>
+    public bool Contains(ModelPlan plan) => _plans.ContainsKey(FullName(plan));
 
     private static string FullName(ModelPlan p) => (p.Namespace.Length > 0 ? p.Namespace + "." : "") + p.ClassName;
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using Q.Compiler.Ir;
 using Q.Compiler.Lowering;
 using Q.Compiler.Ops.Activation;
@@ -100,6 +101,11 @@ namespace Q.Compiler.Ops.Elementwise
 
         public override void Lower(LowerContext ctx)
         {
+            if (ctx.Node.OpType == "Clip" && Enumerable.Range(1, 2).Any(i => ctx.Op.HasInput(i) && ctx.Op.Constant(i) is null))
+            {
+                LowerClipWithRuntimeBounds(ctx);
+                return;
+            }
             var (a, b) = Params(ctx.Op);
             var x = ctx.InputType(0);
             string t = x.ElementType.CSharpName();
@@ -112,6 +118,30 @@ namespace Q.Compiler.Ops.Elementwise
                     "Reciprocal" => "y = 1/x", _ => "y = " + ctx.Node.OpType.ToLowerInvariant() + "(x)",
                 });
             ctx.Call($"Elementwise.Unary<{t}>", ctx.InArg(0), ctx.OutArg(0), PlanArg.Int(UnaryCode(ctx.Node.OpType)), PlanArg.Float(a), PlanArg.Float(b));
+        }
+
+        /// <summary>
+        /// Clip whose min or max is computed at run time (e.g. clamp(x, max(x) − 80) in audio front ends):
+        /// y = min(max(x, lo), hi) as broadcast Max and Min, the second one in place.
+        /// </summary>
+        private static void LowerClipWithRuntimeBounds(LowerContext ctx)
+        {
+            var x = ctx.InputType(0);
+            if (x.ElementType != DataType.Float) throw ctx.Op.Unsupported($"Clip on {x.ElementType.ShortName()} with run-time bounds is not supported");
+            string t = x.ElementType.CSharpName();
+            ctx.Describe("Clip", "Clip", $"{x.Shape.ElementCount} elements, bounds computed at run time", "y = min(max(x, lo), hi)");
+            string src = ctx.In(0);
+            foreach (var (i, op) in new[] { (1, "Max"), (2, "Min") })
+            {
+                if (!ctx.Op.HasInput(i)) continue;
+                var bound = ctx.InputType(i).Shape;
+                if (bound.ElementCount != 1) throw ctx.Op.ShapeError($"Clip bound {bound} must be a single value");
+                var (dims, st) = Broadcast.Coalesce(x.Shape, Broadcast.Strides(x.Shape, x.Shape), Broadcast.Strides(bound, x.Shape));
+                ctx.Call($"Elementwise.Binary<{t}, Elementwise.{op}<{t}>>", PlanArg.In(src), ctx.InArg(i), ctx.OutArg(0),
+                    PlanArg.Ints(dims), PlanArg.Ints(st[0]), PlanArg.Ints(st[1]));
+                src = ctx.Out(0);
+            }
+            if (src != ctx.Out(0)) ctx.Call($"Copy.Run<{t}>", ctx.InArg(0), ctx.OutArg(0));
         }
 
         /// <summary>Codes understood by Elementwise.Unary (shared with Activation codes 1..7).</summary>

@@ -17,6 +17,7 @@ namespace Q.Compiler.Ops.Layout
         public override TensorType[] InferTypes(OpContext ctx)
         {
             var x = ctx.Input(0);
+            if (ctx.Node.OpType == "Dropout") CheckInference(ctx);
             var shape = OutputShape(ctx, x.Shape);
             if (shape.ElementCount != x.Shape.ElementCount)
                 throw ctx.ShapeError($"cannot view {x.Shape} ({x.Shape.ElementCount} elements) as {shape} ({shape.ElementCount} elements)");
@@ -24,6 +25,16 @@ namespace Q.Compiler.Ops.Layout
             if (ctx.Node.OpType == "Dropout" && ctx.Node.Outputs.Count > 1 && ctx.Node.Outputs[1].Length > 0)
                 return new[] { t, new TensorType(DataType.Bool, shape) };
             return new[] { t };
+        }
+
+        /// <summary>Dropout in training mode with a ratio above 0 is random: refused rather than computed differently.</summary>
+        private static void CheckInference(OpContext ctx)
+        {
+            // Before opset 12 there is no training input (opset < 7's is_test is ignored, as inference runtimes do).
+            bool training = ctx.Opset >= 12 && ctx.HasInput(2) && ctx.RequireConstant(2, "training_mode").ToDoubles()[0] != 0;
+            if (!training) return;
+            double ratio = ctx.HasInput(1) ? ctx.RequireConstant(1, "ratio").ToDoubles()[0] : 0.5;
+            if (ratio != 0) throw ctx.Unsupported($"Dropout in training mode (ratio {ratio}) is random; only inference (or ratio 0) is supported");
         }
 
         private static Shape OutputShape(OpContext ctx, Shape x)
@@ -65,7 +76,9 @@ namespace Q.Compiler.Ops.Layout
                 }
                 case "Flatten":
                 {
-                    int axis = ctx.Axis(ctx.Int("axis", 1), x.Rank + 1);
+                    // Flatten's axis is in [-r, r]: a negative one counts from r, not r + 1.
+                    long a0 = ctx.Int("axis", 1);
+                    int axis = a0 < 0 ? ctx.Axis(a0, x.Rank) : ctx.Axis(a0, x.Rank + 1);
                     int a = x.Dims.Take(axis).Aggregate(1, (p, d) => p * d);
                     int b = x.Dims.Skip(axis).Aggregate(1, (p, d) => p * d);
                     return new Shape(a, b);
@@ -103,10 +116,15 @@ namespace Q.Compiler.Ops.Layout
 
         public override void Lower(LowerContext ctx)
         {
-            if (ctx.OutputCount > 1 && ctx.HasOutput(1))
-                throw ctx.Op.Unsupported("the mask output of Dropout is not supported");
             ctx.Describe(ctx.Node.OpType, "Copy", $"{ctx.InputType(0).Shape} as {ctx.OutputType(0).Shape}", "y = x (same data, new shape)");
             ctx.ViewOf(0, 0);
+            if (ctx.OutputCount > 1 && ctx.HasOutput(1))
+            {
+                // Dropout's mask outside training: every element kept.
+                var mask = ctx.OutputType(1);
+                if (mask.Shape.ElementCount == 0) { ctx.Out(1); return; }
+                ctx.Call("Copy.Run<bool>", Plan.PlanArg.In(ctx.Constant("mask", new Tensor(DataType.Bool, mask.Shape, Enumerable.Repeat(true, mask.Shape.ElementCount).ToArray()))), ctx.OutArg(1));
+            }
         }
     }
 }

@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Q.Compiler.Ir;
+using Q.Compiler.Lowering;
+using Q.Compiler.Plan;
+
+namespace Q.Compiler.Ops.Layout
+{
+    /// <summary>
+    /// Pad in constant, edge, reflect and wrap modes. Opset 1 ('paddings') and 2–10 ('pads', 'value') use attributes;
+    /// opset 11+ take pads and constant_value as inputs (known at build time), opset 18 adds 'axes'.
+    /// Negative pads crop.
+    /// </summary>
+    public sealed class PadOp : OpDefinition
+    {
+        public override IEnumerable<string> OpTypes => new[] { "Pad" };
+
+        private sealed class Spec
+        {
+            public int[] Begins = Array.Empty<int>();
+            public int[] Ends = Array.Empty<int>();
+            public int Mode;
+            public Tensor Value = null!;
+            public string ModeName = "";
+        }
+
+        private static Spec Read(OpContext ctx, TensorType x)
+        {
+            int rank = x.Shape.Rank;
+            string mode = ctx.String("mode", "constant");
+            var s = new Spec { ModeName = mode };
+            s.Mode = mode switch
+            {
+                "constant" => 0, "edge" => 1, "reflect" => 2,
+                "wrap" when ctx.Opset >= 19 => 3,
+                _ => throw ctx.Unsupported($"mode '{mode}' is not supported (constant, edge, reflect, and wrap from opset 19)"),
+            };
+            long[] pads;
+            double value = 0;
+            Tensor? valueTensor = null;
+            long[]? axes = null;
+            if (ctx.Opset < 11)
+            {
+                pads = ctx.Ints(ctx.Opset < 2 ? "paddings" : "pads") ?? throw ctx.ShapeError("attribute 'pads' is required");
+                value = ctx.Float("value", 0f);
+            }
+            else
+            {
+                pads = ctx.RequireConstant(1, "pads").ToLongs();
+                if (ctx.HasInput(2))
+                {
+                    valueTensor = ctx.RequireConstant(2, "constant_value");
+                    if (valueTensor.Length != 1) throw ctx.ShapeError($"constant_value has {valueTensor.Length} elements; it must be a scalar");
+                    if (valueTensor.ElementType != x.ElementType)
+                        throw ctx.ShapeError($"constant_value is {valueTensor.ElementType.ShortName()} but the data is {x.ElementType.ShortName()}");
+                }
+                if (ctx.HasInput(3)) axes = ctx.RequireConstant(3, "axes").ToLongs();
+            }
+            var ax = axes is null ? Enumerable.Range(0, rank).ToArray() : axes.Select(a => ctx.Axis(a, rank)).ToArray();
+            if (pads.Length != 2 * ax.Length) throw ctx.ShapeError($"pads has {pads.Length} values; {2 * ax.Length} are needed (begin and end for each of {ax.Length} axes)");
+            s.Begins = new int[rank];
+            s.Ends = new int[rank];
+            for (int i = 0; i < ax.Length; i++)
+            {
+                long b = pads[i], e = pads[i + ax.Length];
+                if (Math.Abs(b) > int.MaxValue / 2 || Math.Abs(e) > int.MaxValue / 2) throw ctx.ShapeError($"pad {b}, {e} is too large");
+                s.Begins[ax[i]] = (int)b;
+                s.Ends[ax[i]] = (int)e;
+            }
+            for (int d = 0; d < rank; d++)
+            {
+                long size = (long)x.Shape[d] + s.Begins[d] + s.Ends[d];
+                if (size < 0) throw ctx.ShapeError($"pads {s.Begins[d]}, {s.Ends[d]} crop more than dimension {d} of {x.Shape} holds");
+                if (s.Mode != 0 && x.Shape[d] == 0 && size > 0)
+                    throw ctx.Unsupported($"{mode} padding of the empty dimension {d} is undefined");
+            }
+            s.Value = valueTensor?.Reshape(Shape.Scalar) ?? Tensor.FromDoubles(x.ElementType, Shape.Scalar, new[] { value });
+            return s;
+        }
+
+        private static Shape OutShape(Shape x, Spec s) => new Shape(Enumerable.Range(0, x.Rank).Select(d => x[d] + s.Begins[d] + s.Ends[d]));
+
+        public override TensorType[] InferTypes(OpContext ctx)
+        {
+            var x = ctx.Input(0);
+            if (x.ElementType == DataType.String) throw ctx.Error(Diagnostics.DiagnosticIds.UnsupportedDataType, "string tensors are not supported");
+            return new[] { x.WithShape(OutShape(x.Shape, Read(ctx, x))) };
+        }
+
+        /// <summary>The input index read by output index <paramref name="i"/> − begin along a dimension of size n, or −1 for the pad value.</summary>
+        internal static int Source(int i, int n, int mode)
+        {
+            if (i >= 0 && i < n) return i;
+            switch (mode)
+            {
+                case 1: return i < 0 ? 0 : n - 1;
+                case 2:
+                {
+                    if (n == 1) return 0;
+                    int period = 2 * (n - 1);
+                    int m = ((i % period) + period) % period;
+                    return m < n ? m : period - m;
+                }
+                case 3: return ((i % n) + n) % n;
+                default: return -1;
+            }
+        }
+
+        public override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
+        {
+            var x = inputs[0]!;
+            var s = Read(ctx, x.Type);
+            var shape = OutShape(x.Shape, s);
+            int rank = x.Shape.Rank, n = shape.ElementCount;
+            // The source gets one more element, the pad value, read wherever the output falls outside.
+            var ext = Array.CreateInstance(x.Data.GetType().GetElementType()!, x.Length + 1);
+            Array.Copy(x.Data, ext, x.Length);
+            Array.Copy(s.Value.Data, 0, ext, x.Length, 1);
+            var src = new Tensor(x.ElementType, new Shape(x.Length + 1), ext);
+            var st = x.Shape.Strides();
+            var map = new int[n];
+            var idx = new int[rank];
+            for (int f = 0; f < n; f++)
+            {
+                int off = 0;
+                for (int d = 0; d < rank && off >= 0; d++)
+                {
+                    int k = Source(idx[d] - s.Begins[d], x.Shape[d], s.Mode);
+                    off = k < 0 ? -1 : off + k * st[d];
+                }
+                map[f] = off < 0 ? x.Length : off;
+                for (int d = rank - 1; d >= 0; d--) { if (++idx[d] < shape[d]) break; idx[d] = 0; }
+            }
+            return new[] { Strides.Take(src, shape, map) };
+        }
+
+        public override void Lower(LowerContext ctx)
+        {
+            var x = ctx.InputType(0);
+            var s = Read(ctx.Op, x);
+            var outShape = ctx.OutputType(0).Shape;
+            ctx.Describe("Pad", "Pad", $"{x.Shape} → {outShape}, {s.ModeName}, begins [{string.Join(",", s.Begins)}], ends [{string.Join(",", s.Ends)}]",
+                s.Mode == 0 ? $"y = x inside, {s.Value.ToDoubles()[0]} outside" : $"y = x[{s.ModeName}(i − begin)]");
+            if (Strides.EmptyOutput(ctx)) return;
+            if (s.Begins.All(b => b == 0) && s.Ends.All(e => e == 0)) { ctx.ViewOf(0, 0); return; }
+            var inDims = new List<int>(); var outDims = new List<int>(); var begins = new List<int>();
+            for (int d = 0; d < x.Shape.Rank; d++)
+            {
+                // In constant mode a dimension padded by nothing folds into the one before it (rows of rows).
+                if (s.Mode == 0 && inDims.Count > 0 && s.Begins[d] == 0 && s.Ends[d] == 0)
+                {
+                    int last = inDims.Count - 1;
+                    outDims[last] = checked(outDims[last] * x.Shape[d]);
+                    begins[last] *= x.Shape[d];
+                    inDims[last] *= x.Shape[d];
+                    continue;
+                }
+                inDims.Add(x.Shape[d]); outDims.Add(outShape[d]); begins.Add(s.Begins[d]);
+            }
+            if (inDims.Count == 0) { inDims.Add(1); outDims.Add(1); begins.Add(0); }
+            ctx.Call($"Pad.Run<{x.ElementType.CSharpName()}>", ctx.InArg(0), ctx.OutArg(0), PlanArg.Ints(inDims), PlanArg.Ints(outDims),
+                PlanArg.Ints(begins), PlanArg.Int(s.Mode), PlanArg.In(ctx.Constant("value", s.Value)));
+        }
+    }
+}
