@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.IO.Compression;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 // Scores mnist-8 (compiled at build time into Demo.Mnist by the <QModel> item in Mnist.csproj) on 10,000 MNIST digits,
 // and measures the latency and managed allocations of one inference.
@@ -28,6 +30,7 @@ var model = new Demo.Mnist();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"model: Demo.Mnist from mnist-8.onnx, {Demo.Mnist.Inputs[0]} -> {Demo.Mnist.Outputs[0]}, scratch {Demo.Mnist.ScratchBytes:N0} B, weights {Demo.Mnist.WeightBytes:N0} B"));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"digits: {count:N0} from {dataDir}"));
+Console.WriteLine("simd: " + InstructionSets());
 
 float[] pixels = new float[Pixels];
 float[] logits = new float[Classes];
@@ -62,6 +65,16 @@ int Classify(int index)
     for (int c = 1; c < Classes; c++)
         if (logits[c] > logits[best]) best = c;
     return best;
+}
+
+// What the kernels can use here (under NativeAOT: what IlcInstructionSet allowed at publish time).
+static string InstructionSets()
+{
+    if (Avx512F.IsSupported) return "AVX-512F, AVX2, FMA";
+    if (Avx2.IsSupported) return Fma.IsSupported ? "AVX2, FMA" : "AVX2";
+    if (Sse41.IsSupported) return "SSE4.1 (128-bit)";
+    if (AdvSimd.IsSupported) return "AdvSimd (128-bit)";
+    return "none (scalar)";
 }
 
 // data/ beside the executable (dotnet run, the publish folder) or under the current folder (the NativeAOT binary run from samples/Mnist).
