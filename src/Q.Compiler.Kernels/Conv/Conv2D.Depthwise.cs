@@ -11,9 +11,9 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// Depthwise convolution (group = C = M: one KH×KW filter per channel), any stride, dilation and padding.
         /// <para>
-        /// Each channel is first written into <paramref name="scratch"/> as a padded plane of PH = H + padTop + padBottom
-        /// rows, each row split into strideW column phases: phase q holds padded columns q, q + s, q + 2s, ... in
-        /// PWs = ceil(PW / s) slots (PW = W + padLeft + padRight). Tap (ky, kx) of output row oy is then the contiguous
+        /// Each channel is first written into <paramref name="scratch"/> as a zero-padded plane of PH = H + padTop + padBottom
+        /// rows, each row split into strideW column phases (<see cref="PaddedPlane"/>): phase q holds padded columns q,
+        /// q + s, q + 2s, ... in PWs = ceil(PW / s) slots (PW = W + padLeft + padRight). Tap (ky, kx) of output row oy is then the contiguous
         /// run starting at row oy·sh + ky·dh, phase (kx·dw) mod s, slot (kx·dw) div s, so every output row is a sum of
         /// KH·KW shifted rows: y[oy, ox] = act(b + Σ w[ky, kx] · T[row, phase, slot + ox]), vectorized along ox with no
         /// bounds checks (the last vector overlaps the previous one instead of running a scalar tail). 3x3 keeps its
@@ -76,7 +76,7 @@ namespace Q.Compiler.Kernels
             for (int ni = 0; ni < n; ni++)
                 for (int ch = 0; ch < c; ch++)
                 {
-                    PadPlane(x.Slice((ni * c + ch) * inPlane, inPlane), d, scratch, pws, rowLen);
+                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), d.H, d.W, d.PadTop, d.PadLeft, ph, s, pws, 0f, scratch);
                     Span<float> yp = y.Slice((ni * c + ch) * plane, plane);
                     ReadOnlySpan<float> wc = w.Slice(ch * taps, taps);
                     ref float y0 = ref MemoryMarshal.GetReference(yp);
@@ -94,36 +94,6 @@ namespace Q.Compiler.Kernels
                     }
                     if (!clamp && act != Activation.None) Activation.Apply(yp, act, alpha, beta);
                 }
-        }
-
-        /// <summary>Writes one channel, zero-padded and split into column phases, into the scratch plane.</summary>
-        private static void PadPlane(ReadOnlySpan<float> x, in DepthwiseGeometry d, Span<float> t, int pws, int rowLen)
-        {
-            int s = d.StrideW, ph = d.H + d.PadTop + d.PadBottom;
-            for (int r = 0; r < ph; r++)
-            {
-                Span<float> row = t.Slice(r * rowLen, rowLen);
-                int iy = r - d.PadTop;
-                if ((uint)iy >= (uint)d.H) { row.Clear(); continue; }
-                ReadOnlySpan<float> src = x.Slice(iy * d.W, d.W);
-                if (s == 1)
-                {
-                    row.Slice(0, d.PadLeft).Clear();
-                    src.CopyTo(row.Slice(d.PadLeft));
-                    row.Slice(d.PadLeft + d.W).Clear();
-                    continue;
-                }
-                for (int q = 0; q < s; q++)
-                {
-                    Span<float> phase = row.Slice(q * pws, pws);
-                    // Slot i holds padded column i·s + q, that is input column i·s + q − padLeft.
-                    for (int i = 0; i < pws; i++)
-                    {
-                        int ix = i * s + q - d.PadLeft;
-                        phase[i] = (uint)ix < (uint)d.W ? src[ix] : 0f;
-                    }
-                }
-            }
         }
 
         private static void Row3x3<TS, TV>(ref float rowBase, ReadOnlySpan<nint> off, ReadOnlySpan<float> w, float bias,

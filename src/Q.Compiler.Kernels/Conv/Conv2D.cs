@@ -3,7 +3,7 @@ using System;
 
 namespace Q.Compiler.Kernels
 {
-    // Requires: Activation, Gemm, Simd
+    // Requires: Activation, Gemm, Simd, PaddedPlane
     /// <summary>
     /// Float 2-D convolution (1-D is H = 1), NCHW, weights [M, C/group, KH, KW], with bias and a fused activation.
     /// Three strategies, chosen at build time by the lowering:
