@@ -3,13 +3,25 @@ using System;
 
 namespace Q.Compiler.Kernels
 {
-    // Requires: Activation
+    // Requires: Activation, Gemm, Simd, PaddedPlane
     /// <summary>
-    /// Float 2-D convolution, NCHW, weights [M, C/group, KH, KW]. Direct method: each output plane starts at its bias and
-    /// accumulates one shifted input row per (input channel, kh, kw), vectorized along the output row when stride is 1.
+    /// Float 2-D convolution (1-D is H = 1), NCHW, weights [M, C/group, KH, KW], with bias and a fused activation.
+    /// Three strategies, chosen at build time by the lowering:
+    /// <list type="bullet">
+    /// <item><see cref="Pointwise"/> (Conv2D.Gemm.cs): 1x1, stride 1, no padding: a GEMM directly on NCHW, weights as A
+    /// [M, C], the input planes as a row-major B [C, H·W], output rows = channels.</item>
+    /// <item><see cref="Im2Col"/> (Conv2D.Gemm.cs): everything else that is not depthwise: for a chunk of output pixels,
+    /// the receptive fields are gathered (im2col) straight into the GEMM's packed-panel layout in a scratch buffer, then
+    /// multiplied by the weights [M, C·KH·KW]; bias and activation are the GEMM epilogue.</item>
+    /// <item><see cref="Depthwise"/> (Conv2D.Depthwise.cs): one filter per channel (group = C = M): each channel is
+    /// padded (and split by column phase for strides above 1) into a scratch plane, then every output row is a sum of
+    /// KH·KW shifted, contiguous input rows, vectorized along the row (3x3 unrolled).</item>
+    /// </list>
+    /// <see cref="Run"/> is the direct method (no scratch): a fallback and a second opinion in tests.
     /// </summary>
-    internal static class Conv2D
+    internal static partial class Conv2D
     {
+        /// <summary>Direct convolution: each output plane accumulates one shifted input row per (input channel, kh, kw).</summary>
         public static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW,
             int dilH, int dilW, int padTop, int padLeft, int group, int act, float alpha, float beta)

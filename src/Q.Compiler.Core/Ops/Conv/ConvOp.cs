@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using Q.Compiler.Diagnostics;
@@ -49,30 +50,73 @@ namespace Q.Compiler.Ops.Conv
             return new[] { Tensor.FromFloats(shape, y) };
         }
 
+        /// <summary>
+        /// Floats of im2col scratch to aim for: one chunk of patches (K rows × chunk pixels) should sit in L2 next to the
+        /// weights while the GEMM streams them (Q.Compiler.Kernels.Conv2D.Im2Col derives the chunk from the scratch size).
+        /// </summary>
+        public const int Im2ColTargetFloats = 48 * 1024;
+
+        /// <summary>Panel width of the kernels' packed GEMM layout (Q.Compiler.Kernels.Gemm.PanelWidth).</summary>
+        public const int PanelWidth = 16;
+
         public override void Lower(LowerContext ctx)
         {
             var (g, n, c, m, group) = Resolve(ctx.Op);
-            if (!ctx.Op.HasInput(2) || ctx.Op.Constant(1) is null)
-            {
-                if (ctx.Op.Constant(1) is null)
-                    throw ctx.Op.Error(DiagnosticIds.NotConstant, "a Conv whose weights are computed at run time is not supported");
-            }
+            if (ctx.Op.Constant(1) is null)
+                throw ctx.Op.Error(DiagnosticIds.NotConstant, "a Conv whose weights are computed at run time is not supported");
             string bias = ctx.Op.HasInput(2) ? ctx.In(2) : ctx.Constant("zero_bias", Tensor.FromFloats(new Shape(m), new float[m]));
+            int cg = c / group;
             bool depthwise = group == c && group == m;
+            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1
+                && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0;
             string kind = depthwise ? "Depthwise" : group > 1 ? "Grouped" : "";
+            string strategy = depthwise ? "depthwise kernel" : pointwise ? "GEMM on NCHW" : "im2col + GEMM";
             ctx.Describe("Conv" + ctx.ActivationSuffix, $"{kind}Conv{g.KernelName}" + (ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op),
-                $"{c}→{m} channels{(group > 1 ? $", {group} groups" : "")}, {g.Describe()}",
+                $"{c}→{m} channels{(group > 1 ? $", {group} groups" : "")}, {g.Describe()}; {strategy}",
                 $"y[oc] = {ActivationMath(ctx)}(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])");
-            var args = new List<PlanArg>
+            var args = new List<PlanArg> { ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0) };
+            if (depthwise)
             {
-                ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0),
+                // Padded plane split into StrideW column phases (see Conv2D.Depthwise).
+                int pw = g.InW + g.PadLeft + g.PadRight;
+                int length = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW);
+                args.Add(PlanArg.Out(ctx.Scratch("padded", DataType.Float, new Shape(length))));
+                args.AddRange(new[]
+                {
+                    PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+                    PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
+                    PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
+                    PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight),
+                });
+                args.AddRange(ctx.ActivationArgs());
+                ctx.Call("Conv2D.Depthwise", args.ToArray());
+                return;
+            }
+            if (pointwise)
+            {
+                // Room to pack the input planes (B of the GEMM) one K×N block at a time (Gemm.PackBufferLength).
+                int hw = g.InH * g.InW;
+                int packLength = Math.Min(256, cg) * Math.Min(8, (hw + PanelWidth - 1) / PanelWidth) * PanelWidth;
+                args.Add(PlanArg.Out(ctx.Scratch("packed", DataType.Float, new Shape(packLength))));
+                args.AddRange(new[] { PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(hw), PlanArg.Int(m), PlanArg.Int(group) });
+                args.AddRange(ctx.ActivationArgs());
+                ctx.Call("Conv2D.Pointwise", args.ToArray());
+                return;
+            }
+            // im2col chunk: a whole number of 16-pixel panels, at least one, at most the output plane.
+            int k = cg * g.KernelH * g.KernelW, plane = g.OutH * g.OutW;
+            int chunk = Math.Max(PanelWidth, Im2ColTargetFloats / k / PanelWidth * PanelWidth);
+            chunk = Math.Min(chunk, (plane + PanelWidth - 1) / PanelWidth * PanelWidth);
+            args.Add(PlanArg.Out(ctx.Scratch("patches", DataType.Float, new Shape(k, chunk))));
+            args.AddRange(new[]
+            {
                 PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(g.InH), PlanArg.Int(g.InW),
                 PlanArg.Int(m), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
                 PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
                 PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(group),
-            };
+            });
             args.AddRange(ctx.ActivationArgs());
-            ctx.Call("Conv2D.Run", args.ToArray());
+            ctx.Call("Conv2D.Im2Col", args.ToArray());
         }
 
         internal static string ActivationMath(LowerContext ctx) => ctx.Node.Activation?.Op.ToLowerInvariant() ?? "";

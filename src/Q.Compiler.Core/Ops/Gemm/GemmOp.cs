@@ -10,7 +10,7 @@ namespace Q.Compiler.Ops.Gemm
 {
     /// <summary>
     /// Gemm (Y = alpha·A'·B' + beta·C) and MatMul (numpy semantics, batch broadcasting), float32.
-    /// Constant weights are transposed and scaled at build time so the kernel always sees B as [K, N].
+    /// Constant weights are transposed, scaled by alpha and packed into the kernels' 16-column panels at build time.
     /// </summary>
     public sealed class GemmOp : OpDefinition
     {
@@ -145,24 +145,31 @@ namespace Q.Compiler.Ops.Gemm
             return new[] { Tensor.FromFloats(p.Out, ActivationReference.Apply(y, ctx.Node.Activation)) };
         }
 
+        /// <summary>Panel width of the kernels' packed B layout (Q.Compiler.Kernels.Gemm.PanelWidth).</summary>
+        public const int PanelWidth = 16;
+
+        /// <summary>
+        /// Packs alpha·op(B) ([K, N] after transB) into the GEMM kernels' panel layout: panels of 16 columns, panel p holds
+        /// rows k = 0..K−1 of 16 floats, element (k, j) at [p·K·16 + k·16 + j % 16], the last panel zero-padded. The layout
+        /// is the same for every instruction set, so packing at build time does not tie the code to the build machine.
+        /// </summary>
+        public static float[] PackB(float[] b, int k, int n, bool transB, float alpha)
+        {
+            int panels = (n + PanelWidth - 1) / PanelWidth;
+            var dst = new float[panels * k * PanelWidth];
+            for (int p = 0; p < panels; p++)
+                for (int kk = 0; kk < k; kk++)
+                    for (int j = 0; j < PanelWidth && p * PanelWidth + j < n; j++)
+                    {
+                        int col = p * PanelWidth + j;
+                        dst[(p * k + kk) * PanelWidth + j] = alpha * (transB ? b[col * k + kk] : b[kk * n + col]);
+                    }
+            return dst;
+        }
+
         public override void Lower(LowerContext ctx)
         {
             var p = Resolve(ctx.Op);
-            string b = ctx.In(1);
-            bool transB = p.TransB;
-            float alpha = p.Alpha;
-            var wConst = ctx.Op.Constant(1);
-            if (wConst is not null && p.AOffsets is null && (transB || alpha != 1))
-            {
-                // Weights are constant: store them as alpha·B in [K, N] order.
-                var src = wConst.ToFloats();
-                var dst = new float[p.K * p.N];
-                for (int k = 0; k < p.K; k++)
-                    for (int n = 0; n < p.N; n++)
-                        dst[k * p.N + n] = alpha * (transB ? src[n * p.K + k] : src[k * p.N + n]);
-                b = ctx.Constant("B_kn", Tensor.FromFloats(new Shape(p.K, p.N), dst));
-                transB = false; alpha = 1;
-            }
             int biasMode = BiasNone;
             string bias;
             float beta = p.Beta;
@@ -179,18 +186,34 @@ namespace Q.Compiler.Ops.Gemm
             }
             else bias = ctx.Constant("no_bias", Tensor.FromFloats(new Shape(1), new float[1]));
 
+            var wConst = ctx.Op.Constant(1);
+            bool packed = wConst is not null && p.AOffsets is null && (beta == 1 || biasMode == BiasNone);
             string act = ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op;
             string batched = p.AOffsets is null ? "" : $", {p.AOffsets.Length} batches";
+            bool showAlpha = p.Alpha != 1 && !packed;
             ctx.Describe(ctx.Node.OpType + ctx.ActivationSuffix, $"{ctx.Node.OpType}{p.M}x{p.K}x{p.N}{act}",
-                $"M={p.M}, K={p.K}, N={p.N}{(p.TransA ? ", A transposed" : "")}{(transB ? ", B transposed" : "")}{batched}",
-                $"y[m,n] = {ConvActivation(ctx)}({(alpha != 1 ? "α·" : "")}Σ_k a[m,k]·b[k,n]{(biasMode != BiasNone ? (beta != 1 ? " + β·c" : " + c") : "")})");
-            if (p.AOffsets is null)
+                $"M={p.M}, K={p.K}, N={p.N}{(p.TransA ? ", A transposed" : "")}{(p.TransB && !packed ? ", B transposed" : "")}{batched}{(packed ? ", B packed at build time" : "")}",
+                $"y[m,n] = {ConvActivation(ctx)}({(showAlpha ? "α·" : "")}Σ_k a[m,k]·b[k,n]{(biasMode != BiasNone ? (beta != 1 ? " + β·c" : " + c") : "")})");
+            if (packed)
             {
+                // Constant weights: alpha·op(B) packed into 16-column panels at build time.
+                var bp = PackB(wConst!.ToFloats(), p.K, p.N, p.TransB, p.Alpha);
+                string b = ctx.Constant("B_packed", Tensor.FromFloats(new Shape((p.N + PanelWidth - 1) / PanelWidth, p.K, PanelWidth), bp));
                 var args = new List<PlanArg>
                 {
                     ctx.InArg(0), PlanArg.In(b), PlanArg.In(bias), ctx.OutArg(0),
-                    PlanArg.Int(p.M), PlanArg.Int(p.N), PlanArg.Int(p.K), PlanArg.Bool(p.TransA), PlanArg.Bool(transB),
-                    PlanArg.Float(alpha), PlanArg.Float(beta), PlanArg.Int(biasMode),
+                    PlanArg.Int(p.M), PlanArg.Int(p.N), PlanArg.Int(p.K), PlanArg.Bool(p.TransA), PlanArg.Int(biasMode),
+                };
+                args.AddRange(ctx.ActivationArgs());
+                ctx.Call("Gemm.RunPacked", args.ToArray());
+            }
+            else if (p.AOffsets is null)
+            {
+                var args = new List<PlanArg>
+                {
+                    ctx.InArg(0), ctx.InArg(1), PlanArg.In(bias), ctx.OutArg(0),
+                    PlanArg.Int(p.M), PlanArg.Int(p.N), PlanArg.Int(p.K), PlanArg.Bool(p.TransA), PlanArg.Bool(p.TransB),
+                    PlanArg.Float(p.Alpha), PlanArg.Float(beta), PlanArg.Int(biasMode),
                 };
                 args.AddRange(ctx.ActivationArgs());
                 ctx.Call("Gemm.Run", args.ToArray());

@@ -71,11 +71,21 @@ namespace Q.Compiler.Ops.Pool
             bool includePad = ctx.Op.Int("count_include_pad", 0) != 0;
             ctx.Describe(ctx.Node.OpType, (max ? "MaxPool" : "AvgPool") + g.KernelName, $"{x[1]} channels, {g.Describe()}",
                 max ? "y = max over the window of x" : includePad ? "y = Σ window x / window size (padding counted)" : "y = Σ window x / valid elements in the window");
-            ctx.Call(max ? "Pool2D.Max" : "Pool2D.Average", ctx.InArg(0), ctx.OutArg(0),
-                PlanArg.Int(x[0] * x[1]), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
-                PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
-                PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft),
-                PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight), PlanArg.Bool(includePad));
+            // Scratch for the padded, column-phase-split plane plus OW column factors (Pool2D.ScratchLength).
+            int ph = Math.Max(g.PadTop + g.InH, (g.OutH - 1) * g.StrideH + (g.KernelH - 1) * g.DilationH + 1);
+            int pw = Math.Max(g.PadLeft + g.InW, (g.OutW - 1) * g.StrideW + (g.KernelW - 1) * g.DilationW + 1);
+            int length = ph * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + g.OutW;
+            string scratch = ctx.Scratch("padded", DataType.Float, new Shape(length));
+            if (max)
+                ctx.Call("Pool2D.MaxPadded", ctx.InArg(0), ctx.OutArg(0), PlanArg.Out(scratch),
+                    PlanArg.Int(x[0] * x[1]), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+                    PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
+                    PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW), PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft));
+            else
+                ctx.Call("Pool2D.AveragePadded", ctx.InArg(0), ctx.OutArg(0), PlanArg.Out(scratch),
+                    PlanArg.Int(x[0] * x[1]), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+                    PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW),
+                    PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight), PlanArg.Bool(includePad));
         }
     }
 }

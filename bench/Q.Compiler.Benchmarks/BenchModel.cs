@@ -1,0 +1,182 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Tensor = Q.Compiler.Ir.Tensor;
+using Q.Compiler.Ir;
+using Q.Compiler.Tests.Support;
+
+namespace Q.Compiler.Benchmarks;
+
+/// <summary>
+/// One shared model, ready to run on its test_data_set_0 through our generated code and through ONNX Runtime.
+/// Both sides bind preallocated inputs and outputs once, so a run allocates nothing: ours through a delegate over the
+/// generated Run, ORT through IOBinding over OrtValues that wrap our arrays.
+/// </summary>
+public sealed class BenchModel : IDisposable
+{
+    /// <summary>The models benchmarked (folder under ../shared/models, model file).</summary>
+    public static readonly (string Name, string Folder, string File)[] All =
+    {
+        ("mnist-8", "mnist-8", "model.onnx"),
+        ("mnist-mlp-bn", "mnist-mlp-bn", "model.onnx"),
+        ("kws-m", "kws-m", "model.onnx"),
+        ("hello_deepa", "openwakeword/hello_deepa", "model.onnx"),
+        ("melspectrogram", "openwakeword/melspectrogram", "model.onnx"),
+        ("embedding", "openwakeword/embedding", "model.onnx"),
+        ("mobilenet-v2-128-0.5", "mobilenet-v2-128-0.5", "model.onnx"),
+        ("ppocr-cls-mobile", "ppocr-cls-mobile", "model.onnx"),
+        ("ultraface-rfb-320", "ultraface-rfb-320", "model.onnx"),
+        ("squeezenet-1.0-fp16", "squeezenet-1.0-fp16", "model.onnx"),
+        ("super-resolution-10", "super-resolution-10", "model.onnx"),
+    };
+
+    private readonly InferenceSession _session;
+    private readonly OrtIoBinding _binding;
+    private readonly RunOptions _runOptions;
+    private readonly List<OrtValue> _ortValues = new();
+    private readonly Array[] _ortOutputs;
+    private readonly Action _ours;
+    private readonly Array[] _ourOutputs;
+    private readonly ModelInstance _instance;
+
+    public string Name { get; }
+
+    private BenchModel(string name, string path, string setDir)
+    {
+        Name = name;
+        var options = new SessionOptions
+        {
+            IntraOpNumThreads = 1,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
+        };
+        _session = new InferenceSession(path, options);
+        var inputs = TestData.Inputs(setDir);
+        var names = _session.InputNames;
+        if (names.Count != inputs.Length) throw new InvalidOperationException($"{names.Count} graph inputs but {inputs.Length} input files");
+
+        // Pin every input to the shape of its test data (static dimensions are pinned to themselves).
+        string shapes = string.Join(";", names.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
+        var (assembly, _) = CompiledModels.CompileModel(path, shapes);
+        _instance = assembly.Create();
+        _ours = _instance.Bind(inputs, out _ourOutputs);
+
+        _runOptions = new RunOptions();
+        _binding = _session.CreateIoBinding();
+        for (int i = 0; i < names.Count; i++)
+        {
+            var value = Wrap(Clr(inputs[i]), inputs[i].Shape);
+            _binding.BindInput(names[i], value);
+        }
+        var outNames = _session.OutputNames;
+        _ortOutputs = new Array[outNames.Count];
+        for (int i = 0; i < outNames.Count; i++)
+        {
+            var plan = _instance.Plan.Outputs[i];
+            var shape = Shape.ParseCompact(plan.Shape);
+            _ortOutputs[i] = Array.CreateInstance(ElementType(_session.OutputMetadata[outNames[i]].ElementDataType), shape.ElementCount);
+            _binding.BindOutput(outNames[i], Wrap(_ortOutputs[i], shape));
+        }
+    }
+
+    /// <summary>Compiles and loads a model; null (with the reason) if it is missing or does not compile yet.</summary>
+    public static BenchModel? TryLoad(string name, out string? skipReason)
+    {
+        var entry = All.First(m => m.Name == name);
+        string dir = Path.Combine(SharedModels, entry.Folder);
+        string path = Path.Combine(dir, entry.File);
+        string setsDir = entry.File == "model.onnx" ? dir : Path.Combine(dir, Path.GetFileNameWithoutExtension(entry.File));
+        string set = Path.Combine(setsDir, "test_data_set_0");
+        skipReason = null;
+        if (!File.Exists(path) || !Directory.Exists(set)) { skipReason = $"{path} or its test_data_set_0 is missing"; return null; }
+        try { return new BenchModel(name, path, set); }
+        catch (InvalidOperationException e)
+        {
+            var first = e.Message.Split('\n').Skip(1).FirstOrDefault(l => l.Trim().Length > 0) ?? e.Message;
+            skipReason = "does not compile yet: " + first.Trim();
+            return null;
+        }
+    }
+
+    /// <summary>../shared/models beside the repository (or $QC_SHARED/models).</summary>
+    public static string SharedModels
+    {
+        get
+        {
+            string? env = Environment.GetEnvironmentVariable("QC_SHARED");
+            if (!string.IsNullOrEmpty(env)) return Path.Combine(env, "models");
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Q.Compiler.sln"))) dir = dir.Parent;
+            if (dir is null) throw new InvalidOperationException("cannot find Q.Compiler.sln above " + AppContext.BaseDirectory);
+            return Path.GetFullPath(Path.Combine(dir.FullName, "..", "shared", "models"));
+        }
+    }
+
+    public void RunOurs() => _ours();
+
+    public void RunOrt() => _session.RunWithBinding(_runOptions, _binding);
+
+    /// <summary>Largest |ours − ORT| over all outputs after one run of each, and the range of ORT's outputs.</summary>
+    public (double MaxAbs, double Range) Compare()
+    {
+        RunOurs(); RunOrt();
+        double maxAbs = 0, range = 0;
+        var ours = _instance.ToTensors(_ourOutputs);
+        for (int i = 0; i < ours.Length; i++)
+        {
+            var theirs = FromClr(_ortOutputs[i], ours[i].Shape);
+            var (m, r, _) = TestData.Compare(theirs, ours[i], double.PositiveInfinity);
+            maxAbs = Math.Max(maxAbs, m); range = Math.Max(range, r);
+        }
+        return (maxAbs, range);
+    }
+
+    private static Array Clr(Tensor t) => t.ElementType == DataType.Float16
+        ? t.As<ushort>().Select(b => new Float16(b)).ToArray()
+        : t.Data;
+
+    private static Tensor FromClr(Array a, Shape shape) => a switch
+    {
+        Float16[] h => new Tensor(DataType.Float16, shape, h.Select(v => v.value).ToArray()),
+        float[] f => new Tensor(DataType.Float, shape, f),
+        long[] l => new Tensor(DataType.Int64, shape, l),
+        int[] i => new Tensor(DataType.Int32, shape, i),
+        _ => throw new NotSupportedException(a.GetType().Name),
+    };
+
+    private OrtValue Wrap(Array data, Shape shape)
+    {
+        long[] dims = shape.Dims.Select(d => (long)d).ToArray();
+        OrtValue v = data switch
+        {
+            float[] f => OrtValue.CreateTensorValueFromMemory(f, dims),
+            Float16[] h => OrtValue.CreateTensorValueFromMemory(h, dims),
+            long[] l => OrtValue.CreateTensorValueFromMemory(l, dims),
+            int[] i => OrtValue.CreateTensorValueFromMemory(i, dims),
+            byte[] b => OrtValue.CreateTensorValueFromMemory(b, dims),
+            sbyte[] s => OrtValue.CreateTensorValueFromMemory(s, dims),
+            bool[] b => OrtValue.CreateTensorValueFromMemory(b, dims),
+            _ => throw new NotSupportedException(data.GetType().Name),
+        };
+        _ortValues.Add(v);
+        return v;
+    }
+
+    private static Type ElementType(TensorElementType t) => t switch
+    {
+        TensorElementType.Float => typeof(float),
+        TensorElementType.Float16 => typeof(Float16),
+        TensorElementType.Int64 => typeof(long),
+        TensorElementType.Int32 => typeof(int),
+        _ => throw new NotSupportedException(t.ToString()),
+    };
+
+    public void Dispose()
+    {
+        _binding.Dispose();
+        foreach (var v in _ortValues) v.Dispose();
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Intrinsics;
+
+namespace Q.Compiler.Benchmarks;
+
+/// <summary>
+/// A fast measurement for the README: each model's test_data_set_0, ours and ORT interleaved in rounds (so that
+/// background load hits both alike), median time per run. Prints a Markdown table.
+/// </summary>
+public static class QuickBench
+{
+    public static int Run(string[] args)
+    {
+        double secondsPerModel = 6;
+        string? only = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--seconds" && i + 1 < args.Length) secondsPerModel = double.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--model" && i + 1 < args.Length) only = args[++i];
+        }
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine($"Q.Compiler vs ONNX Runtime 1.31.1 (1 intra-op thread, ORT_ENABLE_ALL, IOBinding); {Environment.ProcessorCount} CPUs, " +
+            $"{(Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : Vector128.IsHardwareAccelerated ? "128-bit SIMD" : "scalar")}, .NET {Environment.Version}");
+        Console.WriteLine();
+        Console.WriteLine("| Model | Ours µs | ORT µs | Ours / ORT | max \\|ours − ORT\\| |");
+        Console.WriteLine("|---|---:|---:|---:|---:|");
+        var skipped = new List<string>();
+        foreach (var entry in BenchModel.All)
+        {
+            if (only is not null && entry.Name != only) continue;
+            using var model = BenchModel.TryLoad(entry.Name, out var reason);
+            if (model is null) { skipped.Add($"{entry.Name}: {reason}"); continue; }
+            var (maxAbs, range) = model.Compare();
+            var (ours, ort) = Measure(model, secondsPerModel);
+            Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", entry.Name, ours, ort, ours / ort, maxAbs, range));
+        }
+        foreach (var s in skipped) Console.WriteLine($"skipped {s}");
+        return 0;
+    }
+
+    /// <summary>Median µs per run of each engine, measured in alternating rounds after a warm-up.</summary>
+    private static (double Ours, double Ort) Measure(BenchModel model, double seconds)
+    {
+        // Warm up both (tiered JIT reaches its optimized code after ~30 calls plus a background delay).
+        var warm = Stopwatch.StartNew();
+        int warmRuns = 0;
+        while (warmRuns < 60 || warm.Elapsed.TotalSeconds < Math.Min(1.0, seconds / 4))
+        {
+            model.RunOurs(); model.RunOrt(); warmRuns++;
+            if (warm.Elapsed.TotalSeconds > seconds / 2 && warmRuns >= 3) break;
+        }
+        var ours = new List<double>(); var ort = new List<double>();
+        const int rounds = 6;
+        double slice = seconds / 2 / rounds;
+        for (int r = 0; r < rounds; r++)
+        {
+            Sample(model.RunOurs, slice, ours);
+            Sample(model.RunOrt, slice, ort);
+        }
+        return (Median(ours), Median(ort));
+    }
+
+    private static void Sample(Action run, double seconds, List<double> into)
+    {
+        long end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        int n = 0;
+        do
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            long t1 = Stopwatch.GetTimestamp();
+            into.Add((t1 - t0) * 1e6 / Stopwatch.Frequency);
+            n++;
+        } while (Stopwatch.GetTimestamp() < end || n < 2);
+    }
+
+    private static double Median(List<double> v)
+    {
+        v.Sort();
+        return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+    }
+}
