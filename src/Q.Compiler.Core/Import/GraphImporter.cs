@@ -165,7 +165,7 @@ namespace Q.Compiler.Import
 
         private static void CheckAgainst(DeclaredValue d, TensorType inferred, Node? node)
         {
-            bool typeOk = d.ElementType == inferred.ElementType;
+            bool typeOk = d.ElementType == inferred.ElementType || d.ElementType == DataType.Undefined;
             bool shapeOk = d.Dims is null || (d.Dims.Count == inferred.Shape.Rank &&
                 d.Dims.Select((x, i) => x < 0 || x == inferred.Shape[i]).All(ok => ok));
             if (typeOk && shapeOk) return;

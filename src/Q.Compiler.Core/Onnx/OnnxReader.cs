@@ -65,7 +65,9 @@ namespace Q.Compiler.Onnx
                 throw new QcException(DiagnosticIds.UnsupportedDataType, $"sparse initializer '{st.Values?.Name}' is not supported; store it dense");
 
             var inputs = g.Input.Where(i => !initializers.ContainsKey(i.Name)).Select(ReadDeclared).ToList();
-            var outputs = g.Output.Select(ReadDeclared).ToList();
+            // A graph output may come without a type (some exporters and cut models omit it): it is then inferred.
+            var outputs = g.Output.Select(o => o.Type is null || o.Type.ValueCase == TypeProto.ValueOneofCase.None
+                ? new DeclaredValue(o.Name, DataType.Undefined, null, null) : ReadDeclared(o)).ToList();
             var valueInfos = new Dictionary<string, DeclaredValue>(StringComparer.Ordinal);
             foreach (var vi in g.ValueInfo)
             {
