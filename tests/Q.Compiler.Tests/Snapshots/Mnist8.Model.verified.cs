@@ -13,11 +13,11 @@ namespace Demo
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Conv5x5_Relu              Conv + Relu            [1,1,28,28] → [1,8,28,28]  1→8 channels, 5x5, stride 1, pads 2,2,2,2
-    /// L1_MaxPool2x2                MaxPool                [1,8,28,28] → [1,8,14,14]  8 channels, 2x2, stride 2, no padding
-    /// L2_Conv5x5_Relu              Conv + Relu            [1,8,14,14] → [1,16,14,14]  8→16 channels, 5x5, stride 1, pads 2,2,2,2
-    /// L3_MaxPool3x3                MaxPool                [1,16,14,14] → [1,16,4,4]  16 channels, 3x3, stride 3, no padding
-    /// L4_Gemm1x256x10              Gemm                   [1,256] → [1,10]  M=1, K=256, N=10
+    /// L0_Conv5x5_Relu  Conv + Relu  [1,1,28,28]   → [1,8,28,28]   1→8 channels, 5x5, stride 1, pads 2,2,2,2
+    /// L1_MaxPool2x2    MaxPool      [1,8,28,28]   → [1,8,14,14]   8 channels, 2x2, stride 2, no padding
+    /// L2_Conv5x5_Relu  Conv + Relu  [1,8,14,14]   → [1,16,14,14]  8→16 channels, 5x5, stride 1, pads 2,2,2,2
+    /// L3_MaxPool3x3    MaxPool      [1,16,14,14]  → [1,16,4,4]    16 channels, 3x3, stride 3, no padding
+    /// L4_Gemm1x256x10  Gemm         [1,256]       → [1,10]        M=1, K=256, N=10
     /// </code>
     /// <para>Scratch arena: 31,360 bytes (no layout can use less than 31,360). Weights: 23,976 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
@@ -67,46 +67,61 @@ namespace Demo
             if (plus214Output0.Length != Plus214Output0Length) ThrowLength("Plus214_Output_0", nameof(plus214Output0), "[1,10]", Plus214Output0Length, plus214Output0.Length);
 
             Span<byte> arena = _arena;
-            L0_Conv5x5_Relu(input3, Scratch<float>(arena, 0, 6272));
-            L1_MaxPool2x2(Scratch<float>(arena, 0, 6272), Scratch<float>(arena, 25088, 1568));
-            L2_Conv5x5_Relu(Scratch<float>(arena, 25088, 1568), Scratch<float>(arena, 0, 3136));
-            L3_MaxPool3x3(Scratch<float>(arena, 0, 3136), Scratch<float>(arena, 12544, 256));
-            L4_Gemm1x256x10(Scratch<float>(arena, 12544, 256), plus214Output0);
+            var reLU32Output0 = Scratch<float>(arena, 0, 6272);                      // ReLU32_Output_0 f32[1,8,28,28]: 25,088 bytes at arena offset 0
+            L0_Conv5x5_Relu(input3, reLU32Output0);
+            var pooling66Output0 = Scratch<float>(arena, 25088, 1568);               // Pooling66_Output_0 f32[1,8,14,14]: 6,272 bytes at arena offset 25,088
+            L1_MaxPool2x2(reLU32Output0, pooling66Output0);
+            var reLU114Output0 = Scratch<float>(arena, 0, 3136);                     // ReLU114_Output_0 f32[1,16,14,14]: 12,544 bytes at arena offset 0
+            L2_Conv5x5_Relu(pooling66Output0, reLU114Output0);
+            var pooling160Output0 = Scratch<float>(arena, 12544, 256);               // Pooling160_Output_0 f32[1,16,4,4]: 1,024 bytes at arena offset 12,544
+            L3_MaxPool3x3(reLU114Output0, pooling160Output0);
+            var pooling160Output0Reshape0 = Scratch<float>(arena, 12544, 256);       // Pooling160_Output_0_reshape0 f32[1,256]: 1,024 bytes at arena offset 12,544
+            L4_Gemm1x256x10(pooling160Output0Reshape0, plus214Output0);
         }
 
         /// <summary>L0: Conv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2.</summary>
         /// <remarks>y[oc] = relu(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
         private static void L0_Conv5x5_Relu(ReadOnlySpan<float> input3, Span<float> reLU32Output0)
         {
-            Conv2D.Run(input3, W_Parameter5, W_Convolution28BAdd, reLU32Output0, 1, 1, 28, 28, 8, 28, 28, 5, 5, 1, 1, 1, 1, 2, 2, 1, 1, 0f, 0f);
+            Conv2D.Run(input3, W_Parameter5, W_Convolution28BAdd, reLU32Output0,
+                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
+                padTop: 2, padLeft: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L1: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
         private static void L1_MaxPool2x2(ReadOnlySpan<float> reLU32Output0, Span<float> pooling66Output0)
         {
-            Pool2D.Max(reLU32Output0, pooling66Output0, 8, 28, 28, 14, 14, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false);
+            Pool2D.Max(reLU32Output0, pooling66Output0,
+                planes: 8, h: 28, w: 28, oh: 14, ow: 14, kh: 2, kw: 2, strideH: 2, strideW: 2, dilH: 1, dilW: 1,
+                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
         }
 
         /// <summary>L2: Conv + Relu "Convolution110", "Plus112", "ReLU114" — 8→16 channels, 5x5, stride 1, pads 2,2,2,2.</summary>
         /// <remarks>y[oc] = relu(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
         private static void L2_Conv5x5_Relu(ReadOnlySpan<float> pooling66Output0, Span<float> reLU114Output0)
         {
-            Conv2D.Run(pooling66Output0, W_Parameter87, W_Convolution110BAdd, reLU114Output0, 1, 8, 14, 14, 16, 14, 14, 5, 5, 1, 1, 1, 1, 2, 2, 1, 1, 0f, 0f);
+            Conv2D.Run(pooling66Output0, W_Parameter87, W_Convolution110BAdd, reLU114Output0,
+                n: 1, c: 8, h: 14, wd: 14, m: 16, oh: 14, ow: 14, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1,
+                dilW: 1, padTop: 2, padLeft: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L3: MaxPool "Pooling160" — 16 channels, 3x3, stride 3, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
         private static void L3_MaxPool3x3(ReadOnlySpan<float> reLU114Output0, Span<float> pooling160Output0)
         {
-            Pool2D.Max(reLU114Output0, pooling160Output0, 16, 14, 14, 4, 4, 3, 3, 3, 3, 1, 1, 0, 0, 0, 0, false);
+            Pool2D.Max(reLU114Output0, pooling160Output0,
+                planes: 16, h: 14, w: 14, oh: 4, ow: 4, kh: 3, kw: 3, strideH: 3, strideW: 3, dilH: 1, dilW: 1,
+                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
         }
 
         /// <summary>L4: Gemm "Times212", "Plus214" — M=1, K=256, N=10.</summary>
         /// <remarks>y[m,n] = (Σ_k a[m,k]·b[k,n] + c)</remarks>
         private static void L4_Gemm1x256x10(ReadOnlySpan<float> pooling160Output0Reshape0, Span<float> plus214Output0)
         {
-            Gemm.Run(pooling160Output0Reshape0, W_Parameter193Reshape1, W_Times212BAdd, plus214Output0, 1, 10, 256, false, false, 1f, 1f, 2, 0, 0f, 0f);
+            Gemm.Run(pooling160Output0Reshape0, W_Parameter193Reshape1, W_Times212BAdd, plus214Output0,
+                m: 1, n: 10, k: 256, transA: false, transB: false, alpha: 1f, beta: 1f, biasMode: 2, act: 0,
+                actAlpha: 0f, actBeta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Add                       Add                    [3,4,5], [5] → [3,4,5]  [3,4,5] ⊙ [5] → [3,4,5]
+    /// L0_Add  Add  [3,4,5], [5]  → [3,4,5]  [3,4,5] ⊙ [5] → [3,4,5]
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 0 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 0 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -68,7 +68,6 @@ namespace Snapshots
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[5]", YLength, y.Length);
             if (sum.Length != SumLength) ThrowLength("sum", nameof(sum), "[3,4,5]", SumLength, sum.Length);
 
-            Span<byte> arena = _arena;
             L0_Add(x, y, sum);
         }
 
@@ -76,7 +75,8 @@ namespace Snapshots
         /// <remarks>y = a + b</remarks>
         private static void L0_Add(ReadOnlySpan<float> x, ReadOnlySpan<float> y, Span<float> sum)
         {
-            Elementwise.Binary<float, Elementwise.Add<float>>(x, y, sum, [12, 5], [5, 1], [0, 1]);
+            Elementwise.Binary<float, Elementwise.Add<float>>(x, y, sum,
+                dims: [12, 5], aStrides: [5, 1], bStrides: [0, 1]);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

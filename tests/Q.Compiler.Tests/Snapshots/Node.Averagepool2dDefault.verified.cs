@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_AvgPool2x2                AveragePool            [1,3,32,32] → [1,3,31,31]  3 channels, 2x2, stride 1, no padding
+    /// L0_AvgPool2x2  AveragePool  [1,3,32,32]  → [1,3,31,31]  3 channels, 2x2, stride 1, no padding
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 0 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 0 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -62,7 +62,6 @@ namespace Snapshots
             if (x.Length != XLength) ThrowLength("x", nameof(x), "[1,3,32,32]", XLength, x.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[1,3,31,31]", YLength, y.Length);
 
-            Span<byte> arena = _arena;
             L0_AvgPool2x2(x, y);
         }
 
@@ -70,7 +69,9 @@ namespace Snapshots
         /// <remarks>y = Σ window x / valid elements in the window</remarks>
         private static void L0_AvgPool2x2(ReadOnlySpan<float> x, Span<float> y)
         {
-            Pool2D.Average(x, y, 3, 32, 32, 31, 31, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0, false);
+            Pool2D.Average(x, y,
+                planes: 3, h: 32, w: 32, oh: 31, ow: 31, kh: 2, kw: 2, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
+                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_DepthwiseConv3x3          Conv                   [1,1,7,5] → [1,1,4,3]  1→1 channels, 3x3, stride 2, pads 1,1,1,1
+    /// L0_DepthwiseConv3x3  Conv  [1,1,7,5]  → [1,1,4,3]  1→1 channels, 3x3, stride 2, pads 1,1,1,1
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 52 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 52 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -62,7 +62,6 @@ namespace Snapshots
             if (x.Length != XLength) ThrowLength("x", nameof(x), "[1,1,7,5]", XLength, x.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[1,1,4,3]", YLength, y.Length);
 
-            Span<byte> arena = _arena;
             L0_DepthwiseConv3x3(x, y);
         }
 
@@ -70,7 +69,9 @@ namespace Snapshots
         /// <remarks>y[oc] = (b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
         private static void L0_DepthwiseConv3x3(ReadOnlySpan<float> x, Span<float> y)
         {
-            Conv2D.Run(x, W_W, W_Conv0ZeroBias, y, 1, 1, 7, 5, 1, 4, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0f, 0f);
+            Conv2D.Run(x, W_W, W_Conv0ZeroBias, y,
+                n: 1, c: 1, h: 7, wd: 5, m: 1, oh: 4, ow: 3, kh: 3, kw: 3, strideH: 2, strideW: 2, dilH: 1, dilW: 1,
+                padTop: 1, padLeft: 1, group: 1, act: 0, alpha: 0f, beta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

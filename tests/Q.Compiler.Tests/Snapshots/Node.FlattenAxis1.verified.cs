@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Copy                      Flatten                [2,3,4,5] → [2,60]  [2,3,4,5] as [2,60]
+    /// L0_Copy  Flatten  [2,3,4,5]  → [2,60]  [2,3,4,5] as [2,60]
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 0 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 0 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -62,7 +62,6 @@ namespace Snapshots
             if (a.Length != ALength) ThrowLength("a", nameof(a), "[2,3,4,5]", ALength, a.Length);
             if (b.Length != BLength) ThrowLength("b", nameof(b), "[2,60]", BLength, b.Length);
 
-            Span<byte> arena = _arena;
             L0_Copy(a, b);
         }
 

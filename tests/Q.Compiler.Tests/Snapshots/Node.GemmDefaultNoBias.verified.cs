@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Gemm2x10x3                Gemm                   [2,10], [10,3] → [2,3]  M=2, K=10, N=3
+    /// L0_Gemm2x10x3  Gemm  [2,10], [10,3]  → [2,3]  M=2, K=10, N=3
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 4 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 4 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -68,7 +68,6 @@ namespace Snapshots
             if (b.Length != BLength) ThrowLength("b", nameof(b), "[10,3]", BLength, b.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[2,3]", YLength, y.Length);
 
-            Span<byte> arena = _arena;
             L0_Gemm2x10x3(a, b, y);
         }
 
@@ -76,7 +75,9 @@ namespace Snapshots
         /// <remarks>y[m,n] = (Σ_k a[m,k]·b[k,n])</remarks>
         private static void L0_Gemm2x10x3(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
         {
-            Gemm.Run(a, b, W_Gemm0NoBias, y, 2, 3, 10, false, false, 1f, 1f, 0, 0, 0f, 0f);
+            Gemm.Run(a, b, W_Gemm0NoBias, y,
+                m: 2, n: 3, k: 10, transA: false, transB: false, alpha: 1f, beta: 1f, biasMode: 0, act: 0, actAlpha: 0f,
+                actBeta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

@@ -13,9 +13,9 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Sigmoid                   Sigmoid                [3,4,5] → [3,4,5]  60 elements
+    /// L0_Sigmoid  Sigmoid  [3,4,5]  → [3,4,5]  60 elements
     /// </code>
-    /// <para>Scratch arena: 0 bytes (no layout can use less than 0). Weights: 0 bytes.</para>
+    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 0 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -62,7 +62,6 @@ namespace Snapshots
             if (x.Length != XLength) ThrowLength("x", nameof(x), "[3,4,5]", XLength, x.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[3,4,5]", YLength, y.Length);
 
-            Span<byte> arena = _arena;
             L0_Sigmoid(x, y);
         }
 
@@ -70,7 +69,7 @@ namespace Snapshots
         /// <remarks>y = 1 / (1 + e^−x)</remarks>
         private static void L0_Sigmoid(ReadOnlySpan<float> x, Span<float> y)
         {
-            Elementwise.Unary<float>(x, y, 4, 0f, 0f);
+            Elementwise.Unary<float>(x, y, code: 4, alpha: 0f, beta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>
