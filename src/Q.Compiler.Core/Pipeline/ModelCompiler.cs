@@ -32,6 +32,10 @@ namespace Q.Compiler.Pipeline
                 graph = PassPipeline.Optimize(graph, bag);
                 var lowered = Lowerer.Lower(graph);
                 var layout = MemoryPlanner.Plan(lowered);
+                if (layout.ArenaBytes > int.MaxValue)
+                    throw new QcException(DiagnosticIds.TensorTooLarge, string.Format(CultureInfo.InvariantCulture,
+                        "the model needs {0:N0} bytes of scratch memory at once, more than the 2 GiB one .NET array can hold; pin smaller input shapes (InputShapes)",
+                        layout.ArenaBytes));
                 string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
                 var notes = new List<string>();
                 var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, "float32", notes);
