@@ -18,6 +18,9 @@ public sealed class BadInputTests : IDisposable
 {
     private const string Display = "models/bad.onnx";
     private readonly TempDir _tmp = new();
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+
+    public BadInputTests(Xunit.Abstractions.ITestOutputHelper output) => _out = output;
 
     public void Dispose() => _tmp.Dispose();
 
@@ -36,9 +39,16 @@ public sealed class BadInputTests : IDisposable
 
     private CompileResult Compile(ModelProto model, string? inputShapes = null) => Compile(Save(model, _tmp.Path, "bad.onnx"), inputShapes);
 
-    /// <summary>Asserts the compile failed with exactly one error, of the given id, naming the model file.</summary>
-    private static Diagnostic AssertError(CompileResult r, string id, string file = Display)
+    /// <summary>Shows the diagnostics in the test output (the examples in docs/diagnostics come from here).</summary>
+    private void Log(CompileResult r)
     {
+        foreach (var d in r.Diagnostics.Where(d => d.Id != DiagnosticIds.CompileSummary)) _out.WriteLine(d.ToString());
+    }
+
+    /// <summary>Asserts the compile failed with exactly one error, of the given id, naming the model file.</summary>
+    private Diagnostic AssertError(CompileResult r, string id, string file = Display)
+    {
+        Log(r);
         var errors = r.Diagnostics.Where(d => d.Severity == Severity.Error).ToList();
         Assert.False(r.Success, "the model compiled: " + string.Join("\n", r.Diagnostics));
         Assert.Null(r.PlanText);
@@ -82,7 +92,8 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void ModelPathIsAFolder_QC0001()
     {
-        AssertError(Compile(_tmp.Path), DiagnosticIds.ModelNotFound);
+        var e = AssertError(Compile(_tmp.Path), DiagnosticIds.ModelNotFound);
+        Assert.Contains("folder", e.Message);
     }
 
     [Fact]
@@ -107,6 +118,14 @@ public sealed class BadInputTests : IDisposable
     {
         var e = AssertError(Compile(WriteBytes(System.Text.Encoding.UTF8.GetBytes(text))), DiagnosticIds.MalformedModel);
         Assert.Contains("text", e.Message);
+    }
+
+    [Fact]
+    public void GitLfsPointer_QC1001_SaysGitLfsPull()
+    {
+        const string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 26454\n";
+        var e = AssertError(Compile(WriteBytes(System.Text.Encoding.UTF8.GetBytes(pointer))), DiagnosticIds.MalformedModel);
+        Assert.Contains("git lfs pull", e.Message);
     }
 
     [Theory]
@@ -465,6 +484,7 @@ public sealed class BadInputTests : IDisposable
     public void BatchDimensionDefaultsToOne_QC2003Warning(string? batch)
     {
         var r = Compile(Relu(batch, 4L));
+        Log(r);
         Assert.True(r.Success, string.Join("\n", r.Diagnostics));
         var w = Assert.Single(r.Diagnostics, d => d.Severity == Severity.Warning);
         Assert.Equal(DiagnosticIds.BatchDefaulted, w.Id);

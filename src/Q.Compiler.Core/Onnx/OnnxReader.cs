@@ -17,6 +17,8 @@ namespace Q.Compiler.Onnx
         public static OnnxModel ReadFile(string path, string? displayPath = null)
         {
             byte[] bytes;
+            if (Directory.Exists(path))
+                throw new QcException(DiagnosticIds.ModelNotFound, $"the model path '{path}' is a folder, not an .onnx file");
             try { bytes = File.ReadAllBytes(path); }
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
             {
@@ -111,7 +113,10 @@ namespace Q.Compiler.Onnx
 
         private static QcException NotBinary(byte[] bytes)
         {
-            string first = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 40)).Split('\n')[0].Trim();
+            string first = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 60)).Split('\n')[0].Trim();
+            if (first.StartsWith("version https://git-lfs", StringComparison.Ordinal))
+                return new QcException(DiagnosticIds.MalformedModel,
+                    "the file is a Git LFS pointer, not the model itself; run 'git lfs pull' to fetch the model");
             return new QcException(DiagnosticIds.MalformedModel,
                 $"the file is text (it starts with \"{first}\"), not a binary ONNX model; export the model with onnx.save or convert the text form with onnx.load/onnx.save");
         }
