@@ -79,15 +79,11 @@ namespace Q.Compiler.Generator
             w.Line("/// <remarks>");
             w.Line("/// <para>Layer plan:</para>");
             w.Line("/// <code>");
-            foreach (var l in p.Layers)
-            {
-                string ins = string.Join(", ", l.Calls.SelectMany(c => c.Args).Where(a => a.Kind == ArgKind.In && buffers[a.Buffer].Kind != BufferKind.Weight)
-                    .Select(a => Shape(buffers[a.Buffer].Shape)).Distinct());
-                string outs = string.Join(", ", l.Calls.SelectMany(c => c.Args).Where(a => a.Kind == ArgKind.Out).Select(a => Shape(buffers[a.Buffer].Shape)).Distinct());
-                w.Line("/// " + Xml($"{l.Method,-28} {l.Op,-22} {ins} → {outs}  {l.Detail}").TrimEnd());
-            }
+            foreach (var row in LayerTable(p, buffers)) w.Line("/// " + Xml(row).TrimEnd());
             w.Line("/// </code>");
-            w.Line("/// <para>" + Xml($"Scratch arena: {Inv(p.ArenaBytes)} bytes (no layout can use less than {Inv(p.ArenaLowerBound)}). Weights: {Inv(p.Weights.Length)} bytes.") + "</para>");
+            string arena = p.ArenaBytes == 0 ? "Scratch arena: none (every tensor is a Run argument or a weight)."
+                : $"Scratch arena: {Inv(p.ArenaBytes)} bytes (no layout can use less than {Inv(p.ArenaLowerBound)}).";
+            w.Line("/// <para>" + Xml($"{arena} Weights: {Inv(p.Weights.Length)} bytes.") + "</para>");
             w.Line("/// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>");
             w.Line("/// </remarks>");
             w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Q.Compiler\", \"{p.CompilerVersion}\")]");
@@ -139,12 +135,7 @@ namespace Q.Compiler.Generator
             foreach (var v in p.Inputs.Concat(p.Outputs))
                 w.Line($"if ({v.Identifier}.Length != {Pascal(v.Identifier)}Length) ThrowLength(\"{Escape(v.Name)}\", nameof({v.Identifier.TrimStart('@')}), \"{Shape(v.Shape)}\", {Pascal(v.Identifier)}Length, {v.Identifier}.Length);");
             if (p.Inputs.Count + p.Outputs.Count > 0) w.Line();
-            w.Line("Span<byte> arena = _arena;");
-            foreach (var l in p.Layers)
-            {
-                var args = LayerParameters(l, buffers).Select(b => StorageExpression(b, p));
-                w.Line($"{l.Method}({string.Join(", ", args)});");
-            }
+            EmitRunBody(w, p, buffers);
             w.Close();
             w.Line();
 
@@ -161,10 +152,7 @@ namespace Q.Compiler.Generator
                 w.Line($"private static void {l.Method}({string.Join(", ", decl)})");
                 w.Open();
                 foreach (var c in l.Calls)
-                {
-                    var args = c.Args.Select(a => RenderArg(a, buffers, names, weightNames));
-                    w.Line($"{c.Target}({string.Join(", ", args)});");
-                }
+                    EmitCall(w, c, c.Args.Select(a => RenderArg(a, buffers, names, weightNames)).ToList());
                 w.Close();
                 w.Line();
             }
@@ -221,15 +209,95 @@ namespace Q.Compiler.Generator
             return d;
         }
 
-        private static string StorageExpression(PlanBuffer b, ModelPlan p)
+        /// <summary>
+        /// The layer plan as an aligned table: method, op, input shapes → output shapes, geometry.
+        /// Columns are as wide as their widest entry, so the table stays aligned for any model.
+        /// </summary>
+        private static List<string> LayerTable(ModelPlan p, Dictionary<string, PlanBuffer> buffers)
         {
-            switch (b.Kind)
+            var rows = new List<string[]>();
+            foreach (var l in p.Layers)
             {
-                case BufferKind.Input: return p.Inputs[(int)b.Offset].Identifier;
-                case BufferKind.Output: return p.Outputs[(int)b.Offset].Identifier;
-                case BufferKind.Arena: return $"Scratch<{CsType(b.Type)}>(arena, {I(b.Offset)}, {I(b.Elements)})";
-                default: throw new InvalidOperationException("weights are not layer parameters");
+                var args = l.Calls.SelectMany(c => c.Args).ToList();
+                string ins = string.Join(", ", args.Where(a => a.Kind == ArgKind.In && buffers[a.Buffer].Kind != BufferKind.Weight)
+                    .Select(a => Shape(buffers[a.Buffer].Shape)).Distinct());
+                string outs = string.Join(", ", args.Where(a => a.Kind == ArgKind.Out).Select(a => Shape(buffers[a.Buffer].Shape)).Distinct());
+                rows.Add(new[] { l.Method, l.Op, ins, "→ " + outs, l.Detail });
             }
+            var width = new int[5];
+            foreach (var r in rows) for (int i = 0; i < r.Length; i++) width[i] = Math.Max(width[i], r[i].Length);
+            return rows.Select(r => string.Join("  ", r.Select((c, i) => i == r.Length - 1 ? c : c.PadRight(width[i])))).ToList();
+        }
+
+        /// <summary>
+        /// The body of Run after the length checks: each layer call, with every scratch tensor named after its ONNX value
+        /// and declared (as a view on the arena) just before the layer that first uses it, so the data flow reads by name
+        /// and the comment shows where in the arena the tensor lives.
+        /// </summary>
+        private static void EmitRunBody(IndentedWriter w, ModelPlan p, Dictionary<string, PlanBuffer> buffers)
+        {
+            var taken = new HashSet<string>(p.Inputs.Concat(p.Outputs).Select(v => v.Identifier.TrimStart('@')), StringComparer.Ordinal) { "arena" };
+            var locals = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (p.Buffers.Any(b => b.Kind == BufferKind.Arena)) w.Line("Span<byte> arena = _arena;");
+            foreach (var l in p.Layers)
+            {
+                var prms = LayerParameters(l, buffers);
+                foreach (var b in prms.Where(b => b.Kind == BufferKind.Arena && !locals.ContainsKey(b.Id)))
+                {
+                    string name = Identifiers.Parameter(b.Name, taken);
+                    locals[b.Id] = name;
+                    long bytes = (long)b.Elements * SizeOf(b.Type);
+                    w.Line($"var {name} = Scratch<{CsType(b.Type)}>(arena, {I(b.Offset)}, {I(b.Elements)});".PadRight(72) +
+                           $" // {b.Name} {b.Type}{Shape(b.Shape)}: {Inv(bytes)} bytes at arena offset {Inv(b.Offset)}");
+                }
+                var args = prms.Select(b => b.Kind switch
+                {
+                    BufferKind.Input => p.Inputs[(int)b.Offset].Identifier,
+                    BufferKind.Output => p.Outputs[(int)b.Offset].Identifier,
+                    BufferKind.Arena => locals[b.Id],
+                    _ => throw new InvalidOperationException("weights are not layer parameters"),
+                });
+                w.Line($"{l.Method}({string.Join(", ", args)});");
+            }
+        }
+
+        /// <summary>Longest line before a kernel call's arguments are wrapped.</summary>
+        private const int MaxLine = 120;
+
+        /// <summary>
+        /// A kernel call. Constant arguments are named after the kernel's parameters (<c>strideH: 2</c>), read from the
+        /// kernel sources; buffers stay positional (their names already say what they are). A long call is wrapped after
+        /// the buffers, with the constants on continuation lines.
+        /// </summary>
+        private static void EmitCall(IndentedWriter w, PlanCall c, List<string> args)
+        {
+            var names = KernelSignatures.ParameterNames(c.Target, args.Count);
+            var rendered = args.Select((a, i) =>
+                names is not null && names[i] is not null && c.Args[i].Kind != ArgKind.In && c.Args[i].Kind != ArgKind.Out
+                    ? names[i] + ": " + a : a).ToList();
+            string oneLine = $"{c.Target}({string.Join(", ", rendered)});";
+            if (w.Indent * 4 + oneLine.Length <= MaxLine)
+            {
+                w.Line(oneLine);
+                return;
+            }
+            int firstConstant = c.Args.FindIndex(a => a.Kind != ArgKind.In && a.Kind != ArgKind.Out);
+            if (firstConstant <= 0) firstConstant = Math.Min(1, rendered.Count);
+            var lines = new List<string> { c.Target + "(" + string.Join(", ", rendered.Take(firstConstant)) + "," };
+            var current = new System.Text.StringBuilder();
+            for (int i = firstConstant; i < rendered.Count; i++)
+            {
+                string piece = rendered[i] + (i == rendered.Count - 1 ? ");" : ",");
+                if (current.Length > 0 && (w.Indent + 1) * 4 + current.Length + 1 + piece.Length > MaxLine)
+                {
+                    lines.Add("    " + current.ToString());
+                    current.Clear();
+                }
+                if (current.Length > 0) current.Append(' ');
+                current.Append(piece);
+            }
+            if (current.Length > 0) lines.Add("    " + current.ToString());
+            foreach (var line in lines) w.Line(line);
         }
 
         private static Dictionary<string, string> WeightNames(ModelPlan p)
@@ -345,6 +413,7 @@ namespace Q.Compiler.Generator
     {
         private readonly StringBuilder _sb = new StringBuilder();
         private int _indent;
+        public int Indent => _indent;
         public void Raw(string s) => _sb.Append(s);
         public void Line(string s = "")
         {

@@ -46,14 +46,16 @@ namespace Q.Compiler.Generator
                     spc.ReportDiagnostic(Diagnostic.Create(s_noLangVersion, Location.None, lang));
                     return;
                 }
-                ModelPlan plan;
-                try { plan = PlanText.Read(file.Text); }
-                catch (Exception e) when (e is FormatException || e is KeyNotFoundException || e is ArgumentException)
+                // A plan that cannot be read or emitted is a QC4003 error, not a generator crash (which Roslyn reports
+                // only as warning CS8785, leaving the user with missing-type errors instead).
+                IReadOnlyList<(string HintName, string Source)> sources;
+                try { sources = ModelEmitter.Emit(PlanText.Read(file.Text)); }
+                catch (Exception e) when (!(e is OperationCanceledException))
                 {
                     spc.ReportDiagnostic(Diagnostic.Create(s_badPlan, Location.None, Path.GetFileName(file.Path), e.Message));
                     return;
                 }
-                foreach (var (hint, source) in ModelEmitter.Emit(plan))
+                foreach (var (hint, source) in sources)
                 {
                     spc.CancellationToken.ThrowIfCancellationRequested();
                     spc.AddSource(hint, SourceText.From(source, Encoding.UTF8));
@@ -69,7 +71,15 @@ namespace Q.Compiler.Generator
             context.RegisterSourceOutput(kernels, (spc, list) =>
             {
                 if (list.Length == 0) return;
-                foreach (var (hint, source) in KernelSources.For(list.Split(',')))
+                IReadOnlyList<(string HintName, string Source)> sources;
+                try { sources = KernelSources.For(list.Split(',')); }
+                catch (InvalidOperationException e)
+                {
+                    // A plan names a kernel this generator does not have: the plan was written by another Q.Compiler version.
+                    spc.ReportDiagnostic(Diagnostic.Create(s_badPlan, Location.None, "(kernel list)", e.Message));
+                    return;
+                }
+                foreach (var (hint, source) in sources)
                     spc.AddSource(hint, SourceText.From(source, Encoding.UTF8));
             });
         }

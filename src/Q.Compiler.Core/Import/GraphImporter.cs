@@ -22,6 +22,7 @@ namespace Q.Compiler.Import
                     throw new QcException(DiagnosticIds.UnknownInput,
                         $"InputShapes names '{name}', which is not a graph input; the inputs are: {string.Join(", ", model.Inputs.Select(i => i.Name))}");
 
+            foreach (var d in model.Inputs) RequireRunType(d.Name, d.ElementType, "input");
             var inputs = model.Inputs.Select(d => new ValueInfo(d.Name, new TensorType(d.ElementType, PinShape(d, pinnedShapes, diagnostics)))).ToList();
             var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
             var constants = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -75,9 +76,18 @@ namespace Q.Compiler.Import
                 if (!types.TryGetValue(d.Name, out var t))
                     throw new QcException(DiagnosticIds.MalformedGraph, $"graph output '{d.Name}' is not computed by any node");
                 CheckAgainst(d, t, null);
+                RequireRunType(d.Name, t.ElementType, "output");
                 outputs.Add(new ValueInfo(d.Name, t));
             }
             return new Graph(model.Info, inputs, outputs, kept, constants, types);
+        }
+
+        /// <summary>Graph inputs and outputs become spans of Run: their element type needs a C# counterpart (strings have none).</summary>
+        private static void RequireRunType(string name, DataType type, string what)
+        {
+            if (type == DataType.String)
+                throw new QcException(DiagnosticIds.UnsupportedDataType,
+                    $"graph {what} '{name}' is a string tensor; model inputs and outputs must be numeric or bool (do string processing outside the model)");
         }
 
         /// <summary>Parses InputShapes metadata: "x=1x3x48x192;y=1x10".</summary>

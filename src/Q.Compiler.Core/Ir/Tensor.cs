@@ -104,7 +104,8 @@ namespace Q.Compiler.Ir
                 case DataType.Int32: { var r = new int[n]; for (int i = 0; i < n; i++) r[i] = unchecked((int)(long)v[i]); a = r; break; }
                 case DataType.UInt32: { var r = new uint[n]; for (int i = 0; i < n; i++) r[i] = unchecked((uint)(long)v[i]); a = r; break; }
                 case DataType.Int64: { var r = new long[n]; for (int i = 0; i < n; i++) r[i] = (long)v[i]; a = r; break; }
-                case DataType.UInt64: { var r = new ulong[n]; for (int i = 0; i < n; i++) r[i] = (ulong)v[i]; a = r; break; }
+                // Negative values wrap, as for the other unsigned types (a double → ulong cast would saturate them to 0).
+                case DataType.UInt64: { var r = new ulong[n]; for (int i = 0; i < n; i++) r[i] = v[i] < 0 ? unchecked((ulong)(long)v[i]) : (ulong)v[i]; a = r; break; }
                 case DataType.Bool: { var r = new bool[n]; for (int i = 0; i < n; i++) r[i] = v[i] != 0; a = r; break; }
                 default: throw new NotSupportedException("cannot build a tensor of " + type);
             }

@@ -12,6 +12,7 @@ namespace Q.Compiler.Onnx
         }
 
         public string Name { get; }
+        /// <summary>Undefined for a graph output declared without a type (its type is inferred).</summary>
         public DataType ElementType { get; }
         /// <summary>null when the rank itself is unknown; -1 entries are dynamic.</summary>
         public IReadOnlyList<long>? Dims { get; }

@@ -17,6 +17,8 @@ namespace Q.Compiler.Onnx
         public static OnnxModel ReadFile(string path, string? displayPath = null)
         {
             byte[] bytes;
+            if (Directory.Exists(path))
+                throw new QcException(DiagnosticIds.ModelNotFound, $"the model path '{path}' is a folder, not an .onnx file");
             try { bytes = File.ReadAllBytes(path); }
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException)
             {
@@ -27,6 +29,8 @@ namespace Q.Compiler.Onnx
 
         public static OnnxModel Read(byte[] bytes, string modelDirectory, string displayPath)
         {
+            if (bytes.Length == 0)
+                throw new QcException(DiagnosticIds.MalformedModel, "the file is empty; it is not an ONNX model (was it written completely?)");
             ModelProto proto;
             try
             {
@@ -34,11 +38,16 @@ namespace Q.Compiler.Onnx
             }
             catch (InvalidProtocolBufferException e)
             {
+                if (LooksLikeText(bytes)) throw NotBinary(bytes);
                 throw new QcException(DiagnosticIds.MalformedModel,
                     $"the file is not a valid ONNX model ({e.Message}); it may be truncated or not an .onnx file");
             }
             if (proto.Graph is null || (proto.Graph.Node.Count == 0 && proto.Graph.Output.Count == 0))
+            {
+                // Protobuf accepts many byte strings (unknown fields are skipped), so text can parse as an empty model.
+                if (LooksLikeText(bytes)) throw NotBinary(bytes);
                 throw new QcException(DiagnosticIds.InvalidModel, "the file holds no ONNX graph; it may be truncated or not an .onnx file");
+            }
 
             string sha;
             using (var h = SHA256.Create()) sha = string.Concat(h.ComputeHash(bytes).Select(b => b.ToString("x2")));
@@ -65,7 +74,7 @@ namespace Q.Compiler.Onnx
                 throw new QcException(DiagnosticIds.UnsupportedDataType, $"sparse initializer '{st.Values?.Name}' is not supported; store it dense");
 
             var inputs = g.Input.Where(i => !initializers.ContainsKey(i.Name)).Select(ReadDeclared).ToList();
-            // A graph output may come without a type (models cut out of a larger one often do): its type is then inferred.
+            // A graph output may come without a type (some exporters and cut models omit it): it is then inferred.
             var outputs = g.Output.Select(o => o.Type is null || o.Type.ValueCase == TypeProto.ValueOneofCase.None
                 ? new DeclaredValue(o.Name, DataType.Undefined, null, null) : ReadDeclared(o)).ToList();
             var valueInfos = new Dictionary<string, DeclaredValue>(StringComparer.Ordinal);
@@ -87,6 +96,29 @@ namespace Q.Compiler.Onnx
                 index++;
             }
             return new OnnxModel(info, inputs, outputs, nodes, initializers, valueInfos);
+        }
+
+        /// <summary>True if the first bytes are printable UTF-8 text (a binary .onnx starts with field tags and raw bytes).</summary>
+        private static bool LooksLikeText(byte[] bytes)
+        {
+            int n = Math.Min(bytes.Length, 512);
+            for (int i = 0; i < n; i++)
+            {
+                byte b = bytes[i];
+                if (b < 0x20 && b != (byte)'\n' && b != (byte)'\r' && b != (byte)'\t') return false;
+                if (b == 0x7f) return false;
+            }
+            return n > 0;
+        }
+
+        private static QcException NotBinary(byte[] bytes)
+        {
+            string first = System.Text.Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, 60)).Split('\n')[0].Trim();
+            if (first.StartsWith("version https://git-lfs", StringComparison.Ordinal))
+                return new QcException(DiagnosticIds.MalformedModel,
+                    "the file is a Git LFS pointer, not the model itself; run 'git lfs pull' to fetch the model");
+            return new QcException(DiagnosticIds.MalformedModel,
+                $"the file is text (it starts with \"{first}\"), not a binary ONNX model; export the model with onnx.save or convert the text form with onnx.load/onnx.save");
         }
 
         internal sealed class ReadContext
@@ -146,7 +178,9 @@ namespace Q.Compiler.Onnx
                 case AttributeProto.Types.AttributeType.Float: return AttributeValue.Float(a.F);
                 case AttributeProto.Types.AttributeType.Int: return AttributeValue.Int(a.I);
                 case AttributeProto.Types.AttributeType.String: return AttributeValue.String(a.S.ToStringUtf8());
-                case AttributeProto.Types.AttributeType.Tensor: return AttributeValue.Tensor(ReadTensor(a.T, ctx));
+                case AttributeProto.Types.AttributeType.Tensor:
+                    if (a.T is null) throw new QcException(DiagnosticIds.InvalidModel, $"attribute '{a.Name}' is of type TENSOR but holds no tensor", node);
+                    return AttributeValue.Tensor(ReadTensor(a.T, ctx));
                 case AttributeProto.Types.AttributeType.Graph: return AttributeValue.Graph(a.G?.Name ?? "");
                 case AttributeProto.Types.AttributeType.Floats: return AttributeValue.FloatList(a.Floats);
                 case AttributeProto.Types.AttributeType.Ints: return AttributeValue.IntList(a.Ints);
@@ -180,6 +214,9 @@ namespace Q.Compiler.Onnx
             }
             long need = (long)n * type.SizeOf();
             if (type == DataType.Bool) need = n;
+            if (need > int.MaxValue)
+                throw new QcException(DiagnosticIds.TensorTooLarge,
+                    $"tensor '{name}' has shape {shape} of {type.ShortName()}, {need.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} bytes; a tensor must stay below 2 GiB");
 
             if (t.DataLocation == TensorProto.Types.DataLocation.External)
             {

@@ -30,9 +30,11 @@ namespace Q.Compiler.Ops
         /// <summary>
         /// Outputs known at build time, or null. By default: evaluate when every present input is constant.
         /// Shape-only ops (Shape, Size) override this to fold from types alone.
+        /// A node whose first input is omitted is not folded: InferTypes then reports the missing input.
         /// </summary>
         public virtual Tensor[]? TryFold(OpContext ctx)
         {
+            if (ctx.InputCount > 0 && !ctx.HasInput(0)) return null;
             for (int i = 0; i < ctx.InputCount; i++)
                 if (ctx.HasInput(i) && ctx.Constant(i) is null) return null;
             return Evaluate(ctx, ctx.ConstantInputs);

@@ -21,6 +21,9 @@ namespace Q.Compiler.Pipeline
     /// </summary>
     public static class ModelCompiler
     {
+        /// <summary>The generator's limit for the string-literal weights form (ModelEmitter.MaxStringLiteralWeightBytes; a test keeps them equal).</summary>
+        internal const int MaxStringLiteralWeightBytes = 8 * 1024 * 1024;
+
         public static CompileResult Compile(CompileOptions options)
         {
             var bag = new DiagnosticBag();
@@ -35,8 +38,16 @@ namespace Q.Compiler.Pipeline
                 graph = PassPipeline.Optimize(graph, bag);
                 var lowered = Lowerer.Lower(graph);
                 var layout = MemoryPlanner.Plan(lowered);
+                if (layout.ArenaBytes > int.MaxValue)
+                    throw new QcException(DiagnosticIds.TensorTooLarge, string.Format(CultureInfo.InvariantCulture,
+                        "the model needs {0:N0} bytes of scratch memory at once, more than the 2 GiB one .NET array can hold; pin smaller input shapes (InputShapes)",
+                        layout.ArenaBytes));
                 string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
                 var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, "float32", notes);
+                if (plan.Weights.Length > MaxStringLiteralWeightBytes)
+                    bag.Info(DiagnosticIds.LargeWeights, string.Format(CultureInfo.InvariantCulture,
+                        "{0}: {1:N0} bytes of weights are above the {2:N0}-byte limit of the string-literal form; they are emitted as a ulong[] initializer, which compiles more slowly",
+                        className, plan.Weights.Length, MaxStringLiteralWeightBytes));
                 bag.Info(DiagnosticIds.CompileSummary, string.Format(CultureInfo.InvariantCulture,
                     "{0}: {1} layers, {2:N0} bytes of weights, {3:N0} bytes of scratch (lower bound {4:N0})",
                     className, plan.Layers.Count, plan.Weights.Length, plan.ArenaBytes, plan.ArenaLowerBound));

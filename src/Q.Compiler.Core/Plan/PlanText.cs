@@ -34,6 +34,7 @@ namespace Q.Compiler.Plan
                     ("detail", l.Detail), ("math", l.Math));
                 foreach (var c in l.Calls)
                 {
+                    // Quoted when needed: a target may hold spaces ("Elementwise.Binary<float, Elementwise.Add<float>>").
                     w.Append("  call ").Append(Quote(c.Target));
                     foreach (var a in c.Args) w.Append(' ').Append(FormatArg(a));
                     w.Append('\n');
@@ -235,6 +236,7 @@ namespace Q.Compiler.Plan
         private static PlanArg ParseArg(string tok)
         {
             int c = tok.IndexOf(':');
+            if (c < 0) throw new FormatException("expected a kernel argument like in:b3 or i:5, got '" + tok + "'");
             string k = tok.Substring(0, c), v = tok.Substring(c + 1);
             switch (k)
             {
