@@ -46,6 +46,16 @@ namespace Q.Compiler.Quantization
     {
         public static CalibrationResult Run(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options)
         {
+            var stats = Collect(graph, samples, options, histograms: options.Method != CalibrationMethod.MinMax);
+            return new CalibrationResult(stats.Histograms, Ranges(stats, options), stats.Samples);
+        }
+
+        /// <summary>
+        /// The statistics alone: min/max of every value (one pass), and with <paramref name="histograms"/> also its histogram
+        /// over [−max|x|, max|x|] (a second pass). Every method's ranges can then be computed from one collection.
+        /// </summary>
+        public static CalibrationResult Collect(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options, bool histograms)
+        {
             var include = options.Include ?? (_ => true);
             var first = Pass(graph, samples, include, name => new TensorHistogram(options.HistogramBins), out int count);
             if (count == 0) throw new QcException(DiagnosticIds.CalibrationEmpty, "the calibration set has no samples");
@@ -54,19 +64,23 @@ namespace Q.Compiler.Quantization
                     throw new QcException(DiagnosticIds.CalibrationNonFinite, string.Format(CultureInfo.InvariantCulture,
                         "value '{0}' is NaN or infinite for {1} of its elements on the calibration set; its range cannot be calibrated",
                         kv.Key, kv.Value.NonFinite), kv.Key);
-
             var hists = first;
-            if (options.Method != CalibrationMethod.MinMax)
+            if (histograms)
                 hists = Pass(graph, samples, include, name =>
                 {
                     var h = first[name];
                     return new TensorHistogram(options.HistogramBins, Math.Max(Math.Abs(h.Min), Math.Abs(h.Max)));
                 }, out _);
+            return new CalibrationResult(hists, new SortedDictionary<string, TensorRange>(StringComparer.Ordinal), count);
+        }
 
+        /// <summary>The range of every collected value by <paramref name="options"/>' method (MinMax needs no histogram pass).</summary>
+        public static IReadOnlyDictionary<string, TensorRange> Ranges(CalibrationResult statistics, CalibrationOptions options)
+        {
             var ranges = new SortedDictionary<string, TensorRange>(StringComparer.Ordinal);
-            foreach (var kv in hists)
+            foreach (var kv in statistics.Histograms)
                 ranges[kv.Key] = CalibrationMethods.Compute(kv.Value, options.Method, options.Symmetric, options.Percentile, options.QuantizedBins);
-            return new CalibrationResult(hists, ranges, count);
+            return ranges;
         }
 
         private static SortedDictionary<string, TensorHistogram> Pass(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples,
