@@ -44,6 +44,17 @@ namespace Q.Compiler.Diagnostics
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
 
+        /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
+        public const string CalibrationEmpty = "QC3001";
+        /// <summary>A calibration tensor's element type or shape does not fit the model input it is for.</summary>
+        public const string CalibrationMismatch = "QC3002";
+        /// <summary>A calibration file cannot be read (corrupt TensorProto, malformed or unsupported .npy).</summary>
+        public const string CalibrationUnreadable = "QC3003";
+        /// <summary>A calibration file cannot be matched to a model input, or a sample lacks an input.</summary>
+        public const string CalibrationInputMapping = "QC3004";
+        /// <summary>A value is NaN or infinite on the calibration set, so no range can be chosen for it.</summary>
+        public const string CalibrationNonFinite = "QC3005";
+
         /// <summary>Summary of a compiled model (layers, scratch and weight bytes).</summary>
         public const string CompileSummary = "QC4001";
         /// <summary>Weights are too large for a string literal and use the array representation.</summary>

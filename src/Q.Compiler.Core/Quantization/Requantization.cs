@@ -1,0 +1,83 @@
+using System;
+using System.Globalization;
+
+namespace Q.Compiler.Quantization
+{
+    /// <summary>
+    /// A real multiplier 0 ≤ M ≤ 1 in fixed point: M ≈ Multiplier · 2^−Shift with Multiplier in [2^30, 2^31)
+    /// (the form of gemmlowp/TFLite's QuantizeMultiplier), so that requantization is pure integer arithmetic and every
+    /// instruction set computes the same bits.
+    /// </summary>
+    /// <remarks>
+    /// Applying it to an int32 accumulator: <c>v = (acc · Multiplier + 2^(Shift−1)) >> Shift</c> with a 64-bit product and an
+    /// arithmetic shift, i.e. round(acc · M) with <b>ties rounded toward +∞</b> (one rounding, as ARM's SRSHL rounding shift;
+    /// gemmlowp's two-step SQRDMULH + rounding divide differs only on exact ties). Shift is in [30, 62], so the product
+    /// (|acc · m| &lt; 2^62) plus the rounding term never overflows, and M ≤ 1 keeps |v| within int32.
+    /// Multipliers below 2^−32 round every accumulator to 0 and are stored as Multiplier 0, Shift 31.
+    /// </remarks>
+    public readonly struct RequantMultiplier : IEquatable<RequantMultiplier>
+    {
+        public const int MinShift = 30;
+        public const int MaxShift = 62;
+
+        public RequantMultiplier(int multiplier, int shift)
+        {
+            if (multiplier < 0) throw new ArgumentOutOfRangeException(nameof(multiplier));
+            if (shift < MinShift || shift > MaxShift) throw new ArgumentOutOfRangeException(nameof(shift), shift, "shift must be in [30, 62]");
+            if (multiplier != 0 && multiplier < (1 << 30)) throw new ArgumentOutOfRangeException(nameof(multiplier), multiplier, "multiplier must be 0 or in [2^30, 2^31)");
+            if (shift == 30 && multiplier != 1 << 30) throw new ArgumentOutOfRangeException(nameof(shift), "shift 30 is only for M = 1");
+            Multiplier = multiplier;
+            Shift = shift;
+        }
+
+        public int Multiplier { get; }
+        public int Shift { get; }
+
+        /// <summary>The real value this fixed-point pair stands for.</summary>
+        public double Value => Multiplier * Math.Pow(2, -Shift);
+
+        /// <summary>Whether <paramref name="real"/> can be represented (0 ≤ M ≤ 1 and finite).</summary>
+        public static bool IsRepresentable(double real) => real >= 0 && real <= 1;
+
+        /// <summary>
+        /// M = m·2^−shift, m = round(q·2^31) where M = q·2^e, q in [0.5, 1) (frexp); a rounding that reaches 2^31 moves
+        /// to m = 2^30 with one less shift. Throws for M outside [0, 1]: the caller must keep such a layer in float
+        /// or raise the output scale (see docs/quantization.md).
+        /// </summary>
+        public static RequantMultiplier FromReal(double real)
+        {
+            if (!IsRepresentable(real))
+                throw new ArgumentOutOfRangeException(nameof(real), real, "requantization multiplier must be in [0, 1]");
+            if (real == 0) return new RequantMultiplier(0, 31);
+            int e = Exponent(real);                 // real = q · 2^e, q in [0.5, 1)
+            double q = real * Math.Pow(2, -e);
+            long m = (long)Math.Round(q * 2147483648.0, MidpointRounding.AwayFromZero);
+            if (m == 1L << 31) { m = 1L << 30; e++; }
+            int shift = 31 - e;
+            if (shift > MaxShift) return new RequantMultiplier(0, 31);
+            return new RequantMultiplier((int)m, shift);
+        }
+
+        /// <summary>round(acc · M), ties toward +∞, computed exactly as the kernels do.</summary>
+        public int Apply(int acc)
+        {
+            long p = (long)acc * Multiplier;
+            return (int)((p + (1L << (Shift - 1))) >> Shift);
+        }
+
+        /// <summary>frexp's exponent: the e with x = q·2^e, q in [0.5, 1), for finite x &gt; 0.</summary>
+        private static int Exponent(double x)
+        {
+            long bits = BitConverter.DoubleToInt64Bits(x);
+            int biased = (int)((bits >> 52) & 0x7FF);
+            if (biased == 0) // subnormal: scale up first
+                return Exponent(x * Math.Pow(2, 64)) - 64;
+            return biased - 1022;
+        }
+
+        public bool Equals(RequantMultiplier o) => o.Multiplier == Multiplier && o.Shift == Shift;
+        public override bool Equals(object? obj) => obj is RequantMultiplier r && Equals(r);
+        public override int GetHashCode() => Multiplier * 67 + Shift;
+        public override string ToString() => string.Format(CultureInfo.InvariantCulture, "{0}·2^-{1}", Multiplier, Shift);
+    }
+}

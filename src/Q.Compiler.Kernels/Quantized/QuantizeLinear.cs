@@ -1,0 +1,118 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Q.Compiler.Kernels
+{
+    /// <summary>
+    /// ONNX QuantizeLinear, float32 → uint8/int8: y = saturate(round_half_even(x / scale) + zp), x / scale in float32,
+    /// NaN → zp. Per tensor (channels = 1) or per channel (element i uses channel i / inner % channels).
+    /// </summary>
+    /// <remarks>
+    /// The vector paths clamp x / scale to [qmin − zp, qmax − zp] first (clamping to integers commutes with rounding),
+    /// then round to nearest even with the 1.5·2^23 trick (exact for |v| &lt; 2^22), so they agree with the scalar
+    /// MathF.Round(v, ToEven) bit for bit.
+    /// </remarks>
+    internal static class QuantizeLinear
+    {
+        public enum Path { Scalar, Vector128, Vector256 }
+
+        public static Path Best => Vector256.IsHardwareAccelerated ? Path.Vector256 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
+
+        public static bool IsSupported(Path p) => p switch
+        {
+            Path.Vector256 => Vector256.IsHardwareAccelerated,
+            Path.Vector128 => Vector128.IsHardwareAccelerated,
+            _ => true,
+        };
+
+        public static void ToUInt8(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<int> zeroPoint, Span<byte> y, int channels, int inner)
+            => Run(Best, x, scale, zeroPoint, y, channels, inner, 0, 255);
+
+        public static void ToInt8(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<int> zeroPoint, Span<sbyte> y, int channels, int inner)
+            => Run(Best, x, scale, zeroPoint, MemoryMarshal.Cast<sbyte, byte>(y), channels, inner, -128, 127);
+
+        /// <summary>Runs one path; <paramref name="y"/> receives the low 8 bits (the uint8 or int8 pattern).</summary>
+        public static void Run(Path path, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<int> zeroPoint, Span<byte> y,
+            int channels, int inner, int qmin, int qmax)
+        {
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QuantizeLinear path " + path);
+            if (channels <= 0 || inner <= 0 || scale.Length < channels || zeroPoint.Length < channels || x.Length % (channels * inner) != 0 || y.Length < x.Length)
+                throw new ArgumentException("QuantizeLinear operand sizes do not match");
+            int i = 0;
+            while (i < x.Length)
+            {
+                int c = i / inner % channels;
+                int run = inner - i % inner;
+                Block(path, x.Slice(i, run), scale[c], zeroPoint[c], y.Slice(i, run), qmin, qmax);
+                i += run;
+            }
+        }
+
+        private static void Block(Path path, ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
+        {
+            int n = x.Length, i = 0;
+            float lo = qmin - zp, hi = qmax - zp;
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref byte yr = ref MemoryMarshal.GetReference(y);
+            const float Magic = 12582912f; // 1.5·2^23: v + Magic − Magic rounds v to nearest even
+            if (path == Path.Vector256)
+            {
+                var vs = Vector256.Create(scale); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+                var vm = Vector256.Create(Magic); var vz = Vector256.Create(zp);
+                for (; i + 32 <= n; i += 32)
+                {
+                    var q0 = Step(Vector256.LoadUnsafe(ref xr, (nuint)i), vs, vlo, vhi, vm) + vz;
+                    var q1 = Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)), vs, vlo, vhi, vm) + vz;
+                    var q2 = Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 16)), vs, vlo, vhi, vm) + vz;
+                    var q3 = Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 24)), vs, vlo, vhi, vm) + vz;
+                    var w0 = Vector256.Narrow(q0, q1).AsUInt16();
+                    var w1 = Vector256.Narrow(q2, q3).AsUInt16();
+                    Vector256.Narrow(w0, w1).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            else if (path == Path.Vector128)
+            {
+                var vs = Vector128.Create(scale); var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi);
+                var vm = Vector128.Create(Magic); var vz = Vector128.Create(zp);
+                for (; i + 16 <= n; i += 16)
+                {
+                    var q0 = Step(Vector128.LoadUnsafe(ref xr, (nuint)i), vs, vlo, vhi, vm) + vz;
+                    var q1 = Step(Vector128.LoadUnsafe(ref xr, (nuint)(i + 4)), vs, vlo, vhi, vm) + vz;
+                    var q2 = Step(Vector128.LoadUnsafe(ref xr, (nuint)(i + 8)), vs, vlo, vhi, vm) + vz;
+                    var q3 = Step(Vector128.LoadUnsafe(ref xr, (nuint)(i + 12)), vs, vlo, vhi, vm) + vz;
+                    var w0 = Vector128.Narrow(q0, q1).AsUInt16();
+                    var w1 = Vector128.Narrow(q2, q3).AsUInt16();
+                    Vector128.Narrow(w0, w1).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            for (; i < n; i++)
+            {
+                float v = Unsafe.Add(ref xr, i) / scale;
+                if (float.IsNaN(v)) v = 0;
+                v = MathF.Min(MathF.Max(v, lo), hi);
+                Unsafe.Add(ref yr, i) = (byte)((int)MathF.Round(v, MidpointRounding.ToEven) + zp);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Step(Vector256<float> x, Vector256<float> scale, Vector256<float> lo, Vector256<float> hi, Vector256<float> magic)
+        {
+            var v = x / scale;
+            v = Vector256.ConditionalSelect(Vector256.Equals(v, v), v, Vector256<float>.Zero);
+            v = Vector256.Min(Vector256.Max(v, lo), hi);
+            return Vector256.ConvertToInt32(v + magic - magic);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<int> Step(Vector128<float> x, Vector128<float> scale, Vector128<float> lo, Vector128<float> hi, Vector128<float> magic)
+        {
+            var v = x / scale;
+            v = Vector128.ConditionalSelect(Vector128.Equals(v, v), v, Vector128<float>.Zero);
+            v = Vector128.Min(Vector128.Max(v, lo), hi);
+            return Vector128.ConvertToInt32(v + magic - magic);
+        }
+    }
+}

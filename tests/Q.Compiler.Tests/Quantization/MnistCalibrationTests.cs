@@ -1,0 +1,70 @@
+using System.Buffers.Binary;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Import;
+using Q.Compiler.Ir;
+using Q.Compiler.Onnx;
+using Q.Compiler.Passes;
+using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
+using Xunit;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// The documented workflow on real data: MNIST IDX digits → one stacked .npy → calibration of mnist-8 (imported and
+/// optimized as the compiler does), with every method.
+/// </summary>
+public sealed class MnistCalibrationTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "qc-mnist-calib-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
+
+    /// <summary>The first <paramref name="count"/> digits as float32 0..255, shape [count, 1, 28, 28], written as .npy.</summary>
+    internal static void WriteDigitsNpy(string idxPath, int count, string npyPath)
+    {
+        var idx = File.ReadAllBytes(idxPath);
+        Assert.Equal(0x803, BinaryPrimitives.ReadInt32BigEndian(idx));
+        int rows = BinaryPrimitives.ReadInt32BigEndian(idx.AsSpan(8)), cols = BinaryPrimitives.ReadInt32BigEndian(idx.AsSpan(12));
+        var pixels = idx.AsSpan(16, count * rows * cols).ToArray().Select(b => (float)b).ToArray();
+        var data = new byte[pixels.Length * 4];
+        Buffer.BlockCopy(pixels, 0, data, 0, data.Length);
+        Directory.CreateDirectory(Path.GetDirectoryName(npyPath)!);
+        File.WriteAllBytes(npyPath, CalibrationDataTests.Npy("<f4", new[] { count, 1, rows, cols }, data));
+    }
+
+    [SharedFact]
+    public void Mnist8_calibrates_from_IDX_digits_with_every_method()
+    {
+        WriteDigitsNpy(Path.Combine(SharedData.Root, "datasets", "mnist", "images-idx3-ubyte"), 10, Path.Combine(_dir, "digits.npy"));
+        var bag = new DiagnosticBag();
+        var graph = PassPipeline.Optimize(GraphImporter.Import(OnnxReader.ReadFile(SharedData.Model("mnist-8/model.onnx")),
+            new Dictionary<string, int[]>(), bag), bag);
+        var set = CalibrationDataSet.Open(_dir, graph.Inputs);
+        Assert.Equal(10, set.Count);
+
+        var stats = Calibrator.Collect(graph, set, new CalibrationOptions(), histograms: true);
+        Assert.Equal(10, stats.Samples);
+        var minmax = new CalibrationResult(stats.Histograms, Calibrator.Ranges(stats, new CalibrationOptions { Method = CalibrationMethod.MinMax }), 10);
+        Assert.Equal(minmax.Ranges[graph.Outputs[0].Name].ToString(),
+            Calibrator.Run(graph, set, new CalibrationOptions { Method = CalibrationMethod.MinMax }).Ranges[graph.Outputs[0].Name].ToString());
+        Assert.Equal(new TensorRange(0, 255).ToString(), minmax.Ranges[graph.Inputs[0].Name].ToString());
+        // Every node output is calibrated; those with a fused Relu never go below 0.
+        foreach (var node in graph.Nodes)
+        {
+            Assert.True(minmax.Ranges.ContainsKey(node.Outputs[0]), node.Outputs[0]);
+            if (node.Activation?.Op == "Relu") Assert.True(minmax.Ranges[node.Outputs[0]].Min >= 0);
+        }
+        foreach (var method in new[] { CalibrationMethod.Percentile, CalibrationMethod.Entropy, CalibrationMethod.Mse })
+        {
+            foreach (var kv in Calibrator.Ranges(stats, new CalibrationOptions { Method = method }))
+            {
+                var full = minmax.Ranges[kv.Key];
+                Assert.InRange(kv.Value.Max, Math.Min(0, full.Max), full.Max);
+                Assert.InRange(kv.Value.Min, full.Min, Math.Max(0, full.Min));
+                var p = QuantParams.AsymmetricUInt8(kv.Value.Min, kv.Value.Max);
+                Assert.InRange(p.ZeroPoint, 0, 255);
+            }
+        }
+    }
+}
