@@ -398,8 +398,13 @@ namespace Q.Compiler.Generator
                 sb.Append("    };\n");
             }
             sb.Append("}\n");
-            if (hasNs) sb.Append("}\n");
-            return sb.ToString();
+            if (!hasNs) return sb.ToString();
+            // Indent the class inside its namespace, as in the model file.
+            string text = sb.ToString();
+            string open = "namespace " + p.Namespace + "\n{\n";
+            int start = text.IndexOf(open, StringComparison.Ordinal) + open.Length;
+            var lines = text.Substring(start).Split('\n');
+            return text.Substring(0, start) + string.Join("\n", lines.Select(l => l.Length == 0 ? l : "    " + l)) + "}\n";
         }
 
         private static int SizeOf(string t) => t switch

@@ -151,6 +151,41 @@ public sealed class SnapshotTests
         }
     }
 
+    /// <summary>
+    /// Weights above the string-literal limit use the ulong[] form: snapshot its shape (scrubbed), check that the
+    /// words decode to the plan's bytes, and that the compiler says so (QC4002).
+    /// </summary>
+    [Fact]
+    public void LargeWeightsUseTheArrayForm()
+    {
+        int n = gen::Q.Compiler.Generator.ModelEmitter.MaxStringLiteralWeightBytes / 4 + 1001;
+        var values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = (i % 1000) * 0.25f - 100;
+        var g = new global::Onnx.GraphProto { Name = "big" };
+        g.Input.Add(OnnxBuilder.Value("x", new object[] { 1L, (long)n }));
+        g.Output.Add(OnnxBuilder.Value("y", new object[] { 1L, (long)n }));
+        g.Initializer.Add(OnnxBuilder.FloatTensor("c", new long[] { n }, values));
+        g.Node.Add(OnnxBuilder.Node("Add", "add", new[] { "x", "c" }, new[] { "y" }));
+        using var tmp = new TempDir();
+        var r = ModelCompiler.Compile(new CompileOptions
+        {
+            ModelPath = OnnxBuilder.Save(OnnxBuilder.Model(g), tmp.Path), DisplayPath = "big.onnx", ClassName = "Big", Namespace = "Snapshots",
+        });
+        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+        Assert.Contains(r.Diagnostics, d => d.Id == Diagnostics.DiagnosticIds.LargeWeights && d.Severity == Diagnostics.Severity.Info);
+        var plan = PlanText.Read(r.PlanText!);
+        var weights = Emit(plan)[1].Source;
+
+        var words = Regex.Matches(weights, "0x([0-9a-f]+),").Select(m => ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
+        var bytes = new byte[words.Length * 8];
+        Buffer.BlockCopy(words, 0, bytes, 0, bytes.Length);
+        Assert.True(bytes.Length >= plan.Weights.Length && bytes.Length < plan.Weights.Length + 8);
+        Assert.True(bytes.AsSpan(0, plan.Weights.Length).SequenceEqual(plan.Weights), "the ulong words do not decode to the weights");
+        Assert.All(bytes.Skip(plan.Weights.Length), b => Assert.Equal(0, b));
+
+        Snapshot.Verify("LargeWeights.Weights", ScrubWeights(weights, plan));
+    }
+
     private static (string Plan, IReadOnlyList<(string HintName, string Source)> Sources) CompileText(string path)
     {
         var r = ModelCompiler.Compile(new CompileOptions { ModelPath = path, ClassName = "Model", Namespace = "Test" });
@@ -180,8 +215,8 @@ public sealed class SnapshotTests
         source = Regex.Replace(source, "MemoryMarshal\\.AsBytes\\(\"((?:\\\\u[0-9a-f]{4})*)\"",
             m => "MemoryMarshal.AsBytes(\"" + string.Concat(m.Groups[1].Value.Take(8 * 6)) +
                  (m.Groups[1].Length > 8 * 6 ? summary : "") + "\"");
-        source = Regex.Replace(source, "(s_weightWords = new ulong\\[\\]\\n    \\{\\n[^\\n]*\\n)(?:        0x[^\\n]*\\n)+",
-            m => m.Groups[1].Value + "        // " + summary + "\n");
+        source = Regex.Replace(source, "(s_weightWords = new ulong\\[\\]\\n *\\{\\n( *)0x[^\\n]*\\n)(?: *0x[^\\n]*\\n)+",
+            m => m.Groups[1].Value + m.Groups[2].Value + "// " + summary + "\n");
         return source;
     }
 }

@@ -7,22 +7,22 @@ using System.Runtime.InteropServices;
 
 namespace Demo
 {
-partial class Mnist
-{
-    /// <summary>Convolution28_B_add f32[8].</summary>
-    private static ReadOnlySpan<float> W_Convolution28BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 32));
-    /// <summary>Parameter5 f32[8,1,5,5].</summary>
-    private static ReadOnlySpan<float> W_Parameter5 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(32, 800));
-    /// <summary>Convolution110_B_add f32[16].</summary>
-    private static ReadOnlySpan<float> W_Convolution110BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(832, 64));
-    /// <summary>Parameter87 f32[16,8,5,5].</summary>
-    private static ReadOnlySpan<float> W_Parameter87 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(896, 12800));
-    /// <summary>Parameter193_reshape1 f32[256,10].</summary>
-    private static ReadOnlySpan<float> W_Parameter193Reshape1 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(13696, 10240));
-    /// <summary>Times212_B_add f32[10].</summary>
-    private static ReadOnlySpan<float> W_Times212BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(23936, 40));
+    partial class Mnist
+    {
+        /// <summary>Convolution28_B_add f32[8].</summary>
+        private static ReadOnlySpan<float> W_Convolution28BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 32));
+        /// <summary>Parameter5 f32[8,1,5,5].</summary>
+        private static ReadOnlySpan<float> W_Parameter5 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(32, 800));
+        /// <summary>Convolution110_B_add f32[16].</summary>
+        private static ReadOnlySpan<float> W_Convolution110BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(832, 64));
+        /// <summary>Parameter87 f32[16,8,5,5].</summary>
+        private static ReadOnlySpan<float> W_Parameter87 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(896, 12800));
+        /// <summary>Parameter193_reshape1 f32[256,10].</summary>
+        private static ReadOnlySpan<float> W_Parameter193Reshape1 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(13696, 10240));
+        /// <summary>Times212_B_add f32[10].</summary>
+        private static ReadOnlySpan<float> W_Times212BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(23936, 40));
 
-    /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-    private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u6aab\ube25\u1fb5\ubede\uae77\u3dbb\u0da9\ubc8a[scrubbed: 23,976 bytes, sha256 2d085ded2a92ab88…]".AsSpan());
-}
+        /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u6aab\ube25\u1fb5\ubede\uae77\u3dbb\u0da9\ubc8a[scrubbed: 23,976 bytes, sha256 2d085ded2a92ab88…]".AsSpan());
+    }
 }

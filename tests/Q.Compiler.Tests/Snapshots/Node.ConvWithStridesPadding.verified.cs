@@ -109,14 +109,14 @@ using System.Runtime.InteropServices;
 
 namespace Snapshots
 {
-partial class ConvWithStridesPadding
-{
-    /// <summary>Conv_0_zero_bias f32[1].</summary>
-    private static ReadOnlySpan<float> W_Conv0ZeroBias => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
-    /// <summary>W f32[1,1,3,3].</summary>
-    private static ReadOnlySpan<float> W_W => MemoryMarshal.Cast<byte, float>(WeightData.Slice(16, 36));
+    partial class ConvWithStridesPadding
+    {
+        /// <summary>Conv_0_zero_bias f32[1].</summary>
+        private static ReadOnlySpan<float> W_Conv0ZeroBias => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
+        /// <summary>W f32[1,1,3,3].</summary>
+        private static ReadOnlySpan<float> W_W => MemoryMarshal.Cast<byte, float>(WeightData.Slice(16, 36));
 
-    /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-    private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 52 bytes, sha256 2c148d5e3e265596…]".AsSpan());
-}
+        /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 52 bytes, sha256 2c148d5e3e265596…]".AsSpan());
+    }
 }

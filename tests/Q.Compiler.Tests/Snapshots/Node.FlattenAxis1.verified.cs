@@ -107,10 +107,10 @@ using System.Runtime.InteropServices;
 
 namespace Snapshots
 {
-partial class FlattenAxis1
-{
+    partial class FlattenAxis1
+    {
 
-    /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-    private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("".AsSpan());
-}
+        /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("".AsSpan());
+    }
 }

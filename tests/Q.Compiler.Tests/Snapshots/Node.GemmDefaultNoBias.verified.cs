@@ -115,12 +115,12 @@ using System.Runtime.InteropServices;
 
 namespace Snapshots
 {
-partial class GemmDefaultNoBias
-{
-    /// <summary>Gemm_0_no_bias f32[1].</summary>
-    private static ReadOnlySpan<float> W_Gemm0NoBias => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
+    partial class GemmDefaultNoBias
+    {
+        /// <summary>Gemm_0_no_bias f32[1].</summary>
+        private static ReadOnlySpan<float> W_Gemm0NoBias => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
 
-    /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-    private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000".AsSpan());
-}
+        /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000".AsSpan());
+    }
 }
