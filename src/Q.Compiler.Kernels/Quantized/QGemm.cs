@@ -183,6 +183,30 @@ namespace Q.Compiler.Kernels
                             for (int t = 0; t < row.Length; t++) s += row[t];
                             rowSum[r] = s;
                         }
+                    if (requant && rq == Requantize.Path.Avx2 && !rowSums)
+                    {
+                        // Fused AVX2 epilogue: offsets, requantization, clamp and pack in registers, 16 outputs per row.
+                        ref int t0 = ref MemoryMarshal.GetReference(tile);
+                        ref int o0 = ref MemoryMarshal.GetReference(colOffset);
+                        ref int pm = ref MemoryMarshal.GetReference(panelMult);
+                        ref int ps = ref MemoryMarshal.GetReference(panelShift);
+                        var off0 = Vector256.LoadUnsafe(ref o0); var off1 = Vector256.LoadUnsafe(ref o0, 8);
+                        var m0 = Vector256.LoadUnsafe(ref pm); var m1 = Vector256.LoadUnsafe(ref pm, 8);
+                        var s0 = Vector256.LoadUnsafe(ref ps); var s1 = Vector256.LoadUnsafe(ref ps, 8);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            ref int tr = ref Unsafe.Add(ref t0, r * PanelWidth);
+                            var packed = Requantize.Avx2Row16(Avx2.Add(Vector256.LoadUnsafe(ref tr), off0), Avx2.Add(Vector256.LoadUnsafe(ref tr, 8), off1),
+                                m0, m1, s0, s1, clampMin - yZeroPoint, clampMax - yZeroPoint, yZeroPoint, signed: false);
+                            if (cols == PanelWidth) packed.StoreUnsafe(ref y8[(i0 + r) * n + n0]);
+                            else
+                            {
+                                packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                                partial.Slice(0, cols).CopyTo(y8.Slice((i0 + r) * n + n0, cols));
+                            }
+                        }
+                        continue;
+                    }
                     // Add the offsets in place: tile[r, j] += colOffset[j] − zb[j]·rowsum[r].
                     for (int r = 0; r < rows; r++)
                     {
