@@ -207,6 +207,19 @@ namespace Q.Compiler.Kernels
                         }
                         continue;
                     }
+                    if (!requant && !rowSums && cols == PanelWidth && Vector128.IsHardwareAccelerated)
+                    {
+                        // Raw accumulators: add the column offsets and store, 4 lanes at a time.
+                        ref int t0 = ref MemoryMarshal.GetReference(tile);
+                        ref int o0 = ref MemoryMarshal.GetReference(colOffset);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            ref int dst = ref y32[(i0 + r) * n + n0];
+                            for (int j = 0; j < PanelWidth; j += 4)
+                                (Vector128.LoadUnsafe(ref t0, (nuint)(r * PanelWidth + j)) + Vector128.LoadUnsafe(ref o0, (nuint)j)).StoreUnsafe(ref dst, (nuint)j);
+                        }
+                        continue;
+                    }
                     // Add the offsets in place: tile[r, j] += colOffset[j] − zb[j]·rowsum[r].
                     for (int r = 0; r < rows; r++)
                     {
