@@ -28,7 +28,8 @@ namespace Q.Compiler.Kernels
     /// reduce_range); we avoid it exactly with the sign trick: a'·b = |a'|·(b·sgn(a')), and |a'| ≤ 128, |b| ≤ 127 bound a
     /// pair by 2·128·127 = 32512. That needs b ≠ −128 (b·sgn(a') must fit int8): the build-time packer records whether
     /// some weight is −128 (never, for our symmetric quantizer and ONNX Runtime's), and such matrices take the exact
-    /// widening path instead (AVX2: vpmaddwd on int16-widened operands, <see cref="MicroAvx2Widen"/>). Arm's SDOT multiplies s8·s8 into int32 directly, so a' suits it as is.</para>
+    /// widening path instead (AVX2: vpmaddwd on int16-widened operands, <see cref="MicroAvx2Widen"/>). Arm's SDOT
+    /// multiplies s8·s8 into int32 directly, so a' suits it as is.</para>
     /// <para>Every path's accumulator arithmetic is exact modulo 2^32, so all paths and the integer reference agree bit
     /// for bit whenever the true accumulator fits int32 (K ≤ 32768 guarantees it).</para>
     /// <para><b>Layout.</b> Packed B: panels of 16 columns, K in quads of 4; panel p, quad q is 64 bytes, column j's 4 weights
@@ -42,10 +43,7 @@ namespace Q.Compiler.Kernels
         private const int MaxRows = 8;
 
         /// <summary>Which implementation <see cref="U8S8"/> uses on this machine for weights in [−127, 127].</summary>
-        public static string SelectedPath =>
-            Avx512BW.IsSupported ? "Avx512BW" : Avx2.IsSupported ? "Avx2" :
-            AdvSimd.Arm64.IsSupported ? (Dp.IsSupported ? "AdvSimdDp" : "AdvSimd") :
-            Vector128.IsHardwareAccelerated ? "Vector128" : "Scalar";
+        public static string SelectedPath => PathFor(weightsHaveMinus128: false).ToString();
 
         /// <summary>Implementation ids for tests and benchmarks; <see cref="U8S8"/> picks one with <see cref="PathFor"/>.</summary>
         public enum Path { Scalar, Vector128, Avx2, Avx2Widen, Avx512BW, AdvSimd, AdvSimdDp }
