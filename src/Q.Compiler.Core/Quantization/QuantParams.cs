@@ -72,6 +72,17 @@ namespace Q.Compiler.Quantization
         /// <summary>(q − zeroPoint) · scale in float32, as DequantizeLinear.</summary>
         public float Dequantize(int q) => (float)(q - ZeroPoint) * Scale;
 
+        /// <summary>
+        /// Quantize then dequantize every value (the float a quantized tensor stands for), e.g. to measure a layer's
+        /// SQNR on the calibration set with <see cref="QuantMath.Sqnr"/>.
+        /// </summary>
+        public float[] FakeQuantize(ReadOnlySpan<float> values)
+        {
+            var r = new float[values.Length];
+            for (int i = 0; i < r.Length; i++) r[i] = Dequantize(Quantize(values[i]));
+            return r;
+        }
+
         public bool Equals(QuantParams o) => o.Scale.Equals(Scale) && o.ZeroPoint == ZeroPoint && o.Type == Type;
         public override bool Equals(object? obj) => obj is QuantParams q && Equals(q);
         public override int GetHashCode() => (Scale.GetHashCode() * 397 ^ ZeroPoint) * 31 + (int)Type;

@@ -67,5 +67,60 @@ namespace Q.Compiler.Kernels
             c20.StoreUnsafe(ref t, 32); c21.StoreUnsafe(ref t, 40);
             c30.StoreUnsafe(ref t, 48); c31.StoreUnsafe(ref t, 56);
         }
+
+        /// <summary>
+        /// AVX2 for weights that include −128 (the sign trick cannot negate it): vpmovsxbw widens 4 columns × 4 k of B to
+        /// int16, vpmaddwd multiplies them by the raw activations (0..255 as int16) and adds k-pairs into int32 "half
+        /// columns"; vphaddd + vpermq fold the halves at the end. Exact for every weight (c = 0), at half the multiply
+        /// throughput of <see cref="MicroAvx2"/>. 2 rows × 16 columns.
+        /// </summary>
+        private static void MicroAvx2Widen(ref byte a, int lda, int rows, ref sbyte panel, int quads, Span<int> tile, bool accumulate)
+        {
+            ref byte r0 = ref RowRef(ref a, lda, rows, 0);
+            ref byte r1 = ref RowRef(ref a, lda, rows, 1);
+            Vector256<int> h00 = Vector256<int>.Zero, h01 = h00, h02 = h00, h03 = h00, h10 = h00, h11 = h00, h12 = h00, h13 = h00;
+            ref sbyte bq = ref panel;
+            for (int q = 0; q < quads; q++)
+            {
+                var w0 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref bq));
+                var w1 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref bq, 16));
+                var w2 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref bq, 32));
+                var w3 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref bq, 48));
+                bq = ref Unsafe.Add(ref bq, 64);
+                var x = Widen4(Quad(ref r0, q));
+                h00 = Avx2.Add(h00, Avx2.MultiplyAddAdjacent(w0, x)); h01 = Avx2.Add(h01, Avx2.MultiplyAddAdjacent(w1, x));
+                h02 = Avx2.Add(h02, Avx2.MultiplyAddAdjacent(w2, x)); h03 = Avx2.Add(h03, Avx2.MultiplyAddAdjacent(w3, x));
+                x = Widen4(Quad(ref r1, q));
+                h10 = Avx2.Add(h10, Avx2.MultiplyAddAdjacent(w0, x)); h11 = Avx2.Add(h11, Avx2.MultiplyAddAdjacent(w1, x));
+                h12 = Avx2.Add(h12, Avx2.MultiplyAddAdjacent(w2, x)); h13 = Avx2.Add(h13, Avx2.MultiplyAddAdjacent(w3, x));
+            }
+            ref int t = ref MemoryMarshal.GetReference(tile);
+            StoreFolded(ref t, 0, h00, h01, accumulate);
+            StoreFolded(ref t, 8, h02, h03, accumulate);
+            if (rows > 1)
+            {
+                StoreFolded(ref t, 16, h10, h11, accumulate);
+                StoreFolded(ref t, 24, h12, h13, accumulate);
+            }
+        }
+
+        /// <summary>The 4 activation bytes of a quad as int16, repeated across the vector.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<short> Widen4(int quad)
+        {
+            uint u = (uint)quad;
+            long v = (u & 0xFF) | (long)((u >> 8) & 0xFF) << 16 | (long)((u >> 16) & 0xFF) << 32 | (long)(u >> 24) << 48;
+            return Vector256.Create(v).AsInt16();
+        }
+
+        /// <summary>Folds two half-column vectors (columns 0–3 and 4–7 of an 8-column group) into 8 column sums and stores them.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreFolded(ref int t, int offset, Vector256<int> hLo, Vector256<int> hHi, bool accumulate)
+        {
+            // hadd per 128-bit lane gives [c0 c1 c4 c5 | c2 c3 c6 c7]; vpermq 0xD8 restores column order.
+            var c = Avx2.Permute4x64(Avx2.HorizontalAdd(hLo, hHi).AsInt64(), 0xD8).AsInt32();
+            if (accumulate) c = Avx2.Add(c, Vector256.LoadUnsafe(ref t, (nuint)offset));
+            c.StoreUnsafe(ref t, (nuint)offset);
+        }
     }
 }

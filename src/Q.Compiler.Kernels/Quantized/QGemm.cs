@@ -28,7 +28,8 @@ namespace Q.Compiler.Kernels
     /// reduce_range); we avoid it exactly with the sign trick: a'·b = |a'|·(b·sgn(a')), and |a'| ≤ 128, |b| ≤ 127 bound a
     /// pair by 2·128·127 = 32512. That needs b ≠ −128 (b·sgn(a') must fit int8): the build-time packer records whether
     /// some weight is −128 (never, for our symmetric quantizer and ONNX Runtime's), and such matrices take the exact
-    /// widening path instead. Arm's SDOT multiplies s8·s8 into int32 directly, so a' suits it as is.</para>
+    /// widening path instead (AVX2: vpmaddwd on int16-widened operands, <see cref="MicroAvx2Widen"/>). Arm's SDOT
+    /// multiplies s8·s8 into int32 directly, so a' suits it as is.</para>
     /// <para>Every path's accumulator arithmetic is exact modulo 2^32, so all paths and the integer reference agree bit
     /// for bit whenever the true accumulator fits int32 (K ≤ 32768 guarantees it).</para>
     /// <para><b>Layout.</b> Packed B: panels of 16 columns, K in quads of 4; panel p, quad q is 64 bytes, column j's 4 weights
@@ -42,19 +43,17 @@ namespace Q.Compiler.Kernels
         private const int MaxRows = 8;
 
         /// <summary>Which implementation <see cref="U8S8"/> uses on this machine for weights in [−127, 127].</summary>
-        public static string SelectedPath =>
-            Avx512BW.IsSupported ? "Avx512BW" : Avx2.IsSupported ? "Avx2" :
-            AdvSimd.Arm64.IsSupported ? (Dp.IsSupported ? "AdvSimdDp" : "AdvSimd") :
-            Vector128.IsHardwareAccelerated ? "Vector128" : "Scalar";
+        public static string SelectedPath => PathFor(weightsHaveMinus128: false).ToString();
 
         /// <summary>Implementation ids for tests and benchmarks; <see cref="U8S8"/> picks one with <see cref="PathFor"/>.</summary>
-        public enum Path { Scalar, Vector128, Avx2, Avx512BW, AdvSimd, AdvSimdDp }
+        public enum Path { Scalar, Vector128, Avx2, Avx2Widen, Avx512BW, AdvSimd, AdvSimdDp }
 
         public static bool IsSupported(Path p) => p switch
         {
             Path.Scalar => true,
             Path.Vector128 => Vector128.IsHardwareAccelerated,
             Path.Avx2 => Avx2.IsSupported,
+            Path.Avx2Widen => Avx2.IsSupported,
             Path.Avx512BW => Avx512BW.IsSupported,
             Path.AdvSimd => AdvSimd.Arm64.IsSupported,
             Path.AdvSimdDp => AdvSimd.Arm64.IsSupported && Dp.IsSupported,
@@ -67,6 +66,7 @@ namespace Q.Compiler.Kernels
             if (!weightsHaveMinus128 && Avx512BW.IsSupported) return Path.Avx512BW;
             if (!weightsHaveMinus128 && Avx2.IsSupported) return Path.Avx2;
             if (AdvSimd.Arm64.IsSupported) return Dp.IsSupported ? Path.AdvSimdDp : Path.AdvSimd;
+            if (Avx2.IsSupported) return Path.Avx2Widen;
             if (Vector128.IsHardwareAccelerated) return Path.Vector128;
             return Path.Scalar;
         }
@@ -114,8 +114,8 @@ namespace Q.Compiler.Kernels
             if (m == 0 || n == 0) return;
 
             // The products the path forms: (a − c)·b with c = 128 on the SIMD paths that work on a' = a ^ 0x80.
-            int c = path is Path.Scalar or Path.Vector128 ? 0 : 128;
-            int rowsPerTile = path == Path.Avx512BW ? 8 : path == Path.AdvSimd ? 2 : 4;
+            int c = path is Path.Scalar or Path.Vector128 or Path.Avx2Widen ? 0 : 128;
+            int rowsPerTile = path == Path.Avx512BW ? 8 : path is Path.AdvSimd or Path.Avx2Widen ? 2 : 4;
             int fullQuads = k / KGroup;
             bool hasTail = fullQuads != quads;
             bool rowSums = !bZeroPoints.IsEmpty;
@@ -130,7 +130,7 @@ namespace Q.Compiler.Kernels
             Requantize.Path rq = path switch
             {
                 Path.Avx512BW => Requantize.Path.Avx512,
-                Path.Avx2 => Requantize.Path.Avx2,
+                Path.Avx2 or Path.Avx2Widen => Requantize.Path.Avx2,
                 Path.AdvSimd or Path.AdvSimdDp => Requantize.Path.AdvSimd,
                 _ => Requantize.Path.Scalar,
             };
@@ -181,6 +181,43 @@ namespace Q.Compiler.Kernels
                             for (int t = 0; t < row.Length; t++) s += row[t];
                             rowSum[r] = s;
                         }
+                    if (requant && rq == Requantize.Path.Avx2 && !rowSums)
+                    {
+                        // Fused AVX2 epilogue: offsets, requantization, clamp and pack in registers, 16 outputs per row.
+                        ref int t0 = ref MemoryMarshal.GetReference(tile);
+                        ref int o0 = ref MemoryMarshal.GetReference(colOffset);
+                        ref int pm = ref MemoryMarshal.GetReference(panelMult);
+                        ref int ps = ref MemoryMarshal.GetReference(panelShift);
+                        var off0 = Vector256.LoadUnsafe(ref o0); var off1 = Vector256.LoadUnsafe(ref o0, 8);
+                        var m0 = Vector256.LoadUnsafe(ref pm); var m1 = Vector256.LoadUnsafe(ref pm, 8);
+                        var s0 = Vector256.LoadUnsafe(ref ps); var s1 = Vector256.LoadUnsafe(ref ps, 8);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            ref int tr = ref Unsafe.Add(ref t0, r * PanelWidth);
+                            var packed = Requantize.Avx2Row16(Avx2.Add(Vector256.LoadUnsafe(ref tr), off0), Avx2.Add(Vector256.LoadUnsafe(ref tr, 8), off1),
+                                m0, m1, s0, s1, clampMin - yZeroPoint, clampMax - yZeroPoint, yZeroPoint, signed: false);
+                            if (cols == PanelWidth) packed.StoreUnsafe(ref y8[(i0 + r) * n + n0]);
+                            else
+                            {
+                                packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                                partial.Slice(0, cols).CopyTo(y8.Slice((i0 + r) * n + n0, cols));
+                            }
+                        }
+                        continue;
+                    }
+                    if (!requant && !rowSums && cols == PanelWidth && Vector128.IsHardwareAccelerated)
+                    {
+                        // Raw accumulators: add the column offsets and store, 4 lanes at a time.
+                        ref int t0 = ref MemoryMarshal.GetReference(tile);
+                        ref int o0 = ref MemoryMarshal.GetReference(colOffset);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            ref int dst = ref y32[(i0 + r) * n + n0];
+                            for (int j = 0; j < PanelWidth; j += 4)
+                                (Vector128.LoadUnsafe(ref t0, (nuint)(r * PanelWidth + j)) + Vector128.LoadUnsafe(ref o0, (nuint)j)).StoreUnsafe(ref dst, (nuint)j);
+                        }
+                        continue;
+                    }
                     // Add the offsets in place: tile[r, j] += colOffset[j] − zb[j]·rowsum[r].
                     for (int r = 0; r < rows; r++)
                     {
@@ -217,6 +254,7 @@ namespace Q.Compiler.Kernels
             {
                 case Path.Avx512BW: MicroAvx512(ref a, lda, rows, ref panel, quads, tile, accumulate); break;
                 case Path.Avx2: MicroAvx2(ref a, lda, rows, ref panel, quads, tile, accumulate); break;
+                case Path.Avx2Widen: MicroAvx2Widen(ref a, lda, rows, ref panel, quads, tile, accumulate); break;
                 case Path.AdvSimdDp: MicroAdvSimdDp(ref a, lda, rows, ref panel, quads, tile, accumulate); break;
                 case Path.AdvSimd: MicroAdvSimd(ref a, lda, rows, ref panel, quads, tile, accumulate); break;
                 case Path.Vector128: MicroVector128(ref a, lda, rows, ref panel, quads, tile, accumulate); break;

@@ -105,16 +105,9 @@ namespace Q.Compiler.Kernels
                     break;
                 }
                 case Path.Avx2:
-                {
-                    var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi); var vz = Vector256.Create(yZeroPoint);
-                    var v0 = Avx2.Add(Avx2.Min(Avx2.Max(Avx2Apply(Vector256.LoadUnsafe(ref a), Vector256.LoadUnsafe(ref m), Vector256.LoadUnsafe(ref s)), vlo), vhi), vz);
-                    var v1 = Avx2.Add(Avx2.Min(Avx2.Max(Avx2Apply(Vector256.LoadUnsafe(ref a, 8), Vector256.LoadUnsafe(ref m, 8), Vector256.LoadUnsafe(ref s, 8)), vlo), vhi), vz);
-                    // Pack: int32 → int16 (in-lane interleave), → 8-bit, then gather dwords 0,4,1,5 into the low 128 bits.
-                    var w = Avx2.PackSignedSaturate(v0, v1);
-                    Vector256<int> p = signed ? Avx2.PackSignedSaturate(w, w).AsInt32() : Avx2.PackUnsignedSaturate(w, w).AsInt32();
-                    Avx2.PermuteVar8x32(p, Vector256.Create(0, 4, 1, 5, 0, 4, 1, 5)).AsByte().GetLower().StoreUnsafe(ref MemoryMarshal.GetReference(y));
+                    Avx2Row16(Vector256.LoadUnsafe(ref a), Vector256.LoadUnsafe(ref a, 8), Vector256.LoadUnsafe(ref m), Vector256.LoadUnsafe(ref m, 8),
+                        Vector256.LoadUnsafe(ref s), Vector256.LoadUnsafe(ref s, 8), lo, hi, yZeroPoint, signed).StoreUnsafe(ref MemoryMarshal.GetReference(y));
                     break;
-                }
                 case Path.AdvSimd:
                 {
                     var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi); var vz = Vector128.Create(yZeroPoint);
@@ -137,6 +130,22 @@ namespace Q.Compiler.Kernels
                     }
                     break;
             }
+        }
+
+        /// <summary>
+        /// 16 lanes (two vectors of 8) requantized, clamped to [lo, hi] relative to the zero point, offset by it, and packed to
+        /// 16 bytes: int32 → int16 (in-lane interleave), → 8-bit, then dwords 0, 4, 1, 5 gathered into the low 128 bits.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<byte> Avx2Row16(Vector256<int> acc0, Vector256<int> acc1, Vector256<int> m0, Vector256<int> m1,
+            Vector256<int> s0, Vector256<int> s1, int lo, int hi, int yZeroPoint, bool signed)
+        {
+            var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi); var vz = Vector256.Create(yZeroPoint);
+            var v0 = Avx2.Add(Avx2.Min(Avx2.Max(Avx2Apply(acc0, m0, s0), vlo), vhi), vz);
+            var v1 = Avx2.Add(Avx2.Min(Avx2.Max(Avx2Apply(acc1, m1, s1), vlo), vhi), vz);
+            var w = Avx2.PackSignedSaturate(v0, v1);
+            Vector256<int> p = signed ? Avx2.PackSignedSaturate(w, w).AsInt32() : Avx2.PackUnsignedSaturate(w, w).AsInt32();
+            return Avx2.PermuteVar8x32(p, Vector256.Create(0, 4, 1, 5, 0, 4, 1, 5)).AsByte().GetLower();
         }
 
         /// <summary>

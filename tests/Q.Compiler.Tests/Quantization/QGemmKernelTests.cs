@@ -11,7 +11,7 @@ namespace Q.Compiler.Tests.Quantization;
 public class QGemmKernelTests
 {
     /// <summary>Path names (the enum is internal to the kernels, so theories take its names).</summary>
-    public static readonly TheoryData<string> AllPaths = new() { "Scalar", "Vector128", "Avx2", "Avx512BW", "AdvSimd", "AdvSimdDp" };
+    public static readonly TheoryData<string> AllPaths = new() { "Scalar", "Vector128", "Avx2", "Avx2Widen", "Avx512BW", "AdvSimd", "AdvSimdDp" };
 
     private static readonly int[] Ms = { 1, 2, 3, 4, 5, 7, 8, 9, 17 };
     private static readonly int[] Ns = { 1, 15, 16, 17, 33 };
