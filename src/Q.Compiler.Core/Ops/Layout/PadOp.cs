@@ -23,6 +23,8 @@ namespace Q.Compiler.Ops.Layout
             public int Mode;
             public Tensor Value = null!;
             public string ModeName = "";
+            /// <summary>constant_value is an input computed at run time (Value is then a placeholder).</summary>
+            public bool RuntimeValue;
         }
 
         private static Spec Read(OpContext ctx, TensorType x)
@@ -50,10 +52,13 @@ namespace Q.Compiler.Ops.Layout
                 pads = ctx.RequireConstant(1, "pads").ToLongs();
                 if (ctx.HasInput(2))
                 {
-                    valueTensor = ctx.RequireConstant(2, "constant_value");
-                    if (valueTensor.Length != 1) throw ctx.ShapeError($"constant_value has {valueTensor.Length} elements; it must be a scalar");
-                    if (valueTensor.ElementType != x.ElementType)
-                        throw ctx.ShapeError($"constant_value is {valueTensor.ElementType.ShortName()} but the data is {x.ElementType.ShortName()}");
+                    // The pad value may be computed at run time: the kernel reads it from a span.
+                    var vt = ctx.Input(2);
+                    if (vt.Shape.ElementCount != 1) throw ctx.ShapeError($"constant_value has {vt.Shape.ElementCount} elements; it must be a scalar");
+                    if (vt.ElementType != x.ElementType)
+                        throw ctx.ShapeError($"constant_value is {vt.ElementType.ShortName()} but the data is {x.ElementType.ShortName()}");
+                    valueTensor = ctx.Constant(2);
+                    s.RuntimeValue = valueTensor is null;
                 }
                 if (ctx.HasInput(3)) axes = ctx.RequireConstant(3, "axes").ToLongs();
             }
@@ -111,6 +116,7 @@ namespace Q.Compiler.Ops.Layout
         {
             var x = inputs[0]!;
             var s = Read(ctx, x.Type);
+            if (s.RuntimeValue) s.Value = inputs[2]!.Reshape(Shape.Scalar);
             var shape = OutShape(x.Shape, s);
             int rank = x.Shape.Rank, n = shape.ElementCount;
             // The source gets one more element, the pad value, read wherever the output falls outside.
@@ -141,7 +147,7 @@ namespace Q.Compiler.Ops.Layout
             var s = Read(ctx.Op, x);
             var outShape = ctx.OutputType(0).Shape;
             ctx.Describe("Pad", "Pad", $"{x.Shape} → {outShape}, {s.ModeName}, begins [{string.Join(",", s.Begins)}], ends [{string.Join(",", s.Ends)}]",
-                s.Mode == 0 ? $"y = x inside, {s.Value.ToDoubles()[0]} outside" : $"y = x[{s.ModeName}(i − begin)]");
+ s.Mode == 0 ? $"y = x inside, {(s.RuntimeValue ? "constant_value" : s.Value.ToDoubles()[0].ToString(System.Globalization.CultureInfo.InvariantCulture))} outside" : $"y = x[{s.ModeName}(i − begin)]");
             if (Strides.EmptyOutput(ctx)) return;
             if (s.Begins.All(b => b == 0) && s.Ends.All(e => e == 0)) { ctx.ViewOf(0, 0); return; }
             var inDims = new List<int>(); var outDims = new List<int>(); var begins = new List<int>();
@@ -160,7 +166,7 @@ namespace Q.Compiler.Ops.Layout
             }
             if (inDims.Count == 0) { inDims.Add(1); outDims.Add(1); begins.Add(0); }
             ctx.Call($"Pad.Run<{x.ElementType.CSharpName()}>", ctx.InArg(0), ctx.OutArg(0), PlanArg.Ints(inDims), PlanArg.Ints(outDims),
-                PlanArg.Ints(begins), PlanArg.Int(s.Mode), PlanArg.In(ctx.Constant("value", s.Value)));
+                PlanArg.Ints(begins), PlanArg.Int(s.Mode), s.RuntimeValue ? ctx.InArg(2) : PlanArg.In(ctx.Constant("value", s.Value)));
         }
     }
 }
