@@ -42,20 +42,21 @@ namespace Q.Compiler.Ir
         public double[] ToDoubles()
         {
             var r = new double[Length];
-            switch (_data)
+            // Switch on the element type, not the array: the CLR lets a byte[] pass as sbyte[] (ushort[] as short[], …).
+            switch (ElementType)
             {
-                case float[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case double[] a: Array.Copy(a, r, a.Length); break;
-                case sbyte[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case byte[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case short[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case ushort[] a when ElementType == DataType.Float16: for (int i = 0; i < a.Length; i++) r[i] = HalfBits.ToSingle(a[i]); break;
-                case ushort[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case int[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case uint[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case long[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case ulong[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case bool[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i] ? 1 : 0; break;
+                case DataType.Float: { var a = (float[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Double: Array.Copy(_data, r, Length); break;
+                case DataType.Int8: { var a = (sbyte[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.UInt8: { var a = (byte[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Int16: { var a = (short[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Float16: { var a = (ushort[])_data; for (int i = 0; i < a.Length; i++) r[i] = HalfBits.ToSingle(a[i]); break; }
+                case DataType.UInt16: { var a = (ushort[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Int32: { var a = (int[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.UInt32: { var a = (uint[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Int64: { var a = (long[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.UInt64: { var a = (ulong[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.Bool: { var a = (bool[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i] ? 1 : 0; break; }
                 default: throw new NotSupportedException("no numeric view of " + ElementType);
             }
             return r;
@@ -74,11 +75,12 @@ namespace Q.Compiler.Ir
         public long[] ToLongs()
         {
             var r = new long[Length];
-            switch (_data)
+            switch (ElementType)
             {
-                case long[] a: Array.Copy(a, r, a.Length); break;
-                case int[] a: for (int i = 0; i < a.Length; i++) r[i] = a[i]; break;
-                case ulong[] a: for (int i = 0; i < a.Length; i++) r[i] = unchecked((long)a[i]); break;
+                case DataType.Int64: Array.Copy(_data, r, Length); break;
+                case DataType.Int32: { var a = (int[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.UInt32: { var a = (uint[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
+                case DataType.UInt64: { var a = (ulong[])_data; for (int i = 0; i < a.Length; i++) r[i] = unchecked((long)a[i]); break; }
                 default: { var d = ToDoubles(); for (int i = 0; i < d.Length; i++) r[i] = (long)d[i]; break; }
             }
             return r;

@@ -6,11 +6,17 @@ using System.Numerics;
 namespace Q.Compiler.Kernels
 {
     /// <summary>
-    /// Integer operations that plug into Elementwise.Binary: bitwise And/Or/Xor, shifts (by at least the bit width → 0,
-    /// as numpy does), and Mod with either the divisor's sign (Python %, ONNX fmod=0) or the dividend's (C fmod, fmod=1).
+    /// Integer operations run by Elementwise.Binary's broadcasting loop: bitwise And/Or/Xor, shifts (by at least the bit
+    /// width → 0, as numpy does), and Mod with either the divisor's sign (Python %, ONNX fmod=0) or the dividend's (C fmod, fmod=1).
     /// </summary>
     internal static class Bitwise
     {
+        /// <summary>y = op(a, b) with broadcasting (see Elementwise.Binary).</summary>
+        public static void Binary<T, TOp>(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y,
+            ReadOnlySpan<int> dims, ReadOnlySpan<int> aStrides, ReadOnlySpan<int> bStrides)
+            where T : unmanaged where TOp : Elementwise.IBinary<T> =>
+            Elementwise.Binary<T, TOp>(a, b, y, dims, aStrides, bStrides);
+
         public readonly struct And<T> : Elementwise.IBinary<T> where T : unmanaged, IBinaryInteger<T>
         {
             public static T Invoke(T a, T b) => a & b;

@@ -12,7 +12,7 @@ namespace Q.Compiler.Ops.Logic
     /// <summary>
     /// Bitwise and modular arithmetic with broadcasting: BitwiseAnd/Or/Xor/Not, BitShift (unsigned integers), and Mod
     /// (fmod=0: integers, result with the divisor's sign; fmod=1: C fmod, also for floats). They run through
-    /// Elementwise.Binary with the operations in the Bitwise kernel.
+    /// Elementwise.Binary's loop with the operations of the Bitwise kernel.
     /// </summary>
     public sealed class IntegerOps : OpDefinition
     {
@@ -114,7 +114,7 @@ namespace Q.Compiler.Ops.Logic
             ctx.Describe(op, op, $"{a.Shape} ⊙ {b.Shape} → {y.Shape}", math);
             if (Strides.EmptyOutput(ctx)) return;
             var (dims, st) = Broadcast.Coalesce(y.Shape, Broadcast.Strides(a.Shape, y.Shape), Broadcast.Strides(b.Shape, y.Shape));
-            ctx.Call($"Elementwise.Binary<{t}, Bitwise.{kernel}<{t}>>", ctx.InArg(0), ctx.InArg(1), ctx.OutArg(0),
+            ctx.Call($"Bitwise.Binary<{t}, Bitwise.{kernel}<{t}>>", ctx.InArg(0), ctx.InArg(1), ctx.OutArg(0),
                 PlanArg.Ints(dims), PlanArg.Ints(st[0]), PlanArg.Ints(st[1]));
         }
     }
