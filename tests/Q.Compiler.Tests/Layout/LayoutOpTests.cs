@@ -211,4 +211,50 @@ public sealed class LayoutOpTests
         Assert.Equal(new Shape(2, 4, 3), y.Shape);
         Assert.Equal(new float[] { 0, -1, 0, 1, -1, 1 }, y.As<float>().Take(6));
     }
+
+    [Fact]
+    public void CenterCropPadCropsAndPads()
+    {
+        // Height 5 → 2 (crop starts at 1), width 3 → 6 (1 zero left, 2 right).
+        var y = AssertKernelMatchesReference("CenterCropPad", new NodeInput?[] { Floats(new Shape(5, 3)), new(Longs(2, 6), true) }, F32, 18)[0];
+        Assert.Equal(new Shape(2, 6), y.Shape);
+        Assert.Equal(new float[] { 0, 3, 4, 5, 0, 0, 0, 6, 7, 8, 0, 0 }, y.As<float>());
+    }
+
+    [Fact]
+    public void CompressWithAConstantConditionIsAGather()
+    {
+        var cond = new Tensor(DataType.Bool, new Shape(3), new[] { false, true, true });
+        var y = AssertKernelMatchesReference("Compress", new NodeInput?[] { Floats(new Shape(2, 4)), new(cond, true) }, F32, 11, Attr("axis", 1L))[0];
+        Assert.Equal(new float[] { 1, 2, 5, 6 }, y.As<float>());
+        var flat = AssertKernelMatchesReference("Compress", new NodeInput?[] { Floats(new Shape(2, 2)), new(cond, true) }, F32, 11)[0];
+        Assert.Equal(new float[] { 1, 2 }, flat.As<float>());
+    }
+
+    [Fact]
+    public void TriluWithRunTimeDiagonal()
+    {
+        var x = Floats(new Shape(2, 3, 4));
+        var upper = AssertKernelMatchesReference("Trilu", new NodeInput?[] { x, Tensor.FromLongs(Shape.Scalar, new long[] { -1 }) }, F32, 14)[0];
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4, 5, 6, 7, 0, 9, 10, 11 }, upper.As<float>().Take(12));
+        var lower = AssertKernelMatchesReference("Trilu", new NodeInput?[] { x, new(Tensor.FromLongs(Shape.Scalar, new long[] { 1 }), true) }, F32, 14, Attr("upper", 0L))[0];
+        Assert.Equal(new float[] { 0, 1, 0, 0, 4, 5, 6, 0, 8, 9, 10, 11 }, lower.As<float>().Take(12));
+    }
+
+    [Fact]
+    public void ScatterAndGatherNd()
+    {
+        var data = Floats(new Shape(3, 4));
+        var idx = Tensor.FromLongs(new Shape(2, 1), new long[] { 2, -3 });
+        var upd = Tensor.FromFloats(new Shape(2, 4), Enumerable.Repeat(1f, 8).ToArray());
+        var nd = AssertKernelMatchesReference("ScatterND", new NodeInput[] { data, idx, upd }, F32, 18, Attr("reduction", "add"))[0];
+        Assert.Equal(new float[] { 1, 2, 3, 4, 4, 5, 6, 7, 9, 10, 11, 12 }, nd.As<float>());
+        var el = AssertKernelMatchesReference("ScatterElements", new NodeInput[] { data, Tensor.FromLongs(new Shape(1, 2), new long[] { 3, 0 }),
+            Tensor.FromFloats(new Shape(1, 2), new[] { -1f, -2f }) }, F32, 18, Attr("axis", 1L))[0];
+        Assert.Equal(new float[] { -2, 1, 2, -1 }, el.As<float>().Take(4));
+        var g = AssertKernelMatchesReference("GatherND", new NodeInput[] { Floats(new Shape(2, 3, 2)), Tensor.FromLongs(new Shape(2, 1, 1), new long[] { 2, -3 }) },
+            F32, 13, Attr("batch_dims", 1L))[0];
+        Assert.Equal(new Shape(2, 1, 2), g.Shape);
+        Assert.Equal(new float[] { 4, 5, 6, 7 }, g.As<float>());
+    }
 }
