@@ -53,6 +53,36 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>MaxUnpool: y is zero except y[indices[i]] = x[i] (indices into the flattened output).</summary>
+        public static void Unpool<T>(ReadOnlySpan<T> x, ReadOnlySpan<long> indices, Span<T> y)
+        {
+            y.Clear();
+            for (int i = 0; i < x.Length; i++) y[Index(indices[i], y.Length)] = x[i];
+        }
+
+        /// <summary>
+        /// TensorScatter (a KV-cache write): y = past, then for each of <paramref name="outer"/> prefixes (in
+        /// <paramref name="batches"/> batches) the <paramref name="steps"/> update blocks of <paramref name="inner"/> elements
+        /// go to cache positions writeIndices[batch] + s along an axis of <paramref name="capacity"/> (modulo it when circular).
+        /// </summary>
+        public static void Cache<T>(ReadOnlySpan<T> past, ReadOnlySpan<T> update, ReadOnlySpan<long> writeIndices, Span<T> y,
+            int outer, int batches, int capacity, int steps, int inner, bool circular)
+        {
+            past.CopyTo(y);
+            int perBatch = outer / batches;
+            for (int o = 0; o < outer; o++)
+            {
+                long w = writeIndices[o / perBatch];
+                for (int s = 0; s < steps; s++)
+                {
+                    long pos = w + s;
+                    if (circular) { pos %= capacity; if (pos < 0) pos += capacity; }
+                    if ((ulong)pos >= (ulong)capacity) throw new IndexOutOfRangeException($"cache position {pos} is out of range for {capacity}");
+                    update.Slice((o * steps + s) * inner, inner).CopyTo(y.Slice((o * capacity + (int)pos) * inner, inner));
+                }
+            }
+        }
+
         private static T Combine<T>(T a, T b, int reduction) where T : INumber<T> => reduction switch
         {
             1 => a + b,
