@@ -161,3 +161,35 @@ public sealed class NnOpUnitTests
         }
     }
 }
+
+/// <summary>The float16 boundary conversions on every float16 bit pattern.</summary>
+public sealed class HalfConvertTests
+{
+    [Fact]
+    public void ToSingleIsExactForEveryHalf()
+    {
+        // All 65,536 patterns in one span (vector body), then again offset by 3 (scalar head and tail).
+        var h = Enumerable.Range(0, 65536).Select(i => BitConverter.UInt16BitsToHalf((ushort)i)).ToArray();
+        foreach (int skip in new[] { 0, 3 })
+        {
+            var src = h.AsSpan(skip);
+            var y = new float[src.Length];
+            HalfConvert.ToSingle(src, y);
+            for (int i = 0; i < y.Length; i++)
+            {
+                float want = (float)src[i];
+                if (float.IsNaN(want)) Assert.True(float.IsNaN(y[i]), $"bits {i + skip:x4}");
+                else Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[i]), $"bits {i + skip:x4}: {y[i]} instead of {want}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ToHalfRoundsToNearestEven()
+    {
+        var x = new[] { 1f, 1.0004883f, 1.0014648f, 65504f, 65520f, -0f, 5.96e-8f, float.NaN };
+        var y = new Half[x.Length];
+        HalfConvert.ToHalf(x, y);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(((Half)x[i]).ToString(), y[i].ToString());
+    }
+}
