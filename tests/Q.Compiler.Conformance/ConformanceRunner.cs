@@ -63,6 +63,9 @@ public static class ConformanceRunner
     /// <summary>Tests of one batch compiled into one assembly.</summary>
     public const int BatchSize = 400;
 
+    /// <summary>How long the models of one batch may run (they take a few seconds).</summary>
+    public static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
+
     public static List<ConformanceCase> Discover(string backendRoot)
     {
         var cases = new List<ConformanceCase>();
@@ -93,7 +96,6 @@ public static class ConformanceRunner
             if (r is not null) results[c.Name] = r;
             else prepared.Add(p!);
         });
-        foreach (var rr in results.Values) if (rr.Status == Status.ERROR) log?.Invoke(rr.Name + " " + rr.Reason);
         log?.Invoke($"compiled {cases.Count} models in {sw.Elapsed.TotalSeconds:F1} s: {prepared.Count} to run");
 
         var ordered = prepared.OrderBy(p => p.Case.Name, StringComparer.Ordinal).ToList();
@@ -103,13 +105,21 @@ public static class ConformanceRunner
             var t0 = sw.Elapsed;
             var compiled = CompiledModels.CompileBatch(batch.Select(b => b.Plan).ToList(), "QConformance" + start.ToString(CultureInfo.InvariantCulture));
             var t1 = sw.Elapsed;
-            foreach (var b in batch)
+            // A kernel that loops forever must not hang the suite: the batch runs on its own thread under a watchdog.
+            string current = "";
+            var run = Task.Factory.StartNew(() =>
             {
-                if (compiled.Failures.TryGetValue(b.Plan, out var why))
-                    results[b.Case.Name] = new CaseResult(b.Case.Name, Status.ERROR, why);
-                else
-                    results[b.Case.Name] = Execute(b, compiled.Assembly!);
-            }
+                foreach (var b in batch)
+                {
+                    current = b.Case.Name;
+                    if (compiled.Failures.TryGetValue(b.Plan, out var why))
+                        results[b.Case.Name] = new CaseResult(b.Case.Name, Status.ERROR, why);
+                    else
+                        results[b.Case.Name] = Execute(b, compiled.Assembly!);
+                }
+            }, TaskCreationOptions.LongRunning);
+            if (!run.Wait(RunTimeout))
+                throw new TimeoutException($"{current} has run for more than {RunTimeout.TotalSeconds:F0} s (its batch's time limit); it may loop forever");
             log?.Invoke($"batch {start / BatchSize + 1}: {batch.Count} models, C# compiled in {(t1 - t0).TotalSeconds:F1} s, ran in {(sw.Elapsed - t1).TotalSeconds:F1} s");
         }
         return cases.Select(c => results[c.Name]).ToList();
@@ -152,8 +162,16 @@ public static class ConformanceRunner
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return (null, new CaseResult(c.Name, Status.ERROR, $"{e.GetType().Name}: {e.Message} {e.StackTrace}"));
+            return (null, new CaseResult(c.Name, Status.ERROR, $"{e.GetType().Name}: {e.Message} {FirstFrame(e)}"));
         }
+    }
+
+    /// <summary>"at Namespace.Type.Method(…)" of the throwing frame, without file and line (so reasons stay stable).</summary>
+    private static string FirstFrame(Exception e)
+    {
+        string frame = e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "";
+        int at = frame.IndexOf(" in ", StringComparison.Ordinal);
+        return at > 0 ? frame.Substring(0, at) : frame;
     }
 
     private static IEnumerable<string> Files(string set, string prefix) =>
@@ -184,7 +202,7 @@ public static class ConformanceRunner
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            return new CaseResult(p.Case.Name, Status.ERROR, $"at run time: {e.GetType().Name}: {e.Message}");
+            return new CaseResult(p.Case.Name, Status.ERROR, $"at run time: {e.GetType().Name}: {e.Message} {FirstFrame(e)}");
         }
     }
 

@@ -42,12 +42,11 @@ namespace Q.Compiler.Ir
         public double[] ToDoubles()
         {
             var r = new double[Length];
-            // Dispatch on the element type, not the array's runtime type: the CLR lets a ushort[] pass as short[]
-            // (and byte[] as sbyte[], uint[] as int[]), so type patterns would misread float16 bits and unsigned values.
+            // Switch on the element type, not the array: the CLR lets a byte[] pass as sbyte[] (ushort[] as short[], …).
             switch (ElementType)
             {
                 case DataType.Float: { var a = (float[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
-                case DataType.Double: Array.Copy((double[])_data, r, Length); break;
+                case DataType.Double: Array.Copy(_data, r, Length); break;
                 case DataType.Int8: { var a = (sbyte[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
                 case DataType.UInt8: { var a = (byte[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
                 case DataType.Int16: { var a = (short[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
@@ -78,7 +77,7 @@ namespace Q.Compiler.Ir
             var r = new long[Length];
             switch (ElementType)
             {
-                case DataType.Int64: Array.Copy((long[])_data, r, Length); break;
+                case DataType.Int64: Array.Copy(_data, r, Length); break;
                 case DataType.Int32: { var a = (int[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
                 case DataType.UInt32: { var a = (uint[])_data; for (int i = 0; i < a.Length; i++) r[i] = a[i]; break; }
                 case DataType.UInt64: { var a = (ulong[])_data; for (int i = 0; i < a.Length; i++) r[i] = unchecked((long)a[i]); break; }

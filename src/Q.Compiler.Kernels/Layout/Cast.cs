@@ -1,6 +1,7 @@
 #nullable enable
 using System;
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace Q.Compiler.Kernels
 {
@@ -21,6 +22,10 @@ namespace Q.Compiler.Kernels
             else
                 for (int i = 0; i < y.Length; i++) y[i] = TTo.CreateTruncating(x[i]);
         }
+
+        /// <summary>BitCast: the bytes of x, unchanged, as another type of the same width.</summary>
+        public static void Bits<TFrom, TTo>(ReadOnlySpan<TFrom> x, Span<TTo> y) where TFrom : unmanaged where TTo : unmanaged =>
+            MemoryMarshal.AsBytes(x).CopyTo(MemoryMarshal.AsBytes(y));
 
         public static void ToBool<T>(ReadOnlySpan<T> x, Span<bool> y) where T : unmanaged, INumberBase<T>
         {

@@ -38,6 +38,24 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>
+        /// GatherND: in each of <paramref name="batches"/> batches (x blocks of <paramref name="xBatch"/> elements), each of
+        /// <paramref name="perBatch"/> index tuples (k coordinates into dimensions <paramref name="dims"/> with strides
+        /// <paramref name="strides"/>) selects a block of <paramref name="slice"/> elements, copied to y in order.
+        /// </summary>
+        public static void ND<T>(ReadOnlySpan<T> x, ReadOnlySpan<long> indices, Span<T> y, int batches, int perBatch, int xBatch,
+            ReadOnlySpan<int> dims, ReadOnlySpan<int> strides, int slice)
+        {
+            int k = dims.Length, t = 0;
+            for (int b = 0; b < batches; b++)
+                for (int m = 0; m < perBatch; m++, t++)
+                {
+                    int off = b * xBatch;
+                    for (int j = 0; j < k; j++) off += Index(indices[t * k + j], dims[j]) * strides[j];
+                    x.Slice(off, slice).CopyTo(y.Slice(t * slice, slice));
+                }
+        }
+
         private static int Index(long i, int n)
         {
             long k = i < 0 ? i + n : i;

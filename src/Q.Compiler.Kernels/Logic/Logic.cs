@@ -89,5 +89,16 @@ namespace Q.Compiler.Kernels
         {
             for (int i = 0; i < y.Length; i++) y[i] = !x[i];
         }
+
+        public static void IsNaN<T>(ReadOnlySpan<T> x, Span<bool> y) where T : INumberBase<T>
+        {
+            for (int i = 0; i < y.Length; i++) y[i] = T.IsNaN(x[i]);
+        }
+
+        /// <summary>y = x is −∞ (when <paramref name="negative"/>) or +∞ (when <paramref name="positive"/>).</summary>
+        public static void IsInf<T>(ReadOnlySpan<T> x, Span<bool> y, bool negative, bool positive) where T : INumberBase<T>
+        {
+            for (int i = 0; i < y.Length; i++) y[i] = negative && T.IsNegativeInfinity(x[i]) || positive && T.IsPositiveInfinity(x[i]);
+        }
     }
 }

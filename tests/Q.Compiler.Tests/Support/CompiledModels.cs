@@ -2,6 +2,7 @@ extern alias gen;
 using System.Reflection;
 using System.Runtime.Loader;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Q.Compiler.Ir;
@@ -59,10 +60,17 @@ public sealed class CompiledModels
             try
             {
                 var own = new List<SyntaxTree>();
+                // A kernel that has no source, or one the code uses but the plan does not list (another plan of the batch
+                // would hide that), is this plan's failure.
+                var listed = new HashSet<string>(gen::Q.Compiler.Generator.KernelSources.For(p.Kernels).Select(f => KernelClassOf(f.HintName)));
                 foreach (var (hint, src) in gen::Q.Compiler.Generator.ModelEmitter.EmitText(PlanText.Write(p)))
+                {
+                    foreach (Match m in Regex.Matches(src, @"\b([A-Z][A-Za-z0-9]*)\.[A-Z]"))
+                        if (s_kernelClasses.Value.Contains(m.Groups[1].Value) && !listed.Contains(m.Groups[1].Value))
+                            throw new InvalidOperationException($"the code calls kernel {m.Groups[1].Value}, which the plan's kernel list ({string.Join(", ", p.Kernels)}) does not bring in");
                     own.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
+                }
                 own.Add(CSharpSyntaxTree.ParseText(Adapter(p), parse, path: p.ClassName + ".Adapter.cs"));
-                gen::Q.Compiler.Generator.KernelSources.For(p.Kernels); // a kernel that has no source is this plan's failure
                 treesOf[p] = own;
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
@@ -105,6 +113,13 @@ public sealed class CompiledModels
         }
         return new BatchResult(null, failures);
     }
+
+    /// <summary>Every kernel class that has a source ("Conv2D" for Conv2D.cs and Conv2D.Avx2.cs).</summary>
+    private static readonly Lazy<HashSet<string>> s_kernelClasses = new(() =>
+        new HashSet<string>(gen::Q.Compiler.Generator.KernelSources.Files.Keys.Select(k => k.Substring(k.LastIndexOf('/') + 1).Split('.')[0])));
+
+    /// <summary>"Q.Compiler.Kernels.Conv2D.Avx2.g.cs" → "Conv2D".</summary>
+    private static string KernelClassOf(string hintName) => hintName.Substring("Q.Compiler.Kernels.".Length).Split('.')[0];
 
     /// <summary>The outcome of <see cref="CompileBatch"/>: an assembly holding every plan that compiled (null if none did), and why the others did not.</summary>
     public sealed record BatchResult(CompiledModels? Assembly, IReadOnlyDictionary<ModelPlan, string> Failures);

@@ -83,6 +83,12 @@ namespace Q.Compiler.Ops.Layout
                 }
             }
             else bits = x.ToLongs();
+            return FromBits(to, x.Shape, bits);
+        }
+
+        /// <summary>An integer tensor from 64-bit values, each wrapped (two's complement) to the type's width.</summary>
+        public static Tensor FromBits(DataType to, Shape shape, long[] bits)
+        {
             Array a;
             switch (to)
             {
@@ -94,9 +100,9 @@ namespace Q.Compiler.Ops.Layout
                 case DataType.UInt32: a = Array.ConvertAll(bits, v => unchecked((uint)v)); break;
                 case DataType.Int64: a = bits; break;
                 case DataType.UInt64: a = Array.ConvertAll(bits, v => unchecked((ulong)v)); break;
-                default: throw new NotSupportedException("cast to " + to);
+                default: throw new NotSupportedException("no integer tensor of " + to);
             }
-            return new Tensor(to, x.Shape, a);
+            return new Tensor(to, shape, a);
         }
 
         private static (double Lo, double Hi) Range(DataType t) => t switch

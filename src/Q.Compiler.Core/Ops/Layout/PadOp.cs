@@ -23,6 +23,8 @@ namespace Q.Compiler.Ops.Layout
             public int Mode;
             public Tensor Value = null!;
             public string ModeName = "";
+            /// <summary>constant_value is an input computed at run time (Value is then a placeholder).</summary>
+            public bool RuntimeValue;
         }
 
         private static Spec Read(OpContext ctx, TensorType x)
@@ -50,10 +52,13 @@ namespace Q.Compiler.Ops.Layout
                 pads = ctx.RequireConstant(1, "pads").ToLongs();
                 if (ctx.HasInput(2))
                 {
-                    valueTensor = ctx.RequireConstant(2, "constant_value");
-                    if (valueTensor.Length != 1) throw ctx.ShapeError($"constant_value has {valueTensor.Length} elements; it must be a scalar");
-                    if (valueTensor.ElementType != x.ElementType)
-                        throw ctx.ShapeError($"constant_value is {valueTensor.ElementType.ShortName()} but the data is {x.ElementType.ShortName()}");
+                    // The pad value may be computed at run time: the kernel reads it from a span.
+                    var vt = ctx.Input(2);
+                    if (vt.Shape.ElementCount != 1) throw ctx.ShapeError($"constant_value has {vt.Shape.ElementCount} elements; it must be a scalar");
+                    if (vt.ElementType != x.ElementType)
+                        throw ctx.ShapeError($"constant_value is {vt.ElementType.ShortName()} but the data is {x.ElementType.ShortName()}");
+                    valueTensor = ctx.Constant(2);
+                    s.RuntimeValue = valueTensor is null;
                 }
                 if (ctx.HasInput(3)) axes = ctx.RequireConstant(3, "axes").ToLongs();
             }
@@ -111,12 +116,19 @@ namespace Q.Compiler.Ops.Layout
         {
             var x = inputs[0]!;
             var s = Read(ctx, x.Type);
-            var shape = OutShape(x.Shape, s);
+            if (s.RuntimeValue) s.Value = inputs[2]!.Reshape(Shape.Scalar);
+            return new[] { Reference(x, s.Begins, s.Ends, s.Mode, s.Value) };
+        }
+
+        /// <summary>The reference padding (negative pads crop): <paramref name="value"/> is a one-element tensor of x's type.</summary>
+        internal static Tensor Reference(Tensor x, int[] begins, int[] ends, int mode, Tensor value)
+        {
+            var shape = new Shape(Enumerable.Range(0, x.Shape.Rank).Select(d => x.Shape[d] + begins[d] + ends[d]));
             int rank = x.Shape.Rank, n = shape.ElementCount;
             // The source gets one more element, the pad value, read wherever the output falls outside.
             var ext = Array.CreateInstance(x.Data.GetType().GetElementType()!, x.Length + 1);
             Array.Copy(x.Data, ext, x.Length);
-            Array.Copy(s.Value.Data, 0, ext, x.Length, 1);
+            Array.Copy(value.Data, 0, ext, x.Length, 1);
             var src = new Tensor(x.ElementType, new Shape(x.Length + 1), ext);
             var st = x.Shape.Strides();
             var map = new int[n];
@@ -126,29 +138,37 @@ namespace Q.Compiler.Ops.Layout
                 int off = 0;
                 for (int d = 0; d < rank && off >= 0; d++)
                 {
-                    int k = Source(idx[d] - s.Begins[d], x.Shape[d], s.Mode);
+                    int k = Source(idx[d] - begins[d], x.Shape[d], mode);
                     off = k < 0 ? -1 : off + k * st[d];
                 }
                 map[f] = off < 0 ? x.Length : off;
                 for (int d = rank - 1; d >= 0; d--) { if (++idx[d] < shape[d]) break; idx[d] = 0; }
             }
-            return new[] { Strides.Take(src, shape, map) };
+            return Strides.Take(src, shape, map);
         }
 
         public override void Lower(LowerContext ctx)
         {
             var x = ctx.InputType(0);
             var s = Read(ctx.Op, x);
+            ctx.Describe("Pad", "Pad", $"{x.Shape} → {ctx.OutputType(0).Shape}, {s.ModeName}, begins [{string.Join(",", s.Begins)}], ends [{string.Join(",", s.Ends)}]",
+                s.Mode == 0 ? $"y = x inside, {(s.RuntimeValue ? "constant_value" : s.Value.ToDoubles()[0].ToString(System.Globalization.CultureInfo.InvariantCulture))} outside"
+                            : $"y = x[{s.ModeName}(i − begin)]");
+            EmitPad(ctx, s.Begins, s.Mode, s.RuntimeValue ? ctx.InArg(2) : PlanArg.In(ctx.Constant("value", s.Value)));
+        }
+
+        /// <summary>Emits the Pad kernel for input 0 → output 0 (output shape from the graph); a pad of nothing is a view.</summary>
+        internal static void EmitPad(LowerContext ctx, int[] padBegins, int mode, PlanArg value)
+        {
+            var x = ctx.InputType(0);
             var outShape = ctx.OutputType(0).Shape;
-            ctx.Describe("Pad", "Pad", $"{x.Shape} → {outShape}, {s.ModeName}, begins [{string.Join(",", s.Begins)}], ends [{string.Join(",", s.Ends)}]",
-                s.Mode == 0 ? $"y = x inside, {s.Value.ToDoubles()[0]} outside" : $"y = x[{s.ModeName}(i − begin)]");
             if (Strides.EmptyOutput(ctx)) return;
-            if (s.Begins.All(b => b == 0) && s.Ends.All(e => e == 0)) { ctx.ViewOf(0, 0); return; }
+            if (outShape.Equals(x.Shape) && padBegins.All(b => b == 0)) { ctx.ViewOf(0, 0); return; }
             var inDims = new List<int>(); var outDims = new List<int>(); var begins = new List<int>();
             for (int d = 0; d < x.Shape.Rank; d++)
             {
                 // In constant mode a dimension padded by nothing folds into the one before it (rows of rows).
-                if (s.Mode == 0 && inDims.Count > 0 && s.Begins[d] == 0 && s.Ends[d] == 0)
+                if (mode == 0 && inDims.Count > 0 && padBegins[d] == 0 && outShape[d] == x.Shape[d])
                 {
                     int last = inDims.Count - 1;
                     outDims[last] = checked(outDims[last] * x.Shape[d]);
@@ -156,11 +176,11 @@ namespace Q.Compiler.Ops.Layout
                     inDims[last] *= x.Shape[d];
                     continue;
                 }
-                inDims.Add(x.Shape[d]); outDims.Add(outShape[d]); begins.Add(s.Begins[d]);
+                inDims.Add(x.Shape[d]); outDims.Add(outShape[d]); begins.Add(padBegins[d]);
             }
             if (inDims.Count == 0) { inDims.Add(1); outDims.Add(1); begins.Add(0); }
             ctx.Call($"Pad.Run<{x.ElementType.CSharpName()}>", ctx.InArg(0), ctx.OutArg(0), PlanArg.Ints(inDims), PlanArg.Ints(outDims),
-                PlanArg.Ints(begins), PlanArg.Int(s.Mode), PlanArg.In(ctx.Constant("value", s.Value)));
+                PlanArg.Ints(begins), PlanArg.Int(mode), value);
         }
     }
 }
