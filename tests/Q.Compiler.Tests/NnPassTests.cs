@@ -77,6 +77,14 @@ public sealed class NnPassTests
     }
 
     [Fact]
+    public void ChainsOfIdentitiesAreRemoved()
+    {
+        var b = ConvModel().Node("Identity", new[] { "c" }, new[] { "i1" }).Node("Identity", new[] { "i1" }, new[] { "i2" })
+            .Node("Dropout", new[] { "i2" }, new[] { "i3" }).Node("Relu", new[] { "i3" }, new[] { "y" });
+        AssertSameAsReference(b, "IdentityChain", layers: 1);
+    }
+
+    [Fact]
     public void Float16ModelsComputeInFloat32AndKeepHalfAtTheBoundary()
     {
         var w = OnnxModelBuilder.Random(1, -1, 1, 4, 3, 3, 3);
