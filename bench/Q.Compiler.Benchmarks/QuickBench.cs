@@ -15,12 +15,14 @@ public static class QuickBench
     public static int Run(string[] args)
     {
         double secondsPerModel = 6;
-        string? only = null;
+        string? only = null, engine = null;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--seconds" && i + 1 < args.Length) secondsPerModel = double.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--model" && i + 1 < args.Length) only = args[++i];
+            else if (args[i] == "--loop" && i + 1 < args.Length) engine = args[++i];
         }
+        if (engine is not null && only is not null) return Loop(only, engine, secondsPerModel);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"Q.Compiler vs ONNX Runtime 1.31.1 (1 intra-op thread, ORT_ENABLE_ALL, IOBinding); {Environment.ProcessorCount} CPUs, " +
             $"{(Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : Vector128.IsHardwareAccelerated ? "128-bit SIMD" : "scalar")}, .NET {Environment.Version}");
@@ -39,6 +41,25 @@ public static class QuickBench
             Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", entry.Name, ours, ort, ours / ort, maxAbs, range));
         }
         foreach (var s in skipped) Console.WriteLine($"skipped {s}");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>--loop ours|ort --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
+    /// and nothing else, for a profiler (e.g. <c>perf record</c> with DOTNET_PerfMapEnabled=1).
+    /// </summary>
+    private static int Loop(string name, string engine, double seconds)
+    {
+        using var model = BenchModel.TryLoad(name, out var reason);
+        if (model is null) { Console.WriteLine($"skipped {name}: {reason}"); return 1; }
+        Action run = engine == "ort" ? model.RunOrt : model.RunOurs;
+        for (int i = 0; i < 50; i++) run();
+        Thread.Sleep(500);   // let tiered compilation finish its background work
+        Console.WriteLine("running");
+        var sw = Stopwatch.StartNew();
+        int runs = 0;
+        while (sw.Elapsed.TotalSeconds < seconds) { run(); runs++; }
+        Console.WriteLine($"{runs} runs");
         return 0;
     }
 
