@@ -6,22 +6,27 @@ namespace Q.Compiler.Benchmarks;
 
 /// <summary>
 /// A fast measurement for the README: each model's test_data_set_0, ours and ORT interleaved in rounds (so that
-/// background load hits both alike), median time per run. Prints a Markdown table.
+/// background load hits both alike), median time per run. Prints a Markdown table. Times are the calling thread's
+/// CPU time on Linux (both engines run on the calling thread with one intra-op thread), which a busy machine distorts
+/// far less than wall time; elsewhere wall time.
 /// </summary>
 public static class QuickBench
 {
     public static int Run(string[] args)
     {
         double secondsPerModel = 6;
-        string? only = null;
+        string? only = null, engine = null;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--seconds" && i + 1 < args.Length) secondsPerModel = double.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--model" && i + 1 < args.Length) only = args[++i];
+            else if (args[i] == "--loop" && i + 1 < args.Length) engine = args[++i];
         }
+        if (engine is not null && only is not null) return Loop(only, engine, secondsPerModel);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine($"Q.Compiler vs ONNX Runtime 1.31.1 (1 intra-op thread, ORT_ENABLE_ALL, IOBinding); {Environment.ProcessorCount} CPUs, " +
             $"{(Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : Vector128.IsHardwareAccelerated ? "128-bit SIMD" : "scalar")}, .NET {Environment.Version}");
+        Console.WriteLine($"Median {(ThreadClock.IsCpuTime ? "thread CPU" : "wall")} time per run of test_data_set_0, µs.");
         Console.WriteLine();
         Console.WriteLine("| Model | Ours µs | ORT µs | Ours / ORT | max \\|ours − ORT\\| |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
@@ -36,6 +41,25 @@ public static class QuickBench
             Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", entry.Name, ours, ort, ours / ort, maxAbs, range));
         }
         foreach (var s in skipped) Console.WriteLine($"skipped {s}");
+        return 0;
+    }
+
+    /// <summary>
+    /// <c>--loop ours|ort --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
+    /// and nothing else, for a profiler (e.g. <c>perf record</c> with DOTNET_PerfMapEnabled=1).
+    /// </summary>
+    private static int Loop(string name, string engine, double seconds)
+    {
+        using var model = BenchModel.TryLoad(name, out var reason);
+        if (model is null) { Console.WriteLine($"skipped {name}: {reason}"); return 1; }
+        Action run = engine == "ort" ? model.RunOrt : model.RunOurs;
+        for (int i = 0; i < 50; i++) run();
+        Thread.Sleep(500);   // let tiered compilation finish its background work
+        Console.WriteLine("running");
+        var sw = Stopwatch.StartNew();
+        int runs = 0;
+        while (sw.Elapsed.TotalSeconds < seconds) { run(); runs++; }
+        Console.WriteLine($"{runs} runs");
         return 0;
     }
 
@@ -67,10 +91,9 @@ public static class QuickBench
         int n = 0;
         do
         {
-            long t0 = Stopwatch.GetTimestamp();
+            double t0 = ThreadClock.Microseconds();
             run();
-            long t1 = Stopwatch.GetTimestamp();
-            into.Add((t1 - t0) * 1e6 / Stopwatch.Frequency);
+            into.Add(ThreadClock.Microseconds() - t0);
             n++;
         } while (Stopwatch.GetTimestamp() < end || n < 2);
     }
@@ -79,5 +102,32 @@ public static class QuickBench
     {
         v.Sort();
         return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+    }
+}
+
+/// <summary>The calling thread's CPU time (Linux clock_gettime(CLOCK_THREAD_CPUTIME_ID)), or wall time elsewhere.</summary>
+internal static class ThreadClock
+{
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct TimeSpec { public long Seconds, Nanoseconds; }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private const int ClockThreadCpuTime = 3;
+
+    public static bool IsCpuTime { get; } = OperatingSystem.IsLinux() && Probe();
+
+    private static bool Probe()
+    {
+        try { return ClockGetTime(ClockThreadCpuTime, out _) == 0; }
+        catch (DllNotFoundException) { return false; }
+        catch (EntryPointNotFoundException) { return false; }
+    }
+
+    public static double Microseconds()
+    {
+        if (IsCpuTime && ClockGetTime(ClockThreadCpuTime, out var t) == 0) return t.Seconds * 1e6 + t.Nanoseconds / 1e3;
+        return Stopwatch.GetTimestamp() * 1e6 / Stopwatch.Frequency;
     }
 }

@@ -4,12 +4,24 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 namespace Q.Compiler.Kernels
 {
     /// <summary>Small vector helpers shared by kernels. Always emitted.</summary>
     internal static class KernelCommon
     {
+        // Fused where the hardware has it. (Vector256.FusedMultiplyAdd would be shorter but needs .NET 9; generated
+        // code must compile on .NET 8. MathF.FusedMultiplyAdd is avoided in scalar loops: without FMA it is a slow call.)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+            Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+            AdvSimd.IsSupported ? AdvSimd.FusedMultiplyAdd(c, a, b) : Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
+
         /// <summary>y[i] += a · x[i]</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
@@ -24,7 +36,7 @@ namespace Q.Compiler.Kernels
                 {
                     var vy = Vector256.LoadUnsafe(ref yr, (nuint)i);
                     var vx = Vector256.LoadUnsafe(ref xr, (nuint)i);
-                    Vector256.FusedMultiplyAdd(va, vx, vy).StoreUnsafe(ref yr, (nuint)i);
+                    MulAdd(va, vx, vy).StoreUnsafe(ref yr, (nuint)i);
                 }
             }
             else if (Vector128.IsHardwareAccelerated && n >= 4)
@@ -34,10 +46,10 @@ namespace Q.Compiler.Kernels
                 {
                     var vy = Vector128.LoadUnsafe(ref yr, (nuint)i);
                     var vx = Vector128.LoadUnsafe(ref xr, (nuint)i);
-                    Vector128.FusedMultiplyAdd(va, vx, vy).StoreUnsafe(ref yr, (nuint)i);
+                    MulAdd(va, vx, vy).StoreUnsafe(ref yr, (nuint)i);
                 }
             }
-            for (; i < n; i++) Unsafe.Add(ref yr, i) = MathF.FusedMultiplyAdd(a, Unsafe.Add(ref xr, i), Unsafe.Add(ref yr, i));
+            for (; i < n; i++) Unsafe.Add(ref yr, i) = a * Unsafe.Add(ref xr, i) + Unsafe.Add(ref yr, i);
         }
 
         /// <summary>Σ x[i]·y[i]</summary>
@@ -51,10 +63,10 @@ namespace Q.Compiler.Kernels
             {
                 var acc = Vector256<float>.Zero;
                 for (; i <= n - 8; i += 8)
-                    acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
+                    acc = MulAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
                 s = Vector256.Sum(acc);
             }
-            for (; i < n; i++) s = MathF.FusedMultiplyAdd(Unsafe.Add(ref xr, i), Unsafe.Add(ref yr, i), s);
+            for (; i < n; i++) s += Unsafe.Add(ref xr, i) * Unsafe.Add(ref yr, i);
             return s;
         }
     }

@@ -6,6 +6,7 @@ using System.Runtime.Intrinsics;
 
 namespace Q.Compiler.Kernels
 {
+    // Requires: Simd
     /// <summary>
     /// Activations applied in place by kernels that fuse them. Codes: 0 none, 1 Relu, 2 Clip(alpha=min, beta=max),
     /// 3 LeakyRelu(alpha), 4 Sigmoid, 5 HardSigmoid(alpha, beta), 6 HardSwish, 7 Tanh.
@@ -53,13 +54,13 @@ namespace Q.Compiler.Kernels
             {
                 var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
                 for (; i <= y.Length - 8; i += 8)
-                    Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
+                    Simd256.Min(Simd256.Max(Vector256.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
             }
             else if (Vector128.IsHardwareAccelerated)
             {
                 var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi);
                 for (; i <= y.Length - 4; i += 4)
-                    Vector128.Min(Vector128.Max(Vector128.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
+                    Simd128.Min(Simd128.Max(Vector128.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
             }
             for (; i < y.Length; i++) { float v = Unsafe.Add(ref r, i); Unsafe.Add(ref r, i) = v < lo ? lo : v > hi ? hi : v; }
         }

@@ -73,31 +73,29 @@ namespace Q.Compiler.Kernels
             float lo = act == Activation.Clip ? alpha : clamp ? 0f : float.NegativeInfinity;
             float hi = act == Activation.Clip ? beta : float.PositiveInfinity;
             ref float t0 = ref MemoryMarshal.GetReference(scratch);
+            nint rowStep = (nint)d.StrideH * rowLen;
             for (int ni = 0; ni < n; ni++)
                 for (int ch = 0; ch < c; ch++)
                 {
-                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), d.H, d.W, d.PadTop, d.PadLeft, ph, s, pws, 0f, scratch);
+                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), d.H, d.W, d.PadTop, d.PadLeft, ph, s, pws, 0f, scratch,
+                        padsWritten: ni > 0 || ch > 0);
                     Span<float> yp = y.Slice((ni * c + ch) * plane, plane);
                     ReadOnlySpan<float> wc = w.Slice(ch * taps, taps);
                     ref float y0 = ref MemoryMarshal.GetReference(yp);
-                    for (int oy = 0; oy < d.OH; oy++)
+                    if (d.OW < TS.Count)
                     {
-                        ref float rowBase = ref Unsafe.Add(ref t0, (nint)oy * d.StrideH * rowLen);
-                        ref float yRow = ref Unsafe.Add(ref y0, (nint)oy * d.OW);
-                        if (d.OW < TS.Count)
-                        {
-                            if (taps == 9) Row3x3<Simd1, float>(ref rowBase, offsets, wc, b[ch], ref yRow, d.OW, clamp, lo, hi);
-                            else RowGeneral<Simd1, float>(ref rowBase, offsets, wc, b[ch], ref yRow, d.OW, clamp, lo, hi);
-                        }
-                        else if (taps == 9) Row3x3<TS, TV>(ref rowBase, offsets, wc, b[ch], ref yRow, d.OW, clamp, lo, hi);
-                        else RowGeneral<TS, TV>(ref rowBase, offsets, wc, b[ch], ref yRow, d.OW, clamp, lo, hi);
+                        if (taps == 9) Plane3x3<Simd1, float>(ref t0, rowStep, offsets, wc, b[ch], ref y0, d.OH, d.OW, clamp, lo, hi);
+                        else PlaneGeneral<Simd1, float>(ref t0, rowStep, offsets, wc, b[ch], ref y0, d.OH, d.OW, clamp, lo, hi);
                     }
+                    else if (taps == 9) Plane3x3<TS, TV>(ref t0, rowStep, offsets, wc, b[ch], ref y0, d.OH, d.OW, clamp, lo, hi);
+                    else PlaneGeneral<TS, TV>(ref t0, rowStep, offsets, wc, b[ch], ref y0, d.OH, d.OW, clamp, lo, hi);
                     if (!clamp && act != Activation.None) Activation.Apply(yp, act, alpha, beta);
                 }
         }
 
-        private static void Row3x3<TS, TV>(ref float rowBase, ReadOnlySpan<nint> off, ReadOnlySpan<float> w, float bias,
-            ref float y, int ow, bool clamp, float lo, float hi)
+        /// <summary>All output rows of one channel for nine taps (3x3, or any 9-tap window), weights held in registers.</summary>
+        private static void Plane3x3<TS, TV>(ref float t0, nint rowStep, ReadOnlySpan<nint> off, ReadOnlySpan<float> w, float bias,
+            ref float y, int oh, int ow, bool clamp, float lo, float hi)
             where TS : struct, ISimd<TV> where TV : struct
         {
             int v = TS.Count;
@@ -105,41 +103,51 @@ namespace Q.Compiler.Kernels
                w5 = TS.Splat(w[5]), w6 = TS.Splat(w[6]), w7 = TS.Splat(w[7]), w8 = TS.Splat(w[8]);
             nint o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5], o6 = off[6], o7 = off[7], o8 = off[8];
             TV vb = TS.Splat(bias), vlo = TS.Splat(lo), vhi = TS.Splat(hi);
-            for (int ox = 0; ox < ow;)
+            for (int oy = 0; oy < oh; oy++)
             {
-                if (ox > ow - v) ox = ow - v;   // the last vector overlaps the previous one
-                ref float p = ref Unsafe.Add(ref rowBase, ox);
-                TV acc = TS.MulAdd(w0, TS.Load(ref p, o0), vb);
-                TV acc2 = TS.Mul(w1, TS.Load(ref p, o1));
-                acc = TS.MulAdd(w2, TS.Load(ref p, o2), acc);
-                acc2 = TS.MulAdd(w3, TS.Load(ref p, o3), acc2);
-                acc = TS.MulAdd(w4, TS.Load(ref p, o4), acc);
-                acc2 = TS.MulAdd(w5, TS.Load(ref p, o5), acc2);
-                acc = TS.MulAdd(w6, TS.Load(ref p, o6), acc);
-                acc2 = TS.MulAdd(w7, TS.Load(ref p, o7), acc2);
-                acc = TS.MulAdd(w8, TS.Load(ref p, o8), acc);
-                acc = TS.Add(acc, acc2);
-                if (clamp) acc = TS.Min(TS.Max(acc, vlo), vhi);
-                TS.Store(acc, ref y, ox);
-                ox += v;
+                ref float rowBase = ref Unsafe.Add(ref t0, oy * rowStep);
+                ref float yRow = ref Unsafe.Add(ref y, (nint)oy * ow);
+                for (int ox = 0; ox < ow;)
+                {
+                    if (ox > ow - v) ox = ow - v;   // the last vector overlaps the previous one
+                    ref float p = ref Unsafe.Add(ref rowBase, ox);
+                    TV acc = TS.MulAdd(w0, TS.Load(ref p, o0), vb);
+                    TV acc2 = TS.Mul(w1, TS.Load(ref p, o1));
+                    acc = TS.MulAdd(w2, TS.Load(ref p, o2), acc);
+                    acc2 = TS.MulAdd(w3, TS.Load(ref p, o3), acc2);
+                    acc = TS.MulAdd(w4, TS.Load(ref p, o4), acc);
+                    acc2 = TS.MulAdd(w5, TS.Load(ref p, o5), acc2);
+                    acc = TS.MulAdd(w6, TS.Load(ref p, o6), acc);
+                    acc2 = TS.MulAdd(w7, TS.Load(ref p, o7), acc2);
+                    acc = TS.MulAdd(w8, TS.Load(ref p, o8), acc);
+                    acc = TS.Add(acc, acc2);
+                    if (clamp) acc = TS.Min(TS.Max(acc, vlo), vhi);
+                    TS.Store(acc, ref yRow, ox);
+                    ox += v;
+                }
             }
         }
 
-        private static void RowGeneral<TS, TV>(ref float rowBase, ReadOnlySpan<nint> off, ReadOnlySpan<float> w, float bias,
-            ref float y, int ow, bool clamp, float lo, float hi)
+        private static void PlaneGeneral<TS, TV>(ref float t0, nint rowStep, ReadOnlySpan<nint> off, ReadOnlySpan<float> w, float bias,
+            ref float y, int oh, int ow, bool clamp, float lo, float hi)
             where TS : struct, ISimd<TV> where TV : struct
         {
             int v = TS.Count, taps = w.Length;
             TV vb = TS.Splat(bias), vlo = TS.Splat(lo), vhi = TS.Splat(hi);
-            for (int ox = 0; ox < ow;)
+            for (int oy = 0; oy < oh; oy++)
             {
-                if (ox > ow - v) ox = ow - v;
-                ref float p = ref Unsafe.Add(ref rowBase, ox);
-                TV acc = vb;
-                for (int t = 0; t < taps; t++) acc = TS.MulAdd(TS.Splat(w[t]), TS.Load(ref p, off[t]), acc);
-                if (clamp) acc = TS.Min(TS.Max(acc, vlo), vhi);
-                TS.Store(acc, ref y, ox);
-                ox += v;
+                ref float rowBase = ref Unsafe.Add(ref t0, oy * rowStep);
+                ref float yRow = ref Unsafe.Add(ref y, (nint)oy * ow);
+                for (int ox = 0; ox < ow;)
+                {
+                    if (ox > ow - v) ox = ow - v;
+                    ref float p = ref Unsafe.Add(ref rowBase, ox);
+                    TV acc = vb;
+                    for (int t = 0; t < taps; t++) acc = TS.MulAdd(TS.Splat(w[t]), TS.Load(ref p, off[t]), acc);
+                    if (clamp) acc = TS.Min(TS.Max(acc, vlo), vhi);
+                    TS.Store(acc, ref yRow, ox);
+                    ox += v;
+                }
             }
         }
     }

@@ -35,7 +35,7 @@ namespace Q.Compiler.Kernels
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             private static Vector256<float> Clamp(Vector256<float> v, Vector256<float> lo, Vector256<float> hi) =>
-                Vector256.Min(Vector256.Max(v, lo), hi);
+                Avx.IsSupported ? Avx.Min(Avx.Max(v, lo), hi) : Vector256.Min(Vector256.Max(v, lo), hi);
 
             private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
             {

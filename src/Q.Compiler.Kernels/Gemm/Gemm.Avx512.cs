@@ -36,7 +36,7 @@ namespace Q.Compiler.Kernels
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             private static Vector512<float> Clamp(Vector512<float> v, Vector512<float> lo, Vector512<float> hi) =>
-                Vector512.Min(Vector512.Max(v, lo), hi);
+                Avx512F.IsSupported ? Avx512F.Min(Avx512F.Max(v, lo), hi) : Vector512.Min(Vector512.Max(v, lo), hi);
 
             private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
             {

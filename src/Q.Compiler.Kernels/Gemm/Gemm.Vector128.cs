@@ -53,7 +53,8 @@ namespace Q.Compiler.Kernels
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             private static Vector128<float> Clamp(Vector128<float> v, Vector128<float> lo, Vector128<float> hi) =>
-                Vector128.Min(Vector128.Max(v, lo), hi);
+                Sse.IsSupported ? Sse.Min(Sse.Max(v, lo), hi) :
+                AdvSimd.IsSupported ? AdvSimd.Min(AdvSimd.Max(v, lo), hi) : Vector128.Min(Vector128.Max(v, lo), hi);
 
             private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
             {

@@ -18,54 +18,71 @@ namespace Q.Compiler.Kernels
     /// </summary>
     internal static class PaddedPlane
     {
-        /// <summary>Fills <paramref name="dst"/> (at least ph · s · pws floats) from <paramref name="x"/> (h · w floats).</summary>
-        public static void Write(ReadOnlySpan<float> x, int h, int w, int padTop, int padLeft, int ph, int s, int pws, float padValue, Span<float> dst)
+        /// <summary>
+        /// Fills <paramref name="dst"/> (at least ph · s · pws floats) from <paramref name="x"/> (h · w floats). The
+        /// padding lands in the same places for every plane of one geometry, so a caller writing many planes through the
+        /// same buffer passes <paramref name="padsWritten"/> = true after the first and only the input is copied.
+        /// </summary>
+        public static void Write(ReadOnlySpan<float> x, int h, int w, int padTop, int padLeft, int ph, int s, int pws, float padValue,
+            Span<float> dst, bool padsWritten = false)
         {
             int rowLen = s * pws;
-            if (x.Length < h * w || dst.Length < ph * rowLen || padLeft + w > rowLen || s < 1)
+            if (x.Length < h * w || dst.Length < ph * rowLen || padLeft + w > rowLen || padTop + h > ph || s < 1)
                 throw new ArgumentException("padded plane operands are smaller than their shapes");
-            for (int r = 0; r < ph; r++)
+            if (!padsWritten) dst.Slice(0, ph * rowLen).Fill(padValue);
+            ref float x0 = ref MemoryMarshal.GetReference(x);
+            ref float d0 = ref MemoryMarshal.GetReference(dst);
+            for (int iy = 0; iy < h; iy++)
             {
-                Span<float> row = dst.Slice(r * rowLen, rowLen);
-                int iy = r - padTop;
-                if ((uint)iy >= (uint)h) { row.Fill(padValue); continue; }
-                ReadOnlySpan<float> src = x.Slice(iy * w, w);
-                if (s == 1)
-                {
-                    row.Slice(0, padLeft).Fill(padValue);
-                    src.CopyTo(row.Slice(padLeft));
-                    row.Slice(padLeft + w).Fill(padValue);
-                    continue;
-                }
-                row.Fill(padValue);
+                ref float src = ref Unsafe.Add(ref x0, (nint)iy * w);
+                ref float row = ref Unsafe.Add(ref d0, (nint)(padTop + iy) * rowLen);
+                if (s == 1) { Copy(ref src, ref Unsafe.Add(ref row, padLeft), w); continue; }
                 if (s == 2)
                 {
                     // Input column 2j lands in phase padLeft % 2, slot j + padLeft / 2; column 2j + 1 in the other phase.
                     int qe = padLeft & 1, qo = qe ^ 1;
                     int se = (padLeft - qe) / 2, so = (padLeft + 1 - qo) / 2;
-                    Deinterleave(src, row.Slice(qe * pws + se, (w + 1) / 2), row.Slice(qo * pws + so, w / 2));
+                    Deinterleave(ref src, w, ref Unsafe.Add(ref row, qe * pws + se), ref Unsafe.Add(ref row, qo * pws + so));
                     continue;
                 }
-                for (int q = 0; q < s; q++)
+                for (int ix = 0; ix < w; ix++)
                 {
-                    Span<float> phase = row.Slice(q * pws, pws);
-                    for (int i = 0; i < pws; i++)
-                    {
-                        int ix = i * s + q - padLeft;
-                        if ((uint)ix < (uint)w) phase[i] = src[ix];
-                    }
+                    int col = ix + padLeft, q = col % s;
+                    Unsafe.Add(ref row, q * pws + col / s) = Unsafe.Add(ref src, ix);
                 }
             }
+        }
+
+        /// <summary>Copies n floats: vectors, the last one overlapping, so short rows cost no call.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Copy(ref float src, ref float dst, int n)
+        {
+            if (Vector256.IsHardwareAccelerated && n >= 8)
+            {
+                int i = 0;
+                for (; i < n - 8; i += 8) Vector256.LoadUnsafe(ref src, (nuint)i).StoreUnsafe(ref dst, (nuint)i);
+                Vector256.LoadUnsafe(ref src, (nuint)(n - 8)).StoreUnsafe(ref dst, (nuint)(n - 8));
+            }
+            else if (Vector128.IsHardwareAccelerated && n >= 4)
+            {
+                int i = 0;
+                for (; i < n - 4; i += 4) Vector128.LoadUnsafe(ref src, (nuint)i).StoreUnsafe(ref dst, (nuint)i);
+                Vector128.LoadUnsafe(ref src, (nuint)(n - 4)).StoreUnsafe(ref dst, (nuint)(n - 4));
+            }
+            else
+                for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
         }
 
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1].</summary>
         internal static void Deinterleave(ReadOnlySpan<float> src, Span<float> even, Span<float> odd)
         {
-            int n = src.Length, pairs = n / 2, j = 0;
-            if (even.Length < (n + 1) / 2 || odd.Length < pairs) throw new ArgumentException("deinterleave targets are too small");
-            ref float s0 = ref MemoryMarshal.GetReference(src);
-            ref float e0 = ref MemoryMarshal.GetReference(even);
-            ref float o0 = ref MemoryMarshal.GetReference(odd);
+            if (even.Length < (src.Length + 1) / 2 || odd.Length < src.Length / 2) throw new ArgumentException("deinterleave targets are too small");
+            Deinterleave(ref MemoryMarshal.GetReference(src), src.Length, ref MemoryMarshal.GetReference(even), ref MemoryMarshal.GetReference(odd));
+        }
+
+        private static void Deinterleave(ref float s0, int n, ref float e0, ref float o0)
+        {
+            int pairs = n / 2, j = 0;
             if (Vector256.IsHardwareAccelerated)
             {
                 // 16 floats → 8 even + 8 odd: sort each vector into [evens | odds], then recombine the halves.

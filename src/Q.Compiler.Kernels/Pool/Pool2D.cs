@@ -146,7 +146,7 @@ namespace Q.Compiler.Kernels
             bool narrow = g.OW < TS.Count;
             for (int p = 0; p < planes; p++)
             {
-                PaddedPlane.Write(x.Slice(p * inPlane, inPlane), g.H, g.W, g.PadTop, g.PadLeft, ph, s, pws, max ? float.NegativeInfinity : 0f, padded);
+                PaddedPlane.Write(x.Slice(p * inPlane, inPlane), g.H, g.W, g.PadTop, g.PadLeft, ph, s, pws, max ? float.NegativeInfinity : 0f, padded, padsWritten: p > 0);
                 ref float y0 = ref MemoryMarshal.GetReference(y.Slice(p * plane, plane));
                 for (int oy = 0; oy < g.OH; oy++)
                 {
