@@ -60,6 +60,9 @@ namespace Q.Compiler.Diagnostics
         /// <summary>Weights are too large for a string literal and use the array representation.</summary>
         public const string LargeWeights = "QC4002";
 
+        /// <summary>NativeAOT publish without IlcInstructionSet: kernels fall back to 128-bit SIMD (reported by build/Q.Compiler.targets).</summary>
+        public const string NativeAotInstructionSet = "QC5002";
+
         /// <summary>An unexpected internal error; please report it with the model.</summary>
         public const string InternalError = "QC9001";
     }

@@ -62,7 +62,7 @@ namespace Q.Compiler.Kernels
                 for (; i <= y.Length - 4; i += 4)
                     Simd128.Min(Simd128.Max(Vector128.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
             }
-            for (; i < y.Length; i++) { float v = Unsafe.Add(ref r, i); Unsafe.Add(ref r, i) = v < lo ? lo : v > hi ? hi : v; }
+            for (; i < y.Length; i++) { float v = Unsafe.Add(ref r, i); Unsafe.Add(ref r, i) = MathF.Min(MathF.Max(v, lo), hi); }
         }
     }
 }

@@ -9,7 +9,7 @@ namespace Q.Compiler.Ops.Activation
         public static float Apply(float v, string op, float alpha, float beta) => op switch
         {
             "Relu" => v > 0 ? v : 0,
-            "Clip" => v < alpha ? alpha : v > beta ? beta : v,
+            "Clip" => Math.Min(Math.Max(v, alpha), beta),
             "LeakyRelu" => v >= 0 ? v : v * alpha,
             "Sigmoid" => (float)(1.0 / (1.0 + Math.Exp(-v))),
             "Tanh" => (float)Math.Tanh(v),

@@ -50,7 +50,7 @@ namespace Q.Compiler.Ops.Elementwise
             "HardSigmoid" => Math.Max(0, Math.Min(1, a * v + b)),
             "HardSwish" => v * Math.Max(0, Math.Min(1, v / 6 + 0.5)),
             "Tanh" => Math.Tanh(v),
-            "Clip" => v < a ? a : v > b ? b : v,
+            "Clip" => Math.Min(Math.Max(v, a), b), // ONNX: min(max(x, lo), hi), so hi wins when lo > hi
             "Exp" => Math.Exp(v),
             "Log" => Math.Log(v),
             "Sqrt" => Math.Sqrt(v),
