@@ -85,72 +85,72 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// Writes the patches of output pixels p0..p0+count−1 (row-major over the output plane) into panels of 16 pixels:
         /// element (k, pixel) at dst[(pixel / 16)·K·16 + k·16 + pixel % 16], unused lanes of the last panel zeroed.
-        /// A panel's pixels fall into runs that share an output row; for each run and kernel tap the valid lanes form one
-        /// interval (computed, not tested per lane), copied as a block for stride 1 and gathered for larger strides.
+        /// Row-oriented: for each k = (c, ky, kx) and each output row the chunk touches, the pixels whose window column
+        /// lies inside the input form one interval (computed once per kx), copied from one input row (a contiguous run
+        /// for stride 1, a strided gather otherwise) and scattered into the panels 16 lanes at a time; the rest is zeroed.
         /// </summary>
         internal static void Patches(ReadOnlySpan<float> x, in PatchGeometry g, int p0, int count, Span<float> dst)
         {
             const int W = Gemm.PanelWidth;
-            int k = g.C * g.KH * g.KW, inPlane = g.H * g.W, sw = g.StrideW;
-            if ((count + W - 1) / W * k * W > dst.Length || g.C * inPlane > x.Length)
+            int k = g.C * g.KH * g.KW, inPlane = g.H * g.W, sw = g.StrideW, ow = g.OW;
+            int panels = (count + W - 1) / W;
+            if (count <= 0 || panels * k * W > dst.Length || g.C * inPlane > x.Length || ow <= 0)
                 throw new ArgumentException("im2col operands are smaller than their shapes");
-            Span<int> runStart = stackalloc int[W + 1];  // lane where each run of same-row pixels starts
-            Span<int> runIy = stackalloc int[W];          // oy·sh − padTop of the run
-            Span<int> runIx = stackalloc int[W];          // ox·sw − padLeft of the run's first pixel
-            Span<int> rowOff = stackalloc int[W];         // input row offset for the current (channel, ky), −1 if padding
             ref float x0 = ref MemoryMarshal.GetReference(x);
             ref float d0 = ref MemoryMarshal.GetReference(dst);
-            for (int q = 0; q * W < count; q++)
-            {
-                int first = p0 + q * W, lanes = Math.Min(W, count - q * W);
-                int runs = 0;
-                for (int l = 0; l < lanes;)
-                {
-                    int p = first + l, oy = p / g.OW, ox = p - oy * g.OW;
-                    int len = Math.Min(lanes - l, g.OW - ox);
-                    runStart[runs] = l; runIy[runs] = oy * g.StrideH - g.PadTop; runIx[runs] = ox * sw - g.PadLeft;
-                    runs++; l += len;
-                }
-                runStart[runs] = lanes;
-                ref float panel = ref Unsafe.Add(ref d0, (nint)q * k * W);
-                int row = 0;
-                for (int ci = 0; ci < g.C; ci++)
-                    for (int ky = 0; ky < g.KH; ky++)
+            nint panelStride = (nint)k * W;
+            int oyFirst = p0 / ow, oyLast = (p0 + count - 1) / ow;
+            int row = 0;
+            for (int ci = 0; ci < g.C; ci++)
+                for (int ky = 0; ky < g.KH; ky++)
+                    for (int kx = 0; kx < g.KW; kx++, row++)
                     {
-                        for (int r = 0; r < runs; r++)
+                        ref float dRow = ref Unsafe.Add(ref d0, (nint)row * W);
+                        if (count % W != 0) Zero(ref Unsafe.Add(ref dRow, (panels - 1) * panelStride + count % W), W - count % W);
+                        // Output columns [lo, hi) read inside the input row: 0 ≤ ox·sw + shift < W.
+                        int shift = kx * g.DilW - g.PadLeft;
+                        int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+                        int hi = shift >= g.W ? 0 : (g.W - shift + sw - 1) / sw;
+                        lo = Math.Min(lo, ow); hi = Math.Min(Math.Max(hi, lo), ow);
+                        for (int oy = oyFirst; oy <= oyLast; oy++)
                         {
-                            int iy = runIy[r] + ky * g.DilH;
-                            rowOff[r] = (uint)iy < (uint)g.H ? ci * inPlane + iy * g.W : -1;
-                        }
-                        for (int kx = 0; kx < g.KW; kx++, row++)
-                        {
-                            ref float d = ref Unsafe.Add(ref panel, (nint)row * W);
-                            if (lanes < W) Zero(ref Unsafe.Add(ref d, lanes), W - lanes);
-                            for (int r = 0; r < runs; r++)
-                            {
-                                int l0 = runStart[r], len = runStart[r + 1] - l0;
-                                ref float dr = ref Unsafe.Add(ref d, l0);
-                                int off = rowOff[r];
-                                if (off < 0) { Zero(ref dr, len); continue; }
-                                int ix0 = runIx[r] + kx * g.DilW;
-                                // Lanes [a, b) read inside the row: 0 ≤ ix0 + l·sw < W (no division for stride 1).
-                                int a, b;
-                                if (sw == 1) { a = Math.Max(0, -ix0); b = Math.Min(len, g.W - ix0); }
-                                else
-                                {
-                                    a = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
-                                    b = ix0 >= g.W ? 0 : Math.Min(len, (g.W - ix0 + sw - 1) / sw);
-                                }
-                                if (b <= a) { Zero(ref dr, len); continue; }
-                                if (a > 0) Zero(ref dr, a);
-                                if (b < len) Zero(ref Unsafe.Add(ref dr, b), len - b);
-                                ref float src = ref Unsafe.Add(ref x0, off + ix0 + a * sw);
-                                if (sw == 1) CopySmall(ref src, ref Unsafe.Add(ref dr, a), b - a);
-                                else
-                                    for (int l = 0; l < b - a; l++) Unsafe.Add(ref dr, a + l) = Unsafe.Add(ref src, l * sw);
-                            }
+                            int oxa = oy == oyFirst ? p0 - oy * ow : 0, oxb = oy == oyLast ? p0 + count - oy * ow : ow;
+                            int q = oy * ow + oxa - p0;
+                            int iy = oy * g.StrideH + ky * g.DilH - g.PadTop;
+                            if ((uint)iy >= (uint)g.H) { ZeroPixels(ref dRow, panelStride, q, oxb - oxa); continue; }
+                            int a = Math.Min(Math.Max(lo, oxa), oxb), b = Math.Min(Math.Max(hi, a), oxb);
+                            if (a > oxa) ZeroPixels(ref dRow, panelStride, q, a - oxa);
+                            if (b > a)
+                                CopyPixels(ref Unsafe.Add(ref x0, ci * inPlane + iy * g.W + a * sw + shift), sw, ref dRow, panelStride, q + a - oxa, b - a);
+                            if (oxb > b) ZeroPixels(ref dRow, panelStride, q + b - oxa, oxb - b);
                         }
                     }
+        }
+
+        /// <summary>Copies src[i·sw] for i &lt; len to pixels q, q+1, ... of one panel row (16 lanes per panel).</summary>
+        private static void CopyPixels(ref float src, int sw, ref float dRow, nint panelStride, int q, int len)
+        {
+            const int W = Gemm.PanelWidth;
+            while (len > 0)
+            {
+                int lane = q & (W - 1), n = Math.Min(W - lane, len);
+                ref float d = ref Unsafe.Add(ref dRow, (q >> 4) * panelStride + lane);
+                if (sw == 1) CopySmall(ref src, ref d, n);
+                else for (int i = 0; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref src, i * sw);
+                src = ref Unsafe.Add(ref src, n * sw);
+                q += n; len -= n;
+            }
+        }
+
+        /// <summary>Zeroes pixels q..q+len−1 of one panel row.</summary>
+        private static void ZeroPixels(ref float dRow, nint panelStride, int q, int len)
+        {
+            const int W = Gemm.PanelWidth;
+            while (len > 0)
+            {
+                int lane = q & (W - 1), n = Math.Min(W - lane, len);
+                Zero(ref Unsafe.Add(ref dRow, (q >> 4) * panelStride + lane), n);
+                q += n; len -= n;
             }
         }
 

@@ -32,9 +32,9 @@ namespace Q.Compiler.Kernels
     {
         /// <summary>Columns per B panel, for every instruction set (and for B packed at build time).</summary>
         public const int PanelWidth = 16;
-        /// <summary>K per block: a 16-column panel slice of KBlock rows is 16 KB.</summary>
-        public const int KBlock = 256;
-        /// <summary>Panels per column block: a KBlock × 128 block of B is 128 KB, for L2.</summary>
+        /// <summary>K per block: a 16-column panel slice of KBlock rows is 32 KB (L1); fewer, longer blocks also mean fewer passes over C.</summary>
+        public const int KBlock = 512;
+        /// <summary>Panels per column block: a KBlock × 128 block of B is 256 KB, for L2.</summary>
         public const int NBlockPanels = 8;
 
         /// <summary>B layouts: packed panels (above), row-major [K, N] with row stride ldb, or transposed [N, K] with row stride ldb.</summary>

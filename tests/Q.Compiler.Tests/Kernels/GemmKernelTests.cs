@@ -8,7 +8,7 @@ namespace Q.Compiler.Tests.Kernels;
 /// Every GEMM micro-kernel (each ISA's code runs here even without its hardware: Vector512/256 operations are emulated
 /// by .NET where not accelerated, and FMA falls back to multiply + add) through the shared driver, against a double
 /// reference, over shapes at the edges of the tiles (rows: 6, 3 or 1; columns: panels of 16, blocks of 8 panels;
-/// K blocks of 256), with every B layout, transposed A, each bias kind and activations fused in the kernel (Relu,
+/// K blocks of Gemm.KBlock), with every B layout, transposed A, each bias kind and activations fused in the kernel (Relu,
 /// Clip) or after it. C carries sentinel columns and rows around the result to catch writes outside it.
 /// </summary>
 public sealed class GemmKernelTests
@@ -18,8 +18,9 @@ public sealed class GemmKernelTests
     /// <summary>(M, N, K): below, at and above multiples of the tile height, the panel width, the column and K blocks.</summary>
     private static readonly (int M, int N, int K)[] Shapes =
     {
-        (1, 1, 1), (1, 16, 7), (1, 17, 256), (2, 15, 3), (3, 31, 5), (4, 48, 2), (5, 16, 257),
-        (6, 32, 16), (7, 33, 255), (12, 129, 9), (13, 145, 513), (3, 1, 300), (6, 143, 40), (1, 200, 1000), (9, 128, 64),
+        (1, 1, 1), (1, 16, 7), (1, 17, Gemm.KBlock), (2, 15, 3), (3, 31, 5), (4, 48, 2), (5, 16, Gemm.KBlock + 1),
+        (6, 32, 16), (7, 33, Gemm.KBlock - 1), (12, 129, 9), (13, 145, 2 * Gemm.KBlock + 3), (3, 1, 300), (6, 143, 40),
+        (1, 200, 1000), (9, 128, 64), (4, 20, 257),
     };
 
     [Theory]

@@ -96,7 +96,7 @@ namespace Q.Compiler.Ops.Conv
             {
                 // Room to pack the input planes (B of the GEMM) one K×N block at a time (Gemm.PackBufferLength).
                 int hw = g.InH * g.InW;
-                int packLength = Math.Min(256, cg) * Math.Min(8, (hw + PanelWidth - 1) / PanelWidth) * PanelWidth;
+                int packLength = Math.Min(512, cg) * Math.Min(8, (hw + PanelWidth - 1) / PanelWidth) * PanelWidth;
                 args.Add(PlanArg.Out(ctx.Scratch("packed", DataType.Float, new Shape(packLength))));
                 args.AddRange(new[] { PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(hw), PlanArg.Int(m), PlanArg.Int(group) });
                 args.AddRange(ctx.ActivationArgs());
