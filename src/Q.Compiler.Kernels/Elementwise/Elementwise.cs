@@ -49,19 +49,30 @@ namespace Q.Compiler.Kernels
             public static bool Vectorizable => typeof(T) == typeof(float) || typeof(T) == typeof(double);
         }
 
+        /// <summary>Max; NaN in either operand gives NaN (vectorized as compare-and-blend, then a + b where either is NaN).</summary>
         public readonly struct Max<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
             public static T Invoke(T a, T b) => T.IsNaN(a) || T.IsNaN(b) ? a + b : (a > b ? a : b);
-            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => Vector.Max(a, b);
-            public static bool Vectorizable => Vector<T>.IsSupported && !(typeof(T) == typeof(float) || typeof(T) == typeof(double));
+            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => typeof(T) == typeof(float) || typeof(T) == typeof(double)
+                ? PropagateNaN(a, b, Vector.ConditionalSelect(Vector.GreaterThan<T>(a, b), a, b))
+                : Vector.Max(a, b);
+            public static bool Vectorizable => Vector<T>.IsSupported;
         }
 
+        /// <summary>Min; NaN in either operand gives NaN.</summary>
         public readonly struct Min<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
             public static T Invoke(T a, T b) => T.IsNaN(a) || T.IsNaN(b) ? a + b : (a < b ? a : b);
-            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => Vector.Min(a, b);
-            public static bool Vectorizable => Vector<T>.IsSupported && !(typeof(T) == typeof(float) || typeof(T) == typeof(double));
+            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => typeof(T) == typeof(float) || typeof(T) == typeof(double)
+                ? PropagateNaN(a, b, Vector.ConditionalSelect(Vector.LessThan<T>(a, b), a, b))
+                : Vector.Min(a, b);
+            public static bool Vectorizable => Vector<T>.IsSupported;
         }
+
+        /// <summary>r where both a and b are numbers, a + b (NaN) where either is NaN.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector<T> PropagateNaN<T>(Vector<T> a, Vector<T> b, Vector<T> r) where T : unmanaged, INumber<T> =>
+            Vector.ConditionalSelect(Vector.Equals<T>(a, a) & Vector.Equals<T>(b, b), r, a + b);
 
         public readonly struct Pow<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
