@@ -76,6 +76,59 @@ namespace Q.Compiler.Kernels
                 }
         }
 
+        /// <summary>Floats of scratch <see cref="ImplicitGemm"/> needs: the zero-padded input, 16 floats of slack, K offsets.</summary>
+        public static int ImplicitGemmScratchLength(int c, int h, int wd, int kh, int kw, int group, int padTop, int padLeft, int padBottom, int padRight) =>
+            c * (h + padTop + padBottom) * (wd + padLeft + padRight) + Gemm.PanelWidth + c / group * kh * kw;
+
+        /// <summary>
+        /// Stride-1 convolution as an implicit GEMM: the input is copied once into <paramref name="scratch"/> with its
+        /// zero padding (planes of PH = H + padTop + padBottom rows by PW = W + padLeft + padRight columns), and then row
+        /// k = (c, ky, kx) of B for output row oy is simply the padded row c, oy + ky·dh starting at column kx·dw, read in
+        /// place through a table of K offsets (<see cref="Gemm.BOffsets"/>): no im2col matrix is written. One GEMM per
+        /// image, group and output row: y[oy] = act(b + W[mg, K] · B[K, OW]); the ragged last panel of a row reads past
+        /// it into the next padded row (or the 16 floats of slack) and is not stored.
+        /// Scratch: <see cref="ImplicitGemmScratchLength"/> floats.
+        /// </summary>
+        public static void ImplicitGemm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int act, float alpha, float beta)
+        {
+            int cg = c / group, mg = m / group, k = cg * kh * kw;
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, planeP = ph * pw, plane = oh * ow, inPlane = h * wd;
+            int paddedLength = c * planeP + Gemm.PanelWidth;
+            if (oh != ph - (kh - 1) * dilH || ow != pw - (kw - 1) * dilW)
+                throw new ArgumentException("implicit GEMM convolution is for stride 1: the output must be the padded input minus the window");
+            if (scratch.Length < paddedLength + k) throw new ArgumentException($"implicit GEMM scratch of {scratch.Length} floats is smaller than {paddedLength + k}", nameof(scratch));
+            Span<float> padded = scratch.Slice(0, paddedLength);
+            Span<int> offsets = MemoryMarshal.Cast<float, int>(scratch.Slice(paddedLength, k));
+            int row = 0;
+            for (int ci = 0; ci < cg; ci++)
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        offsets[row++] = ci * planeP + ky * dilH * pw + kx * dilW;
+            padded.Slice(c * planeP).Clear();
+            for (int ni = 0; ni < n; ni++)
+            {
+                for (int ch = 0; ch < c; ch++)
+                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), h, wd, padTop, padLeft, ph, 1, pw, 0f,
+                        padded.Slice(ch * planeP, planeP), padsWritten: ni > 0);
+                for (int g = 0; g < group; g++)
+                    for (int oy = 0; oy < oh; oy++)
+                    {
+                        var args = new GemmArgs
+                        {
+                            A = w.Slice(g * mg * k, mg * k), Lda = k, AStep = 1,
+                            B = padded.Slice(g * cg * planeP + oy * pw), BLayout = Gemm.BOffsets, Offsets = offsets,
+                            C = y.Slice((ni * m + g * mg) * plane + oy * ow, (mg - 1) * plane + ow), Ldc = plane,
+                            M = mg, N = ow, K = k,
+                            RowBias = b.Slice(g * mg, mg), RowBiasStep = 1,
+                            Act = act, ActAlpha = alpha, ActBeta = beta,
+                        };
+                        Gemm.Multiply(ref args);
+                    }
+            }
+        }
+
         /// <summary>The convolution geometry im2col needs (for one group's channels).</summary>
         internal struct PatchGeometry
         {

@@ -29,7 +29,7 @@ public sealed class GemmKernelTests
     {
         int seed = 0;
         foreach (var (m, n, k) in Shapes)
-            foreach (int layout in new[] { Gemm.BPacked, Gemm.BRowMajor, Gemm.BTransposed })
+            foreach (int layout in new[] { Gemm.BPacked, Gemm.BRowMajor, Gemm.BTransposed, Gemm.BOffsets })
             {
                 seed++;
                 bool transA = seed % 3 == 1;
@@ -48,8 +48,24 @@ public sealed class GemmKernelTests
         var a = Random(m * k, seed);
         var bKn = Random(k * n, seed + 1000);
         float[] b; int ldb;
+        int[] offsets = Array.Empty<int>();
         switch (layout)
         {
+            case Gemm.BOffsets:
+            {
+                // Rows in reverse order with NaN between them and after the last: the ragged panel reads (and discards) them.
+                ldb = 0;
+                int gap = n + 7;
+                b = new float[k * gap + 16];
+                Array.Fill(b, float.NaN);
+                offsets = new int[k];
+                for (int kk = 0; kk < k; kk++)
+                {
+                    offsets[kk] = (k - 1 - kk) * gap;
+                    for (int j = 0; j < n; j++) b[offsets[kk] + j] = bKn[kk * n + j];
+                }
+                break;
+            }
             case Gemm.BPacked:
                 b = new float[Gemm.PackedLength(k, n)]; ldb = 0;
                 Gemm.Pack(bKn, k, n, b);
@@ -81,7 +97,7 @@ public sealed class GemmKernelTests
         var g = new GemmArgs
         {
             A = aStore, Lda = transA ? 1 : k, AStep = transA ? m : 1,
-            B = b, BLayout = layout, Ldb = ldb, C = c, Ldc = ldc, M = m, N = n, K = k,
+            B = b, BLayout = layout, Ldb = ldb, Offsets = offsets, C = c, Ldc = ldc, M = m, N = n, K = k,
             RowBias = biasKind == 1 ? rowBias.AsSpan(0, 1) : biasKind == 3 ? rowBias : default,
             RowBiasStep = biasKind == 1 ? 0 : 1,
             ColBias = biasKind == 2 ? colBias : default,
