@@ -74,7 +74,7 @@ namespace Q.Compiler.Kernels
             {
                 A = a, Lda = transA ? 1 : k, AStep = transA ? m : 1,
                 B = bPacked, BLayout = BPacked, Ldb = 0,
-                C = y, Ldc = n, M = m, N = n, K = k, PackBuffer = Span<float>.Empty,
+                C = y, Ldc = n, M = m, N = n, K = k, PackBuffer = Span<float>.Empty, Offsets = ReadOnlySpan<int>.Empty,
             };
             RunWithBias(ref g, c, 1f, 1f, biasMode, act, actAlpha, actBeta);
         }
