@@ -76,18 +76,37 @@ namespace Q.Compiler.Kernels
                 }
         }
 
-        /// <summary>Floats of scratch <see cref="ImplicitGemm"/> needs: the zero-padded input, 16 floats of slack, K offsets.</summary>
-        public static int ImplicitGemmScratchLength(int c, int h, int wd, int kh, int kw, int group, int padTop, int padLeft, int padBottom, int padRight) =>
-            c * (h + padTop + padBottom) * (wd + padLeft + padRight) + Gemm.PanelWidth + c / group * kh * kw;
+        /// <summary>Output columns one implicit-GEMM call aims for when rows are batched (see <see cref="ImplicitGemm"/>).</summary>
+        public const int ImplicitGemmChunkColumns = 512;
+
+        /// <summary>
+        /// Floats of scratch <see cref="ImplicitGemm"/> needs: the zero-padded input, 16 floats of slack, K offsets, and
+        /// (unless OW is a multiple of 16 and at least 64) a staging tile of mg × R·PW outputs, R = max(1, 512 / PW).
+        /// </summary>
+        public static int ImplicitGemmScratchLength(int c, int h, int wd, int m, int kh, int kw, int dilW, int group,
+            int padTop, int padLeft, int padBottom, int padRight)
+        {
+            int pw = wd + padLeft + padRight, ow = pw - (kw - 1) * dilW;
+            int staging = ImplicitGemmRowsPerCall(ow, pw) == 0 ? 0 : m / group * ImplicitGemmRowsPerCall(ow, pw) * pw;
+            return c * (h + padTop + padBottom) * pw + Gemm.PanelWidth + c / group * kh * kw + staging;
+        }
+
+        /// <summary>Output rows per GEMM when rows are batched through the staging tile; 0 when each row goes straight to y.</summary>
+        private static int ImplicitGemmRowsPerCall(int ow, int pw) =>
+            ow % Gemm.PanelWidth == 0 && ow >= 4 * Gemm.PanelWidth ? 0 : Math.Max(1, ImplicitGemmChunkColumns / pw);
 
         /// <summary>
         /// Stride-1 convolution as an implicit GEMM: the input is copied once into <paramref name="scratch"/> with its
         /// zero padding (planes of PH = H + padTop + padBottom rows by PW = W + padLeft + padRight columns), and then row
-        /// k = (c, ky, kx) of B for output row oy is simply the padded row c, oy + ky·dh starting at column kx·dw, read in
-        /// place through a table of K offsets (<see cref="Gemm.BOffsets"/>): no im2col matrix is written. One GEMM per
-        /// image, group and output row: y[oy] = act(b + W[mg, K] · B[K, OW]); the ragged last panel of a row reads past
-        /// it into the next padded row (or the 16 floats of slack) and is not stored.
+        /// k = (c, ky, kx) of B for output pixel (oy, ox) is the padded plane c at flat index (oy + ky·dh)·PW + ox + kx·dw:
+        /// a shifted view of the input, read in place through a table of K offsets (<see cref="Gemm.BOffsets"/>), so no
+        /// im2col matrix is written.
+        /// <para>
+        /// Wide rows whose width is a multiple of 16 are one GEMM per output row, straight into y. Otherwise R rows are
+        /// one GEMM over the flat columns oy·PW + ox (the KW−1 columns between rows are computed and dropped) into a
+        /// staging tile, copied row by row into y: narrow planes then fill whole panels instead of a ragged one per row.
         /// Scratch: <see cref="ImplicitGemmScratchLength"/> floats.
+        /// </para>
         /// </summary>
         public static void ImplicitGemm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int dilH, int dilW,
@@ -98,9 +117,13 @@ namespace Q.Compiler.Kernels
             int paddedLength = c * planeP + Gemm.PanelWidth;
             if (oh != ph - (kh - 1) * dilH || ow != pw - (kw - 1) * dilW)
                 throw new ArgumentException("implicit GEMM convolution is for stride 1: the output must be the padded input minus the window");
-            if (scratch.Length < paddedLength + k) throw new ArgumentException($"implicit GEMM scratch of {scratch.Length} floats is smaller than {paddedLength + k}", nameof(scratch));
+            int rowsPerCall = ImplicitGemmRowsPerCall(ow, pw);
+            int stagingLength = rowsPerCall == 0 ? 0 : mg * rowsPerCall * pw;
+            if (scratch.Length < paddedLength + k + stagingLength)
+                throw new ArgumentException($"implicit GEMM scratch of {scratch.Length} floats is smaller than {paddedLength + k + stagingLength}", nameof(scratch));
             Span<float> padded = scratch.Slice(0, paddedLength);
             Span<int> offsets = MemoryMarshal.Cast<float, int>(scratch.Slice(paddedLength, k));
+            Span<float> staging = scratch.Slice(paddedLength + k, stagingLength);
             int row = 0;
             for (int ci = 0; ci < cg; ci++)
                 for (int ky = 0; ky < kh; ky++)
@@ -113,19 +136,35 @@ namespace Q.Compiler.Kernels
                     PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), h, wd, padTop, padLeft, ph, 1, pw, 0f,
                         padded.Slice(ch * planeP, planeP), padsWritten: ni > 0);
                 for (int g = 0; g < group; g++)
-                    for (int oy = 0; oy < oh; oy++)
+                {
+                    var args = new GemmArgs
                     {
-                        var args = new GemmArgs
+                        A = w.Slice(g * mg * k, mg * k), Lda = k, AStep = 1,
+                        BLayout = Gemm.BOffsets, Offsets = offsets,
+                        M = mg, K = k,
+                        RowBias = b.Slice(g * mg, mg), RowBiasStep = 1,
+                        Act = act, ActAlpha = alpha, ActBeta = beta,
+                    };
+                    Span<float> yg = y.Slice((ni * m + g * mg) * plane, mg * plane);
+                    for (int oy = 0; oy < oh;)
+                    {
+                        args.B = padded.Slice(g * cg * planeP + oy * pw);
+                        if (rowsPerCall == 0)
                         {
-                            A = w.Slice(g * mg * k, mg * k), Lda = k, AStep = 1,
-                            B = padded.Slice(g * cg * planeP + oy * pw), BLayout = Gemm.BOffsets, Offsets = offsets,
-                            C = y.Slice((ni * m + g * mg) * plane + oy * ow, (mg - 1) * plane + ow), Ldc = plane,
-                            M = mg, N = ow, K = k,
-                            RowBias = b.Slice(g * mg, mg), RowBiasStep = 1,
-                            Act = act, ActAlpha = alpha, ActBeta = beta,
-                        };
+                            args.C = yg.Slice(oy * ow, (mg - 1) * plane + ow); args.Ldc = plane; args.N = ow;
+                            Gemm.Multiply(ref args);
+                            oy++;
+                            continue;
+                        }
+                        int rows = Math.Min(rowsPerCall, oh - oy), cols = (rows - 1) * pw + ow, ldc = rowsPerCall * pw;
+                        args.C = staging.Slice(0, (mg - 1) * ldc + cols); args.Ldc = ldc; args.N = cols;
                         Gemm.Multiply(ref args);
+                        for (int i = 0; i < mg; i++)
+                            for (int r = 0; r < rows; r++)
+                                staging.Slice(i * ldc + r * pw, ow).CopyTo(yg.Slice(i * plane + (oy + r) * ow, ow));
+                        oy += rows;
                     }
+                }
             }
         }
 

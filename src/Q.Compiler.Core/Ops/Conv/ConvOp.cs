@@ -62,6 +62,9 @@ namespace Q.Compiler.Ops.Conv
         /// </summary>
         public const long ImplicitGemmMaxFloats = 8L * 1024 * 1024;
 
+        /// <summary>Output columns per implicit-GEMM call when rows are batched (Q.Compiler.Kernels.Conv2D.ImplicitGemmChunkColumns).</summary>
+        public const int ImplicitGemmChunkColumns = 512;
+
         /// <summary>Panel width of the kernels' packed GEMM layout (Q.Compiler.Kernels.Gemm.PanelWidth).</summary>
         public const int PanelWidth = 16;
 
@@ -115,8 +118,12 @@ namespace Q.Compiler.Ops.Conv
             long paddedInput = (long)c * (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight);
             if (implicitGemm)
             {
-                // Stride 1: implicit GEMM over a padded copy of the input (Conv2D.ImplicitGemmScratchLength).
-                int length = checked((int)paddedInput + PanelWidth + k);
+                // Stride 1: implicit GEMM over a padded copy of the input, plus a staging tile of R output rows
+                // unless rows go straight to y (Conv2D.ImplicitGemmScratchLength).
+                int pw = g.InW + g.PadLeft + g.PadRight;
+                bool direct = g.OutW % PanelWidth == 0 && g.OutW >= 4 * PanelWidth;
+                int staging = direct ? 0 : m / group * Math.Max(1, ImplicitGemmChunkColumns / pw) * pw;
+                int length = checked((int)paddedInput + PanelWidth + k + staging);
                 args.Add(PlanArg.Out(ctx.Scratch("padded", DataType.Float, new Shape(length))));
                 args.AddRange(new[]
                 {
