@@ -29,4 +29,25 @@ public sealed class ElementwiseKernelTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(2f)]
+    [InlineData(1f)]
+    [InlineData(0.5f)]
+    [InlineData(3f)]
+    [InlineData(-1.5f)]
+    public void PowMatchesMathPow(float exponent)
+    {
+        int n = 41;
+        var a = KernelReference.Random(n, 3).Select(v => v * 4).ToArray();
+        a[0] = -0f; a[1] = float.NegativeInfinity; a[2] = float.PositiveInfinity; a[3] = float.NaN; a[4] = 0f; a[5] = -2f;
+        var y = new float[n];
+        ReadOnlySpan<int> dims = [n], sa = [1], sb = [0];
+        Elementwise.Binary<float, Elementwise.Pow<float>>(a, [exponent], y, dims, sa, sb);
+        for (int i = 0; i < n; i++)
+        {
+            float e = (float)Math.Pow(a[i], exponent);
+            Assert.True(e.Equals(y[i]) || Math.Abs(e - y[i]) <= 1e-6f * Math.Abs(e), $"Pow({a[i]}, {exponent}) = {y[i]}, expected {e}");
+        }
+    }
 }
