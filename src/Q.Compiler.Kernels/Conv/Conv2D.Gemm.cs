@@ -76,6 +76,98 @@ namespace Q.Compiler.Kernels
                 }
         }
 
+        /// <summary>Output columns one implicit-GEMM call aims for when rows are batched (see <see cref="ImplicitGemm"/>).</summary>
+        public const int ImplicitGemmChunkColumns = 512;
+
+        /// <summary>
+        /// Floats of scratch <see cref="ImplicitGemm"/> needs: the zero-padded input, 16 floats of slack, K offsets, and
+        /// (unless OW is a multiple of 16 and at least 64) a staging tile of mg × R·PW outputs, R = max(1, 512 / PW).
+        /// </summary>
+        public static int ImplicitGemmScratchLength(int c, int h, int wd, int m, int kh, int kw, int dilW, int group,
+            int padTop, int padLeft, int padBottom, int padRight)
+        {
+            int pw = wd + padLeft + padRight, ow = pw - (kw - 1) * dilW;
+            int staging = ImplicitGemmRowsPerCall(ow, pw) == 0 ? 0 : m / group * ImplicitGemmRowsPerCall(ow, pw) * pw;
+            return c * (h + padTop + padBottom) * pw + Gemm.PanelWidth + c / group * kh * kw + staging;
+        }
+
+        /// <summary>Output rows per GEMM when rows are batched through the staging tile; 0 when each row goes straight to y.</summary>
+        private static int ImplicitGemmRowsPerCall(int ow, int pw) =>
+            ow % Gemm.PanelWidth == 0 && ow >= 4 * Gemm.PanelWidth ? 0 : Math.Max(1, ImplicitGemmChunkColumns / pw);
+
+        /// <summary>
+        /// Stride-1 convolution as an implicit GEMM: the input is copied once into <paramref name="scratch"/> with its
+        /// zero padding (planes of PH = H + padTop + padBottom rows by PW = W + padLeft + padRight columns), and then row
+        /// k = (c, ky, kx) of B for output pixel (oy, ox) is the padded plane c at flat index (oy + ky·dh)·PW + ox + kx·dw:
+        /// a shifted view of the input, read in place through a table of K offsets (<see cref="Gemm.BOffsets"/>), so no
+        /// im2col matrix is written.
+        /// <para>
+        /// Wide rows whose width is a multiple of 16 are one GEMM per output row, straight into y. Otherwise R rows are
+        /// one GEMM over the flat columns oy·PW + ox (the KW−1 columns between rows are computed and dropped) into a
+        /// staging tile, copied row by row into y: narrow planes then fill whole panels instead of a ragged one per row.
+        /// Scratch: <see cref="ImplicitGemmScratchLength"/> floats.
+        /// </para>
+        /// </summary>
+        public static void ImplicitGemm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int act, float alpha, float beta)
+        {
+            int cg = c / group, mg = m / group, k = cg * kh * kw;
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, planeP = ph * pw, plane = oh * ow, inPlane = h * wd;
+            int paddedLength = c * planeP + Gemm.PanelWidth;
+            if (oh != ph - (kh - 1) * dilH || ow != pw - (kw - 1) * dilW)
+                throw new ArgumentException("implicit GEMM convolution is for stride 1: the output must be the padded input minus the window");
+            int rowsPerCall = ImplicitGemmRowsPerCall(ow, pw);
+            int stagingLength = rowsPerCall == 0 ? 0 : mg * rowsPerCall * pw;
+            if (scratch.Length < paddedLength + k + stagingLength)
+                throw new ArgumentException($"implicit GEMM scratch of {scratch.Length} floats is smaller than {paddedLength + k + stagingLength}", nameof(scratch));
+            Span<float> padded = scratch.Slice(0, paddedLength);
+            Span<int> offsets = MemoryMarshal.Cast<float, int>(scratch.Slice(paddedLength, k));
+            Span<float> staging = scratch.Slice(paddedLength + k, stagingLength);
+            int row = 0;
+            for (int ci = 0; ci < cg; ci++)
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        offsets[row++] = ci * planeP + ky * dilH * pw + kx * dilW;
+            padded.Slice(c * planeP).Clear();
+            for (int ni = 0; ni < n; ni++)
+            {
+                for (int ch = 0; ch < c; ch++)
+                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), h, wd, padTop, padLeft, ph, 1, pw, 0f,
+                        padded.Slice(ch * planeP, planeP), padsWritten: ni > 0);
+                for (int g = 0; g < group; g++)
+                {
+                    var args = new GemmArgs
+                    {
+                        A = w.Slice(g * mg * k, mg * k), Lda = k, AStep = 1,
+                        BLayout = Gemm.BOffsets, Offsets = offsets,
+                        M = mg, K = k,
+                        RowBias = b.Slice(g * mg, mg), RowBiasStep = 1,
+                        Act = act, ActAlpha = alpha, ActBeta = beta,
+                    };
+                    Span<float> yg = y.Slice((ni * m + g * mg) * plane, mg * plane);
+                    for (int oy = 0; oy < oh;)
+                    {
+                        args.B = padded.Slice(g * cg * planeP + oy * pw);
+                        if (rowsPerCall == 0)
+                        {
+                            args.C = yg.Slice(oy * ow, (mg - 1) * plane + ow); args.Ldc = plane; args.N = ow;
+                            Gemm.Multiply(ref args);
+                            oy++;
+                            continue;
+                        }
+                        int rows = Math.Min(rowsPerCall, oh - oy), cols = (rows - 1) * pw + ow, ldc = rowsPerCall * pw;
+                        args.C = staging.Slice(0, (mg - 1) * ldc + cols); args.Ldc = ldc; args.N = cols;
+                        Gemm.Multiply(ref args);
+                        for (int i = 0; i < mg; i++)
+                            for (int r = 0; r < rows; r++)
+                                staging.Slice(i * ldc + r * pw, ow).CopyTo(yg.Slice(i * plane + (oy + r) * ow, ow));
+                        oy += rows;
+                    }
+                }
+            }
+        }
+
         /// <summary>The convolution geometry im2col needs (for one group's channels).</summary>
         internal struct PatchGeometry
         {
@@ -85,72 +177,72 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// Writes the patches of output pixels p0..p0+count−1 (row-major over the output plane) into panels of 16 pixels:
         /// element (k, pixel) at dst[(pixel / 16)·K·16 + k·16 + pixel % 16], unused lanes of the last panel zeroed.
-        /// A panel's pixels fall into runs that share an output row; for each run and kernel tap the valid lanes form one
-        /// interval (computed, not tested per lane), copied as a block for stride 1 and gathered for larger strides.
+        /// Row-oriented: for each k = (c, ky, kx) and each output row the chunk touches, the pixels whose window column
+        /// lies inside the input form one interval (computed once per kx), copied from one input row (a contiguous run
+        /// for stride 1, a strided gather otherwise) and scattered into the panels 16 lanes at a time; the rest is zeroed.
         /// </summary>
         internal static void Patches(ReadOnlySpan<float> x, in PatchGeometry g, int p0, int count, Span<float> dst)
         {
             const int W = Gemm.PanelWidth;
-            int k = g.C * g.KH * g.KW, inPlane = g.H * g.W, sw = g.StrideW;
-            if ((count + W - 1) / W * k * W > dst.Length || g.C * inPlane > x.Length)
+            int k = g.C * g.KH * g.KW, inPlane = g.H * g.W, sw = g.StrideW, ow = g.OW;
+            int panels = (count + W - 1) / W;
+            if (count <= 0 || panels * k * W > dst.Length || g.C * inPlane > x.Length || ow <= 0)
                 throw new ArgumentException("im2col operands are smaller than their shapes");
-            Span<int> runStart = stackalloc int[W + 1];  // lane where each run of same-row pixels starts
-            Span<int> runIy = stackalloc int[W];          // oy·sh − padTop of the run
-            Span<int> runIx = stackalloc int[W];          // ox·sw − padLeft of the run's first pixel
-            Span<int> rowOff = stackalloc int[W];         // input row offset for the current (channel, ky), −1 if padding
             ref float x0 = ref MemoryMarshal.GetReference(x);
             ref float d0 = ref MemoryMarshal.GetReference(dst);
-            for (int q = 0; q * W < count; q++)
-            {
-                int first = p0 + q * W, lanes = Math.Min(W, count - q * W);
-                int runs = 0;
-                for (int l = 0; l < lanes;)
-                {
-                    int p = first + l, oy = p / g.OW, ox = p - oy * g.OW;
-                    int len = Math.Min(lanes - l, g.OW - ox);
-                    runStart[runs] = l; runIy[runs] = oy * g.StrideH - g.PadTop; runIx[runs] = ox * sw - g.PadLeft;
-                    runs++; l += len;
-                }
-                runStart[runs] = lanes;
-                ref float panel = ref Unsafe.Add(ref d0, (nint)q * k * W);
-                int row = 0;
-                for (int ci = 0; ci < g.C; ci++)
-                    for (int ky = 0; ky < g.KH; ky++)
+            nint panelStride = (nint)k * W;
+            int oyFirst = p0 / ow, oyLast = (p0 + count - 1) / ow;
+            int row = 0;
+            for (int ci = 0; ci < g.C; ci++)
+                for (int ky = 0; ky < g.KH; ky++)
+                    for (int kx = 0; kx < g.KW; kx++, row++)
                     {
-                        for (int r = 0; r < runs; r++)
+                        ref float dRow = ref Unsafe.Add(ref d0, (nint)row * W);
+                        if (count % W != 0) Zero(ref Unsafe.Add(ref dRow, (panels - 1) * panelStride + count % W), W - count % W);
+                        // Output columns [lo, hi) read inside the input row: 0 ≤ ox·sw + shift < W.
+                        int shift = kx * g.DilW - g.PadLeft;
+                        int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+                        int hi = shift >= g.W ? 0 : (g.W - shift + sw - 1) / sw;
+                        lo = Math.Min(lo, ow); hi = Math.Min(Math.Max(hi, lo), ow);
+                        for (int oy = oyFirst; oy <= oyLast; oy++)
                         {
-                            int iy = runIy[r] + ky * g.DilH;
-                            rowOff[r] = (uint)iy < (uint)g.H ? ci * inPlane + iy * g.W : -1;
-                        }
-                        for (int kx = 0; kx < g.KW; kx++, row++)
-                        {
-                            ref float d = ref Unsafe.Add(ref panel, (nint)row * W);
-                            if (lanes < W) Zero(ref Unsafe.Add(ref d, lanes), W - lanes);
-                            for (int r = 0; r < runs; r++)
-                            {
-                                int l0 = runStart[r], len = runStart[r + 1] - l0;
-                                ref float dr = ref Unsafe.Add(ref d, l0);
-                                int off = rowOff[r];
-                                if (off < 0) { Zero(ref dr, len); continue; }
-                                int ix0 = runIx[r] + kx * g.DilW;
-                                // Lanes [a, b) read inside the row: 0 ≤ ix0 + l·sw < W (no division for stride 1).
-                                int a, b;
-                                if (sw == 1) { a = Math.Max(0, -ix0); b = Math.Min(len, g.W - ix0); }
-                                else
-                                {
-                                    a = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
-                                    b = ix0 >= g.W ? 0 : Math.Min(len, (g.W - ix0 + sw - 1) / sw);
-                                }
-                                if (b <= a) { Zero(ref dr, len); continue; }
-                                if (a > 0) Zero(ref dr, a);
-                                if (b < len) Zero(ref Unsafe.Add(ref dr, b), len - b);
-                                ref float src = ref Unsafe.Add(ref x0, off + ix0 + a * sw);
-                                if (sw == 1) CopySmall(ref src, ref Unsafe.Add(ref dr, a), b - a);
-                                else
-                                    for (int l = 0; l < b - a; l++) Unsafe.Add(ref dr, a + l) = Unsafe.Add(ref src, l * sw);
-                            }
+                            int oxa = oy == oyFirst ? p0 - oy * ow : 0, oxb = oy == oyLast ? p0 + count - oy * ow : ow;
+                            int q = oy * ow + oxa - p0;
+                            int iy = oy * g.StrideH + ky * g.DilH - g.PadTop;
+                            if ((uint)iy >= (uint)g.H) { ZeroPixels(ref dRow, panelStride, q, oxb - oxa); continue; }
+                            int a = Math.Min(Math.Max(lo, oxa), oxb), b = Math.Min(Math.Max(hi, a), oxb);
+                            if (a > oxa) ZeroPixels(ref dRow, panelStride, q, a - oxa);
+                            if (b > a)
+                                CopyPixels(ref Unsafe.Add(ref x0, ci * inPlane + iy * g.W + a * sw + shift), sw, ref dRow, panelStride, q + a - oxa, b - a);
+                            if (oxb > b) ZeroPixels(ref dRow, panelStride, q + b - oxa, oxb - b);
                         }
                     }
+        }
+
+        /// <summary>Copies src[i·sw] for i &lt; len to pixels q, q+1, ... of one panel row (16 lanes per panel).</summary>
+        private static void CopyPixels(ref float src, int sw, ref float dRow, nint panelStride, int q, int len)
+        {
+            const int W = Gemm.PanelWidth;
+            while (len > 0)
+            {
+                int lane = q & (W - 1), n = Math.Min(W - lane, len);
+                ref float d = ref Unsafe.Add(ref dRow, (q >> 4) * panelStride + lane);
+                if (sw == 1) CopySmall(ref src, ref d, n);
+                else for (int i = 0; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref src, i * sw);
+                src = ref Unsafe.Add(ref src, n * sw);
+                q += n; len -= n;
+            }
+        }
+
+        /// <summary>Zeroes pixels q..q+len−1 of one panel row.</summary>
+        private static void ZeroPixels(ref float dRow, nint panelStride, int q, int len)
+        {
+            const int W = Gemm.PanelWidth;
+            while (len > 0)
+            {
+                int lane = q & (W - 1), n = Math.Min(W - lane, len);
+                Zero(ref Unsafe.Add(ref dRow, (q >> 4) * panelStride + lane), n);
+                q += n; len -= n;
             }
         }
 

@@ -49,25 +49,56 @@ namespace Q.Compiler.Kernels
             public static bool Vectorizable => typeof(T) == typeof(float) || typeof(T) == typeof(double);
         }
 
+        /// <summary>Max; NaN in either operand gives NaN (vectorized as compare-and-blend, then a + b where either is NaN).</summary>
         public readonly struct Max<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
             public static T Invoke(T a, T b) => T.IsNaN(a) || T.IsNaN(b) ? a + b : (a > b ? a : b);
-            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => Vector.Max(a, b);
-            public static bool Vectorizable => Vector<T>.IsSupported && !(typeof(T) == typeof(float) || typeof(T) == typeof(double));
+            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => typeof(T) == typeof(float) || typeof(T) == typeof(double)
+                ? PropagateNaN(a, b, Vector.ConditionalSelect(Vector.GreaterThan<T>(a, b), a, b))
+                : Vector.Max(a, b);
+            public static bool Vectorizable => Vector<T>.IsSupported;
         }
 
+        /// <summary>Min; NaN in either operand gives NaN.</summary>
         public readonly struct Min<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
             public static T Invoke(T a, T b) => T.IsNaN(a) || T.IsNaN(b) ? a + b : (a < b ? a : b);
-            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => Vector.Min(a, b);
-            public static bool Vectorizable => Vector<T>.IsSupported && !(typeof(T) == typeof(float) || typeof(T) == typeof(double));
+            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => typeof(T) == typeof(float) || typeof(T) == typeof(double)
+                ? PropagateNaN(a, b, Vector.ConditionalSelect(Vector.LessThan<T>(a, b), a, b))
+                : Vector.Min(a, b);
+            public static bool Vectorizable => Vector<T>.IsSupported;
         }
 
+        /// <summary>r where both a and b are numbers, a + b (NaN) where either is NaN.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector<T> PropagateNaN<T>(Vector<T> a, Vector<T> b, Vector<T> r) where T : unmanaged, INumber<T> =>
+            Vector.ConditionalSelect(Vector.Equals<T>(a, a) & Vector.Equals<T>(b, b), r, a + b);
+
+        /// <summary>
+        /// Pow through Math.Pow in double; the exponents that spectrograms and norms use (2, 1, 0.5) are vectorized when a
+        /// whole vector shares them (x·x and x are exact; √ is correctly rounded, with pow's +0 for −0 and +∞ for −∞).
+        /// </summary>
         public readonly struct Pow<T> : IBinary<T> where T : unmanaged, INumber<T>
         {
-            public static T Invoke(T a, T b) => T.CreateTruncating(Math.Pow(double.CreateTruncating(a), double.CreateTruncating(b)));
-            public static Vector<T> Invoke(Vector<T> a, Vector<T> b) => throw new NotSupportedException();
-            public static bool Vectorizable => false;
+            public static T Invoke(T a, T b) => b == T.CreateTruncating(2) ? a * a
+                : T.CreateTruncating(Math.Pow(double.CreateTruncating(a), double.CreateTruncating(b)));
+
+            public static Vector<T> Invoke(Vector<T> a, Vector<T> b)
+            {
+                if (Vector.EqualsAll(b, new Vector<T>(T.CreateTruncating(2)))) return a * a;
+                if (Vector.EqualsAll(b, Vector<T>.One)) return a;
+                if (Vector.EqualsAll(b, new Vector<T>(T.CreateTruncating(0.5))))
+                {
+                    var root = Vector.SquareRoot(a) + Vector<T>.Zero;
+                    return Vector.ConditionalSelect(Vector.Equals(a, new Vector<T>(T.CreateTruncating(double.NegativeInfinity))),
+                        new Vector<T>(T.CreateTruncating(double.PositiveInfinity)), root);
+                }
+                Span<T> lanes = stackalloc T[Vector<T>.Count];
+                for (int i = 0; i < lanes.Length; i++) lanes[i] = Invoke(a[i], b[i]);
+                return new Vector<T>(lanes);
+            }
+
+            public static bool Vectorizable => Vector<T>.IsSupported && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
         }
 
         /// <summary>y = op(a, b) with broadcasting over <paramref name="dims"/> (row-major, coalesced).</summary>

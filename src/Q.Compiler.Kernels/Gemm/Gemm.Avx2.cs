@@ -18,14 +18,20 @@ namespace Q.Compiler.Kernels
 
             public static void Run(ref GemmTile t, int rows)
             {
+                if (t.Indirect) Run<OffsetRows>(ref t, rows);
+                else Run<StridedRows>(ref t, rows);
+            }
+
+            private static void Run<TB>(ref GemmTile t, int rows) where TB : struct, IBRows
+            {
                 switch (rows)
                 {
-                    case 1: Row1(ref t); break;
-                    case 2: Tile<Rows2>(ref t); break;
-                    case 3: Tile<Rows3>(ref t); break;
-                    case 4: Tile<Rows4>(ref t); break;
-                    case 5: Tile<Rows5>(ref t); break;
-                    default: Tile<Rows6>(ref t); break;
+                    case 1: Row1<TB>(ref t); break;
+                    case 2: Tile<Rows2, TB>(ref t); break;
+                    case 3: Tile<Rows3, TB>(ref t); break;
+                    case 4: Tile<Rows4, TB>(ref t); break;
+                    case 5: Tile<Rows5, TB>(ref t); break;
+                    default: Tile<Rows6, TB>(ref t); break;
                 }
             }
 
@@ -37,14 +43,16 @@ namespace Q.Compiler.Kernels
             private static Vector256<float> Clamp(Vector256<float> v, Vector256<float> lo, Vector256<float> hi) =>
                 Avx.IsSupported ? Avx.Min(Avx.Max(v, lo), hi) : Vector256.Min(Vector256.Max(v, lo), hi);
 
-            private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
+            private static void Tile<R, TB>(ref GemmTile t) where R : struct, IRowCount where TB : struct, IBRows
             {
                 nint lda = t.Lda, lda2 = 2 * lda, lda3 = 3 * lda, lda4 = 4 * lda, lda5 = 5 * lda;
                 nint ldc = t.Ldc, aStep = t.AStep, ldb = t.Ldb;
                 int k = t.K;
                 for (int p = 0; p < t.Panels; p++)
                 {
-                    ref float b = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float bPanel = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float b = ref bPanel;
+                    ref int off = ref t.Offsets;
                     ref float c = ref Unsafe.Add(ref t.C, p * 16);
                     Vector256<float> c00, c01, c10 = default, c11 = default, c20 = default, c21 = default,
                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -72,6 +80,7 @@ namespace Q.Compiler.Kernels
                     ref float a = ref t.A;
                     for (int kk = 0; kk < k; kk++)
                     {
+                        if (TB.Indirect) b = ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk));
                         var v0 = Vector256.LoadUnsafe(ref b); var v1 = Vector256.LoadUnsafe(ref b, 8);
                         var x = Vector256.Create(a); c00 = MulAdd(x, v0, c00); c01 = MulAdd(x, v1, c01);
                         if (R.Value > 1) { x = Vector256.Create(Unsafe.Add(ref a, lda)); c10 = MulAdd(x, v0, c10); c11 = MulAdd(x, v1, c11); }
@@ -80,7 +89,7 @@ namespace Q.Compiler.Kernels
                         if (R.Value > 4) { x = Vector256.Create(Unsafe.Add(ref a, lda4)); c40 = MulAdd(x, v0, c40); c41 = MulAdd(x, v1, c41); }
                         if (R.Value > 5) { x = Vector256.Create(Unsafe.Add(ref a, lda5)); c50 = MulAdd(x, v0, c50); c51 = MulAdd(x, v1, c51); }
                         a = ref Unsafe.Add(ref a, aStep);
-                        b = ref Unsafe.Add(ref b, ldb);
+                        if (!TB.Indirect) b = ref Unsafe.Add(ref b, ldb);
                     }
                     if (t.Clamp)
                     {
@@ -102,13 +111,15 @@ namespace Q.Compiler.Kernels
             }
 
             /// <summary>One row (GEMV): k unrolled by 4 into independent accumulators, summed at the end.</summary>
-            private static void Row1(ref GemmTile t)
+            private static void Row1<TB>(ref GemmTile t) where TB : struct, IBRows
             {
                 nint aStep = t.AStep, ldb = t.Ldb;
                 int k = t.K;
                 for (int p = 0; p < t.Panels; p++)
                 {
-                    ref float b = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float bPanel = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float b = ref bPanel;
+                    ref int off = ref t.Offsets;
                     ref float c = ref Unsafe.Add(ref t.C, p * 16);
                     Vector256<float> s0, s1;
                     if (t.Accumulate) { s0 = Vector256.LoadUnsafe(ref c); s1 = Vector256.LoadUnsafe(ref c, 8); }
@@ -123,23 +134,28 @@ namespace Q.Compiler.Kernels
                     int kk = 0;
                     for (; kk <= k - 4; kk += 4)
                     {
+                        ref float b0 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk)) : ref b;
+                        ref float b1 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk + 1)) : ref Unsafe.Add(ref b, ldb);
+                        ref float b2 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk + 2)) : ref Unsafe.Add(ref b, 2 * ldb);
+                        ref float b3 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk + 3)) : ref Unsafe.Add(ref b, 3 * ldb);
                         var x = Vector256.Create(a);
-                        s0 = MulAdd(x, Vector256.LoadUnsafe(ref b), s0); s1 = MulAdd(x, Vector256.LoadUnsafe(ref b, 8), s1);
+                        s0 = MulAdd(x, Vector256.LoadUnsafe(ref b0), s0); s1 = MulAdd(x, Vector256.LoadUnsafe(ref b0, 8), s1);
                         x = Vector256.Create(Unsafe.Add(ref a, aStep));
-                        u0 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)ldb), u0); u1 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)ldb + 8), u1);
+                        u0 = MulAdd(x, Vector256.LoadUnsafe(ref b1), u0); u1 = MulAdd(x, Vector256.LoadUnsafe(ref b1, 8), u1);
                         x = Vector256.Create(Unsafe.Add(ref a, 2 * aStep));
-                        w0 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)(2 * ldb)), w0); w1 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)(2 * ldb) + 8), w1);
+                        w0 = MulAdd(x, Vector256.LoadUnsafe(ref b2), w0); w1 = MulAdd(x, Vector256.LoadUnsafe(ref b2, 8), w1);
                         x = Vector256.Create(Unsafe.Add(ref a, 3 * aStep));
-                        z0 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)(3 * ldb)), z0); z1 = MulAdd(x, Vector256.LoadUnsafe(ref b, (nuint)(3 * ldb) + 8), z1);
+                        z0 = MulAdd(x, Vector256.LoadUnsafe(ref b3), z0); z1 = MulAdd(x, Vector256.LoadUnsafe(ref b3, 8), z1);
                         a = ref Unsafe.Add(ref a, 4 * aStep);
-                        b = ref Unsafe.Add(ref b, 4 * ldb);
+                        if (!TB.Indirect) b = ref Unsafe.Add(ref b, 4 * ldb);
                     }
                     for (; kk < k; kk++)
                     {
+                        if (TB.Indirect) b = ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk));
                         var x = Vector256.Create(a);
                         s0 = MulAdd(x, Vector256.LoadUnsafe(ref b), s0); s1 = MulAdd(x, Vector256.LoadUnsafe(ref b, 8), s1);
                         a = ref Unsafe.Add(ref a, aStep);
-                        b = ref Unsafe.Add(ref b, ldb);
+                        if (!TB.Indirect) b = ref Unsafe.Add(ref b, ldb);
                     }
                     s0 += (u0 + w0) + z0; s1 += (u1 + w1) + z1;
                     if (t.Clamp)

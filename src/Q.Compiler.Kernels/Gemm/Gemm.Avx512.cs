@@ -19,14 +19,20 @@ namespace Q.Compiler.Kernels
 
             public static void Run(ref GemmTile t, int rows)
             {
+                if (t.Indirect) Run<OffsetRows>(ref t, rows);
+                else Run<StridedRows>(ref t, rows);
+            }
+
+            private static void Run<TB>(ref GemmTile t, int rows) where TB : struct, IBRows
+            {
                 switch (rows)
                 {
-                    case 1: Tile<Rows1>(ref t); break;
-                    case 2: Tile<Rows2>(ref t); break;
-                    case 3: Tile<Rows3>(ref t); break;
-                    case 4: Tile<Rows4>(ref t); break;
-                    case 5: Tile<Rows5>(ref t); break;
-                    default: Tile<Rows6>(ref t); break;
+                    case 1: Tile<Rows1, TB>(ref t); break;
+                    case 2: Tile<Rows2, TB>(ref t); break;
+                    case 3: Tile<Rows3, TB>(ref t); break;
+                    case 4: Tile<Rows4, TB>(ref t); break;
+                    case 5: Tile<Rows5, TB>(ref t); break;
+                    default: Tile<Rows6, TB>(ref t); break;
                 }
             }
 
@@ -38,7 +44,7 @@ namespace Q.Compiler.Kernels
             private static Vector512<float> Clamp(Vector512<float> v, Vector512<float> lo, Vector512<float> hi) =>
                 Avx512F.IsSupported ? Avx512F.Min(Avx512F.Max(v, lo), hi) : Vector512.Min(Vector512.Max(v, lo), hi);
 
-            private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
+            private static void Tile<R, TB>(ref GemmTile t) where R : struct, IRowCount where TB : struct, IBRows
             {
                 nint lda = t.Lda, lda2 = 2 * lda, lda3 = 3 * lda, lda4 = 4 * lda, lda5 = 5 * lda;
                 nint ldc = t.Ldc, aStep = t.AStep, ldb = t.Ldb;
@@ -49,7 +55,9 @@ namespace Q.Compiler.Kernels
                     // Offsets of the second panel in B, C and the column bias (0 when there is none: it duplicates the first).
                     nint bs = two ? t.PanelStride : 0, cs = two ? 16 : 0;
                     nint cbs = two ? t.ColBiasPanelStep : 0;
-                    ref float b = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float bPanel = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float b = ref bPanel;
+                    ref int off = ref t.Offsets;
                     ref float c = ref Unsafe.Add(ref t.C, p * 16);
                     Vector512<float> c00, c01, c10 = default, c11 = default, c20 = default, c21 = default,
                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -77,6 +85,7 @@ namespace Q.Compiler.Kernels
                     ref float a = ref t.A;
                     for (int kk = 0; kk < k; kk++)
                     {
+                        if (TB.Indirect) b = ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk));
                         var v0 = Vector512.LoadUnsafe(ref b); var v1 = Vector512.LoadUnsafe(ref b, (nuint)bs);
                         var x = Vector512.Create(a); c00 = MulAdd(x, v0, c00); c01 = MulAdd(x, v1, c01);
                         if (R.Value > 1) { x = Vector512.Create(Unsafe.Add(ref a, lda)); c10 = MulAdd(x, v0, c10); c11 = MulAdd(x, v1, c11); }
@@ -85,7 +94,7 @@ namespace Q.Compiler.Kernels
                         if (R.Value > 4) { x = Vector512.Create(Unsafe.Add(ref a, lda4)); c40 = MulAdd(x, v0, c40); c41 = MulAdd(x, v1, c41); }
                         if (R.Value > 5) { x = Vector512.Create(Unsafe.Add(ref a, lda5)); c50 = MulAdd(x, v0, c50); c51 = MulAdd(x, v1, c51); }
                         a = ref Unsafe.Add(ref a, aStep);
-                        b = ref Unsafe.Add(ref b, ldb);
+                        if (!TB.Indirect) b = ref Unsafe.Add(ref b, ldb);
                     }
                     if (t.Clamp)
                     {

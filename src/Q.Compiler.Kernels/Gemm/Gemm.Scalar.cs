@@ -35,13 +35,15 @@ namespace Q.Compiler.Kernels
                             s0 = r + Unsafe.Add(ref cb, j); s1 = r + Unsafe.Add(ref cb, j + 1); s2 = r + Unsafe.Add(ref cb, j + 2); s3 = r + Unsafe.Add(ref cb, j + 3);
                         }
                         ref float a = ref t.A;
-                        ref float b = ref Unsafe.Add(ref Unsafe.Add(ref t.B, p * t.PanelStride), j);
+                        ref float bPanel = ref Unsafe.Add(ref Unsafe.Add(ref t.B, p * t.PanelStride), j);
+                        ref float b = ref bPanel;
                         for (int kk = 0; kk < k; kk++)
                         {
+                            if (t.Indirect) b = ref Unsafe.Add(ref bPanel, Unsafe.Add(ref t.Offsets, kk));
                             float x = a;
                             s0 += x * b; s1 += x * Unsafe.Add(ref b, 1); s2 += x * Unsafe.Add(ref b, 2); s3 += x * Unsafe.Add(ref b, 3);
                             a = ref Unsafe.Add(ref a, aStep);
-                            b = ref Unsafe.Add(ref b, ldb);
+                            if (!t.Indirect) b = ref Unsafe.Add(ref b, ldb);
                         }
                         if (t.Clamp)
                         {

@@ -35,14 +35,20 @@ namespace Q.Compiler.Kernels
         {
             public static void Run(ref GemmTile t, int rows)
             {
+                if (t.Indirect) Run<OffsetRows>(ref t, rows);
+                else Run<StridedRows>(ref t, rows);
+            }
+
+            private static void Run<TB>(ref GemmTile t, int rows) where TB : struct, IBRows
+            {
                 switch (rows)
                 {
-                    case 1: Tile<Rows1>(ref t); break;
-                    case 2: Tile<Rows2>(ref t); break;
-                    case 3: Tile<Rows3>(ref t); break;
-                    case 4: Tile<Rows4>(ref t); break;
-                    case 5: Tile<Rows5>(ref t); break;
-                    default: Tile<Rows6>(ref t); break;
+                    case 1: Tile<Rows1, TB>(ref t); break;
+                    case 2: Tile<Rows2, TB>(ref t); break;
+                    case 3: Tile<Rows3, TB>(ref t); break;
+                    case 4: Tile<Rows4, TB>(ref t); break;
+                    case 5: Tile<Rows5, TB>(ref t); break;
+                    default: Tile<Rows6, TB>(ref t); break;
                 }
             }
 
@@ -56,14 +62,16 @@ namespace Q.Compiler.Kernels
                 Sse.IsSupported ? Sse.Min(Sse.Max(v, lo), hi) :
                 AdvSimd.IsSupported ? AdvSimd.Min(AdvSimd.Max(v, lo), hi) : Vector128.Min(Vector128.Max(v, lo), hi);
 
-            private static void Tile<R>(ref GemmTile t) where R : struct, IRowCount
+            private static void Tile<R, TB>(ref GemmTile t) where R : struct, IRowCount where TB : struct, IBRows
             {
                 nint lda = t.Lda, lda2 = 2 * lda, lda3 = 3 * lda, lda4 = 4 * lda, lda5 = 5 * lda;
                 nint ldc = t.Ldc, aStep = t.AStep, ldb = t.Ldb;
                 int k = t.K;
                 for (int p = 0; p < t.Panels; p++)
                 {
-                    ref float b = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float bPanel = ref Unsafe.Add(ref t.B, p * t.PanelStride);
+                    ref float b = ref bPanel;
+                    ref int off = ref t.Offsets;
                     ref float c = ref Unsafe.Add(ref t.C, p * 16);
                     Vector128<float> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default, c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default, c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
                     if (t.Accumulate)
@@ -91,6 +99,7 @@ namespace Q.Compiler.Kernels
                     ref float a = ref t.A;
                     for (int kk = 0; kk < k; kk++)
                     {
+                        if (TB.Indirect) b = ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk));
                         var v0 = Vector128.LoadUnsafe(ref b); var v1 = Vector128.LoadUnsafe(ref b, 4);
                         var v2 = Vector128.LoadUnsafe(ref b, 8); var v3 = Vector128.LoadUnsafe(ref b, 12);
                         var x = Vector128.Create(a); c00 = MulAdd(x, v0, c00); c01 = MulAdd(x, v1, c01); c02 = MulAdd(x, v2, c02); c03 = MulAdd(x, v3, c03);
@@ -100,7 +109,7 @@ namespace Q.Compiler.Kernels
                         if (R.Value > 4) { x = Vector128.Create(Unsafe.Add(ref a, lda4)); c40 = MulAdd(x, v0, c40); c41 = MulAdd(x, v1, c41); c42 = MulAdd(x, v2, c42); c43 = MulAdd(x, v3, c43); }
                         if (R.Value > 5) { x = Vector128.Create(Unsafe.Add(ref a, lda5)); c50 = MulAdd(x, v0, c50); c51 = MulAdd(x, v1, c51); c52 = MulAdd(x, v2, c52); c53 = MulAdd(x, v3, c53); }
                         a = ref Unsafe.Add(ref a, aStep);
-                        b = ref Unsafe.Add(ref b, ldb);
+                        if (!TB.Indirect) b = ref Unsafe.Add(ref b, ldb);
                     }
                     if (t.Clamp)
                     {

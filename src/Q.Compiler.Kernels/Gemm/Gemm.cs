@@ -32,13 +32,17 @@ namespace Q.Compiler.Kernels
     {
         /// <summary>Columns per B panel, for every instruction set (and for B packed at build time).</summary>
         public const int PanelWidth = 16;
-        /// <summary>K per block: a 16-column panel slice of KBlock rows is 16 KB.</summary>
-        public const int KBlock = 256;
-        /// <summary>Panels per column block: a KBlock × 128 block of B is 128 KB, for L2.</summary>
+        /// <summary>K per block: a 16-column panel slice of KBlock rows is 32 KB (L1); fewer, longer blocks also mean fewer passes over C.</summary>
+        public const int KBlock = 512;
+        /// <summary>Panels per column block: a KBlock × 128 block of B is 256 KB, for L2.</summary>
         public const int NBlockPanels = 8;
 
-        /// <summary>B layouts: packed panels (above), row-major [K, N] with row stride ldb, or transposed [N, K] with row stride ldb.</summary>
-        public const int BPacked = 0, BRowMajor = 1, BTransposed = 2;
+        /// <summary>
+        /// B layouts: packed panels (above), row-major [K, N] with row stride ldb, transposed [N, K] with row stride ldb,
+        /// or rows at offsets: B(k, j) = b[offsets[k] + j] (implicit GEMM: row k of B is a shifted view of the input, so
+        /// nothing is copied; the caller guarantees that b holds 16 readable floats past every row's last column).
+        /// </summary>
+        public const int BPacked = 0, BRowMajor = 1, BTransposed = 2, BOffsets = 3;
 
         /// <summary>Bias modes of <see cref="Run"/>: none, one scalar, per column [N], per row [M, 1], full [M, N].</summary>
         public const int BiasNone = 0, BiasScalar = 1, BiasPerColumn = 2, BiasPerRow = 3, BiasFull = 4;
@@ -70,7 +74,7 @@ namespace Q.Compiler.Kernels
             {
                 A = a, Lda = transA ? 1 : k, AStep = transA ? m : 1,
                 B = bPacked, BLayout = BPacked, Ldb = 0,
-                C = y, Ldc = n, M = m, N = n, K = k, PackBuffer = Span<float>.Empty,
+                C = y, Ldc = n, M = m, N = n, K = k, PackBuffer = Span<float>.Empty, Offsets = ReadOnlySpan<int>.Empty,
             };
             RunWithBias(ref g, c, 1f, 1f, biasMode, act, actAlpha, actBeta);
         }
@@ -171,9 +175,9 @@ namespace Q.Compiler.Kernels
             // Packed copy of one KBlock slice of a panel that B's own layout cannot serve (the ragged last panel of a
             // row-major B, every panel of a transposed B).
             // Pack whole blocks of a run-time B when the caller gave room and B is reused by enough rows to pay for it.
-            bool packBlock = g.BLayout != BPacked && m >= 4
+            bool packBlock = (g.BLayout == BRowMajor || g.BLayout == BTransposed) && m >= 4
                 && g.PackBuffer.Length >= Math.Min(KBlock, k) * Math.Min(NBlockPanels, panels) * W;
-            Span<float> packed = packBlock || g.BLayout == BPacked || (g.BLayout == BRowMajor && tailCols == W)
+            Span<float> packed = packBlock || g.BLayout == BPacked || g.BLayout == BOffsets || (g.BLayout == BRowMajor && tailCols == W)
                 ? Span<float>.Empty : stackalloc float[Math.Min(KBlock, k) * W];
 
             ref float a0 = ref MemoryMarshal.GetReference(g.A);
@@ -201,7 +205,17 @@ namespace Q.Compiler.Kernels
                         int p = nb + group;
                         int count;
                         bool ragged = false;
-                        if (packBlock)
+                        t.Indirect = false;
+                        if (g.BLayout == BOffsets)
+                        {
+                            count = blockPanels;
+                            t.B = ref Unsafe.Add(ref b0, (nint)p * W);
+                            t.Ldb = 0; t.PanelStride = W;
+                            t.Offsets = ref Unsafe.Add(ref MemoryMarshal.GetReference(g.Offsets), kb);
+                            t.Indirect = true;
+                            ragged = hasTail;
+                        }
+                        else if (packBlock)
                         {
                             // Run-time B copied block by block into panels: unit-stride reads for the kernel, no cache-set
                             // conflicts between rows of B whose stride is a multiple of 4 KB.
@@ -342,13 +356,27 @@ namespace Q.Compiler.Kernels
             {
                 BPacked => (long)((n + PanelWidth - 1) / PanelWidth) * k * PanelWidth,
                 BRowMajor => (long)(k - 1) * g.Ldb + n,
+                BOffsets => MaxOffset(g.Offsets, k) + (long)(n + PanelWidth - 1) / PanelWidth * PanelWidth,
                 _ => (long)(n - 1) * g.Ldb + k,
             };
             long cNeed = (long)(m - 1) * g.Ldc + n;
             if (aLast >= g.A.Length || bNeed > g.B.Length || cNeed > g.C.Length
                 || (!g.RowBias.IsEmpty && (long)(m - 1) * g.RowBiasStep >= g.RowBias.Length) || (!g.ColBias.IsEmpty && g.ColBias.Length < n)
-                || (g.BLayout != BPacked && g.Ldb < (g.BLayout == BRowMajor ? n : k)))
+                || ((g.BLayout == BRowMajor || g.BLayout == BTransposed) && g.Ldb < (g.BLayout == BRowMajor ? n : k)))
                 throw new ArgumentException("GEMM operands are smaller than their shapes and strides require");
+        }
+
+        /// <summary>The largest of offsets[0..k), checking that there are k of them and none is negative.</summary>
+        private static long MaxOffset(ReadOnlySpan<int> offsets, int k)
+        {
+            if (offsets.Length < k) throw new ArgumentException("fewer B row offsets than K");
+            int max = 0;
+            for (int i = 0; i < k; i++)
+            {
+                if (offsets[i] < 0) throw new ArgumentException("negative B row offset");
+                max = Math.Max(max, offsets[i]);
+            }
+            return max;
         }
 
         /// <summary>Floats of <see cref="GemmArgs.PackBuffer"/> that let the driver pack a run-time [K, N] B block by block.</summary>
@@ -380,6 +408,8 @@ namespace Q.Compiler.Kernels
         /// <summary>B in layout BLayout (Gemm.BPacked, BRowMajor, BTransposed) with row stride Ldb (unused when packed).</summary>
         public ReadOnlySpan<float> B;
         public int BLayout, Ldb;
+        /// <summary>Row offsets into B for <see cref="Gemm.BOffsets"/> (K of them).</summary>
+        public ReadOnlySpan<int> Offsets;
         /// <summary>C(i, j) = C[i·Ldc + j].</summary>
         public Span<float> C;
         public int Ldc;
@@ -403,7 +433,8 @@ namespace Q.Compiler.Kernels
 
     /// <summary>
     /// What a micro-kernel call computes: rows × (16 · Panels) of C over K (one block), with
-    /// A(r, k) = A[r·Lda + k·AStep], B(k, p·16 + j) = B[p·PanelStride + k·Ldb + j], C(r, p·16 + j) = C[r·Ldc + p·16 + j].
+    /// A(r, k) = A[r·Lda + k·AStep], B(k, p·16 + j) = B[p·PanelStride + k·Ldb + j] (or, when Indirect,
+    /// B[p·PanelStride + Offsets[k] + j]), C(r, p·16 + j) = C[r·Ldc + p·16 + j].
     /// C starts from itself (Accumulate) or from RowBias[r·RowBiasStep] + ColBias[p·ColBiasPanelStep + j], and is
     /// clamped to [Lo, Hi] at the end when Clamp is set.
     /// </summary>
@@ -413,6 +444,8 @@ namespace Q.Compiler.Kernels
         public nint Lda, AStep;
         public ref float B;
         public nint Ldb, PanelStride;
+        public ref int Offsets;
+        public bool Indirect;
         public int Panels, K;
         public ref float C;
         public nint Ldc;
@@ -434,6 +467,11 @@ namespace Q.Compiler.Kernels
         /// <summary>Computes the tile described by <paramref name="t"/> for 1 ≤ rows ≤ MaxRows.</summary>
         static abstract void Run(ref GemmTile t, int rows);
     }
+
+    /// <summary>How a micro-kernel walks the rows of B, known to the JIT: by a stride, or through an offset table.</summary>
+    internal interface IBRows { static abstract bool Indirect { get; } }
+    internal readonly struct StridedRows : IBRows { public static bool Indirect => false; }
+    internal readonly struct OffsetRows : IBRows { public static bool Indirect => true; }
 
     /// <summary>A row count known to the JIT: micro-kernels are generic over it so each height compiles to straight-line code.</summary>
     internal interface IRowCount { static abstract int Value { get; } }

@@ -6,7 +6,8 @@ using static Q.Compiler.Tests.Kernels.KernelReference;
 namespace Q.Compiler.Tests.Kernels;
 
 /// <summary>
-/// Conv2D strategies (pointwise GEMM, im2col + GEMM, depthwise at every vector width, and the direct method) against a
+/// Conv2D strategies (pointwise GEMM, implicit GEMM, im2col + GEMM, depthwise at every vector width, and the direct
+/// method) against a
 /// double reference, over groups, asymmetric pads, strides, dilations, 1-D, K above the GEMM's K block and outputs
 /// split over several im2col chunks. Outputs carry NaN sentinels past their end to catch overruns.
 /// </summary>
@@ -30,10 +31,12 @@ public sealed class ConvKernelTests
         new("5x5 stride 2 asymmetric pads",  1,  3, 13, 12,  6, 5, 5, 2, 2, 1, 1, 0, 1, 2, 1, 1, 0),
         new("3x3 dilation 2 grouped",        1,  6, 10,  9,  4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3),
         new("1-D kernel 3 stride 2",         1,  4,  1, 29,  5, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, 1, 4),
-        new("K above 256",                   1, 40,  7,  8, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+        new("K above the K block",           1, 60,  7,  8, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
         new("7x7 stride 2 pad 3",            1,  3, 23, 21,  8, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1),
         new("stride 3 kernel 2",             1,  2, 11, 14,  3, 2, 2, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0),
         new("kernel wider than input",       1,  2,  3,  2,  2, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, 1, 0),
+        new("3x3 rows of 64 (direct rows)",  1,  3,  5, 64,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+        new("5x5 wide, rows batched",        1,  2,  6,300,  3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 0),
         new("1x1 stride 2",                  1,  6,  9,  9,  5, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1),
         new("channel multiplier 2",          1,  4,  8,  8,  8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 2),
         new("depthwise 3x3 s1",              1,  5, 12, 19,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 2),
@@ -80,6 +83,11 @@ public sealed class ConvKernelTests
         foreach (int chunk in new[] { 16, (plane + 15) / 16 * 16 })
             Check($"im2col chunk {chunk}", y => Conv2D.Im2Col(x, w, b, y, new float[k * chunk], c.N, c.C, c.H, c.W, c.M, c.OH, c.OW,
                 c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.Group, c.Act, alpha, beta));
+
+        if (c.SH == 1 && c.SW == 1)
+            Check("implicit GEMM", y => Conv2D.ImplicitGemm(x, w, b, y,
+                new float[Conv2D.ImplicitGemmScratchLength(c.C, c.H, c.W, c.M, c.KH, c.KW, c.DW, c.Group, c.PT, c.PL, c.PB, c.PR)],
+                c.N, c.C, c.H, c.W, c.M, c.OH, c.OW, c.KH, c.KW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Group, c.Act, alpha, beta));
 
         bool pointwise = c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PT + c.PL + c.PB + c.PR == 0;
         if (pointwise)

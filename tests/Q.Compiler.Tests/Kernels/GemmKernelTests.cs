@@ -8,7 +8,7 @@ namespace Q.Compiler.Tests.Kernels;
 /// Every GEMM micro-kernel (each ISA's code runs here even without its hardware: Vector512/256 operations are emulated
 /// by .NET where not accelerated, and FMA falls back to multiply + add) through the shared driver, against a double
 /// reference, over shapes at the edges of the tiles (rows: 6, 3 or 1; columns: panels of 16, blocks of 8 panels;
-/// K blocks of 256), with every B layout, transposed A, each bias kind and activations fused in the kernel (Relu,
+/// K blocks of Gemm.KBlock), with every B layout, transposed A, each bias kind and activations fused in the kernel (Relu,
 /// Clip) or after it. C carries sentinel columns and rows around the result to catch writes outside it.
 /// </summary>
 public sealed class GemmKernelTests
@@ -18,8 +18,9 @@ public sealed class GemmKernelTests
     /// <summary>(M, N, K): below, at and above multiples of the tile height, the panel width, the column and K blocks.</summary>
     private static readonly (int M, int N, int K)[] Shapes =
     {
-        (1, 1, 1), (1, 16, 7), (1, 17, 256), (2, 15, 3), (3, 31, 5), (4, 48, 2), (5, 16, 257),
-        (6, 32, 16), (7, 33, 255), (12, 129, 9), (13, 145, 513), (3, 1, 300), (6, 143, 40), (1, 200, 1000), (9, 128, 64),
+        (1, 1, 1), (1, 16, 7), (1, 17, Gemm.KBlock), (2, 15, 3), (3, 31, 5), (4, 48, 2), (5, 16, Gemm.KBlock + 1),
+        (6, 32, 16), (7, 33, Gemm.KBlock - 1), (12, 129, 9), (13, 145, 2 * Gemm.KBlock + 3), (3, 1, 300), (6, 143, 40),
+        (1, 200, 1000), (9, 128, 64), (4, 20, 257),
     };
 
     [Theory]
@@ -28,7 +29,7 @@ public sealed class GemmKernelTests
     {
         int seed = 0;
         foreach (var (m, n, k) in Shapes)
-            foreach (int layout in new[] { Gemm.BPacked, Gemm.BRowMajor, Gemm.BTransposed })
+            foreach (int layout in new[] { Gemm.BPacked, Gemm.BRowMajor, Gemm.BTransposed, Gemm.BOffsets })
             {
                 seed++;
                 bool transA = seed % 3 == 1;
@@ -47,8 +48,24 @@ public sealed class GemmKernelTests
         var a = Random(m * k, seed);
         var bKn = Random(k * n, seed + 1000);
         float[] b; int ldb;
+        int[] offsets = Array.Empty<int>();
         switch (layout)
         {
+            case Gemm.BOffsets:
+            {
+                // Rows in reverse order with NaN between them and after the last: the ragged panel reads (and discards) them.
+                ldb = 0;
+                int gap = n + 7;
+                b = new float[k * gap + 16];
+                Array.Fill(b, float.NaN);
+                offsets = new int[k];
+                for (int kk = 0; kk < k; kk++)
+                {
+                    offsets[kk] = (k - 1 - kk) * gap;
+                    for (int j = 0; j < n; j++) b[offsets[kk] + j] = bKn[kk * n + j];
+                }
+                break;
+            }
             case Gemm.BPacked:
                 b = new float[Gemm.PackedLength(k, n)]; ldb = 0;
                 Gemm.Pack(bKn, k, n, b);
@@ -80,7 +97,7 @@ public sealed class GemmKernelTests
         var g = new GemmArgs
         {
             A = aStore, Lda = transA ? 1 : k, AStep = transA ? m : 1,
-            B = b, BLayout = layout, Ldb = ldb, C = c, Ldc = ldc, M = m, N = n, K = k,
+            B = b, BLayout = layout, Ldb = ldb, Offsets = offsets, C = c, Ldc = ldc, M = m, N = n, K = k,
             RowBias = biasKind == 1 ? rowBias.AsSpan(0, 1) : biasKind == 3 ? rowBias : default,
             RowBiasStep = biasKind == 1 ? 0 : 1,
             ColBias = biasKind == 2 ? colBias : default,

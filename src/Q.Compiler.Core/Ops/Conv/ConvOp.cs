@@ -56,6 +56,15 @@ namespace Q.Compiler.Ops.Conv
         /// </summary>
         public const int Im2ColTargetFloats = 48 * 1024;
 
+        /// <summary>
+        /// Largest padded input (floats) the implicit GEMM copies into scratch; larger stride-1 convolutions use im2col,
+        /// whose scratch is bounded by <see cref="Im2ColTargetFloats"/>.
+        /// </summary>
+        public const long ImplicitGemmMaxFloats = 8L * 1024 * 1024;
+
+        /// <summary>Output columns per implicit-GEMM call when rows are batched (Q.Compiler.Kernels.Conv2D.ImplicitGemmChunkColumns).</summary>
+        public const int ImplicitGemmChunkColumns = 512;
+
         /// <summary>Panel width of the kernels' packed GEMM layout (Q.Compiler.Kernels.Gemm.PanelWidth).</summary>
         public const int PanelWidth = 16;
 
@@ -70,7 +79,9 @@ namespace Q.Compiler.Ops.Conv
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1
                 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0;
             string kind = depthwise ? "Depthwise" : group > 1 ? "Grouped" : "";
-            string strategy = depthwise ? "depthwise kernel" : pointwise ? "GEMM on NCHW" : "im2col + GEMM";
+            bool implicitGemm = !depthwise && !pointwise && g.StrideH == 1 && g.StrideW == 1
+                && (long)c * (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) <= ImplicitGemmMaxFloats;
+            string strategy = depthwise ? "depthwise kernel" : pointwise ? "GEMM on NCHW" : implicitGemm ? "implicit GEMM" : "im2col + GEMM";
             ctx.Describe("Conv" + ctx.ActivationSuffix, $"{kind}Conv{g.KernelName}" + (ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op),
                 $"{c}→{m} channels{(group > 1 ? $", {group} groups" : "")}, {g.Describe()}; {strategy}",
                 $"y[oc] = {ActivationMath(ctx)}(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])");
@@ -96,15 +107,36 @@ namespace Q.Compiler.Ops.Conv
             {
                 // Room to pack the input planes (B of the GEMM) one K×N block at a time (Gemm.PackBufferLength).
                 int hw = g.InH * g.InW;
-                int packLength = Math.Min(256, cg) * Math.Min(8, (hw + PanelWidth - 1) / PanelWidth) * PanelWidth;
+                int packLength = Math.Min(512, cg) * Math.Min(8, (hw + PanelWidth - 1) / PanelWidth) * PanelWidth;
                 args.Add(PlanArg.Out(ctx.Scratch("packed", DataType.Float, new Shape(packLength))));
                 args.AddRange(new[] { PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(hw), PlanArg.Int(m), PlanArg.Int(group) });
                 args.AddRange(ctx.ActivationArgs());
                 ctx.Call("Conv2D.Pointwise", args.ToArray());
                 return;
             }
-            // im2col chunk: a whole number of 16-pixel panels, at least one, at most the output plane.
             int k = cg * g.KernelH * g.KernelW, plane = g.OutH * g.OutW;
+            long paddedInput = (long)c * (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight);
+            if (implicitGemm)
+            {
+                // Stride 1: implicit GEMM over a padded copy of the input, plus a staging tile of R output rows
+                // unless rows go straight to y (Conv2D.ImplicitGemmScratchLength).
+                int pw = g.InW + g.PadLeft + g.PadRight;
+                bool direct = g.OutW % PanelWidth == 0 && g.OutW >= 4 * PanelWidth;
+                int staging = direct ? 0 : m / group * Math.Max(1, ImplicitGemmChunkColumns / pw) * pw;
+                int length = checked((int)paddedInput + PanelWidth + k + staging);
+                args.Add(PlanArg.Out(ctx.Scratch("padded", DataType.Float, new Shape(length))));
+                args.AddRange(new[]
+                {
+                    PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(g.InH), PlanArg.Int(g.InW),
+                    PlanArg.Int(m), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW), PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW),
+                    PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
+                    PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight), PlanArg.Int(group),
+                });
+                args.AddRange(ctx.ActivationArgs());
+                ctx.Call("Conv2D.ImplicitGemm", args.ToArray());
+                return;
+            }
+            // im2col chunk: a whole number of 16-pixel panels, at least one, at most the output plane.
             int chunk = Math.Max(PanelWidth, Im2ColTargetFloats / k / PanelWidth * PanelWidth);
             chunk = Math.Min(chunk, (plane + PanelWidth - 1) / PanelWidth * PanelWidth);
             args.Add(PlanArg.Out(ctx.Scratch("patches", DataType.Float, new Shape(k, chunk))));
