@@ -55,7 +55,7 @@ namespace Q.Compiler.Kernels
             }
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            private static float Clamp(float v, float lo, float hi) => v < lo ? lo : v > hi ? hi : v;
+            private static float Clamp(float v, float lo, float hi) => System.MathF.Min(System.MathF.Max(v, lo), hi); // ONNX Clip: hi wins when lo > hi
         }
     }
 }

@@ -13,23 +13,23 @@ namespace Demo
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Conv5x5_Relu  Conv + Relu  [1,1,28,28]   → [1,8,28,28]   1→8 channels, 5x5, stride 1, pads 2,2,2,2
-    /// L1_MaxPool2x2    MaxPool      [1,8,28,28]   → [1,8,14,14]   8 channels, 2x2, stride 2, no padding
-    /// L2_Conv5x5_Relu  Conv + Relu  [1,8,14,14]   → [1,16,14,14]  8→16 channels, 5x5, stride 1, pads 2,2,2,2
-    /// L3_MaxPool3x3    MaxPool      [1,16,14,14]  → [1,16,4,4]    16 channels, 3x3, stride 3, no padding
-    /// L4_Gemm1x256x10  Gemm         [1,256]       → [1,10]        M=1, K=256, N=10
+    /// L0_Conv5x5_Relu  Conv + Relu  [1,1,28,28]   → [1,8,28,28], [5161]    1→8 channels, 5x5, stride 1, pads 2,2,2,2; implicit GEMM
+    /// L1_MaxPool2x2    MaxPool      [1,8,28,28]   → [1,8,14,14], [798]     8 channels, 2x2, stride 2, no padding
+    /// L2_Conv5x5_Relu  Conv + Relu  [1,8,14,14]   → [1,16,14,14], [10872]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; implicit GEMM
+    /// L3_MaxPool3x3    MaxPool      [1,16,14,14]  → [1,16,4,4], [214]      16 channels, 3x3, stride 3, no padding
+    /// L4_Gemm1x256x10  Gemm         [1,256]       → [1,10]                 M=1, K=256, N=10, B packed at build time
     /// </code>
-    /// <para>Scratch arena: 31,360 bytes (no layout can use less than 31,360). Weights: 23,976 bytes.</para>
+    /// <para>Scratch arena: 62,336 bytes (no layout can use less than 62,336). Weights: 30,128 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
     public sealed partial class Mnist
     {
         /// <summary>Bytes of scratch memory an instance allocates once, in its constructor.</summary>
-        public const int ScratchBytes = 31360;
+        public const int ScratchBytes = 62336;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
-        public const int WeightBytes = 23976;
+        public const int WeightBytes = 30128;
 
         /// <summary>Elements in Input3 [1,1,28,28].</summary>
         public const int Input3Length = 784;
@@ -51,7 +51,7 @@ namespace Demo
 
         private readonly byte[] _arena;
 
-        /// <summary>Creates an instance and allocates its scratch arena (31,360 bytes).</summary>
+        /// <summary>Creates an instance and allocates its scratch arena (62,336 bytes).</summary>
         public Mnist()
         {
             _arena = new byte[ScratchBytes];
@@ -68,60 +68,63 @@ namespace Demo
 
             Span<byte> arena = _arena;
             var reLU32Output0 = Scratch<float>(arena, 0, 6272);                      // ReLU32_Output_0 f32[1,8,28,28]: 25,088 bytes at arena offset 0
-            L0_Conv5x5_Relu(input3, reLU32Output0);
-            var pooling66Output0 = Scratch<float>(arena, 25088, 1568);               // Pooling66_Output_0 f32[1,8,14,14]: 6,272 bytes at arena offset 25,088
-            L1_MaxPool2x2(reLU32Output0, pooling66Output0);
-            var reLU114Output0 = Scratch<float>(arena, 0, 3136);                     // ReLU114_Output_0 f32[1,16,14,14]: 12,544 bytes at arena offset 0
-            L2_Conv5x5_Relu(pooling66Output0, reLU114Output0);
-            var pooling160Output0 = Scratch<float>(arena, 12544, 256);               // Pooling160_Output_0 f32[1,16,4,4]: 1,024 bytes at arena offset 12,544
-            L3_MaxPool3x3(reLU114Output0, pooling160Output0);
-            var pooling160Output0Reshape0 = Scratch<float>(arena, 12544, 256);       // Pooling160_Output_0_reshape0 f32[1,256]: 1,024 bytes at arena offset 12,544
+            var convolution28Padded = Scratch<float>(arena, 25088, 5161);            // Convolution28_padded f32[5161]: 20,644 bytes at arena offset 25,088
+            L0_Conv5x5_Relu(input3, reLU32Output0, convolution28Padded);
+            var pooling66Output0 = Scratch<float>(arena, 56064, 1568);               // Pooling66_Output_0 f32[1,8,14,14]: 6,272 bytes at arena offset 56,064
+            var pooling66Padded = Scratch<float>(arena, 25088, 798);                 // Pooling66_padded f32[798]: 3,192 bytes at arena offset 25,088
+            L1_MaxPool2x2(reLU32Output0, pooling66Output0, pooling66Padded);
+            var reLU114Output0 = Scratch<float>(arena, 43520, 3136);                 // ReLU114_Output_0 f32[1,16,14,14]: 12,544 bytes at arena offset 43,520
+            var convolution110Padded = Scratch<float>(arena, 0, 10872);              // Convolution110_padded f32[10872]: 43,488 bytes at arena offset 0
+            L2_Conv5x5_Relu(pooling66Output0, reLU114Output0, convolution110Padded);
+            var pooling160Output0 = Scratch<float>(arena, 0, 256);                   // Pooling160_Output_0 f32[1,16,4,4]: 1,024 bytes at arena offset 0
+            var pooling160Padded = Scratch<float>(arena, 1024, 214);                 // Pooling160_padded f32[214]: 856 bytes at arena offset 1,024
+            L3_MaxPool3x3(reLU114Output0, pooling160Output0, pooling160Padded);
+            var pooling160Output0Reshape0 = Scratch<float>(arena, 0, 256);           // Pooling160_Output_0_reshape0 f32[1,256]: 1,024 bytes at arena offset 0
             L4_Gemm1x256x10(pooling160Output0Reshape0, plus214Output0);
         }
 
-        /// <summary>L0: Conv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2.</summary>
+        /// <summary>L0: Conv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; implicit GEMM.</summary>
         /// <remarks>y[oc] = relu(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
-        private static void L0_Conv5x5_Relu(ReadOnlySpan<float> input3, Span<float> reLU32Output0)
+        private static void L0_Conv5x5_Relu(ReadOnlySpan<float> input3, Span<float> reLU32Output0, Span<float> convolution28Padded)
         {
-            Conv2D.Run(input3, W_Parameter5, W_Convolution28BAdd, reLU32Output0,
-                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
-                padTop: 2, padLeft: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
+            Conv2D.ImplicitGemm(input3, W_Parameter5, W_Convolution28BAdd, reLU32Output0, convolution28Padded,
+                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
+                padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L1: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
-        private static void L1_MaxPool2x2(ReadOnlySpan<float> reLU32Output0, Span<float> pooling66Output0)
+        private static void L1_MaxPool2x2(ReadOnlySpan<float> reLU32Output0, Span<float> pooling66Output0, Span<float> pooling66Padded)
         {
-            Pool2D.Max(reLU32Output0, pooling66Output0,
+            Pool2D.MaxPadded(reLU32Output0, pooling66Output0, pooling66Padded,
                 planes: 8, h: 28, w: 28, oh: 14, ow: 14, kh: 2, kw: 2, strideH: 2, strideW: 2, dilH: 1, dilW: 1,
-                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
+                padTop: 0, padLeft: 0);
         }
 
-        /// <summary>L2: Conv + Relu "Convolution110", "Plus112", "ReLU114" — 8→16 channels, 5x5, stride 1, pads 2,2,2,2.</summary>
+        /// <summary>L2: Conv + Relu "Convolution110", "Plus112", "ReLU114" — 8→16 channels, 5x5, stride 1, pads 2,2,2,2; implicit GEMM.</summary>
         /// <remarks>y[oc] = relu(b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
-        private static void L2_Conv5x5_Relu(ReadOnlySpan<float> pooling66Output0, Span<float> reLU114Output0)
+        private static void L2_Conv5x5_Relu(ReadOnlySpan<float> pooling66Output0, Span<float> reLU114Output0, Span<float> convolution110Padded)
         {
-            Conv2D.Run(pooling66Output0, W_Parameter87, W_Convolution110BAdd, reLU114Output0,
-                n: 1, c: 8, h: 14, wd: 14, m: 16, oh: 14, ow: 14, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1,
-                dilW: 1, padTop: 2, padLeft: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
+            Conv2D.ImplicitGemm(pooling66Output0, W_Parameter87, W_Convolution110BAdd, reLU114Output0, convolution110Padded,
+                n: 1, c: 8, h: 14, wd: 14, m: 16, oh: 14, ow: 14, kh: 5, kw: 5, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
+                padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L3: MaxPool "Pooling160" — 16 channels, 3x3, stride 3, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
-        private static void L3_MaxPool3x3(ReadOnlySpan<float> reLU114Output0, Span<float> pooling160Output0)
+        private static void L3_MaxPool3x3(ReadOnlySpan<float> reLU114Output0, Span<float> pooling160Output0, Span<float> pooling160Padded)
         {
-            Pool2D.Max(reLU114Output0, pooling160Output0,
+            Pool2D.MaxPadded(reLU114Output0, pooling160Output0, pooling160Padded,
                 planes: 16, h: 14, w: 14, oh: 4, ow: 4, kh: 3, kw: 3, strideH: 3, strideW: 3, dilH: 1, dilW: 1,
-                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
+                padTop: 0, padLeft: 0);
         }
 
-        /// <summary>L4: Gemm "Times212", "Plus214" — M=1, K=256, N=10.</summary>
+        /// <summary>L4: Gemm "Times212", "Plus214" — M=1, K=256, N=10, B packed at build time.</summary>
         /// <remarks>y[m,n] = (Σ_k a[m,k]·b[k,n] + c)</remarks>
         private static void L4_Gemm1x256x10(ReadOnlySpan<float> pooling160Output0Reshape0, Span<float> plus214Output0)
         {
-            Gemm.Run(pooling160Output0Reshape0, W_Parameter193Reshape1, W_Times212BAdd, plus214Output0,
-                m: 1, n: 10, k: 256, transA: false, transB: false, alpha: 1f, beta: 1f, biasMode: 2, act: 0,
-                actAlpha: 0f, actBeta: 0f);
+            Gemm.RunPacked(pooling160Output0Reshape0, W_Times212BPacked, W_Times212BAdd, plus214Output0,
+                m: 1, n: 10, k: 256, transA: false, biasMode: 2, act: 0, actAlpha: 0f, actBeta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

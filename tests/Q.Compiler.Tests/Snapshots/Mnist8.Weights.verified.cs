@@ -17,12 +17,12 @@ namespace Demo
         private static ReadOnlySpan<float> W_Convolution110BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(832, 64));
         /// <summary>Parameter87 f32[16,8,5,5].</summary>
         private static ReadOnlySpan<float> W_Parameter87 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(896, 12800));
-        /// <summary>Parameter193_reshape1 f32[256,10].</summary>
-        private static ReadOnlySpan<float> W_Parameter193Reshape1 => MemoryMarshal.Cast<byte, float>(WeightData.Slice(13696, 10240));
         /// <summary>Times212_B_add f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(23936, 40));
+        private static ReadOnlySpan<float> W_Times212BAdd => MemoryMarshal.Cast<byte, float>(WeightData.Slice(13696, 40));
+        /// <summary>Times212_B_packed f32[1,256,16].</summary>
+        private static ReadOnlySpan<float> W_Times212BPacked => MemoryMarshal.Cast<byte, float>(WeightData.Slice(13744, 16384));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u6aab\ube25\u1fb5\ubede\uae77\u3dbb\u0da9\ubc8a[scrubbed: 23,976 bytes, sha256 2d085ded2a92ab88…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u6aab\ube25\u1fb5\ubede\uae77\u3dbb\u0da9\ubc8a[scrubbed: 30,128 bytes, sha256 e5dbb4c8bcd44f2c…]".AsSpan());
     }
 }

@@ -13,16 +13,16 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_AvgPool2x2  AveragePool  [1,3,32,32]  → [1,3,31,31]  3 channels, 2x2, stride 1, no padding
+    /// L0_AvgPool2x2  AveragePool  [1,3,32,32]  → [1,3,31,31], [1055]  3 channels, 2x2, stride 1, no padding
     /// </code>
-    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 0 bytes.</para>
+    /// <para>Scratch arena: 4,224 bytes (no layout can use less than 4,224). Weights: 0 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
     public sealed partial class Averagepool2dDefault
     {
         /// <summary>Bytes of scratch memory an instance allocates once, in its constructor.</summary>
-        public const int ScratchBytes = 0;
+        public const int ScratchBytes = 4224;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
         public const int WeightBytes = 0;
@@ -47,7 +47,7 @@ namespace Snapshots
 
         private readonly byte[] _arena;
 
-        /// <summary>Creates an instance and allocates its scratch arena (0 bytes).</summary>
+        /// <summary>Creates an instance and allocates its scratch arena (4,224 bytes).</summary>
         public Averagepool2dDefault()
         {
             _arena = new byte[ScratchBytes];
@@ -62,16 +62,18 @@ namespace Snapshots
             if (x.Length != XLength) ThrowLength("x", nameof(x), "[1,3,32,32]", XLength, x.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[1,3,31,31]", YLength, y.Length);
 
-            L0_AvgPool2x2(x, y);
+            Span<byte> arena = _arena;
+            var averagePool0Padded = Scratch<float>(arena, 0, 1055);                 // AveragePool_0_padded f32[1055]: 4,220 bytes at arena offset 0
+            L0_AvgPool2x2(x, y, averagePool0Padded);
         }
 
         /// <summary>L0: AveragePool "AveragePool_0" — 3 channels, 2x2, stride 1, no padding.</summary>
         /// <remarks>y = Σ window x / valid elements in the window</remarks>
-        private static void L0_AvgPool2x2(ReadOnlySpan<float> x, Span<float> y)
+        private static void L0_AvgPool2x2(ReadOnlySpan<float> x, Span<float> y, Span<float> averagePool0Padded)
         {
-            Pool2D.Average(x, y,
-                planes: 3, h: 32, w: 32, oh: 31, ow: 31, kh: 2, kw: 2, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
-                padTop: 0, padLeft: 0, padBottom: 0, padRight: 0, countIncludePad: false);
+            Pool2D.AveragePadded(x, y, averagePool0Padded,
+                planes: 3, h: 32, w: 32, oh: 31, ow: 31, kh: 2, kw: 2, strideH: 1, strideW: 1, padTop: 0, padLeft: 0,
+                padBottom: 0, padRight: 0, countIncludePad: false);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>

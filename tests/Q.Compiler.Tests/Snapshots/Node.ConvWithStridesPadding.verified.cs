@@ -13,16 +13,16 @@ namespace Snapshots
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_DepthwiseConv3x3  Conv  [1,1,7,5]  → [1,1,4,3]  1→1 channels, 3x3, stride 2, pads 1,1,1,1
+    /// L0_DepthwiseConv3x3  Conv  [1,1,7,5]  → [1,1,4,3], [72]  1→1 channels, 3x3, stride 2, pads 1,1,1,1; depthwise kernel
     /// </code>
-    /// <para>Scratch arena: none (every tensor is a Run argument or a weight). Weights: 52 bytes.</para>
+    /// <para>Scratch arena: 320 bytes (no layout can use less than 320). Weights: 52 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
     public sealed partial class ConvWithStridesPadding
     {
         /// <summary>Bytes of scratch memory an instance allocates once, in its constructor.</summary>
-        public const int ScratchBytes = 0;
+        public const int ScratchBytes = 320;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
         public const int WeightBytes = 52;
@@ -47,7 +47,7 @@ namespace Snapshots
 
         private readonly byte[] _arena;
 
-        /// <summary>Creates an instance and allocates its scratch arena (0 bytes).</summary>
+        /// <summary>Creates an instance and allocates its scratch arena (320 bytes).</summary>
         public ConvWithStridesPadding()
         {
             _arena = new byte[ScratchBytes];
@@ -62,16 +62,18 @@ namespace Snapshots
             if (x.Length != XLength) ThrowLength("x", nameof(x), "[1,1,7,5]", XLength, x.Length);
             if (y.Length != YLength) ThrowLength("y", nameof(y), "[1,1,4,3]", YLength, y.Length);
 
-            L0_DepthwiseConv3x3(x, y);
+            Span<byte> arena = _arena;
+            var conv0Padded = Scratch<float>(arena, 0, 72);                          // Conv_0_padded f32[72]: 288 bytes at arena offset 0
+            L0_DepthwiseConv3x3(x, y, conv0Padded);
         }
 
-        /// <summary>L0: Conv "Conv_0" — 1→1 channels, 3x3, stride 2, pads 1,1,1,1.</summary>
+        /// <summary>L0: Conv "Conv_0" — 1→1 channels, 3x3, stride 2, pads 1,1,1,1; depthwise kernel.</summary>
         /// <remarks>y[oc] = (b[oc] + Σ_ic,kh,kw x[ic, oh·s+kh·d−p, ow·s+kw·d−p] · w[oc, ic, kh, kw])</remarks>
-        private static void L0_DepthwiseConv3x3(ReadOnlySpan<float> x, Span<float> y)
+        private static void L0_DepthwiseConv3x3(ReadOnlySpan<float> x, Span<float> y, Span<float> conv0Padded)
         {
-            Conv2D.Run(x, W_W, W_Conv0ZeroBias, y,
-                n: 1, c: 1, h: 7, wd: 5, m: 1, oh: 4, ow: 3, kh: 3, kw: 3, strideH: 2, strideW: 2, dilH: 1, dilW: 1,
-                padTop: 1, padLeft: 1, group: 1, act: 0, alpha: 0f, beta: 0f);
+            Conv2D.Depthwise(x, W_W, W_Conv0ZeroBias, y, conv0Padded,
+                n: 1, c: 1, h: 7, wd: 5, oh: 4, ow: 3, kh: 3, kw: 3, strideH: 2, strideW: 2, dilH: 1, dilW: 1,
+                padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, act: 0, alpha: 0f, beta: 0f);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>
