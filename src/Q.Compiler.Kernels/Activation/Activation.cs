@@ -39,11 +39,39 @@ namespace Q.Compiler.Kernels
                     return;
                 }
                 case Sigmoid: for (int i = 0; i < y.Length; i++) y[i] = 1f / (1f + MathF.Exp(-y[i])); return;
-                case HardSigmoid: for (int i = 0; i < y.Length; i++) y[i] = MathF.Max(0f, MathF.Min(1f, alpha * y[i] + beta)); return;
-                case HardSwish: for (int i = 0; i < y.Length; i++) { float v = y[i]; y[i] = v * MathF.Max(0f, MathF.Min(1f, v / 6f + 0.5f)); } return;
+                case HardSigmoid: Hard(y, alpha, beta, swish: false); return;
+                case HardSwish: Hard(y, 1f / 6f, 0.5f, swish: true); return;
                 case Tanh: for (int i = 0; i < y.Length; i++) y[i] = MathF.Tanh(y[i]); return;
                 default: throw new ArgumentOutOfRangeException(nameof(kind));
             }
+        }
+
+        /// <summary>h = min(1, max(0, a·v + b)); y = h (HardSigmoid) or v·h (HardSwish, a = 1/6, b = 1/2). NaN stays NaN.</summary>
+        private static void Hard(Span<float> y, float a, float b, bool swish)
+        {
+            int i = 0;
+            ref float r = ref MemoryMarshal.GetReference(y);
+            if (Vector256.IsHardwareAccelerated) i = HardVec<Simd256, Vector256<float>>(ref r, y.Length, a, b, swish);
+            else if (Vector128.IsHardwareAccelerated) i = HardVec<Simd128, Vector128<float>>(ref r, y.Length, a, b, swish);
+            for (; i < y.Length; i++)
+            {
+                float v = Unsafe.Add(ref r, i), h = MathF.Min(1f, MathF.Max(0f, a * v + b));
+                Unsafe.Add(ref r, i) = swish ? v * h : h;
+            }
+        }
+
+        private static int HardVec<TS, TV>(ref float r, int n, float a, float b, bool swish) where TS : struct, ISimd<TV> where TV : struct
+        {
+            TV va = TS.Splat(a), vb = TS.Splat(b), zero = TS.Splat(0f), one = TS.Splat(1f);
+            int i = 0;
+            for (; i <= n - TS.Count; i += TS.Count)
+            {
+                TV v = TS.Load(ref r, i);
+                // The value in the second operand: hardware max/min return it when it is NaN.
+                TV h = TS.Min(one, TS.Max(zero, TS.MulAdd(va, v, vb)));
+                TS.Store(swish ? TS.Mul(v, h) : h, ref r, i);
+            }
+            return i;
         }
 
         private static void ClampVec(Span<float> y, float lo, float hi)

@@ -110,7 +110,11 @@ namespace Q.Compiler.Kernels
                 }
             }
 
-            /// <summary>One row (GEMV): k unrolled by 4 into independent accumulators, summed at the end.</summary>
+            /// <summary>
+            /// One row (GEMV): k unrolled by 4 into independent accumulators, summed at the end. A GEMV streams all of B
+            /// for little arithmetic, so four consecutive zeros of A skip their rows of B (0·B is taken as 0 there, as if
+            /// B were finite).
+            /// </summary>
             private static void Row1<TB>(ref GemmTile t) where TB : struct, IBRows
             {
                 nint aStep = t.AStep, ldb = t.Ldb;
@@ -134,6 +138,13 @@ namespace Q.Compiler.Kernels
                     int kk = 0;
                     for (; kk <= k - 4; kk += 4)
                     {
+                        if (aStep == 1 && Vector128.LoadUnsafe(ref a) == Vector128<float>.Zero)
+                        {
+                            // Four zeros of A (common in inputs after Relu, or image borders): nothing to add.
+                            a = ref Unsafe.Add(ref a, 4);
+                            if (!TB.Indirect) b = ref Unsafe.Add(ref b, 4 * ldb);
+                            continue;
+                        }
                         ref float b0 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk)) : ref b;
                         ref float b1 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk + 1)) : ref Unsafe.Add(ref b, ldb);
                         ref float b2 = ref TB.Indirect ? ref Unsafe.Add(ref bPanel, Unsafe.Add(ref off, kk + 2)) : ref Unsafe.Add(ref b, 2 * ldb);

@@ -50,4 +50,31 @@ public sealed class ElementwiseKernelTests
             Assert.True(e.Equals(y[i]) || Math.Abs(e - y[i]) <= 1e-6f * Math.Abs(e), $"Pow({a[i]}, {exponent}) = {y[i]}, expected {e}");
         }
     }
+
+    [Theory]
+    [InlineData(1, 0f, 0f)]
+    [InlineData(2, -0.5f, 0.75f)]
+    [InlineData(3, 0.1f, 0f)]
+    [InlineData(4, 0f, 0f)]
+    [InlineData(5, 0.2f, 0.5f)]
+    [InlineData(6, 0f, 0f)]
+    [InlineData(7, 0f, 0f)]
+    public void ActivationsMatchReference(int code, float alpha, float beta)
+    {
+        var y = KernelReference.Random(45, code).Select(v => v * 8).ToArray();
+        var x = y.ToArray();
+        Activation.Apply(y, code, alpha, beta);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double e = KernelReference.Activate(x[i], code, alpha, beta);
+            Assert.True(Math.Abs(e - y[i]) <= 1e-6 * Math.Max(1, Math.Abs(e)), $"activation {code}({x[i]}) = {y[i]}, expected {e}");
+        }
+        // NaN stays NaN through the activations that are not clamps.
+        if (code >= 3)
+        {
+            var nan = Enumerable.Repeat(float.NaN, 17).ToArray();
+            Activation.Apply(nan, code, alpha, beta);
+            Assert.All(nan, v => Assert.True(float.IsNaN(v)));
+        }
+    }
 }
