@@ -14,7 +14,7 @@ public static class QuickBench
 {
     public static int Run(string[] args)
     {
-        double secondsPerModel = 6;
+        double secondsPerModel = 5;
         string? only = null, engine = null;
         for (int i = 0; i < args.Length; i++)
         {

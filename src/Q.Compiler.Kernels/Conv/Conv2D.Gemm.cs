@@ -80,44 +80,49 @@ namespace Q.Compiler.Kernels
         public const int ImplicitGemmChunkColumns = 512;
 
         /// <summary>
-        /// Floats of scratch <see cref="ImplicitGemm"/> needs: the zero-padded input, 16 floats of slack, K offsets, and
-        /// (unless OW is a multiple of 16 and at least 64) a staging tile of mg × R·PW outputs, R = max(1, 512 / PW).
+        /// Floats of scratch <see cref="ImplicitGemm"/> needs: the padded, column-phase-split input, 16 floats of slack,
+        /// K offsets, and (for stride 1 unless OW is a multiple of 16 and at least 64) a staging tile of mg × R·PW
+        /// outputs, R = max(1, 512 / PW).
         /// </summary>
-        public static int ImplicitGemmScratchLength(int c, int h, int wd, int m, int kh, int kw, int dilW, int group,
+        public static int ImplicitGemmScratchLength(int c, int h, int wd, int m, int kh, int kw, int strideH, int strideW, int dilW, int group,
             int padTop, int padLeft, int padBottom, int padRight)
         {
-            int pw = wd + padLeft + padRight, ow = pw - (kw - 1) * dilW;
-            int staging = ImplicitGemmRowsPerCall(ow, pw) == 0 ? 0 : m / group * ImplicitGemmRowsPerCall(ow, pw) * pw;
-            return c * (h + padTop + padBottom) * pw + Gemm.PanelWidth + c / group * kh * kw + staging;
+            int pw = wd + padLeft + padRight, pws = (pw + strideW - 1) / strideW, ow = (pw - (kw - 1) * dilW - 1) / strideW + 1;
+            int rows = ImplicitGemmRowsPerCall(ow, pw, strideH, strideW);
+            int staging = rows == 0 ? 0 : m / group * rows * pw;
+            return c * (h + padTop + padBottom) * strideW * pws + Gemm.PanelWidth + c / group * kh * kw + staging;
         }
 
         /// <summary>Output rows per GEMM when rows are batched through the staging tile; 0 when each row goes straight to y.</summary>
-        private static int ImplicitGemmRowsPerCall(int ow, int pw) =>
-            ow % Gemm.PanelWidth == 0 && ow >= 4 * Gemm.PanelWidth ? 0 : Math.Max(1, ImplicitGemmChunkColumns / pw);
+        private static int ImplicitGemmRowsPerCall(int ow, int pw, int strideH, int strideW) =>
+            strideH > 1 || strideW > 1 || (ow % Gemm.PanelWidth == 0 && ow >= 4 * Gemm.PanelWidth) ? 0 : Math.Max(1, ImplicitGemmChunkColumns / pw);
 
         /// <summary>
-        /// Stride-1 convolution as an implicit GEMM: the input is copied once into <paramref name="scratch"/> with its
-        /// zero padding (planes of PH = H + padTop + padBottom rows by PW = W + padLeft + padRight columns), and then row
-        /// k = (c, ky, kx) of B for output pixel (oy, ox) is the padded plane c at flat index (oy + ky·dh)·PW + ox + kx·dw:
-        /// a shifted view of the input, read in place through a table of K offsets (<see cref="Gemm.BOffsets"/>), so no
-        /// im2col matrix is written.
+        /// Convolution as an implicit GEMM: the input is copied once into <paramref name="scratch"/> with its zero padding
+        /// and its columns split by phase for strides above 1 (<see cref="PaddedPlane"/>: PH = H + padTop + padBottom rows
+        /// of s·PWs floats), so that row k = (c, ky, kx) of B for output row oy is a contiguous run of that copy: row
+        /// oy·sh + ky·dh, phase (kx·dw) mod s, from slot (kx·dw) div s. The GEMM reads it in place through a table of K
+        /// offsets (<see cref="Gemm.BOffsets"/>); no im2col matrix is written.
         /// <para>
-        /// Wide rows whose width is a multiple of 16 are one GEMM per output row, straight into y. Otherwise R rows are
-        /// one GEMM over the flat columns oy·PW + ox (the KW−1 columns between rows are computed and dropped) into a
-        /// staging tile, copied row by row into y: narrow planes then fill whole panels instead of a ragged one per row.
+        /// One GEMM per output row straight into y, or, for stride 1 and rows that are narrow or not a multiple of 16,
+        /// R rows per GEMM over the flat columns oy·PW + ox (the KW−1 columns between rows are computed and dropped) into
+        /// a staging tile copied row by row into y, so narrow planes fill whole panels instead of a ragged one per row.
         /// Scratch: <see cref="ImplicitGemmScratchLength"/> floats.
         /// </para>
         /// </summary>
         public static void ImplicitGemm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, Span<float> scratch,
-            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int dilH, int dilW,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int group, int act, float alpha, float beta)
         {
-            int cg = c / group, mg = m / group, k = cg * kh * kw;
-            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, planeP = ph * pw, plane = oh * ow, inPlane = h * wd;
+            int cg = c / group, mg = m / group, k = cg * kh * kw, s = strideW;
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, pws = (pw + s - 1) / s, rowLen = s * pws;
+            int planeP = ph * rowLen, plane = oh * ow, inPlane = h * wd;
             int paddedLength = c * planeP + Gemm.PanelWidth;
-            if (oh != ph - (kh - 1) * dilH || ow != pw - (kw - 1) * dilW)
-                throw new ArgumentException("implicit GEMM convolution is for stride 1: the output must be the padded input minus the window");
-            int rowsPerCall = ImplicitGemmRowsPerCall(ow, pw);
+            if (strideH < 1 || s < 1 || oh < 1 || ow < 1 || (oh - 1) * strideH + (kh - 1) * dilH >= ph || (ow - 1) * s + (kw - 1) * dilW >= pw)
+                throw new ArgumentException("implicit GEMM convolution: the output is larger than the padded input allows");
+            int rowsPerCall = ImplicitGemmRowsPerCall(ow, pw, strideH, s);
+            if (rowsPerCall > 0 && (oh != ph - (kh - 1) * dilH || ow != pw - (kw - 1) * dilW))
+                throw new ArgumentException("implicit GEMM convolution: batched rows need the full stride-1 output");
             int stagingLength = rowsPerCall == 0 ? 0 : mg * rowsPerCall * pw;
             if (scratch.Length < paddedLength + k + stagingLength)
                 throw new ArgumentException($"implicit GEMM scratch of {scratch.Length} floats is smaller than {paddedLength + k + stagingLength}", nameof(scratch));
@@ -128,12 +133,15 @@ namespace Q.Compiler.Kernels
             for (int ci = 0; ci < cg; ci++)
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++)
-                        offsets[row++] = ci * planeP + ky * dilH * pw + kx * dilW;
+                    {
+                        int t = kx * dilW;
+                        offsets[row++] = ci * planeP + ky * dilH * rowLen + (t % s) * pws + t / s;
+                    }
             padded.Slice(c * planeP).Clear();
             for (int ni = 0; ni < n; ni++)
             {
                 for (int ch = 0; ch < c; ch++)
-                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), h, wd, padTop, padLeft, ph, 1, pw, 0f,
+                    PaddedPlane.Write(x.Slice((ni * c + ch) * inPlane, inPlane), h, wd, padTop, padLeft, ph, s, pws, 0f,
                         padded.Slice(ch * planeP, planeP), padsWritten: ni > 0);
                 for (int g = 0; g < group; g++)
                 {
@@ -148,7 +156,7 @@ namespace Q.Compiler.Kernels
                     Span<float> yg = y.Slice((ni * m + g * mg) * plane, mg * plane);
                     for (int oy = 0; oy < oh;)
                     {
-                        args.B = padded.Slice(g * cg * planeP + oy * pw);
+                        args.B = padded.Slice(g * cg * planeP + oy * strideH * rowLen);
                         if (rowsPerCall == 0)
                         {
                             args.C = yg.Slice(oy * ow, (mg - 1) * plane + ow); args.Ldc = plane; args.N = ow;

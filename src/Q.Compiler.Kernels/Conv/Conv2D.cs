@@ -10,9 +10,9 @@ namespace Q.Compiler.Kernels
     /// <list type="bullet">
     /// <item><see cref="Pointwise"/> (Conv2D.Gemm.cs): 1x1, stride 1, no padding: a GEMM directly on NCHW, weights as A
     /// [M, C], the input planes as a row-major B [C, H·W], output rows = channels.</item>
-    /// <item><see cref="ImplicitGemm"/> (Conv2D.Gemm.cs): other stride-1 convolutions: the input is padded once into
-    /// scratch and the GEMM reads each row of its B (one kernel tap of one channel) in place through an offset table,
-    /// so no im2col matrix is built; one GEMM per output row.</item>
+    /// <item><see cref="ImplicitGemm"/> (Conv2D.Gemm.cs): other stride-1 convolutions, and strided ones with rows of
+    /// at least 32 outputs: the input is padded (and split by column phase) once into scratch and the GEMM reads each
+    /// row of its B (one kernel tap of one channel) in place through an offset table, so no im2col matrix is built.</item>
     /// <item><see cref="Im2Col"/> (Conv2D.Gemm.cs): everything else that is not depthwise: for a chunk of output pixels,
     /// the receptive fields are gathered (im2col) straight into the GEMM's packed-panel layout in a scratch buffer, then
     /// multiplied by the weights [M, C·KH·KW]; bias and activation are the GEMM epilogue.</item>

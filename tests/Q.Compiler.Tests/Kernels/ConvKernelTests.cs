@@ -37,6 +37,8 @@ public sealed class ConvKernelTests
         new("kernel wider than input",       1,  2,  3,  2,  2, 3, 5, 1, 1, 1, 1, 1, 2, 1, 2, 1, 0),
         new("3x3 rows of 64 (direct rows)",  1,  3,  5, 64,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
         new("5x5 wide, rows batched",        1,  2,  6,300,  3, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 0),
+        new("3x3 stride 2 wide rows",        1,  3, 11, 75,  9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2),
+        new("5x5 stride (2, 3) dilated",     1,  4, 17, 40,  3, 5, 5, 2, 3, 1, 2, 2, 1, 0, 3, 1, 1),
         new("1x1 stride 2",                  1,  6,  9,  9,  5, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1),
         new("channel multiplier 2",          1,  4,  8,  8,  8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, 2),
         new("depthwise 3x3 s1",              1,  5, 12, 19,  5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 5, 2),
@@ -84,10 +86,9 @@ public sealed class ConvKernelTests
             Check($"im2col chunk {chunk}", y => Conv2D.Im2Col(x, w, b, y, new float[k * chunk], c.N, c.C, c.H, c.W, c.M, c.OH, c.OW,
                 c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.Group, c.Act, alpha, beta));
 
-        if (c.SH == 1 && c.SW == 1)
-            Check("implicit GEMM", y => Conv2D.ImplicitGemm(x, w, b, y,
-                new float[Conv2D.ImplicitGemmScratchLength(c.C, c.H, c.W, c.M, c.KH, c.KW, c.DW, c.Group, c.PT, c.PL, c.PB, c.PR)],
-                c.N, c.C, c.H, c.W, c.M, c.OH, c.OW, c.KH, c.KW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Group, c.Act, alpha, beta));
+        Check("implicit GEMM", y => Conv2D.ImplicitGemm(x, w, b, y,
+            new float[Conv2D.ImplicitGemmScratchLength(c.C, c.H, c.W, c.M, c.KH, c.KW, c.SH, c.SW, c.DW, c.Group, c.PT, c.PL, c.PB, c.PR)],
+            c.N, c.C, c.H, c.W, c.M, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Group, c.Act, alpha, beta));
 
         bool pointwise = c.KH == 1 && c.KW == 1 && c.SH == 1 && c.SW == 1 && c.PT + c.PL + c.PB + c.PR == 0;
         if (pointwise)

@@ -73,6 +73,12 @@ internal static class KernelSelfCheck
                 path = "Conv2D.Pointwise";
                 Conv2D.Pointwise(x, wt, bias, y, new float[Gemm.PackBufferLength(cg, h * w)], 1, c, h * w, m, group, Activation.Clip, 0f, 0.5f);
             }
+            else if (s == 1)
+            {
+                path = "Conv2D.ImplicitGemm";
+                var scratch = new float[Conv2D.ImplicitGemmScratchLength(c, h, w, m, ks, ks, s, s, 1, group, p, p, p, p)];
+                Conv2D.ImplicitGemm(x, wt, bias, y, scratch, 1, c, h, w, m, oh, ow, ks, ks, s, s, 1, 1, p, p, p, p, group, Activation.Clip, 0f, 0.5f);
+            }
             else
             {
                 path = "Conv2D.Im2Col";

@@ -79,8 +79,12 @@ namespace Q.Compiler.Ops.Conv
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1
                 && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0;
             string kind = depthwise ? "Depthwise" : group > 1 ? "Grouped" : "";
-            bool implicitGemm = !depthwise && !pointwise && g.StrideH == 1 && g.StrideW == 1
-                && (long)c * (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) <= ImplicitGemmMaxFloats;
+            // Implicit GEMM for stride 1, and for larger strides when output rows fill at least two panels (it runs one
+            // GEMM per row there); the padded, phase-split input must stay a reasonable scratch size.
+            int pwAll = g.InW + g.PadLeft + g.PadRight, pws = (pwAll + g.StrideW - 1) / g.StrideW;
+            long paddedInput = (long)c * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * pws;
+            bool implicitGemm = !depthwise && !pointwise && paddedInput <= ImplicitGemmMaxFloats
+                && ((g.StrideH == 1 && g.StrideW == 1) || g.OutW >= 2 * PanelWidth);
             string strategy = depthwise ? "depthwise kernel" : pointwise ? "GEMM on NCHW" : implicitGemm ? "implicit GEMM" : "im2col + GEMM";
             ctx.Describe("Conv" + ctx.ActivationSuffix, $"{kind}Conv{g.KernelName}" + (ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op),
                 $"{c}→{m} channels{(group > 1 ? $", {group} groups" : "")}, {g.Describe()}; {strategy}",
@@ -115,21 +119,19 @@ namespace Q.Compiler.Ops.Conv
                 return;
             }
             int k = cg * g.KernelH * g.KernelW, plane = g.OutH * g.OutW;
-            long paddedInput = (long)c * (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight);
             if (implicitGemm)
             {
-                // Stride 1: implicit GEMM over a padded copy of the input, plus a staging tile of R output rows
+                // Implicit GEMM over a padded (phase-split) copy of the input, plus a staging tile of R output rows
                 // unless rows go straight to y (Conv2D.ImplicitGemmScratchLength).
-                int pw = g.InW + g.PadLeft + g.PadRight;
-                bool direct = g.OutW % PanelWidth == 0 && g.OutW >= 4 * PanelWidth;
-                int staging = direct ? 0 : m / group * Math.Max(1, ImplicitGemmChunkColumns / pw) * pw;
+                bool direct = g.StrideH > 1 || g.StrideW > 1 || (g.OutW % PanelWidth == 0 && g.OutW >= 4 * PanelWidth);
+                int staging = direct ? 0 : m / group * Math.Max(1, ImplicitGemmChunkColumns / pwAll) * pwAll;
                 int length = checked((int)paddedInput + PanelWidth + k + staging);
                 args.Add(PlanArg.Out(ctx.Scratch("padded", DataType.Float, new Shape(length))));
                 args.AddRange(new[]
                 {
                     PlanArg.Int(n), PlanArg.Int(c), PlanArg.Int(g.InH), PlanArg.Int(g.InW),
                     PlanArg.Int(m), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW), PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW),
-                    PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
+                    PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW), PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
                     PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight), PlanArg.Int(group),
                 });
                 args.AddRange(ctx.ActivationArgs());
