@@ -88,8 +88,8 @@ namespace Demo
         private static void L0_Conv5x5_Relu(ReadOnlySpan<float> input3, Span<float> reLU32Output0, Span<float> convolution28Padded)
         {
             Conv2D.ImplicitGemm(input3, W_Parameter5, W_Convolution28BAdd, reLU32Output0, convolution28Padded,
-                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
-                padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
+                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
+                padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L1: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>
@@ -106,8 +106,8 @@ namespace Demo
         private static void L2_Conv5x5_Relu(ReadOnlySpan<float> pooling66Output0, Span<float> reLU114Output0, Span<float> convolution110Padded)
         {
             Conv2D.ImplicitGemm(pooling66Output0, W_Parameter87, W_Convolution110BAdd, reLU114Output0, convolution110Padded,
-                n: 1, c: 8, h: 14, wd: 14, m: 16, oh: 14, ow: 14, kh: 5, kw: 5, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
-                padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
+                n: 1, c: 8, h: 14, wd: 14, m: 16, oh: 14, ow: 14, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1,
+                dilW: 1, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, group: 1, act: 1, alpha: 0f, beta: 0f);
         }
 
         /// <summary>L3: MaxPool "Pooling160" — 16 channels, 3x3, stride 3, no padding.</summary>
