@@ -51,23 +51,5 @@ namespace Q.Compiler.Kernels
             }
             for (; i < n; i++) Unsafe.Add(ref yr, i) = a * Unsafe.Add(ref xr, i) + Unsafe.Add(ref yr, i);
         }
-
-        /// <summary>Σ x[i]·y[i]</summary>
-        public static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
-        {
-            int n = x.Length, i = 0;
-            float s = 0;
-            ref float xr = ref MemoryMarshal.GetReference(x);
-            ref float yr = ref MemoryMarshal.GetReference(y);
-            if (Vector256.IsHardwareAccelerated && n >= 8)
-            {
-                var acc = Vector256<float>.Zero;
-                for (; i <= n - 8; i += 8)
-                    acc = MulAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref yr, (nuint)i), acc);
-                s = Vector256.Sum(acc);
-            }
-            for (; i < n; i++) s += Unsafe.Add(ref xr, i) * Unsafe.Add(ref yr, i);
-            return s;
-        }
     }
 }
