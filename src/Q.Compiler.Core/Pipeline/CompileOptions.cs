@@ -13,6 +13,35 @@ namespace Q.Compiler.Pipeline
         public string Namespace { get; set; } = "";
         /// <summary>InputShapes metadata, e.g. "x=1x3x48x192;y=1x10".</summary>
         public string? InputShapes { get; set; }
+
+        /// <summary>Quantize metadata: None (float), Int8 (static, calibrated) or Dynamic (int8 weights, activation ranges per run).</summary>
+        public QuantizeMode Quantize { get; set; } = QuantizeMode.None;
+        /// <summary>Calibration metadata: a folder of .pb/.npy inputs (see Quantization.CalibrationDataSet); required for Int8 on a float model.</summary>
+        public string? Calibration { get; set; }
+        /// <summary>CalibrationMethod metadata.</summary>
+        public Quantization.CalibrationMethod CalibrationMethod { get; set; } = Quantization.CalibrationMethod.Entropy;
+        /// <summary>CalibrationPercentile metadata (Percentile method only).</summary>
+        public double CalibrationPercentile { get; set; } = Quantization.CalibrationMethods.DefaultPercentile;
+        /// <summary>KeepFloat metadata: node names (as in the ONNX file) that stay float32.</summary>
+        public IReadOnlyList<string> KeepFloat { get; set; } = new string[0];
+        /// <summary>
+        /// Layers whose output SQNR on the calibration set (quantized layer vs float layer, same float inputs) is below this many
+        /// dB stay float32 with an info diagnostic. 0 disables the check.
+        /// </summary>
+        public double MinLayerSqnrDb { get; set; } = 20;
+        /// <summary>QuantizedIO metadata: expose the quantized (uint8/int8) tensors at the model boundary instead of float32.</summary>
+        public bool QuantizedIO { get; set; }
+    }
+
+    /// <summary>The Quantize metadata of a QModel item.</summary>
+    public enum QuantizeMode
+    {
+        /// <summary>Float32 model compiled as float32 (a model that is already quantized keeps its own quantization).</summary>
+        None,
+        /// <summary>Static int8: weights per channel, activations per tensor from calibration data.</summary>
+        Int8,
+        /// <summary>Dynamic int8: weights quantized at build time, activation ranges computed on every run.</summary>
+        Dynamic,
     }
 
     /// <summary>The result of compiling one model: the plan (null when an error stopped the pipeline) and every diagnostic.</summary>
