@@ -58,5 +58,7 @@ namespace Q.Compiler.Pipeline
         /// <summary>The optimized graph the plan was lowered from.</summary>
         public Ir.Graph? Graph { get; }
         public bool Success => Plan is not null;
+        /// <summary>For a quantized build (Quantize=Int8/Dynamic, or a model that is already quantized), what was shipped; else null.</summary>
+        public Quantization.QuantizationReport? QuantizationReport { get; set; }
     }
 }
