@@ -43,6 +43,12 @@ namespace Q.Compiler.Diagnostics
         public const string NotConstant = "QC2008";
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
+        /// <summary>A com.microsoft quantized op reaches lowering with int8 activations; its kernels take uint8.</summary>
+        public const string QuantizedInt8Activation = "QC2020";
+        /// <summary>A com.microsoft quantized pooling op asks for channels_last (NHWC) layout, which is not supported.</summary>
+        public const string QuantizedChannelsLast = "QC2021";
+        /// <summary>A quantized op's scales are not positive and finite, or their ratio is outside the range the kernels support.</summary>
+        public const string QuantParamsOutOfRange = "QC2022";
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";

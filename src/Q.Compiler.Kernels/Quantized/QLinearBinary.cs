@@ -1,0 +1,231 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+// Requires: Requantize
+namespace Q.Compiler.Kernels
+{
+    /// <summary>
+    /// com.microsoft QLinearAdd and QLinearMul on uint8 with broadcasting (coalesced dims, element strides, 0 where broadcast),
+    /// in integer fixed point so that every path gives the same bits:
+    /// <list type="bullet">
+    /// <item>Add: y = clamp(zy + ((a − za)·ma + (b − zb)·mb + 2^(s−1)) >> s, lo, hi) with ma, mb &lt; 2^21 (int32 throughout).</item>
+    /// <item>Mul: y = clamp(zy + round((a − za)(b − zb) · m·2^−s), lo, hi), the product clamped to ±accLimit first, the
+    /// rounding that of <see cref="Requantize"/> (64-bit product, ties toward +∞).</item>
+    /// </list>
+    /// The innermost dimension is vectorized when both operands are contiguous there or one is broadcast.
+    /// </summary>
+    internal static class QLinearBinary
+    {
+        public enum Path { Scalar, Vector128, Vector256 }
+
+        public static Path Best => Vector256.IsHardwareAccelerated ? Path.Vector256 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
+
+        public static bool IsSupported(Path p) => p switch
+        {
+            Path.Vector256 => Vector256.IsHardwareAccelerated,
+            Path.Vector128 => Vector128.IsHardwareAccelerated,
+            _ => true,
+        };
+
+        /// <summary>QLinearAdd on the best path.</summary>
+        public static void Add(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> y, ReadOnlySpan<int> dims, ReadOnlySpan<int> aStrides,
+            ReadOnlySpan<int> bStrides, int za, int zb, int ma, int mb, int shift, int zy, int lo, int hi)
+            => Run(Best, false, a, b, y, dims, aStrides, bStrides, za, zb, ma, mb, shift, int.MaxValue, zy, lo, hi);
+
+        /// <summary>QLinearMul on the best path.</summary>
+        public static void Mul(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> y, ReadOnlySpan<int> dims, ReadOnlySpan<int> aStrides,
+            ReadOnlySpan<int> bStrides, int za, int zb, int m, int shift, int accLimit, int zy, int lo, int hi)
+            => Run(Best, true, a, b, y, dims, aStrides, bStrides, za, zb, m, 0, shift, accLimit, zy, lo, hi);
+
+        /// <summary>One path; <paramref name="mul"/> selects QLinearMul (then <paramref name="mb"/> is unused).</summary>
+        public static void Run(Path path, bool mul, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, Span<byte> y, ReadOnlySpan<int> dims,
+            ReadOnlySpan<int> aStrides, ReadOnlySpan<int> bStrides, int za, int zb, int ma, int mb, int shift, int accLimit, int zy, int lo, int hi)
+        {
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QLinearBinary path " + path);
+            int rank = dims.Length;
+            int inner = dims[rank - 1], sa = aStrides[rank - 1], sb = bStrides[rank - 1];
+            if (inner == 0) return;
+            int rows = y.Length / inner;
+            Span<int> idx = stackalloc int[rank];
+            int ao = 0, bo = 0;
+            for (int r = 0; r < rows; r++)
+            {
+                var yr = y.Slice(r * inner, inner);
+                if (mul) MulRow(path, a, ao, sa, b, bo, sb, yr, za, zb, ma, shift, accLimit, zy, lo, hi);
+                else AddRow(path, a, ao, sa, b, bo, sb, yr, za, zb, ma, mb, shift, zy, lo, hi);
+                for (int d = rank - 2; d >= 0; d--)
+                {
+                    idx[d]++; ao += aStrides[d]; bo += bStrides[d];
+                    if (idx[d] < dims[d]) break;
+                    ao -= aStrides[d] * dims[d]; bo -= bStrides[d] * dims[d]; idx[d] = 0;
+                }
+            }
+        }
+
+        private static void AddRow(Path path, ReadOnlySpan<byte> a, int ao, int sa, ReadOnlySpan<byte> b, int bo, int sb, Span<byte> y,
+            int za, int zb, int ma, int mb, int shift, int zy, int lo, int hi)
+        {
+            int n = y.Length, i = 0;
+            ref byte ar = ref Unsafe.Add(ref MemoryMarshal.GetReference(a), ao);
+            ref byte br = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), bo);
+            ref byte yr = ref MemoryMarshal.GetReference(y);
+            // (a − za)·ma + (b − zb)·mb + 2^(s−1) = a·ma + b·mb + c; exact in wrapping int32 because the true value fits.
+            int c = (1 << (shift - 1)) - za * ma - zb * mb;
+            bool vec = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && !(sa == 0 && sb == 0);
+            if (vec && path == Path.Vector256)
+            {
+                // A broadcast operand folds into the constant.
+                int cc = c + (sa == 0 ? ar * ma : 0) + (sb == 0 ? br * mb : 0);
+                var vma = Vector256.Create(sa == 0 ? 0 : ma); var vmb = Vector256.Create(sb == 0 ? 0 : mb);
+                var vc = Vector256.Create(cc); var vz = Vector256.Create(zy); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+                for (; i + 32 <= n; i += 32)
+                {
+                    var va = sa == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref ar, (nuint)i);
+                    var vb = sb == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref br, (nuint)i);
+                    var (a0, a1, a2, a3) = Widen(va); var (b0, b1, b2, b3) = Widen(vb);
+                    var r0 = AddFinish(a0 * vma + b0 * vmb + vc, shift, vz, vlo, vhi);
+                    var r1 = AddFinish(a1 * vma + b1 * vmb + vc, shift, vz, vlo, vhi);
+                    var r2 = AddFinish(a2 * vma + b2 * vmb + vc, shift, vz, vlo, vhi);
+                    var r3 = AddFinish(a3 * vma + b3 * vmb + vc, shift, vz, vlo, vhi);
+                    Vector256.Narrow(Vector256.Narrow(r0, r1).AsUInt16(), Vector256.Narrow(r2, r3).AsUInt16()).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            else if (vec && path == Path.Vector128)
+            {
+                int cc = c + (sa == 0 ? ar * ma : 0) + (sb == 0 ? br * mb : 0);
+                var vma = Vector128.Create(sa == 0 ? 0 : ma); var vmb = Vector128.Create(sb == 0 ? 0 : mb);
+                var vc = Vector128.Create(cc); var vz = Vector128.Create(zy); var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi);
+                for (; i + 16 <= n; i += 16)
+                {
+                    var va = sa == 0 ? Vector128<byte>.Zero : Vector128.LoadUnsafe(ref ar, (nuint)i);
+                    var vb = sb == 0 ? Vector128<byte>.Zero : Vector128.LoadUnsafe(ref br, (nuint)i);
+                    var (a0, a1, a2, a3) = Widen(va); var (b0, b1, b2, b3) = Widen(vb);
+                    var r0 = Vector128.Min(Vector128.Max(Vector128.ShiftRightArithmetic(a0 * vma + b0 * vmb + vc, shift) + vz, vlo), vhi);
+                    var r1 = Vector128.Min(Vector128.Max(Vector128.ShiftRightArithmetic(a1 * vma + b1 * vmb + vc, shift) + vz, vlo), vhi);
+                    var r2 = Vector128.Min(Vector128.Max(Vector128.ShiftRightArithmetic(a2 * vma + b2 * vmb + vc, shift) + vz, vlo), vhi);
+                    var r3 = Vector128.Min(Vector128.Max(Vector128.ShiftRightArithmetic(a3 * vma + b3 * vmb + vc, shift) + vz, vlo), vhi);
+                    Vector128.Narrow(Vector128.Narrow(r0, r1).AsUInt16(), Vector128.Narrow(r2, r3).AsUInt16()).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            for (; i < n; i++)
+            {
+                int v = ((Unsafe.Add(ref ar, i * sa) * ma + Unsafe.Add(ref br, i * sb) * mb + c) >> shift) + zy;
+                Unsafe.Add(ref yr, i) = (byte)Math.Min(hi, Math.Max(lo, v));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> AddFinish(Vector256<int> v, int shift, Vector256<int> zy, Vector256<int> lo, Vector256<int> hi) =>
+            Vector256.Min(Vector256.Max(Vector256.ShiftRightArithmetic(v, shift) + zy, lo), hi);
+
+        private static void MulRow(Path path, ReadOnlySpan<byte> a, int ao, int sa, ReadOnlySpan<byte> b, int bo, int sb, Span<byte> y,
+            int za, int zb, int m, int shift, int accLimit, int zy, int lo, int hi)
+        {
+            int n = y.Length, i = 0;
+            ref byte ar = ref Unsafe.Add(ref MemoryMarshal.GetReference(a), ao);
+            ref byte br = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), bo);
+            ref byte yr = ref MemoryMarshal.GetReference(y);
+            bool vec = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && !(sa == 0 && sb == 0);
+            if (vec && path == Path.Vector256)
+            {
+                var vza = Vector256.Create(sa == 0 ? za - ar : za); var vzb = Vector256.Create(sb == 0 ? zb - br : zb);
+                var vlim = Vector256.Create(accLimit); var vnlim = Vector256.Create(-accLimit);
+                var vz = Vector256.Create(zy); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+                for (; i + 32 <= n; i += 32)
+                {
+                    var va = sa == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref ar, (nuint)i);
+                    var vb = sb == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref br, (nuint)i);
+                    var (a0, a1, a2, a3) = Widen(va); var (b0, b1, b2, b3) = Widen(vb);
+                    var r0 = MulFinish((a0 - vza) * (b0 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r1 = MulFinish((a1 - vza) * (b1 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r2 = MulFinish((a2 - vza) * (b2 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r3 = MulFinish((a3 - vza) * (b3 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    Vector256.Narrow(Vector256.Narrow(r0, r1).AsUInt16(), Vector256.Narrow(r2, r3).AsUInt16()).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            else if (vec && path == Path.Vector128)
+            {
+                var vza = Vector128.Create(sa == 0 ? za - ar : za); var vzb = Vector128.Create(sb == 0 ? zb - br : zb);
+                var vlim = Vector128.Create(accLimit); var vnlim = Vector128.Create(-accLimit);
+                var vz = Vector128.Create(zy); var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi);
+                for (; i + 16 <= n; i += 16)
+                {
+                    var va = sa == 0 ? Vector128<byte>.Zero : Vector128.LoadUnsafe(ref ar, (nuint)i);
+                    var vb = sb == 0 ? Vector128<byte>.Zero : Vector128.LoadUnsafe(ref br, (nuint)i);
+                    var (a0, a1, a2, a3) = Widen(va); var (b0, b1, b2, b3) = Widen(vb);
+                    var r0 = MulFinish((a0 - vza) * (b0 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r1 = MulFinish((a1 - vza) * (b1 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r2 = MulFinish((a2 - vza) * (b2 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    var r3 = MulFinish((a3 - vza) * (b3 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
+                    Vector128.Narrow(Vector128.Narrow(r0, r1).AsUInt16(), Vector128.Narrow(r2, r3).AsUInt16()).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            for (; i < n; i++)
+            {
+                int acc = (Unsafe.Add(ref ar, i * sa) - za) * (Unsafe.Add(ref br, i * sb) - zb);
+                acc = Math.Max(-accLimit, Math.Min(accLimit, acc));
+                int v = Requantize.Apply(acc, m, shift) + zy;
+                Unsafe.Add(ref yr, i) = (byte)Math.Min(hi, Math.Max(lo, v));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> MulFinish(Vector256<int> acc, int m, int shift, Vector256<int> nlim, Vector256<int> lim,
+            Vector256<int> zy, Vector256<int> lo, Vector256<int> hi)
+        {
+            acc = Vector256.Min(Vector256.Max(acc, nlim), lim);
+            return Vector256.Min(Vector256.Max(Apply(acc, m, shift) + zy, lo), hi);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<int> MulFinish(Vector128<int> acc, int m, int shift, Vector128<int> nlim, Vector128<int> lim,
+            Vector128<int> zy, Vector128<int> lo, Vector128<int> hi)
+        {
+            acc = Vector128.Min(Vector128.Max(acc, nlim), lim);
+            return Vector128.Min(Vector128.Max(Apply(acc, m, shift) + zy, lo), hi);
+        }
+
+        /// <summary>8 lanes of round(acc·m·2^−s) (|acc·m·2^−s| &lt; 2^31): AVX2's vpmuldq pair, else 64-bit lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Apply(Vector256<int> acc, int m, int shift)
+        {
+            if (Avx2.IsSupported) return Requantize.Avx2Apply(acc, Vector256.Create(m), Vector256.Create(shift));
+            var r = Vector256.Create(1L << (shift - 1));
+            var lo = Vector256.ShiftRightArithmetic(Vector256.WidenLower(acc) * m + r, shift);
+            var hi = Vector256.ShiftRightArithmetic(Vector256.WidenUpper(acc) * m + r, shift);
+            return Vector256.Narrow(lo, hi);
+        }
+
+        /// <summary>4 lanes of round(acc·m·2^−s): Arm's SMULL + SRSHL, else 64-bit lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<int> Apply(Vector128<int> acc, int m, int shift)
+        {
+            if (AdvSimd.Arm64.IsSupported) return Requantize.AdvSimdApply(acc, Vector128.Create(m), Vector128.Create(shift));
+            var r = Vector128.Create(1L << (shift - 1));
+            var lo = Vector128.ShiftRightArithmetic(Vector128.WidenLower(acc) * m + r, shift);
+            var hi = Vector128.ShiftRightArithmetic(Vector128.WidenUpper(acc) * m + r, shift);
+            return Vector128.Narrow(lo, hi);
+        }
+
+        /// <summary>32 bytes widened to four vectors of 8 int32, in element order.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector256<int>, Vector256<int>, Vector256<int>, Vector256<int>) Widen(Vector256<byte> v)
+        {
+            var lo = Vector256.WidenLower(v); var hi = Vector256.WidenUpper(v);
+            return (Vector256.WidenLower(lo).AsInt32(), Vector256.WidenUpper(lo).AsInt32(), Vector256.WidenLower(hi).AsInt32(), Vector256.WidenUpper(hi).AsInt32());
+        }
+
+        /// <summary>16 bytes widened to four vectors of 4 int32, in element order.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static (Vector128<int>, Vector128<int>, Vector128<int>, Vector128<int>) Widen(Vector128<byte> v)
+        {
+            var lo = Vector128.WidenLower(v); var hi = Vector128.WidenUpper(v);
+            return (Vector128.WidenLower(lo).AsInt32(), Vector128.WidenUpper(lo).AsInt32(), Vector128.WidenLower(hi).AsInt32(), Vector128.WidenUpper(hi).AsInt32());
+        }
+    }
+}
