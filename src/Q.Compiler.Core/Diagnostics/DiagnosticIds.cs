@@ -43,6 +43,8 @@ namespace Q.Compiler.Diagnostics
         public const string NotConstant = "QC2008";
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
+        /// <summary>An int8 activation's zero point is computed at run time; running it as uint8 needs it at build time.</summary>
+        public const string QdqRuntimeZeroPoint = "QC2025";
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";
