@@ -18,7 +18,8 @@ namespace Q.Compiler.Ops.Quantized
 
         public override TensorType[] InferTypes(OpContext ctx)
         {
-            var t = ctx.HasInput(2) ? ctx.Input(2).ElementType : DataType.UInt8;
+            if (ctx.Int("block_size", 0) != 0) throw ctx.Unsupported("blocked quantization (block_size) is not supported");
+            var t = ctx.HasInput(2) ? ctx.Input(2).ElementType : ctx.Has("output_dtype") ? (DataType)ctx.Int("output_dtype") : DataType.UInt8;
             if (t != DataType.UInt8 && t != DataType.Int8)
                 throw ctx.Error(DiagnosticIds.UnsupportedDataType, $"quantizing to {t.ShortName()} is not supported (uint8 and int8 are)");
             return new[] { new TensorType(t, ctx.Input(0).Shape) };
@@ -40,8 +41,11 @@ namespace Q.Compiler.Ops.Quantized
     {
         public override IEnumerable<string> OpTypes => new[] { "DequantizeLinear" };
 
-        public override TensorType[] InferTypes(OpContext ctx) =>
-            new[] { new TensorType(ctx.Input(1).ElementType, ctx.Input(0).Shape) };
+        public override TensorType[] InferTypes(OpContext ctx)
+        {
+            if (ctx.Int("block_size", 0) != 0) throw ctx.Unsupported("blocked quantization (block_size) is not supported");
+            return new[] { new TensorType(ctx.Input(1).ElementType, ctx.Input(0).Shape) };
+        }
 
         public override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
         {
