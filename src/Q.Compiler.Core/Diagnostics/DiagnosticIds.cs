@@ -49,6 +49,8 @@ namespace Q.Compiler.Diagnostics
         public const string QuantizedChannelsLast = "QC2021";
         /// <summary>A quantized op's scales are not positive and finite, or their ratio is outside the range the kernels support.</summary>
         public const string QuantParamsOutOfRange = "QC2022";
+        /// <summary>An int8 activation's zero point is computed at run time; running it as uint8 needs it at build time.</summary>
+        public const string QdqRuntimeZeroPoint = "QC2025";
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";

@@ -46,7 +46,9 @@ namespace Q.Compiler.Import
                 TensorType[] outTypes;
                 try
                 {
-                    folded = def.TryFold(ctx);
+                    // DequantizeLinear of a constant (a QDQ model's weights) stays a node: QdqFusionPass needs the
+                    // quantized weights, and folds the DQs it does not fuse itself.
+                    folded = node.Domain.Length == 0 && node.OpType == "DequantizeLinear" ? null : def.TryFold(ctx);
                     outTypes = folded is not null ? folded.Select(t => t.Type).ToArray() : def.InferTypes(ctx);
                 }
                 catch (QcException) { throw; }
