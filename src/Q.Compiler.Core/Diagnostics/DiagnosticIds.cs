@@ -44,6 +44,11 @@ namespace Q.Compiler.Diagnostics
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
 
+        /// <summary>A QuantizeLinear/DequantizeLinear variant (quantized type, float16 data or scales) has no generated code.</summary>
+        public const string QuantizedTypeUnsupported = "QC2015";
+        /// <summary>A QLinearMatMul's requantization multiplier a_scale·b_scale/y_scale is above 1.</summary>
+        public const string RequantMultiplierAboveOne = "QC2016";
+
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";
         /// <summary>A calibration tensor's element type or shape does not fit the model input it is for.</summary>
