@@ -52,6 +52,11 @@ namespace Q.Compiler.Diagnostics
         /// <summary>An int8 activation's zero point is computed at run time; running it as uint8 needs it at build time.</summary>
         public const string QdqRuntimeZeroPoint = "QC2025";
 
+        /// <summary>A QuantizeLinear/DequantizeLinear variant (quantized type, float16 data or scales) has no generated code.</summary>
+        public const string QuantizedTypeUnsupported = "QC2015";
+        /// <summary>A QLinearMatMul's requantization multiplier a_scale·b_scale/y_scale is above 1.</summary>
+        public const string RequantMultiplierAboveOne = "QC2016";
+
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";
         /// <summary>A calibration tensor's element type or shape does not fit the model input it is for.</summary>

@@ -1,5 +1,6 @@
 #nullable enable
 using System;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -8,7 +9,8 @@ namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// ONNX QuantizeLinear, float32 → uint8/int8: y = saturate(round_half_even(x / scale) + zp), x / scale in float32,
-    /// NaN → zp. Per tensor (channels = 1) or per channel (element i uses channel i / inner % channels).
+    /// NaN → zp. Per tensor (channels = 1) or per channel (element i uses channel i / inner % channels); 16-bit outputs and
+    /// blocked scales take the scalar <see cref="Blocked{T}"/>.
     /// </summary>
     /// <remarks>
     /// The vector paths clamp x / scale to [qmin − zp, qmax − zp] first (clamping to integers commutes with rounding),
@@ -34,9 +36,22 @@ namespace Q.Compiler.Kernels
         public static void ToInt8(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<int> zeroPoint, Span<sbyte> y, int channels, int inner)
             => Run(Best, x, scale, zeroPoint, MemoryMarshal.Cast<sbyte, byte>(y), channels, inner, -128, 127);
 
+        /// <summary>As <see cref="ToUInt8(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{int}, Span{byte}, int, int)"/> with the zero points as the model stores them (constant or computed at run time).</summary>
+        public static void ToUInt8(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<byte> zeroPoint, Span<byte> y, int channels, int inner)
+            => Run(Best, x, scale, zeroPoint, y, channels, inner, 0, 255);
+
+        /// <summary>As <see cref="ToInt8(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{int}, Span{sbyte}, int, int)"/> with int8 zero points.</summary>
+        public static void ToInt8(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<sbyte> zeroPoint, Span<sbyte> y, int channels, int inner)
+            => Run(Best, x, scale, zeroPoint, MemoryMarshal.Cast<sbyte, byte>(y), channels, inner, -128, 127);
+
         /// <summary>Runs one path; <paramref name="y"/> receives the low 8 bits (the uint8 or int8 pattern).</summary>
         public static void Run(Path path, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<int> zeroPoint, Span<byte> y,
             int channels, int inner, int qmin, int qmax)
+            => Run<int>(path, x, scale, zeroPoint, y, channels, inner, qmin, qmax);
+
+        /// <summary>Runs one path with zero points of any integer type.</summary>
+        public static void Run<TZ>(Path path, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<TZ> zeroPoint, Span<byte> y,
+            int channels, int inner, int qmin, int qmax) where TZ : unmanaged, IBinaryInteger<TZ>
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QuantizeLinear path " + path);
             if (channels <= 0 || inner <= 0 || scale.Length < channels || zeroPoint.Length < channels || x.Length % (channels * inner) != 0 || y.Length < x.Length)
@@ -46,9 +61,33 @@ namespace Q.Compiler.Kernels
             {
                 int c = i / inner % channels;
                 int run = inner - i % inner;
-                Block(path, x.Slice(i, run), scale[c], zeroPoint[c], y.Slice(i, run), qmin, qmax);
+                Block(path, x.Slice(i, run), scale[c], int.CreateTruncating(zeroPoint[c]), y.Slice(i, run), qmin, qmax);
                 i += run;
             }
+        }
+
+        /// <summary>
+        /// The general scalar form, for any output type T (uint8, int8, uint16, int16) and every granularity. x is viewed as
+        /// [outer, axis, inner]; element (o, c, j) uses scale and zero point number 0 (per tensor), c (per axis), or
+        /// (o·scaleAxis + c / block)·inner + j (blocked: scaleAxis = ceil(axis / block) &gt; 0).
+        /// </summary>
+        public static void Blocked<T>(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<T> zeroPoint, Span<T> y,
+            int outer, int axis, int inner, int block, int scaleAxis, bool perAxis, int qmin, int qmax) where T : unmanaged, IBinaryInteger<T>
+        {
+            if ((long)outer * axis * inner != x.Length || y.Length < x.Length || block <= 0 || zeroPoint.Length < scale.Length)
+                throw new ArgumentException("QuantizeLinear operand sizes do not match");
+            int i = 0;
+            for (int o = 0; o < outer; o++)
+                for (int c = 0; c < axis; c++)
+                    for (int j = 0; j < inner; j++, i++)
+                    {
+                        int s = scaleAxis == 0 ? (perAxis ? c : 0) : (o * scaleAxis + c / block) * inner + j;
+                        float v = x[i] / scale[s];
+                        int zp = int.CreateTruncating(zeroPoint[s]);
+                        if (float.IsNaN(v)) v = 0;
+                        v = MathF.Min(MathF.Max(v, qmin - zp), qmax - zp);
+                        y[i] = T.CreateTruncating((int)MathF.Round(v, MidpointRounding.ToEven) + zp);
+                    }
         }
 
         private static void Block(Path path, ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
