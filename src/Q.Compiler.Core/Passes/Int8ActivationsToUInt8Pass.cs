@@ -23,6 +23,15 @@ namespace Q.Compiler.Passes
 
         public static Graph Run(Graph g)
         {
+            // A zero point computed at run time cannot be shifted at build time. Then the graph keeps its int8 tensors:
+            // QuantizeLinear, DequantizeLinear and the QLinearMatMul/MatMulInteger kernels take int8 as it is, and the
+            // kernels that need uint8 refuse with their own code (QC2020 and similar) naming the node.
+            try { return Convert(g); }
+            catch (QcException e) when (e.Diagnostic.Id == DiagnosticIds.QdqRuntimeZeroPoint) { return g; }
+        }
+
+        private static Graph Convert(Graph g)
+        {
             var producers = g.Producers();
             bool Known(Node n) => QuantizedSlots.Of(n) is not null || QuantizedSlots.GenericDataInputs(n) is not null;
             bool IsActivation(string v) => v.Length > 0 && !g.Constants.ContainsKey(v) && g.Types.TryGetValue(v, out var t) && t.ElementType == DataType.Int8;

@@ -276,13 +276,7 @@ namespace Q.Compiler.Passes
                 }
                 kept.Add(n);
             }
-            if (!folded) return g;
-            // A graph output that became constant still needs a node writing it: keep its producer.
-            var outs = new HashSet<string>(g.Outputs.Select(o => o.Name), StringComparer.Ordinal);
-            var keptSet = new HashSet<Node>(kept);
-            var nodes = g.Nodes.Where(n => keptSet.Contains(n) || n.Outputs.Any(outs.Contains)).ToList();
-            foreach (var n in nodes) foreach (var o in n.Outputs) if (o.Length > 0 && !keptSet.Contains(n)) constants.Remove(o);
-            return g.With(nodes: nodes, constants: constants);
+            return folded ? g.With(nodes: kept, constants: constants) : g;
         }
 
         private static Tensor[]? Evaluate(Graph g, Node n, Dictionary<string, Tensor> constants)
@@ -292,14 +286,10 @@ namespace Q.Compiler.Passes
             long opset = g.Info.Opsets.TryGetValue(n.Domain, out var v) ? v : 1;
             var types = n.Inputs.Select(i => i.Length == 0 ? null : g.TypeOf(i)).ToArray();
             var consts = n.Inputs.Select(i => i.Length > 0 ? constants[i] : null).ToArray();
-            if (n.OpType == "DequantizeLinear" && n.Domain.Length == 0)
-            {
-                // Our own arithmetic: it does not depend on the op definition's folding policy.
-                var p = QdqMath.Params(consts[1]!, consts.Length > 2 ? consts[2] : null, consts[0]!.Shape,
-                    n.Attributes.TryGetValue("axis", out var ax) ? (int)ax.I : 1);
-                return new[] { QdqMath.Dequantize(consts[0]!, p) };
-            }
-            return def.TryFold(new OpContext(n, types, consts, opset));
+            var ctx = new OpContext(n, types, consts, opset);
+            // DequantizeLinear is evaluated outright: the importer leaves it unfolded on purpose (this pass needs it).
+            if (n.OpType == "DequantizeLinear" && n.Domain.Length == 0) return def.Evaluate(ctx, consts);
+            return def.TryFold(ctx);
         }
 
         private static Dictionary<string, AttributeValue> Attrs(Node n, (string Name, AttributeValue Value) extra, string? skip = null)
