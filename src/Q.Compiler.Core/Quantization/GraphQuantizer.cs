@@ -31,7 +31,20 @@ namespace Q.Compiler.Quantization
     /// <summary>The result of <see cref="GraphQuantizer.Quantize"/>.</summary>
     public sealed class QuantizedGraph
     {
-        public QuantizedGraph(Graph graph, QuantizationReport report) { Graph = graph; Report = report; }
+        private readonly Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> _simulate;
+
+        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate)
+        {
+            Graph = graph; Report = report; _simulate = simulate;
+        }
+
+        /// <summary>
+        /// Runs the quantized model by fake quantization on the float graph (float inputs and outputs, as the model without
+        /// QuantizedIO): every int8 value rounded to its grid, weights and bias as their integers stand for. Differs from the
+        /// integer reference only by rounding ties and float rounding; used for SQNR and to compare calibration methods.
+        /// </summary>
+        public IReadOnlyList<Tensor> Simulate(IReadOnlyList<Tensor> inputs) => _simulate(inputs);
+
         /// <summary>The rewritten graph (QOperator IR: QuantizeLinear, QLinearConv, …, DequantizeLinear).</summary>
         public Graph Graph { get; }
         /// <summary>Per layer scheme, parameters and SQNR; weight and scratch bytes are filled in by the caller after lowering.</summary>
@@ -84,7 +97,7 @@ namespace Q.Compiler.Quantization
             q.Decide(diagnostics);
             var rewritten = q.Rewrite();
             var report = q.Report(samples);
-            return new QuantizedGraph(rewritten, report);
+            return new QuantizedGraph(rewritten, report, q.SimulateModel);
         }
 
         internal enum Kind { Float, Compute, Elementwise, PassThrough }
@@ -124,6 +137,8 @@ namespace Q.Compiler.Quantization
             private readonly Dictionary<string, QuantParams> _params = new Dictionary<string, QuantParams>(StringComparer.Ordinal);
             private readonly HashSet<string> _graphOutputs;
             private string? _outputSqnrSource;
+            /// <summary>The float model's outputs per calibration sample, kept from the layer measurement pass.</summary>
+            private readonly List<IReadOnlyList<Tensor>> _floatOutputs = new List<IReadOnlyList<Tensor>>();
 
             public Run(Graph g, CalibrationResult calib, QuantizerOptions o)
             {
@@ -414,6 +429,7 @@ namespace Q.Compiler.Quantization
                 foreach (var sample in samples)
                 {
                     var values = FloatValues(sample);
+                    _floatOutputs.Add(_g.Outputs.Select(o => values[o.Name]).ToList());
                     foreach (var l in measured)
                     {
                         var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
@@ -444,7 +460,7 @@ namespace Q.Compiler.Quantization
             }
 
             /// <summary>The whole quantized model simulated on one sample (fake quantization at every int8 value).</summary>
-            private IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample)
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample)
             {
                 var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
                 foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
@@ -503,11 +519,12 @@ namespace Q.Compiler.Quantization
                     if (l.Reason is not null || l.Kind == Kind.Float) continue;
                     l.Quantized = l.Kind == Kind.Compute || DataInputs(l).All(IsQuantizedValue);
                 }
-                // Backward: pass-through ops whose every reader is int8 take the quantization toward the inputs.
+                // Backward: layout ops (same element count) whose every reader is int8 take the quantization toward the
+                // inputs. Not MaxPool: quantizing its input would mean quantizing more elements.
                 for (int i = _layers.Count - 1; i >= 0; i--)
                 {
                     var l = _layers[i];
-                    if (l.Quantized || l.Reason is not null || l.Kind != Kind.PassThrough) continue;
+                    if (l.Quantized || l.Reason is not null || l.Kind != Kind.PassThrough || l.Node.OpType == "MaxPool") continue;
                     var y = l.Node.Outputs[0];
                     var readers = Consumers(y).ToList();
                     if (readers.Count > 0 && readers.All(r => ReadQuantized(y, r)) && (!_graphOutputs.Contains(y) || _o.QuantizedIO))
@@ -825,9 +842,11 @@ namespace Q.Compiler.Quantization
                 // Model outputs: the simulated int8 model against the float model over the calibration set.
                 var signal = new double[_g.Outputs.Count];
                 var noise = new double[_g.Outputs.Count];
+                int index = 0;
                 foreach (var sample in samples)
                 {
-                    var reference = FloatInterpreter.Run(_g, sample);
+                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_g, sample);
+                    index++;
                     var sim = SimulateModel(sample);
                     for (int i = 0; i < signal.Length; i++)
                         if (reference[i].ElementType == DataType.Float)
