@@ -67,6 +67,14 @@ namespace Q.Compiler.Diagnostics
         public const string CalibrationInputMapping = "QC3004";
         /// <summary>A value is NaN or infinite on the calibration set, so no range can be chosen for it.</summary>
         public const string CalibrationNonFinite = "QC3005";
+        /// <summary>A layer stays float32 because its quantization error (SQNR on the calibration set) is below MinLayerSqnrDb.</summary>
+        public const string LayerKeptFloatSqnr = "QC3006";
+        /// <summary>A layer stays float32 because the KeepFloat metadata names it.</summary>
+        public const string LayerKeptFloatByUser = "QC3007";
+        /// <summary>A KeepFloat entry names no node of the model.</summary>
+        public const string KeepFloatUnknownNode = "QC3008";
+        /// <summary>Quantize=Dynamic is not implemented yet.</summary>
+        public const string DynamicNotSupported = "QC3009";
 
         /// <summary>Summary of a compiled model (layers, scratch and weight bytes).</summary>
         public const string CompileSummary = "QC4001";

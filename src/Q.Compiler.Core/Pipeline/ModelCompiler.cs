@@ -11,6 +11,7 @@ using Q.Compiler.Onnx;
 using Q.Compiler.Passes;
 using Q.Compiler.Plan;
 using Q.Compiler.Planning;
+using Q.Compiler.Quantization;
 
 namespace Q.Compiler.Pipeline
 {
@@ -36,14 +37,32 @@ namespace Q.Compiler.Pipeline
                 if (wasFloat16) notes.Add(Float16ToFloat32Pass.Note);
                 var graph = GraphImporter.Import(model, GraphImporter.ParseInputShapes(options.InputShapes), bag);
                 graph = PassPipeline.Optimize(graph, bag);
+                string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
+                QuantizationReport? report = null;
+                if (options.Quantize == QuantizeMode.Dynamic)
+                    throw new QcException(DiagnosticIds.DynamicNotSupported,
+                        "Quantize=\"Dynamic\" is not implemented yet; use Quantize=\"Int8\" with calibration data, or None");
+                if (options.Quantize == QuantizeMode.Int8 && !GraphQuantizer.IsQuantized(graph))
+                {
+                    var floatGraph = graph;
+                    var quantized = Quantize(graph, options, bag);
+                    graph = quantized.Graph;
+                    report = quantized.Report;
+                    report.Model = display;
+                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className);
+                }
                 var lowered = Lowerer.Lower(graph);
                 var layout = MemoryPlanner.Plan(lowered);
                 if (layout.ArenaBytes > int.MaxValue)
                     throw new QcException(DiagnosticIds.TensorTooLarge, string.Format(CultureInfo.InvariantCulture,
                         "the model needs {0:N0} bytes of scratch memory at once, more than the 2 GiB one .NET array can hold; pin smaller input shapes (InputShapes)",
                         layout.ArenaBytes));
-                string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
-                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, "float32", notes);
+                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, report is null ? "float32" : "int8", notes);
+                if (report is not null)
+                {
+                    report.WeightBytes = plan.Weights.Length;
+                    report.ScratchBytes = plan.ArenaBytes;
+                }
                 if (plan.Weights.Length > MaxStringLiteralWeightBytes)
                     bag.Info(DiagnosticIds.LargeWeights, string.Format(CultureInfo.InvariantCulture,
                         "{0}: {1:N0} bytes of weights are above the {2:N0}-byte limit of the string-literal form; they are emitted as a ulong[] initializer, which compiles more slowly",
@@ -51,7 +70,7 @@ namespace Q.Compiler.Pipeline
                 bag.Info(DiagnosticIds.CompileSummary, string.Format(CultureInfo.InvariantCulture,
                     "{0}: {1} layers, {2:N0} bytes of weights, {3:N0} bytes of scratch (lower bound {4:N0})",
                     className, plan.Layers.Count, plan.Weights.Length, plan.ArenaBytes, plan.ArenaLowerBound));
-                return new CompileResult(plan, PlanText.Write(plan), WithFile(bag.Items, display), graph);
+                return new CompileResult(plan, PlanText.Write(plan), WithFile(bag.Items, display), graph) { QuantizationReport = report };
             }
             catch (QcException e)
             {
@@ -64,6 +83,37 @@ namespace Q.Compiler.Pipeline
                     $"internal compiler error ({e.GetType().Name}: {e.Message}); please report it with the model. {FirstFrame(e)}"));
                 return new CompileResult(null, null, WithFile(bag.Items, display), null);
             }
+        }
+
+        /// <summary>Static int8: calibrate the optimized float graph on the Calibration folder, then rewrite it (GraphQuantizer).</summary>
+        private static QuantizedGraph Quantize(Graph graph, CompileOptions options, DiagnosticBag bag)
+        {
+            if (string.IsNullOrEmpty(options.Calibration))
+                throw new QcException(DiagnosticIds.CalibrationEmpty,
+                    "Quantize=\"Int8\" needs calibration data: set Calibration to a folder of .pb/.npy inputs (see docs/quantization.md)");
+            var set = CalibrationDataSet.Open(options.Calibration!, graph.Inputs);
+            var calibration = Calibrator.Run(graph, set, new CalibrationOptions
+            {
+                Method = options.CalibrationMethod,
+                Percentile = options.CalibrationPercentile,
+            });
+            string method = options.CalibrationMethod == CalibrationMethod.Percentile
+                ? string.Format(CultureInfo.InvariantCulture, "Percentile {0}", options.CalibrationPercentile)
+                : options.CalibrationMethod.ToString();
+            return GraphQuantizer.Quantize(graph, calibration, set, new QuantizerOptions
+            {
+                KeepFloat = options.KeepFloat,
+                MinLayerSqnrDb = options.MinLayerSqnrDb,
+                QuantizedIO = options.QuantizedIO,
+                CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
+            }, bag);
+        }
+
+        /// <summary>The weight bytes of the float32 build: the float graph lowered and planned exactly as a float build would be.</summary>
+        private static long FloatWeightBytes(Graph floatGraph, string ns, string className)
+        {
+            var lowered = Lowerer.Lower(floatGraph);
+            return PlanBuilder.Build(lowered, MemoryPlanner.Plan(lowered), ns, className, "float32").Weights.Length;
         }
 
         private static string FirstFrame(Exception e)

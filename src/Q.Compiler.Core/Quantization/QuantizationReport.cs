@@ -26,6 +26,8 @@ namespace Q.Compiler.Quantization
         public long ScratchBytes { get; set; }
         /// <summary>SQNR in dB of each model output, quantized against float, over the calibration set (null when not measured).</summary>
         public IDictionary<string, double> OutputSqnrDb { get; } = new SortedDictionary<string, double>(System.StringComparer.Ordinal);
+        /// <summary>Remarks for the reader: how figures were measured, the parameters of quantized inputs and outputs, ….</summary>
+        public IList<string> Notes { get; } = new List<string>();
         /// <summary>One entry per layer in graph order.</summary>
         public IList<LayerQuantization> Layers { get; } = new List<LayerQuantization>();
 
@@ -57,6 +59,7 @@ namespace Q.Compiler.Quantization
             sb.Append("- weights: ").Append(WeightBytes.ToString("N0", c)).Append(" bytes (float32 build: ").Append(FloatWeightBytes.ToString("N0", c)).Append(" bytes)\n");
             sb.Append("- scratch: ").Append(ScratchBytes.ToString("N0", c)).Append(" bytes\n");
             foreach (var kv in OutputSqnrDb) sb.Append("- output `").Append(kv.Key).Append("` SQNR: ").Append(kv.Value.ToString("0.00", c)).Append(" dB\n");
+            foreach (var note in Notes) sb.Append("- ").Append(note).Append('\n');
             sb.Append('\n').Append("| layer | op | scheme | input scale / zp | output scale / zp | weight scales | SQNR (dB) | note |\n|---|---|---|---|---|---|---|---|\n");
             foreach (var l in Layers)
                 sb.Append("| ").Append(l.Name).Append(" | ").Append(l.OpType).Append(" | ").Append(l.Scheme).Append(" | ")
@@ -81,6 +84,7 @@ namespace Q.Compiler.Quantization
             sb.Append("  \"weightBytes\": ").Append(WeightBytes.ToString(c)).Append(",\n");
             sb.Append("  \"scratchBytes\": ").Append(ScratchBytes.ToString(c)).Append(",\n");
             sb.Append("  \"outputSqnrDb\": {").Append(string.Join(", ", OutputSqnrDb.Select(kv => Str(kv.Key) + ": " + Num(kv.Value)))).Append("},\n");
+            sb.Append("  \"notes\": [").Append(string.Join(", ", Notes.Select(Str))).Append("],\n");
             sb.Append("  \"layers\": [");
             for (int i = 0; i < Layers.Count; i++)
             {

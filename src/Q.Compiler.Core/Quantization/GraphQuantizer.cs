@@ -1,0 +1,864 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Interpreter;
+using Q.Compiler.Ir;
+using Q.Compiler.Ops;
+using Q.Compiler.Passes;
+
+namespace Q.Compiler.Quantization
+{
+    /// <summary>Options of <see cref="GraphQuantizer"/> (the QModel metadata that concern the rewrite).</summary>
+    public sealed class QuantizerOptions
+    {
+        /// <summary>ONNX node names that stay float32 (matched against every fused node's source nodes).</summary>
+        public IReadOnlyList<string> KeepFloat { get; set; } = Array.Empty<string>();
+        /// <summary>Layers whose int8 output SQNR on the calibration set is below this many dB stay float32; 0 disables the check.</summary>
+        public double MinLayerSqnrDb { get; set; } = 20;
+        /// <summary>Expose uint8 graph inputs and outputs (named <c>&lt;name&gt;_quantized</c>) instead of float32.</summary>
+        public bool QuantizedIO { get; set; }
+        /// <summary>
+        /// A connected int8 segment is kept only if its multiply-accumulates are at least this many times the elements it
+        /// quantizes on entry and dequantizes on exit (see docs/quantization.md, "Segments").
+        /// </summary>
+        public double MinMacsPerBoundaryElement { get; set; } = 8;
+        /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
+        public string? CalibrationDescription { get; set; }
+    }
+
+    /// <summary>The result of <see cref="GraphQuantizer.Quantize"/>.</summary>
+    public sealed class QuantizedGraph
+    {
+        private readonly Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> _simulate;
+
+        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate)
+        {
+            Graph = graph; Report = report; _simulate = simulate;
+        }
+
+        /// <summary>
+        /// Runs the quantized model by fake quantization on the float graph (float inputs and outputs, as the model without
+        /// QuantizedIO): every int8 value rounded to its grid, weights and bias as their integers stand for. Differs from the
+        /// integer reference only by rounding ties and float rounding; used for SQNR and to compare calibration methods.
+        /// </summary>
+        public IReadOnlyList<Tensor> Simulate(IReadOnlyList<Tensor> inputs) => _simulate(inputs);
+
+        /// <summary>The rewritten graph (QOperator IR: QuantizeLinear, QLinearConv, …, DequantizeLinear).</summary>
+        public Graph Graph { get; }
+        /// <summary>Per layer scheme, parameters and SQNR; weight and scratch bytes are filled in by the caller after lowering.</summary>
+        public QuantizationReport Report { get; }
+    }
+
+    /// <summary>
+    /// The calibrated int8 quantizer: rewrites an optimized float32 graph (BatchNorm folded, activations fused) into the
+    /// internal QOperator IR, using the activation ranges of a calibration run.
+    /// </summary>
+    /// <remarks>
+    /// <para>Steps: (1) classify each node — <i>compute</i> layers (Conv 2-D, Gemm, MatMul with constant weights, fused Relu or
+    /// Clip or none), <i>elementwise</i> layers with an int8 form (Add, Mul, AveragePool, GlobalAveragePool, Concat) and
+    /// <i>pass-through</i> ops that run on uint8 as they are (MaxPool, Reshape, Flatten, Transpose, Squeeze, Unsqueeze);
+    /// (2) measure every candidate layer's SQNR on the calibration set (its int8 arithmetic, simulated with fake-quantized
+    /// inputs, weights and bias, against the float layer on the same float inputs) and keep layers below
+    /// <see cref="QuantizerOptions.MinLayerSqnrDb"/> and KeepFloat layers in float; (3) choose segments: compute layers
+    /// start them, elementwise and pass-through ops only extend them, pass-through ops also pull the quantization toward the
+    /// graph input, elementwise and pass-through ops at a segment's end go back to float, and a segment whose
+    /// multiply-accumulates do not pay for its quantize/dequantize passes goes back to float; (4) rewrite.</para>
+    /// <para>Activations are per tensor uint8 (<see cref="QuantParams.AsymmetricUInt8"/> of the calibrated range; a
+    /// pass-through op's output keeps its input's parameters); weights int8 symmetric per output channel
+    /// (<see cref="WeightQuantizer"/>); bias int32. Gemm becomes Reshape → 1×1 QLinearConv → Reshape (int32 bias, per-channel
+    /// weights and a fused activation without a new op); MatMul becomes QLinearMatMul with per-column weight scales.</para>
+    /// <para>A pure function of its inputs: same graph, calibration and options give the same graph and report.</para>
+    /// </remarks>
+    public static class GraphQuantizer
+    {
+        private static readonly HashSet<string> s_quantizedOps = new HashSet<string>(StringComparer.Ordinal)
+        {
+            "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
+            "QLinearAdd", "QLinearMul", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearSoftmax", "QLinearConcat", "QGemm",
+        };
+
+        private static readonly HashSet<string> s_passThrough = new HashSet<string>(StringComparer.Ordinal)
+        { "MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze" };
+
+        /// <summary>Whether the graph already holds quantized ops (then it keeps its own quantization and is not calibrated).</summary>
+        public static bool IsQuantized(Graph graph) =>
+            graph.Nodes.Any(n => s_quantizedOps.Contains(n.OpType));
+
+        /// <summary>Rewrites <paramref name="graph"/> into int8 with the ranges of <paramref name="calibration"/>.</summary>
+        /// <param name="samples">The calibration set again, for the per-layer and model-output SQNR.</param>
+        public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, IEnumerable<IReadOnlyList<Tensor>> samples,
+            QuantizerOptions options, DiagnosticBag diagnostics)
+        {
+            var q = new Run(graph, calibration, options);
+            q.Classify(diagnostics);
+            q.MeasureLayers(samples);
+            q.Decide(diagnostics);
+            var rewritten = q.Rewrite();
+            var report = q.Report(samples);
+            return new QuantizedGraph(rewritten, report, q.SimulateModel);
+        }
+
+        internal enum Kind { Float, Compute, Elementwise, PassThrough }
+
+        /// <summary>Everything the quantizer knows about one node of the float graph.</summary>
+        internal sealed class Layer
+        {
+            public Layer(Node node, int index) { Node = node; Index = index; }
+            public Node Node { get; }
+            public int Index { get; }
+            public Kind Kind;
+            /// <summary>Why a node with an int8 form stays float (null while it may be quantized).</summary>
+            public string? Reason;
+            public bool Quantized;
+            public long Macs;
+            // Compute layers: weights as [channels, inner] with channel scales, int32 bias, fake-quantized copies.
+            public QuantizedWeights? Weights;
+            public int[]? Bias;
+            public float[]? WeightsFq;
+            public float[]? BiasFq;
+            public double Signal, Noise;
+            public double? Sqnr => Signal == 0 && Noise == 0 ? (double?)null : QuantMathSqnr(Signal, Noise);
+        }
+
+        private static double QuantMathSqnr(double signal, double noise) =>
+            noise == 0 ? double.PositiveInfinity : signal == 0 ? double.NegativeInfinity : 10.0 * Math.Log10(signal / noise);
+
+        private sealed class Run
+        {
+            private readonly Graph _g;
+            private readonly CalibrationResult _calib;
+            private readonly QuantizerOptions _o;
+            private readonly long _opset;
+            private readonly List<Layer> _layers;
+            private readonly Dictionary<string, Node> _producer;
+            private readonly Dictionary<string, List<Layer>> _consumers = new Dictionary<string, List<Layer>>(StringComparer.Ordinal);
+            private readonly Dictionary<string, QuantParams> _params = new Dictionary<string, QuantParams>(StringComparer.Ordinal);
+            private readonly HashSet<string> _graphOutputs;
+            private string? _outputSqnrSource;
+            /// <summary>The float model's outputs per calibration sample, kept from the layer measurement pass.</summary>
+            private readonly List<IReadOnlyList<Tensor>> _floatOutputs = new List<IReadOnlyList<Tensor>>();
+
+            public Run(Graph g, CalibrationResult calib, QuantizerOptions o)
+            {
+                _g = g; _calib = calib; _o = o;
+                _opset = g.Info.DefaultOpset;
+                _layers = g.Nodes.Select((n, i) => new Layer(n, i)).ToList();
+                _producer = g.Producers();
+                _graphOutputs = new HashSet<string>(g.Outputs.Select(v => v.Name), StringComparer.Ordinal);
+                foreach (var l in _layers)
+                    foreach (var v in l.Node.Inputs.Where(v => v.Length > 0).Distinct())
+                    {
+                        if (!_consumers.TryGetValue(v, out var list)) _consumers[v] = list = new List<Layer>();
+                        list.Add(l);
+                    }
+            }
+
+            private bool IsFloat(string v) => v.Length > 0 && _g.TypeOf(v).ElementType == DataType.Float;
+            private Shape ShapeOf(string v) => _g.TypeOf(v).Shape;
+            private IEnumerable<Layer> Consumers(string v) => _consumers.TryGetValue(v, out var l) ? l : Enumerable.Empty<Layer>();
+
+            /// <summary>The inputs of a node that carry activations (the ones that are quantized when the node is).</summary>
+            private IEnumerable<string> DataInputs(Layer l) => l.Kind switch
+            {
+                Kind.Compute => new[] { l.Node.Inputs[0] },
+                Kind.PassThrough => new[] { l.Node.Inputs[0] },
+                Kind.Elementwise => l.Node.Inputs.Where(v => v.Length > 0 && !_g.IsConstant(v)),
+                _ => Enumerable.Empty<string>(),
+            };
+
+            // ---------------------------------------------------------------- classification
+
+            public void Classify(DiagnosticBag bag)
+            {
+                var keep = new HashSet<string>(_o.KeepFloat.Where(s => s.Length > 0), StringComparer.Ordinal);
+                var matched = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var l in _layers)
+                {
+                    l.Kind = Classify(l.Node, out string? reason);
+                    l.Reason = reason;
+                    var named = l.Node.SourceNodes.Concat(new[] { l.Node.Name }).Where(keep.Contains).ToList();
+                    matched.UnionWith(named);
+                    if (named.Count > 0 && l.Kind != Kind.Float && l.Reason is null)
+                    {
+                        l.Reason = "KeepFloat";
+                        if (l.Kind != Kind.PassThrough)
+                            bag.Info(DiagnosticIds.LayerKeptFloatByUser, string.Format(CultureInfo.InvariantCulture,
+                                "{0} stays float32: KeepFloat names '{1}'", l.Node.Describe(), named[0]), l.Node.Name);
+                    }
+                    if (l.Kind == Kind.Compute && l.Reason is null) PrepareMacs(l);
+                }
+                foreach (var name in keep.Where(k => !matched.Contains(k)).OrderBy(k => k, StringComparer.Ordinal))
+                    bag.Warning(DiagnosticIds.KeepFloatUnknownNode, string.Format(CultureInfo.InvariantCulture,
+                        "KeepFloat names '{0}', but the model has no node of that name{1}", name, Suggestion(name)));
+            }
+
+            private string Suggestion(string name)
+            {
+                var all = _g.Nodes.SelectMany(n => n.SourceNodes).Distinct().ToList();
+                var close = all.Where(n => n.IndexOf(name, StringComparison.OrdinalIgnoreCase) >= 0 || name.IndexOf(n, StringComparison.OrdinalIgnoreCase) >= 0)
+                    .OrderBy(n => n, StringComparer.Ordinal).Take(3).ToList();
+                return close.Count == 0 ? "" : " (did you mean " + string.Join(", ", close.Select(c => "'" + c + "'")) + "?)";
+            }
+
+            private Kind Classify(Node n, out string? reason)
+            {
+                reason = null;
+                if (n.Domain.Length != 0 || n.Outputs.Count == 0 || !IsFloat(n.Outputs[0]) || n.Outputs.Skip(1).Any(o => o.Length > 0)) return Kind.Float;
+                string? act = n.Activation?.Op;
+                bool actOk = act is null || act == "Relu" || act == "Clip";
+                switch (n.OpType)
+                {
+                    case "Conv":
+                    case "Gemm":
+                    case "MatMul":
+                        if (!IsFloat(n.Inputs[0])) return Kind.Float;
+                        if (!actOk) { reason = "its fused " + act + " has no int8 form"; return Kind.Compute; }
+                        reason = ComputeUnsupported(n);
+                        return Kind.Compute;
+                    case "Add":
+                    case "Mul":
+                    case "Concat":
+                        if (n.Inputs.Any(v => v.Length > 0 && !IsFloat(v))) return Kind.Float;
+                        if (n.Inputs.All(v => v.Length == 0 || _g.IsConstant(v))) return Kind.Float;
+                        if (n.Activation is not null) { reason = "its fused " + act + " has no int8 form"; }
+                        return Kind.Elementwise;
+                    case "AveragePool":
+                    case "GlobalAveragePool":
+                        if (!IsFloat(n.Inputs[0])) return Kind.Float;
+                        if (ShapeOf(n.Inputs[0]).Rank != 4) { reason = "only 2-D pooling has an int8 form"; }
+                        return Kind.Elementwise;
+                    default:
+                        if (s_passThrough.Contains(n.OpType) && IsFloat(n.Inputs[0]) && !_g.IsConstant(n.Inputs[0]))
+                        {
+                            if (n.OpType == "MaxPool" && ShapeOf(n.Inputs[0]).Rank != 4) return Kind.Float;
+                            return Kind.PassThrough;
+                        }
+                        return Kind.Float;
+                }
+            }
+
+            private string? ComputeUnsupported(Node n)
+            {
+                var x = ShapeOf(n.Inputs[0]);
+                if (n.Inputs.Count < 2 || !_g.IsConstant(n.Inputs[1])) return "its weights are computed at run time";
+                var w = _g.Constants[n.Inputs[1]];
+                if (w.ElementType != DataType.Float) return "its weights are not float32";
+                bool hasBias = n.HasInput(2);
+                if (hasBias && (!_g.IsConstant(n.Inputs[2]) || _g.Constants[n.Inputs[2]].ElementType != DataType.Float)) return "its bias is computed at run time";
+                switch (n.OpType)
+                {
+                    case "Conv":
+                        if (x.Rank != 4) return "only 2-D convolution has an int8 form";
+                        return null;
+                    case "Gemm":
+                        if (Int(n, "transA", 0) != 0) return "Gemm with transA has no int8 form";
+                        if (x.Rank != 2 || w.Shape.Rank != 2) return "Gemm operands are not 2-D";
+                        int nOut = Int(n, "transB", 0) != 0 ? w.Shape[0] : w.Shape[1];
+                        if (hasBias)
+                        {
+                            var c = _g.Constants[n.Inputs[2]].Shape;
+                            bool ok = c.ElementCount == 1 || (c.ElementCount == nOut && c.Dims.Last() == nOut);
+                            if (!ok) return "its bias " + c + " is not one value per output column";
+                        }
+                        return null;
+                    default: // MatMul
+                        if (w.Shape.Rank != 2 || x.Rank < 2) return "only MatMul by a constant 2-D matrix has an int8 form";
+                        return null;
+                }
+            }
+
+            private static long Int(Node n, string name, long dflt) => n.Attributes.TryGetValue(name, out var a) ? a.I : dflt;
+            private static float Flt(Node n, string name, float dflt) => n.Attributes.TryGetValue(name, out var a) ? a.F : dflt;
+
+            private void PrepareMacs(Layer l)
+            {
+                var n = l.Node;
+                var w = _g.Constants[n.Inputs[1]].Shape;
+                long outElems = ShapeOf(n.Outputs[0]).ElementCount;
+                l.Macs = n.OpType switch
+                {
+                    "Conv" => outElems * (w.ElementCount / w[0]),
+                    "Gemm" => outElems * (Int(n, "transB", 0) != 0 ? w[1] : w[0]),
+                    _ => outElems * w[0],
+                };
+            }
+
+            // ---------------------------------------------------------------- parameters
+
+            /// <summary>
+            /// The parameters of a value when it is quantized: a pass-through op's output has its input's; a constant its own
+            /// min/max; anything else its calibrated range.
+            /// </summary>
+            public QuantParams ParamsOf(string v)
+            {
+                if (_params.TryGetValue(v, out var p)) return p;
+                if (_producer.TryGetValue(v, out var prod) && s_passThrough.Contains(prod.OpType) && prod.Domain.Length == 0 && IsFloat(prod.Inputs[0])
+                    && !_g.IsConstant(prod.Inputs[0]) && prod.Outputs[0] == v)
+                    p = ParamsOf(prod.Inputs[0]);
+                else if (_g.Constants.TryGetValue(v, out var c))
+                {
+                    var f = c.ToFloats();
+                    p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
+                }
+                else if (_calib.Ranges.TryGetValue(v, out var r))
+                    p = QuantParams.AsymmetricUInt8(r.Min, r.Max);
+                else
+                    throw new InvalidOperationException("no calibrated range for value '" + v + "'");
+                _params[v] = p;
+                return p;
+            }
+
+            /// <summary>Weights in [channels, inner] layout with the bias, both quantized and fake-quantized, for a compute layer.</summary>
+            private void PrepareWeights(Layer l)
+            {
+                if (l.Weights is not null) return;
+                var n = l.Node;
+                var wt = _g.Constants[n.Inputs[1]];
+                var w = wt.ToFloats();
+                int channels, inner;
+                float[]? bias = n.HasInput(2) ? _g.Constants[n.Inputs[2]].ToFloats() : null;
+                switch (n.OpType)
+                {
+                    case "Conv":
+                        channels = wt.Shape[0]; inner = w.Length / channels;
+                        break;
+                    case "Gemm":
+                    {
+                        bool transB = Int(n, "transB", 0) != 0;
+                        int k = transB ? wt.Shape[1] : wt.Shape[0], nOut = transB ? wt.Shape[0] : wt.Shape[1];
+                        float alpha = Flt(n, "alpha", 1), beta = Flt(n, "beta", 1);
+                        var t = new float[w.Length]; // [N, K]
+                        for (int o = 0; o < nOut; o++)
+                            for (int i = 0; i < k; i++)
+                                t[o * k + i] = alpha * (transB ? w[o * k + i] : w[i * nOut + o]);
+                        w = t; channels = nOut; inner = k;
+                        if (bias is not null) bias = Enumerable.Range(0, nOut).Select(o => beta * bias[bias.Length == 1 ? 0 : o]).ToArray();
+                        break;
+                    }
+                    default: // MatMul: B [K, N], the channel is the column
+                        channels = wt.Shape[1]; inner = 1;
+                        break;
+                }
+                var qw = WeightQuantizer.PerChannel(w, channels, inner);
+                float sx = ParamsOf(n.Inputs[0]).Scale;
+                l.Weights = qw;
+                l.WeightsFq = new float[w.Length];
+                for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
+                if (bias is not null)
+                {
+                    l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
+                    l.BiasFq = new float[channels];
+                    for (int c = 0; c < channels; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
+                }
+            }
+
+            // ---------------------------------------------------------------- simulation
+
+            private static Tensor FakeQuantize(Tensor t, QuantParams p) => Tensor.FromFloats(t.Shape, p.FakeQuantize(t.ToFloats()));
+
+            private Tensor[] Evaluate(Node node, Tensor?[] ins)
+            {
+                var def = OpRegistry.Find(node.Domain, node.OpType)
+                          ?? throw new QcException(DiagnosticIds.UnsupportedOp, $"{node.Describe()}: op is not supported", node.Name);
+                var ctx = new OpContext(node, ins.Select(t => t?.Type).ToArray(), ins, _opset);
+                return def.Evaluate(ctx, ins);
+            }
+
+            /// <summary>
+            /// The output of a layer computed as its int8 form computes it, in float: the inputs fake-quantized, the weights
+            /// and bias as the integers stand for them, the output fake-quantized with its parameters. Only rounding ties and
+            /// float rounding differ from the integer reference.
+            /// </summary>
+            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values)
+            {
+                var n = l.Node;
+                var outParams = ParamsOf(n.Outputs[0]);
+                var outShape = ShapeOf(n.Outputs[0]);
+                if (l.Kind == Kind.PassThrough)
+                {
+                    var ins = values.ToArray();
+                    ins[0] = FakeQuantize(ins[0]!, ParamsOf(n.Inputs[0]));
+                    return Evaluate(n, ins)[0];
+                }
+                if (l.Kind == Kind.Elementwise)
+                {
+                    var ins = new Tensor?[values.Count];
+                    for (int i = 0; i < ins.Length; i++)
+                        ins[i] = values[i] is null ? null : FakeQuantize(values[i]!, ParamsOf(n.Inputs[i]));
+                    return FakeQuantize(Evaluate(n, ins)[0], outParams);
+                }
+                PrepareWeights(l);
+                var x = FakeQuantize(values[0]!, ParamsOf(n.Inputs[0]));
+                float[] y;
+                if (n.OpType == "Conv")
+                {
+                    var w = new Tensor(DataType.Float, _g.Constants[n.Inputs[1]].Shape, l.WeightsFq!);
+                    var b = l.BiasFq is null ? null : Tensor.FromFloats(new Shape(l.BiasFq.Length), l.BiasFq);
+                    var node = new Node(n.Name, "Conv", "", b is null ? new[] { n.Inputs[0], n.Inputs[1] } : new[] { n.Inputs[0], n.Inputs[1], "bias" },
+                        n.Outputs, n.Attributes, n.Activation, n.SourceNodes);
+                    y = Evaluate(node, b is null ? new Tensor?[] { x, w } : new Tensor?[] { x, w, b })[0].ToFloats();
+                }
+                else
+                {
+                    // Gemm: weights [N, K]; MatMul: weights [K, N]. Rows of x times the weights, plus bias.
+                    var xf = x.ToFloats();
+                    var qw = l.Weights!;
+                    int channels = qw.Channels, k = l.WeightsFq!.Length / channels, rows = xf.Length / k;
+                    bool gemm = n.OpType == "Gemm";
+                    y = new float[rows * channels];
+                    for (int r = 0; r < rows; r++)
+                        for (int c = 0; c < channels; c++)
+                        {
+                            double s = l.BiasFq is null ? 0 : l.BiasFq[c];
+                            for (int i = 0; i < k; i++)
+                                s += (double)xf[r * k + i] * l.WeightsFq[gemm ? c * k + i : i * channels + c];
+                            y[r * channels + c] = (float)s;
+                        }
+                    Ops.Activation.ActivationReference.Apply(y, n.Activation);
+                }
+                return Tensor.FromFloats(outShape, outParams.FakeQuantize(y));
+            }
+
+            /// <summary>Per candidate layer, signal and noise of its simulated int8 output against the float output, same float inputs.</summary>
+            public void MeasureLayers(IEnumerable<IReadOnlyList<Tensor>> samples)
+            {
+                var measured = _layers.Where(l => l.Reason is null && (l.Kind == Kind.Compute || l.Kind == Kind.Elementwise)).ToList();
+                if (measured.Count == 0) return;
+                foreach (var sample in samples)
+                {
+                    var values = FloatValues(sample);
+                    _floatOutputs.Add(_g.Outputs.Select(o => values[o.Name]).ToList());
+                    foreach (var l in measured)
+                    {
+                        var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
+                        var sim = SimulateLayer(l, ins).ToFloats();
+                        var reference = values[l.Node.Outputs[0]].ToFloats();
+                        Accumulate(reference, sim, ref l.Signal, ref l.Noise);
+                    }
+                }
+            }
+
+            private Dictionary<string, Tensor> FloatValues(IReadOnlyList<Tensor> sample)
+            {
+                var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+                foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
+                for (int i = 0; i < _g.Inputs.Count; i++) values[_g.Inputs[i].Name] = sample[i];
+                FloatInterpreter.Run(_g, sample, (node, name, t) => values[name] = t);
+                return values;
+            }
+
+            private static void Accumulate(float[] reference, float[] approx, ref double signal, ref double noise)
+            {
+                for (int i = 0; i < reference.Length; i++)
+                {
+                    double x = reference[i], d = x - approx[i];
+                    signal += x * x;
+                    noise += d * d;
+                }
+            }
+
+            /// <summary>The whole quantized model simulated on one sample (fake quantization at every int8 value).</summary>
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample)
+            {
+                var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+                foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
+                for (int i = 0; i < _g.Inputs.Count; i++)
+                {
+                    var x = sample[i];
+                    if (_o.QuantizedIO && x.ElementType == DataType.Float) x = FakeQuantize(x, ParamsOf(_g.Inputs[i].Name));
+                    values[_g.Inputs[i].Name] = x;
+                }
+                foreach (var l in _layers)
+                {
+                    var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
+                    var outs = l.Quantized ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
+                    for (int o = 0; o < l.Node.Outputs.Count && o < outs.Length; o++)
+                        if (l.Node.Outputs[o].Length > 0) values[l.Node.Outputs[o]] = outs[o];
+                }
+                return _g.Outputs.Select(o =>
+                {
+                    var y = values[o.Name];
+                    return _o.QuantizedIO && y.ElementType == DataType.Float ? FakeQuantize(y, ParamsOf(o.Name)) : y;
+                }).ToList();
+            }
+
+            // ---------------------------------------------------------------- decisions
+
+            private bool IsQuantizedValue(string v) =>
+                _producer.TryGetValue(v, out var p) ? _layers[IndexOf(p)].Quantized : false;
+
+            private readonly Dictionary<Node, int> _index = new Dictionary<Node, int>();
+            private int IndexOf(Node n)
+            {
+                if (_index.Count == 0) foreach (var l in _layers) _index[l.Node] = l.Index;
+                return _index[n];
+            }
+
+            /// <summary>Whether value <paramref name="v"/> is read as an activation by a quantized layer.</summary>
+            private bool ReadQuantized(string v, Layer by) => by.Quantized && DataInputs(by).Contains(v);
+
+            public void Decide(DiagnosticBag bag)
+            {
+                // SQNR fallback.
+                foreach (var l in _layers.Where(l => l.Reason is null && (l.Kind == Kind.Compute || l.Kind == Kind.Elementwise)))
+                {
+                    var s = l.Sqnr;
+                    if (_o.MinLayerSqnrDb > 0 && s is double db && !(db >= _o.MinLayerSqnrDb))
+                    {
+                        l.Reason = string.Format(CultureInfo.InvariantCulture, "SQNR {0:0.0} dB < {1:0.#} dB", db, _o.MinLayerSqnrDb);
+                        bag.Info(DiagnosticIds.LayerKeptFloatSqnr, string.Format(CultureInfo.InvariantCulture,
+                            "{0} stays float32: its int8 output SQNR on the calibration set is {1:0.0} dB, below MinLayerSqnrDb ({2:0.#} dB)",
+                            l.Node.Describe(), db, _o.MinLayerSqnrDb), l.Node.Name);
+                    }
+                }
+                // Forward: compute layers start segments, the others extend them.
+                foreach (var l in _layers)
+                {
+                    if (l.Reason is not null || l.Kind == Kind.Float) continue;
+                    l.Quantized = l.Kind == Kind.Compute || DataInputs(l).All(IsQuantizedValue);
+                }
+                // Backward: layout ops (same element count) whose every reader is int8 take the quantization toward the
+                // inputs. Not MaxPool: quantizing its input would mean quantizing more elements.
+                for (int i = _layers.Count - 1; i >= 0; i--)
+                {
+                    var l = _layers[i];
+                    if (l.Quantized || l.Reason is not null || l.Kind != Kind.PassThrough || l.Node.OpType == "MaxPool") continue;
+                    var y = l.Node.Outputs[0];
+                    var readers = Consumers(y).ToList();
+                    if (readers.Count > 0 && readers.All(r => ReadQuantized(y, r)) && (!_graphOutputs.Contains(y) || _o.QuantizedIO))
+                        l.Quantized = true;
+                }
+                // Backward: elementwise and pass-through ops whose output nobody reads as int8 go back to float.
+                for (int i = _layers.Count - 1; i >= 0; i--)
+                {
+                    var l = _layers[i];
+                    if (!l.Quantized || l.Kind == Kind.Compute) continue;
+                    var y = l.Node.Outputs[0];
+                    if (!Consumers(y).Any(r => ReadQuantized(y, r)) && !(_graphOutputs.Contains(y) && _o.QuantizedIO))
+                    {
+                        l.Quantized = false;
+                        l.Reason = "ends an int8 segment";
+                    }
+                }
+                DropSmallSegments();
+            }
+
+            /// <summary>
+            /// Segments (connected int8 layers) whose multiply-accumulates are fewer than MinMacsPerBoundaryElement times the
+            /// elements they quantize and dequantize go back to float: the boundary passes would cost more than int8 saves.
+            /// </summary>
+            private void DropSmallSegments()
+            {
+                var parent = _layers.Select(l => l.Index).ToArray();
+                int Find(int i) { while (parent[i] != i) i = parent[i] = parent[parent[i]]; return i; }
+                foreach (var l in _layers.Where(l => l.Quantized))
+                    foreach (var v in DataInputs(l))
+                        if (_producer.TryGetValue(v, out var p) && _layers[IndexOf(p)].Quantized)
+                            parent[Find(l.Index)] = Find(IndexOf(p));
+                var macs = new Dictionary<int, long>();
+                var boundary = new Dictionary<int, long>();
+                foreach (var l in _layers.Where(l => l.Quantized))
+                {
+                    int root = Find(l.Index);
+                    macs[root] = (macs.TryGetValue(root, out var m) ? m : 0) + l.Macs;
+                    long b = boundary.TryGetValue(root, out var bb) ? bb : 0;
+                    foreach (var v in DataInputs(l).Distinct())
+                        if (!IsQuantizedValue(v) && !(_o.QuantizedIO && _g.Inputs.Any(x => x.Name == v))) b += ShapeOf(v).ElementCount;
+                    var y = l.Node.Outputs[0];
+                    if (Consumers(y).Any(r => !ReadQuantized(y, r)) || (_graphOutputs.Contains(y) && !_o.QuantizedIO)) b += ShapeOf(y).ElementCount;
+                    boundary[root] = b;
+                }
+                foreach (var l in _layers.Where(l => l.Quantized).ToList())
+                {
+                    int root = Find(l.Index);
+                    if (macs[root] < _o.MinMacsPerBoundaryElement * boundary[root])
+                    {
+                        l.Quantized = false;
+                        l.Reason = string.Format(CultureInfo.InvariantCulture,
+                            "int8 segment too small ({0:N0} MACs for {1:N0} elements quantized or dequantized)", macs[root], boundary[root]);
+                    }
+                }
+            }
+
+            // ---------------------------------------------------------------- rewrite
+
+            private Dictionary<string, Tensor> _constants = null!;
+            private Dictionary<string, TensorType> _types = null!;
+            private readonly HashSet<string> _names = new HashSet<string>(StringComparer.Ordinal);
+            private readonly Dictionary<string, string> _quantizedName = new Dictionary<string, string>(StringComparer.Ordinal);
+            private readonly Dictionary<string, (string Scale, string ZeroPoint)> _paramNames = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
+            private List<Node> _nodes = null!;
+
+            private string Fresh(string name)
+            {
+                string n = name;
+                for (int i = 1; _names.Contains(n); i++) n = name + "_" + i.ToString(CultureInfo.InvariantCulture);
+                _names.Add(n);
+                return n;
+            }
+
+            private (string Scale, string ZeroPoint) ParamConstants(string quantizedValue, QuantParams p)
+            {
+                if (_paramNames.TryGetValue(quantizedValue, out var r)) return r;
+                string s = Fresh(quantizedValue + "_scale"), z = Fresh(quantizedValue + "_zero_point");
+                AddConstant(s, Tensor.Scalar(p.Scale));
+                AddConstant(z, new Tensor(DataType.UInt8, Shape.Scalar, new[] { (byte)p.ZeroPoint }));
+                return _paramNames[quantizedValue] = (s, z);
+            }
+
+            private void AddConstant(string name, Tensor t) { _constants[name] = t; _types[name] = t.Type; }
+
+            private string NewQuantizedValue(string floatValue, string name, QuantParams p)
+            {
+                string q = Fresh(name);
+                _types[q] = new TensorType(DataType.UInt8, ShapeOf(floatValue));
+                ParamConstants(q, p);
+                return q;
+            }
+
+            /// <summary>The uint8 twin of float value <paramref name="v"/>: produced by an int8 layer, quantized at build time (a constant) or by a new QuantizeLinear.</summary>
+            private string Quantized(string v)
+            {
+                if (_quantizedName.TryGetValue(v, out var q)) return q;
+                var p = ParamsOf(v);
+                q = NewQuantizedValue(v, v + "_quantized", p);
+                if (_g.Constants.TryGetValue(v, out var c))
+                {
+                    var f = c.ToFloats();
+                    AddConstant(q, new Tensor(DataType.UInt8, c.Shape, f.Select(x => (byte)p.Quantize(x)).ToArray()));
+                }
+                else
+                {
+                    var (s, z) = _paramNames[q];
+                    _nodes.Add(new Node(Fresh(v + "_QuantizeLinear"), "QuantizeLinear", "", new[] { v, s, z }, new[] { q }));
+                }
+                return _quantizedName[v] = q;
+            }
+
+            private void Dequantize(string q, string floatValue)
+            {
+                var (s, z) = _paramNames[q];
+                _nodes.Add(new Node(Fresh(floatValue + "_DequantizeLinear"), "DequantizeLinear", "", new[] { q, s, z }, new[] { floatValue }));
+            }
+
+            public Graph Rewrite()
+            {
+                _constants = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+                foreach (var kv in _g.Constants) _constants[kv.Key] = kv.Value;
+                _types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+                foreach (var kv in _g.Types) _types[kv.Key] = kv.Value;
+                _names.UnionWith(_g.Types.Keys);
+                _names.UnionWith(_g.Constants.Keys);
+                _names.UnionWith(_g.Nodes.Select(n => n.Name));
+                _names.UnionWith(_g.Inputs.Select(i => i.Name));
+                _nodes = new List<Node>();
+
+                var inputs = new List<ValueInfo>();
+                foreach (var x in _g.Inputs)
+                {
+                    if (!_o.QuantizedIO || x.Type.ElementType != DataType.Float) { inputs.Add(x); continue; }
+                    string q = NewQuantizedValue(x.Name, x.Name + "_quantized", ParamsOf(x.Name));
+                    _quantizedName[x.Name] = q;
+                    inputs.Add(new ValueInfo(q, _types[q]));
+                    if (Consumers(x.Name).Any(r => !ReadQuantized(x.Name, r))) Dequantize(q, x.Name);
+                }
+
+                foreach (var l in _layers)
+                {
+                    if (!l.Quantized) { _nodes.Add(l.Node); continue; }
+                    var y = l.Node.Outputs[0];
+                    string yq = l.Kind == Kind.Compute && l.Node.OpType == "Gemm" ? RewriteGemm(l) : RewriteLayer(l);
+                    _quantizedName[y] = yq;
+                    if (Consumers(y).Any(r => !ReadQuantized(y, r)) || (_graphOutputs.Contains(y) && !_o.QuantizedIO)) Dequantize(yq, y);
+                }
+
+                var outputs = new List<ValueInfo>();
+                foreach (var o in _g.Outputs)
+                {
+                    if (!_o.QuantizedIO || o.Type.ElementType != DataType.Float) { outputs.Add(o); continue; }
+                    string q = Quantized(o.Name);
+                    outputs.Add(new ValueInfo(q, _types[q]));
+                }
+
+                var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);
+                foreach (var kv in _g.Info.Opsets) opsets[kv.Key] = kv.Value;
+                if (_nodes.Any(n => n.Domain == "com.microsoft") && !opsets.ContainsKey("com.microsoft")) opsets["com.microsoft"] = 1;
+                var info = new ModelInfo(_g.Info.Path, _g.Info.Sha256, _g.Info.Producer, _g.Info.IrVersion, opsets);
+                var g = new Graph(info, inputs, outputs, _nodes, _constants, _types);
+                g = DeadCodePass.Run(g);
+                var used = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs.Concat(n.Outputs)).Concat(g.Inputs.Select(i => i.Name)).Concat(g.Outputs.Select(o => o.Name)), StringComparer.Ordinal);
+                var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+                foreach (var kv in _types) if (used.Contains(kv.Key)) types[kv.Key] = kv.Value;
+                return new Graph(info, inputs, outputs, g.Nodes, g.Constants, types);
+            }
+
+            private (string Scale, string ZeroPoint) P(string quantizedValue) => _paramNames[quantizedValue];
+
+            private string RewriteLayer(Layer l)
+            {
+                var n = l.Node;
+                var y = n.Outputs[0];
+                var attrs = n.Attributes;
+                string opType, domain = "";
+                var inputs = new List<string>();
+                string yq;
+                switch (l.Kind)
+                {
+                    case Kind.PassThrough:
+                    {
+                        inputs.Add(Quantized(n.Inputs[0]));
+                        inputs.AddRange(n.Inputs.Skip(1));
+                        yq = NewQuantizedValue(y, y + "_quantized", ParamsOf(y));
+                        _nodes.Add(new Node(n.Name, n.OpType, "", inputs, new[] { yq }, attrs, null, n.SourceNodes));
+                        return yq;
+                    }
+                    case Kind.Elementwise:
+                    {
+                        var qs = n.Inputs.Select(v => v.Length == 0 ? "" : Quantized(v)).ToList();
+                        yq = NewQuantizedValue(y, y + "_quantized", ParamsOf(y));
+                        var (ys, yz) = P(yq);
+                        switch (n.OpType)
+                        {
+                            case "Concat":
+                                opType = "QLinearConcat"; domain = "com.microsoft";
+                                inputs.Add(ys); inputs.Add(yz);
+                                foreach (var q in qs) { inputs.Add(q); inputs.Add(P(q).Scale); inputs.Add(P(q).ZeroPoint); }
+                                break;
+                            case "Add":
+                            case "Mul":
+                                opType = "QLinear" + n.OpType; domain = "com.microsoft";
+                                foreach (var q in qs) { inputs.Add(q); inputs.Add(P(q).Scale); inputs.Add(P(q).ZeroPoint); }
+                                inputs.Add(ys); inputs.Add(yz);
+                                break;
+                            default: // AveragePool, GlobalAveragePool
+                                opType = "QLinear" + n.OpType; domain = "com.microsoft";
+                                inputs.Add(qs[0]); inputs.Add(P(qs[0]).Scale); inputs.Add(P(qs[0]).ZeroPoint);
+                                inputs.Add(ys); inputs.Add(yz);
+                                if (n.OpType == "GlobalAveragePool")
+                                    attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["channels_last"] = AttributeValue.Int(0) };
+                                break;
+                        }
+                        _nodes.Add(new Node(n.Name, opType, domain, inputs, new[] { yq }, attrs, null, n.SourceNodes));
+                        return yq;
+                    }
+                    default: // Conv, MatMul
+                    {
+                        PrepareWeights(l);
+                        string xq = Quantized(n.Inputs[0]);
+                        yq = NewQuantizedValue(y, y + "_quantized", ParamsOf(y));
+                        var (w, ws, wz) = WeightConstants(l, _g.Constants[n.Inputs[1]].Shape);
+                        inputs.AddRange(new[] { xq, P(xq).Scale, P(xq).ZeroPoint, w, ws, wz, P(yq).Scale, P(yq).ZeroPoint });
+                        if (n.OpType == "Conv" && l.Bias is not null) inputs.Add(BiasConstant(l));
+                        _nodes.Add(new Node(n.Name, n.OpType == "Conv" ? "QLinearConv" : "QLinearMatMul", "", inputs, new[] { yq },
+                            n.OpType == "Conv" ? attrs : null, n.Activation, n.SourceNodes));
+                        return yq;
+                    }
+                }
+            }
+
+            private (string W, string Scale, string ZeroPoint) WeightConstants(Layer l, Shape shape)
+            {
+                var qw = l.Weights!;
+                string baseName = l.Node.Inputs[1];
+                string w = Fresh(baseName + "_quantized"), s = Fresh(baseName + "_scale"), z = Fresh(baseName + "_zero_point");
+                AddConstant(w, new Tensor(DataType.Int8, shape, qw.Values.ToArray()));
+                AddConstant(s, Tensor.FromFloats(new Shape(qw.Channels), qw.Scales.ToArray()));
+                AddConstant(z, new Tensor(DataType.Int8, new Shape(qw.Channels), new sbyte[qw.Channels]));
+                return (w, s, z);
+            }
+
+            private string BiasConstant(Layer l)
+            {
+                string b = Fresh((l.Node.HasInput(2) ? l.Node.Inputs[2] : l.Node.Name + "_bias") + "_quantized");
+                AddConstant(b, new Tensor(DataType.Int32, new Shape(l.Bias!.Length), l.Bias.ToArray()));
+                return b;
+            }
+
+            /// <summary>Gemm → Reshape [M, K, 1, 1] → 1×1 QLinearConv (weights [N, K, 1, 1], int32 bias) → Reshape [M, N].</summary>
+            private string RewriteGemm(Layer l)
+            {
+                PrepareWeights(l);
+                var n = l.Node;
+                var y = n.Outputs[0];
+                var xs = ShapeOf(n.Inputs[0]);
+                int m = xs[0], k = xs[1], nOut = l.Weights!.Channels;
+                string xq = Quantized(n.Inputs[0]);
+                string shapeIn = Fresh(y + "_nchw_shape"), shapeOut = Fresh(y + "_shape");
+                AddConstant(shapeIn, Tensor.FromLongs(new Shape(4), new long[] { m, k, 1, 1 }));
+                AddConstant(shapeOut, Tensor.FromLongs(new Shape(2), new long[] { m, nOut }));
+                string x4 = Fresh(xq + "_nchw");
+                _types[x4] = new TensorType(DataType.UInt8, new Shape(m, k, 1, 1));
+                _paramNames[x4] = P(xq);
+                _nodes.Add(new Node(Fresh(n.Name + "_Reshape_in"), "Reshape", "", new[] { xq, shapeIn }, new[] { x4 }));
+                string yq = NewQuantizedValue(y, y + "_quantized", ParamsOf(y));
+                string y4 = Fresh(yq + "_nchw");
+                _types[y4] = new TensorType(DataType.UInt8, new Shape(m, nOut, 1, 1));
+                var (w, ws, wz) = WeightConstants(l, new Shape(nOut, k, 1, 1));
+                var inputs = new List<string> { x4, P(xq).Scale, P(xq).ZeroPoint, w, ws, wz, P(yq).Scale, P(yq).ZeroPoint };
+                if (l.Bias is not null) inputs.Add(BiasConstant(l));
+                var attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["kernel_shape"] = AttributeValue.IntList(new long[] { 1, 1 }) };
+                _nodes.Add(new Node(n.Name, "QLinearConv", "", inputs, new[] { y4 }, attrs, n.Activation, n.SourceNodes));
+                _nodes.Add(new Node(Fresh(n.Name + "_Reshape_out"), "Reshape", "", new[] { y4, shapeOut }, new[] { yq }));
+                return yq;
+            }
+
+            // ---------------------------------------------------------------- report
+
+            public QuantizationReport Report(IEnumerable<IReadOnlyList<Tensor>> samples)
+            {
+                var r = new QuantizationReport { Mode = "Int8", Calibration = _o.CalibrationDescription };
+                foreach (var l in _layers)
+                {
+                    var n = l.Node;
+                    var e = new LayerQuantization { Name = n.Name, OpType = n.OpType, Quantized = l.Quantized, SqnrDb = l.Sqnr };
+                    if (l.Kind != Kind.Float && !l.Quantized) e.KeptFloatReason = l.Reason ?? "not quantized";
+                    e.Scheme = !l.Quantized ? "float32" : l.Kind switch
+                    {
+                        Kind.PassThrough => "u8 (input's parameters)",
+                        Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")",
+                        _ => (n.OpType == "MatMul" ? "u8 × s8 per-column → u8" : "u8 × s8 per-channel → u8")
+                             + (n.OpType == "Gemm" ? " (1×1 QLinearConv)" : "")
+                             + (n.Activation is null ? "" : ", " + n.Activation.Op + " as clamp"),
+                    };
+                    if (l.Quantized)
+                    {
+                        var pin = ParamsOf(DataInputs(l).First());
+                        var pout = ParamsOf(n.Outputs[0]);
+                        e.InputScale = pin.Scale; e.InputZeroPoint = pin.ZeroPoint;
+                        e.OutputScale = pout.Scale; e.OutputZeroPoint = pout.ZeroPoint;
+                        if (l.Weights is not null) { e.WeightScaleMin = l.Weights.Scales.Min(); e.WeightScaleMax = l.Weights.Scales.Max(); }
+                    }
+                    r.Layers.Add(e);
+                }
+                if (_o.QuantizedIO)
+                {
+                    foreach (var x in _g.Inputs.Where(x => x.Type.ElementType == DataType.Float))
+                        r.Notes.Add("input `" + x.Name + "_quantized` is " + ParamsOf(x.Name) + ": real = scale · (q − zp)");
+                    foreach (var o in _g.Outputs.Where(x => x.Type.ElementType == DataType.Float))
+                        r.Notes.Add("output `" + o.Name + "_quantized` is " + ParamsOf(o.Name) + ": real = scale · (q − zp)");
+                }
+                // Model outputs: the simulated int8 model against the float model over the calibration set.
+                var signal = new double[_g.Outputs.Count];
+                var noise = new double[_g.Outputs.Count];
+                int index = 0;
+                foreach (var sample in samples)
+                {
+                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_g, sample);
+                    index++;
+                    var sim = SimulateModel(sample);
+                    for (int i = 0; i < signal.Length; i++)
+                        if (reference[i].ElementType == DataType.Float)
+                            Accumulate(reference[i].ToFloats(), sim[i].ToFloats(), ref signal[i], ref noise[i]);
+                }
+                for (int i = 0; i < signal.Length; i++)
+                    if (_g.Outputs[i].Type.ElementType == DataType.Float)
+                        r.OutputSqnrDb[_g.Outputs[i].Name] = QuantMathSqnr(signal[i], noise[i]);
+                _outputSqnrSource = "SQNR measured on the calibration set with fake quantization (each int8 value rounded to its grid, integer weights and bias); layer SQNR: the layer alone on float inputs";
+                r.Notes.Add(_outputSqnrSource);
+                return r;
+            }
+        }
+    }
+}
