@@ -23,6 +23,12 @@ namespace Q.Compiler.Tasks
         public const string PlanExtension = ".qplan";
         public const string DependencyExtension = ".qdep";
         public const string StampExtension = ".qstamp";
+        public const string ReportMarkdownExtension = ".qreport.md";
+        public const string ReportJsonExtension = ".qreport.json";
+
+        /// <summary>The quantization report files of a plan: Mnist.qplan → Mnist.qreport.md, Mnist.qreport.json (same folder).</summary>
+        public static string ReportFile(string planFile, string extension) =>
+            Path.Combine(Path.GetDirectoryName(planFile) ?? "", Path.GetFileNameWithoutExtension(planFile) + extension);
 
         /// <summary>UTF-8 without a byte-order mark, so files are byte-identical across platforms.</summary>
         public static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -107,13 +108,20 @@ namespace Q.Compiler.Tasks
                 }
                 byClass.Add(className, source);
 
+                var problems = new List<Diagnostic>();
+                var quantization = QuantizationMetadata.Parse(model, ProjectDirectory, problems);
+                foreach (var p in problems) Report(fullPath, p);
+                if (problems.Any(p => p.Severity == Severity.Error)) continue;
+                // Listed on every build (a directory scan, nothing read), so that an added, removed or changed file reruns the compile.
+                var calibrationFiles = quantization.CalibrationInputs();
+
                 string planFile = Path.Combine(outDir, className + QModelItem.PlanExtension);
                 string depFile = Path.Combine(outDir, className + QModelItem.DependencyExtension);
                 string stampFile = Path.Combine(outDir, className + QModelItem.StampExtension);
 
                 // The stamp holds the effective metadata; it is rewritten only when that changes, so its timestamp
                 // tells the up-to-date check whether the item's metadata changed since the last compile.
-                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes));
+                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles));
 
                 // A dependency file is written only by a successful compile. Without a plan beside it (deleted by hand,
                 // or never written) drop it, so that the up-to-date check sees a missing output and compiles again.
@@ -128,15 +136,18 @@ namespace Q.Compiler.Tasks
                 item.SetMetadata(QModelItem.PlanFile, planFile);
                 item.SetMetadata(QModelItem.DependencyFile, depFile);
                 item.SetMetadata(QModelItem.StampFile, stampFile);
+                foreach (var kv in quantization.Normalized()) item.SetMetadata(kv.Key, kv.Value);
                 compile.Add(item);
 
                 dependencies.Add(WithSource(stampFile, source));
-                foreach (var dep in ReadDependencyFile(depFile)) dependencies.Add(WithSource(dep, source));
+                foreach (var dep in ReadDependencyFile(depFile).Concat(calibrationFiles).Distinct(StringComparer.Ordinal)) dependencies.Add(WithSource(dep, source));
                 expected.Add(WithSource(depFile, source));
                 plans.Add(WithSource(planFile, source));
                 writes.Add(new TaskItem(planFile));
                 writes.Add(new TaskItem(depFile));
                 writes.Add(new TaskItem(stampFile));
+                writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension)));
+                writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportJsonExtension)));
             }
 
             CompileModels = compile.ToArray();
@@ -147,7 +158,12 @@ namespace Q.Compiler.Tasks
         }
 
         /// <summary>The text of a metadata stamp: what the generated code depends on besides the model's bytes.</summary>
-        internal static string Stamp(string source, string className, string ns, string inputShapes)
+        /// <remarks>
+        /// The calibration files are listed with their sizes: the up-to-date check sees a changed file by its timestamp, and
+        /// the list catches what timestamps miss (a file added with an old timestamp, a file deleted or renamed).
+        /// </remarks>
+        internal static string Stamp(string source, string className, string ns, string inputShapes,
+            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles)
         {
             var sb = new StringBuilder();
             sb.Append("# Q.Compiler metadata stamp: the QModel item as last compiled. Written by QPrepareModels.\n");
@@ -155,6 +171,9 @@ namespace Q.Compiler.Tasks
             sb.Append("ClassName=").Append(className).Append('\n');
             sb.Append("Namespace=").Append(ns).Append('\n');
             sb.Append("InputShapes=").Append(inputShapes).Append('\n');
+            foreach (var kv in quantization.Normalized()) sb.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
+            foreach (var file in calibrationFiles)
+                sb.Append("CalibrationFile=").Append(file).Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');
             return sb.ToString();
         }
 
@@ -186,6 +205,14 @@ namespace Q.Compiler.Tasks
             var item = new TaskItem(path);
             item.SetMetadata(QModelItem.Source, source);
             return item;
+        }
+
+        private void Report(string file, Diagnostic d)
+        {
+            string keyword = "Q.Compiler." + d.Id;
+            string link = QModelItem.HelpLink(HelpLinkBase, d.Id);
+            if (d.Severity == Severity.Error) Log.LogError(null, d.Id, keyword, link, file, 0, 0, 0, 0, d.Message);
+            else Log.LogWarning(null, d.Id, keyword, link, file, 0, 0, 0, 0, d.Message);
         }
 
         private void Error(string file, string message) =>
