@@ -94,7 +94,6 @@ namespace Q.Compiler.Tasks
             if (result.Success && result.PlanText is not null)
             {
                 wrote = QModelItem.WriteIfChanged(planFile, result.PlanText);
-                WriteReports(planFile, result.QuantizationReport);
                 var read = new List<string>(ModelDependencies.ExternalDataFiles(file));
                 read.AddRange(quantization.CalibrationInputs());
                 WriteDependencyFile(depFile, file, read);
@@ -119,12 +118,7 @@ namespace Q.Compiler.Tasks
                 }
                 else LogDiagnostic(d, file);
             }
-            if (result.Success && result.QuantizationReport is not null)
-            {
-                // One more line for a quantized build: what quantization did, and where the full report is.
-                string message = result.QuantizationReport.SummaryLine + " (report: " + QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension) + ")";
-                LogDiagnostic(new Diagnostic(DiagnosticIds.QuantizationSummary, Severity.Info, message), file);
-            }
+            if (result.Success) PublishReport(planFile, result.QuantizationReport, file);
             if (!result.Success && !sawError)
                 LogDiagnostic(new Diagnostic(DiagnosticIds.InternalError, Severity.Error, "the compiler stopped without saying why; please report it with the model"), file);
             return wrote;
@@ -151,10 +145,11 @@ namespace Q.Compiler.Tasks
         }
 
         /// <summary>
-        /// Writes the quantization report beside the plan (only files whose text changed), or deletes the report of an
-        /// earlier quantized build when this one is float.
+        /// For a quantized build: writes the report beside the plan (<c>.qreport.md</c>, <c>.qreport.json</c>; only files
+        /// whose text changed) and logs its summary line (QC3017). For a float build: deletes the report of an earlier
+        /// quantized build, so that no stale report sits beside a float plan.
         /// </summary>
-        private static void WriteReports(string planFile, QuantizationReport? report)
+        internal void PublishReport(string planFile, QuantizationReport? report, string modelFile)
         {
             string markdown = QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension);
             string json = QModelItem.ReportFile(planFile, QModelItem.ReportJsonExtension);
@@ -166,6 +161,7 @@ namespace Q.Compiler.Tasks
             }
             QModelItem.WriteIfChanged(markdown, report.ToMarkdown());
             QModelItem.WriteIfChanged(json, report.ToJson());
+            LogDiagnostic(new Diagnostic(DiagnosticIds.QuantizationSummary, Severity.Info, report.SummaryLine + " (report: " + markdown + ")"), modelFile);
         }
 
         private static void WriteDependencyFile(string path, string model, IReadOnlyList<string> files)
