@@ -79,7 +79,7 @@ namespace Q.Compiler.Tasks
             // QPrepareModels has checked and normalized these (Calibration is a full path by now); parsed again here
             // so that the task also stands alone.
             var problems = new List<Diagnostic>();
-            var quantization = QuantizationMetadata.Parse(model, Path.GetDirectoryName(file) ?? "", problems);
+            var quantization = QuantizationMetadata.Parse(model, Path.GetDirectoryName(file) ?? "", problems, warnUnused: false);
             foreach (var p in problems) LogDiagnostic(p, file);
             if (problems.Exists(p => p.Severity == Severity.Error))
             {

@@ -13,7 +13,10 @@ namespace Q.Compiler.Tasks
         public const string InputShapes = "InputShapes";
 
         // Set by QPrepareModels on the items it hands to QCompile.
-        /// <summary>The item's identity; links the model with its dependencies and outputs when MSBuild batches.</summary>
+        /// <summary>
+        /// The item's identity, its stamp file (unique per item; one model file may be listed twice with two class names);
+        /// links the model with its dependencies and outputs when MSBuild batches.
+        /// </summary>
         public const string Source = "Source";
         public const string DisplayPath = "DisplayPath";
         public const string PlanFile = "PlanFile";

@@ -36,7 +36,7 @@ namespace Q.Compiler.Tasks
         /// <summary>Base of the diagnostic help links (a page per id: QC0002.md).</summary>
         public string HelpLinkBase { get; set; } = "";
 
-        /// <summary>The models with every metadata the QCompile task needs, and Source = the item's identity.</summary>
+        /// <summary>The models with every metadata the QCompile task needs, and Source = the item's identity (its stamp file).</summary>
         [Output]
         public ITaskItem[] CompileModels { get; private set; } = Array.Empty<ITaskItem>();
 
@@ -121,6 +121,11 @@ namespace Q.Compiler.Tasks
 
                 // The stamp holds the effective metadata; it is rewritten only when that changes, so its timestamp
                 // tells the up-to-date check whether the item's metadata changed since the last compile.
+                // The batching key of the up-to-date check. Not the model file: one file may be listed twice (a float and
+                // an int8 build of it), and each build has its own inputs and outputs. The stamp is unique per item, and
+                // being a file that exists (and an input anyway), it can stand in the target's Inputs, where %(Source) is.
+                string identity = stampFile;
+
                 QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles));
 
                 // A dependency file is written only by a successful compile. Without a plan beside it (deleted by hand,
@@ -128,7 +133,7 @@ namespace Q.Compiler.Tasks
                 if (!File.Exists(planFile) && File.Exists(depFile)) File.Delete(depFile);
 
                 var item = new TaskItem(model);
-                item.SetMetadata(QModelItem.Source, source);
+                item.SetMetadata(QModelItem.Source, identity);
                 item.SetMetadata(QModelItem.ClassName, className);
                 item.SetMetadata(QModelItem.Namespace, ns);
                 item.SetMetadata(QModelItem.InputShapes, inputShapes);
@@ -139,10 +144,10 @@ namespace Q.Compiler.Tasks
                 foreach (var kv in quantization.Normalized()) item.SetMetadata(kv.Key, kv.Value);
                 compile.Add(item);
 
-                dependencies.Add(WithSource(stampFile, source));
-                foreach (var dep in ReadDependencyFile(depFile).Concat(calibrationFiles).Distinct(StringComparer.Ordinal)) dependencies.Add(WithSource(dep, source));
-                expected.Add(WithSource(depFile, source));
-                plans.Add(WithSource(planFile, source));
+                dependencies.Add(WithSource(stampFile, identity));
+                foreach (var dep in ReadDependencyFile(depFile).Concat(calibrationFiles).Distinct(StringComparer.Ordinal)) dependencies.Add(WithSource(dep, identity));
+                expected.Add(WithSource(depFile, identity));
+                plans.Add(WithSource(planFile, identity));
                 writes.Add(new TaskItem(planFile));
                 writes.Add(new TaskItem(depFile));
                 writes.Add(new TaskItem(stampFile));

@@ -42,9 +42,10 @@ namespace Q.Compiler.Tasks
 
         /// <summary>
         /// Parses the item's metadata. <paramref name="baseDirectory"/> resolves a relative Calibration path (the project's
-        /// folder). Problems go to <paramref name="problems"/>: errors (QC3015) make the result unusable.
+        /// folder). Problems go to <paramref name="problems"/>: errors (QC3015) make the result unusable; warnings about
+        /// values without effect (QC3016) only with <paramref name="warnUnused"/> (normalized items have every value set).
         /// </summary>
-        public static QuantizationMetadata Parse(ITaskItem item, string baseDirectory, List<Diagnostic> problems)
+        public static QuantizationMetadata Parse(ITaskItem item, string baseDirectory, List<Diagnostic> problems, bool warnUnused = true)
         {
             var m = new QuantizationMetadata();
             string Get(string name) => item.GetMetadata(name).Trim();
@@ -108,7 +109,7 @@ namespace Q.Compiler.Tasks
             }
 
             // Values that the chosen mode does not use: most likely a mistake (a typo in Quantize, or a forgotten switch).
-            if (!problems.Any(d => d.Severity == Severity.Error))
+            if (warnUnused && !problems.Any(d => d.Severity == Severity.Error))
             {
                 if (m.Mode != QuantizeMode.Int8)
                 {

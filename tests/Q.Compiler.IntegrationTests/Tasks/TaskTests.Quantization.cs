@@ -112,7 +112,7 @@ public sealed partial class TaskTests
         Assert.Contains(npy, deps);
         Assert.Contains(pb, deps);
         Assert.DoesNotContain(deps, d => d.Contains("output_0", StringComparison.Ordinal) || d.EndsWith(".txt", StringComparison.Ordinal));
-        Assert.All(task.Dependencies, d => Assert.Equal(_model, d.GetMetadata("Source")));
+        Assert.All(task.Dependencies, d => Assert.Equal(Path.Combine(_out, "Mnist.qstamp"), d.GetMetadata("Source")));
 
         // Adding a file (even one with an old timestamp) or removing one rewrites the stamp, so the model compiles again.
         string stamp = Path.Combine(_out, "Mnist.qstamp");
@@ -134,6 +134,18 @@ public sealed partial class TaskTests
         // A float build does not read the folder, so it does not depend on it.
         var (floatTask, _, _) = Prepare(QuantizedItem(("Quantize", "None")));
         Assert.DoesNotContain(floatTask.Dependencies, d => d.ItemSpec.StartsWith(folder, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void OneModelListedTwiceIsTwoBuildsWithTheirOwnInputs()
+    {
+        WriteCalibrationFolder();
+        var (task, engine, ok) = Prepare(Item(_model, "Mnist", "Demo"), QuantizedItem(("Quantize", "Int8"), ("Calibration", "calib"), ("ClassName", "MnistInt8")));
+        Assert.True(ok, string.Join("\n", engine.Errors.Select(e => e.Message)));
+        Assert.Equal(new[] { Path.Combine(_out, "Mnist.qstamp"), Path.Combine(_out, "MnistInt8.qstamp") }, task.CompileModels.Select(m => m.GetMetadata("Source")));
+        // The calibration files are inputs of the int8 build only: changing them does not recompile the float one.
+        Assert.All(task.Dependencies.Where(d => d.ItemSpec.EndsWith(".npy", StringComparison.Ordinal)), d => Assert.Equal(Path.Combine(_out, "MnistInt8.qstamp"), d.GetMetadata("Source")));
+        Assert.Equal(2, task.ExpectedOutputs.Select(o => o.GetMetadata("Source")).Distinct().Count());
     }
 
     [Fact]
