@@ -67,7 +67,7 @@ for (int i = 0; i < Math.Min(count, 1000); i++) ClassifyInt8(i);
 int heldOut = count - CalibrationDigits;
 var floatPredictions = new int[count];
 var int8Predictions = new int[count];
-var (floatLatency, floatAllocated) = Measure(ClassifyFloat, floatPredictions);
+var (floatLatency, floatAllocated) = Measure(Classify, floatPredictions);
 var (int8Latency, int8Allocated) = Measure(ClassifyInt8, int8Predictions);
 int floatCorrect = 0, int8Correct = 0, agree = 0;
 for (int i = CalibrationDigits; i < count; i++)
@@ -110,8 +110,6 @@ int Classify(int index)
     model.Run(pixels, logits);
     return ArgMax(logits);
 }
-
-int ClassifyFloat(int index) => Classify(index);
 
 void LoadDigit(int index)
 {
