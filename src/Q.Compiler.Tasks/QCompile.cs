@@ -9,6 +9,7 @@ using Microsoft.Build.Utilities;
 using Q.Compiler.Diagnostics;
 using Q.Compiler.Onnx;
 using Q.Compiler.Pipeline;
+using Q.Compiler.Quantization;
 using Task = Microsoft.Build.Utilities.Task;
 
 namespace Q.Compiler.Tasks
@@ -17,13 +18,16 @@ namespace Q.Compiler.Tasks
     /// Compiles ONNX models into plans (the text the source generator turns into C#). Takes the QModel items that
     /// QPrepareModels resolved and the up-to-date check found stale. For each model: runs
     /// <see cref="ModelCompiler.Compile"/>, writes the plan only if its text changed (so the C# compile stays up to
-    /// date when a model is touched but not changed), writes the dependency file (the external data files the model
-    /// reads), and logs every diagnostic with its QC code, the model file and a help link. Never throws: anything
+    /// date when a model is touched but not changed), writes the dependency file (the external data files and calibration
+    /// files the compile reads), the quantization report of a quantized build, and logs every diagnostic with its QC code, the model file and a help link. Never throws: anything
     /// unexpected is reported as QC9001.
     /// </summary>
     public sealed class QCompile : Task
     {
-        /// <summary>Models with ClassName, Namespace, InputShapes, DisplayPath, PlanFile and DependencyFile metadata.</summary>
+        /// <summary>
+        /// Models with ClassName, Namespace, InputShapes, DisplayPath, PlanFile and DependencyFile metadata, and the
+        /// quantization metadata (see <see cref="QuantizationMetadata"/>).
+        /// </summary>
         [Required]
         public ITaskItem[] Models { get; set; } = Array.Empty<ITaskItem>();
 
@@ -72,6 +76,17 @@ namespace Q.Compiler.Tasks
                 Namespace = model.GetMetadata(QModelItem.Namespace),
                 InputShapes = NullIfEmpty(model.GetMetadata(QModelItem.InputShapes)),
             };
+            // QPrepareModels has checked and normalized these (Calibration is a full path by now); parsed again here
+            // so that the task also stands alone.
+            var problems = new List<Diagnostic>();
+            var quantization = QuantizationMetadata.Parse(model, Path.GetDirectoryName(file) ?? "", problems, warnUnused: false);
+            foreach (var p in problems) LogDiagnostic(p, file);
+            if (problems.Exists(p => p.Severity == Severity.Error))
+            {
+                TryDelete(depFile);
+                return false;
+            }
+            quantization.ApplyTo(options);
 
             var clock = Stopwatch.StartNew();
             var result = ModelCompiler.Compile(options);
@@ -79,7 +94,9 @@ namespace Q.Compiler.Tasks
             if (result.Success && result.PlanText is not null)
             {
                 wrote = QModelItem.WriteIfChanged(planFile, result.PlanText);
-                WriteDependencyFile(depFile, file, ModelDependencies.ExternalDataFiles(file));
+                var read = new List<string>(ModelDependencies.ExternalDataFiles(file));
+                read.AddRange(quantization.CalibrationInputs());
+                WriteDependencyFile(depFile, file, read);
             }
             else
             {
@@ -101,6 +118,7 @@ namespace Q.Compiler.Tasks
                 }
                 else LogDiagnostic(d, file);
             }
+            if (result.Success) PublishReport(planFile, result.QuantizationReport, file);
             if (!result.Success && !sawError)
                 LogDiagnostic(new Diagnostic(DiagnosticIds.InternalError, Severity.Error, "the compiler stopped without saying why; please report it with the model"), file);
             return wrote;
@@ -119,10 +137,31 @@ namespace Q.Compiler.Tasks
                     Log.LogWarning(null, d.Id, keyword, link, file, 0, 0, 0, 0, d.Message);
                     break;
                 default:
-                    var importance = d.Id == DiagnosticIds.CompileSummary ? ParseImportance(SummaryImportance) : MessageImportance.Normal;
+                    var importance = d.Id == DiagnosticIds.CompileSummary || d.Id == DiagnosticIds.QuantizationSummary
+                        ? ParseImportance(SummaryImportance) : MessageImportance.Normal;
                     Log.LogMessage(null, d.Id, keyword, file, 0, 0, 0, 0, importance, d.Message);
                     break;
             }
+        }
+
+        /// <summary>
+        /// For a quantized build: writes the report beside the plan (<c>.qreport.md</c>, <c>.qreport.json</c>; only files
+        /// whose text changed) and logs its summary line (QC3017). For a float build: deletes the report of an earlier
+        /// quantized build, so that no stale report sits beside a float plan.
+        /// </summary>
+        internal void PublishReport(string planFile, QuantizationReport? report, string modelFile)
+        {
+            string markdown = QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension);
+            string json = QModelItem.ReportFile(planFile, QModelItem.ReportJsonExtension);
+            if (report is null)
+            {
+                TryDelete(markdown);
+                TryDelete(json);
+                return;
+            }
+            QModelItem.WriteIfChanged(markdown, report.ToMarkdown());
+            QModelItem.WriteIfChanged(json, report.ToJson());
+            LogDiagnostic(new Diagnostic(DiagnosticIds.QuantizationSummary, Severity.Info, report.SummaryLine + " (report: " + markdown + ")"), modelFile);
         }
 
         private static void WriteDependencyFile(string path, string model, IReadOnlyList<string> files)

@@ -13,7 +13,10 @@ namespace Q.Compiler.Tasks
         public const string InputShapes = "InputShapes";
 
         // Set by QPrepareModels on the items it hands to QCompile.
-        /// <summary>The item's identity; links the model with its dependencies and outputs when MSBuild batches.</summary>
+        /// <summary>
+        /// The item's identity, its stamp file (unique per item; one model file may be listed twice with two class names);
+        /// links the model with its dependencies and outputs when MSBuild batches.
+        /// </summary>
         public const string Source = "Source";
         public const string DisplayPath = "DisplayPath";
         public const string PlanFile = "PlanFile";
@@ -23,6 +26,12 @@ namespace Q.Compiler.Tasks
         public const string PlanExtension = ".qplan";
         public const string DependencyExtension = ".qdep";
         public const string StampExtension = ".qstamp";
+        public const string ReportMarkdownExtension = ".qreport.md";
+        public const string ReportJsonExtension = ".qreport.json";
+
+        /// <summary>The quantization report files of a plan: Mnist.qplan → Mnist.qreport.md, Mnist.qreport.json (same folder).</summary>
+        public static string ReportFile(string planFile, string extension) =>
+            Path.Combine(Path.GetDirectoryName(planFile) ?? "", Path.GetFileNameWithoutExtension(planFile) + extension);
 
         /// <summary>UTF-8 without a byte-order mark, so files are byte-identical across platforms.</summary>
         public static readonly Encoding Utf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);

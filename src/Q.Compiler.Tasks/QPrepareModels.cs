@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
@@ -35,7 +36,7 @@ namespace Q.Compiler.Tasks
         /// <summary>Base of the diagnostic help links (a page per id: QC0002.md).</summary>
         public string HelpLinkBase { get; set; } = "";
 
-        /// <summary>The models with every metadata the QCompile task needs, and Source = the item's identity.</summary>
+        /// <summary>The models with every metadata the QCompile task needs, and Source = the item's identity (its stamp file).</summary>
         [Output]
         public ITaskItem[] CompileModels { get; private set; } = Array.Empty<ITaskItem>();
 
@@ -107,20 +108,32 @@ namespace Q.Compiler.Tasks
                 }
                 byClass.Add(className, source);
 
+                var problems = new List<Diagnostic>();
+                var quantization = QuantizationMetadata.Parse(model, ProjectDirectory, problems);
+                foreach (var p in problems) Report(fullPath, p);
+                if (problems.Any(p => p.Severity == Severity.Error)) continue;
+                // Listed on every build (a directory scan, nothing read), so that an added, removed or changed file reruns the compile.
+                var calibrationFiles = quantization.CalibrationInputs();
+
                 string planFile = Path.Combine(outDir, className + QModelItem.PlanExtension);
                 string depFile = Path.Combine(outDir, className + QModelItem.DependencyExtension);
                 string stampFile = Path.Combine(outDir, className + QModelItem.StampExtension);
 
                 // The stamp holds the effective metadata; it is rewritten only when that changes, so its timestamp
                 // tells the up-to-date check whether the item's metadata changed since the last compile.
-                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes));
+                // The batching key of the up-to-date check. Not the model file: one file may be listed twice (a float and
+                // an int8 build of it), and each build has its own inputs and outputs. The stamp is unique per item, and
+                // being a file that exists (and an input anyway), it can stand in the target's Inputs, where %(Source) is.
+                string identity = stampFile;
+
+                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles));
 
                 // A dependency file is written only by a successful compile. Without a plan beside it (deleted by hand,
                 // or never written) drop it, so that the up-to-date check sees a missing output and compiles again.
                 if (!File.Exists(planFile) && File.Exists(depFile)) File.Delete(depFile);
 
                 var item = new TaskItem(model);
-                item.SetMetadata(QModelItem.Source, source);
+                item.SetMetadata(QModelItem.Source, identity);
                 item.SetMetadata(QModelItem.ClassName, className);
                 item.SetMetadata(QModelItem.Namespace, ns);
                 item.SetMetadata(QModelItem.InputShapes, inputShapes);
@@ -128,15 +141,18 @@ namespace Q.Compiler.Tasks
                 item.SetMetadata(QModelItem.PlanFile, planFile);
                 item.SetMetadata(QModelItem.DependencyFile, depFile);
                 item.SetMetadata(QModelItem.StampFile, stampFile);
+                foreach (var kv in quantization.Normalized()) item.SetMetadata(kv.Key, kv.Value);
                 compile.Add(item);
 
-                dependencies.Add(WithSource(stampFile, source));
-                foreach (var dep in ReadDependencyFile(depFile)) dependencies.Add(WithSource(dep, source));
-                expected.Add(WithSource(depFile, source));
-                plans.Add(WithSource(planFile, source));
+                dependencies.Add(WithSource(stampFile, identity));
+                foreach (var dep in ReadDependencyFile(depFile).Concat(calibrationFiles).Distinct(StringComparer.Ordinal)) dependencies.Add(WithSource(dep, identity));
+                expected.Add(WithSource(depFile, identity));
+                plans.Add(WithSource(planFile, identity));
                 writes.Add(new TaskItem(planFile));
                 writes.Add(new TaskItem(depFile));
                 writes.Add(new TaskItem(stampFile));
+                writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension)));
+                writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportJsonExtension)));
             }
 
             CompileModels = compile.ToArray();
@@ -147,7 +163,12 @@ namespace Q.Compiler.Tasks
         }
 
         /// <summary>The text of a metadata stamp: what the generated code depends on besides the model's bytes.</summary>
-        internal static string Stamp(string source, string className, string ns, string inputShapes)
+        /// <remarks>
+        /// The calibration files are listed with their sizes: the up-to-date check sees a changed file by its timestamp, and
+        /// the list catches what timestamps miss (a file added with an old timestamp, a file deleted or renamed).
+        /// </remarks>
+        internal static string Stamp(string source, string className, string ns, string inputShapes,
+            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles)
         {
             var sb = new StringBuilder();
             sb.Append("# Q.Compiler metadata stamp: the QModel item as last compiled. Written by QPrepareModels.\n");
@@ -155,6 +176,9 @@ namespace Q.Compiler.Tasks
             sb.Append("ClassName=").Append(className).Append('\n');
             sb.Append("Namespace=").Append(ns).Append('\n');
             sb.Append("InputShapes=").Append(inputShapes).Append('\n');
+            foreach (var kv in quantization.Normalized()) sb.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
+            foreach (var file in calibrationFiles)
+                sb.Append("CalibrationFile=").Append(file).Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');
             return sb.ToString();
         }
 
@@ -186,6 +210,14 @@ namespace Q.Compiler.Tasks
             var item = new TaskItem(path);
             item.SetMetadata(QModelItem.Source, source);
             return item;
+        }
+
+        private void Report(string file, Diagnostic d)
+        {
+            string keyword = "Q.Compiler." + d.Id;
+            string link = QModelItem.HelpLink(HelpLinkBase, d.Id);
+            if (d.Severity == Severity.Error) Log.LogError(null, d.Id, keyword, link, file, 0, 0, 0, 0, d.Message);
+            else Log.LogWarning(null, d.Id, keyword, link, file, 0, 0, 0, 0, d.Message);
         }
 
         private void Error(string file, string message) =>

@@ -10,7 +10,7 @@ namespace Q.Compiler.IntegrationTests;
 /// (mnist-8 with its largest weight in an external data file). The tests share that project and run in order of
 /// declaration within the class only by accident; each one brings the project into the state it needs.
 /// </summary>
-public sealed class PackageTests : IClassFixture<PackagedProject>
+public sealed partial class PackageTests : IClassFixture<PackagedProject>
 {
     private readonly PackagedProject _project;
 

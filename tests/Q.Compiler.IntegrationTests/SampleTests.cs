@@ -75,6 +75,66 @@ public sealed class SampleTests
         }
     }
 
+    /// <summary>Until then, the sample builds its int8 model only with -p:MnistInt8=true (see Mnist.csproj).</summary>
+    private const string NeedsQuantizer = "Needs the quantizer (issue 3): ModelCompiler ignores Quantize until it is merged. Lead: remove this Skip after merging.";
+
+    /// <summary>
+    /// The int8 build of mnist-8 (calibrated at build time on the first 1,000 digits) against the float build on the other
+    /// 9,000: the acceptance figures of issue 3 (accuracy within 0.15 points, agreement at least 99.5%, weights at most 27%
+    /// of the float build's), no allocation, and a quantization report beside the plan.
+    /// </summary>
+    [Fact(Skip = NeedsQuantizer)]
+    public void Int8BuildScoresLikeTheFloatBuildOnTheDigitsItWasNotCalibratedOn()
+    {
+        var build = DotNet.Run(SampleDirectory, $"build -c {Repository.Configuration} -p:MnistInt8=true -nodeReuse:false");
+        Assert.True(build.Succeeded, build.ToString());
+        Assert.Contains("QC3017", build.Output);
+        string qmodels = Path.Combine(SampleDirectory, "obj", Repository.Configuration, "net10.0", "qmodels");
+        Assert.True(File.Exists(Path.Combine(qmodels, "MnistInt8.qreport.md")), "no report in " + qmodels);
+        Assert.False(File.Exists(Path.Combine(qmodels, "Mnist.qreport.md")), "the float build has a quantization report");
+
+        string program = Path.Combine(SampleDirectory, "bin", Repository.Configuration, "net10.0", "Mnist.dll");
+        var run = DotNet.Run(Path.GetTempPath(), $"\"{program}\"");
+        Assert.True(run.Succeeded, run.ToString());
+        AssertInt8Comparison(run.Output);
+    }
+
+    [LinuxX64Fact(Skip = NeedsQuantizer)]
+    [Trait("Category", "Slow")]
+    public void NativeAotInt8BuildAllocatesNothingAndScoresTheSame()
+    {
+        var publish = DotNet.Run(SampleDirectory, "publish -c Release -r linux-x64 -p:PublishAot=true -p:MnistInt8=true -nodeReuse:false", TimeSpan.FromMinutes(15));
+        Assert.True(publish.Succeeded, publish.ToString());
+        string binary = Path.Combine(SampleDirectory, "bin", "Release", "net10.0", "linux-x64", "publish", "Mnist");
+        var run = DotNet.Exec(binary, "", SampleDirectory, TimeSpan.FromMinutes(5));
+        Assert.True(run.Succeeded, run.ToString());
+        Assert.Contains(ReferenceAccuracy, run.Output);
+        AssertInt8Comparison(run.Output);
+    }
+
+    /// <summary>Checks the sample's comparison lines (Program.cs, MNIST_INT8) against the acceptance figures of issue 3.</summary>
+    internal static void AssertInt8Comparison(string output)
+    {
+        var model = Regex.Match(output, @"int8 model: Demo\.MnistInt8, .*\(([\d.]+)% of float32\)");
+        Assert.True(model.Success, "no int8 model line:\n" + output);
+        Assert.True(Number(model.Groups[1].Value) <= 27.0, "int8 weights are not at most 27% of the float build's:\n" + output);
+        var line = new Regex(@"^(float32|int8): accuracy ([\d.]+)% \([\d,]+\), latency [\d.]+ µs, allocated ([\d.]+) bytes per inference", RegexOptions.Multiline);
+        var rows = line.Matches(output).ToDictionary(m => m.Groups[1].Value, m => (Accuracy: Number(m.Groups[2].Value), Allocated: Number(m.Groups[3].Value)));
+        Assert.True(rows.ContainsKey("float32") && rows.ContainsKey("int8"), "no float32/int8 comparison lines:\n" + output);
+        Assert.Equal(HeldOutFloatAccuracy, rows["float32"].Accuracy);
+        Assert.True(Math.Abs(rows["int8"].Accuracy - rows["float32"].Accuracy) <= 0.15, "int8 accuracy is not within 0.15 points of float32:\n" + output);
+        Assert.Equal(0, rows["float32"].Allocated);
+        Assert.Equal(0, rows["int8"].Allocated);
+        var agreement = Regex.Match(output, @"agreement: ([\d.]+)% \(([\d,]+) of 9,000");
+        Assert.True(agreement.Success, "no agreement line:\n" + output);
+        Assert.True(Number(agreement.Groups[1].Value) >= 99.5, "int8 agrees with float32 on fewer than 99.5% of the digits:\n" + output);
+    }
+
+    /// <summary>The float model on digits 1,000 to 9,999 (8,942 of 9,000 correct; 99.33% on all 10,000).</summary>
+    private const double HeldOutFloatAccuracy = 99.36;
+
+    private static double Number(string s) => double.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>The C runtime: glibc's libraries, the dynamic loader, the vDSO and GCC's support library.</summary>
     private static bool IsCRuntime(string library) =>
         library.StartsWith("linux-vdso.so", StringComparison.Ordinal) || library.StartsWith("ld-linux", StringComparison.Ordinal) ||

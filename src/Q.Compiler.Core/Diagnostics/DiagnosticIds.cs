@@ -76,6 +76,13 @@ namespace Q.Compiler.Diagnostics
         /// <summary>Quantize=Dynamic is not implemented yet.</summary>
         public const string DynamicNotSupported = "QC3009";
 
+        /// <summary>A quantization metadata value of a QModel item is malformed (Quantize, CalibrationMethod, CalibrationPercentile, ...).</summary>
+        public const string BadQuantizationMetadata = "QC3015";
+        /// <summary>A quantization metadata value has no effect with the item's Quantize mode (and is ignored).</summary>
+        public const string UnusedQuantizationMetadata = "QC3016";
+        /// <summary>Summary of a quantized build (layers in int8, weight bytes against float, output SQNR), with the report files.</summary>
+        public const string QuantizationSummary = "QC3017";
+
         /// <summary>Summary of a compiled model (layers, scratch and weight bytes).</summary>
         public const string CompileSummary = "QC4001";
         /// <summary>Weights are too large for a string literal and use the array representation.</summary>

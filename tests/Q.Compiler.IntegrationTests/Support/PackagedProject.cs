@@ -30,6 +30,8 @@ public sealed class PackagedProject : IDisposable
         System.IO.Directory.CreateDirectory(Path.GetDirectoryName(ModelPath)!);
         ExternalDataPath = OnnxFiles.WriteWithExternalData(Repository.SharedFile("models/mnist-8/model.onnx"), ModelPath);
         WriteBrokenModels();
+        WriteCalibrationSet();
+        WritePlantedModel();
         File.WriteAllText(Path.Combine(Directory, "nuget.config"), NuGetConfig(Feed));
         File.WriteAllText(Path.Combine(Directory, "App.csproj"), ProjectFile);
         File.WriteAllText(Path.Combine(Directory, "Program.cs"), ProgramFile);
@@ -51,6 +53,13 @@ public sealed class PackagedProject : IDisposable
     public string DependencyFile => Path.Combine(IntermediateDirectory, ClassName + ".qdep");
     public string StampFile => Path.Combine(IntermediateDirectory, ClassName + ".qstamp");
     public string Program => Path.Combine(Directory, "bin", "Debug", "net10.0", "App.dll");
+    public string OutputDirectory => Path.Combine(Directory, "bin", "Debug", "net10.0");
+
+    /// <summary>The digits (of samples/Mnist/data) in the calibration folder calib/: 0..15 stacked in digits.npy, 16 in test_data_set_0/input_0.pb.</summary>
+    public static readonly int[] CalibrationDigits = Enumerable.Range(0, 17).ToArray();
+
+    /// <summary>The calibration digit that models/planted.onnx carries in its weights (-p:WithPlantedDigit=true).</summary>
+    public const int PlantedDigit = 3;
 
     /// <summary>Fails the calling test with the pack or restore output if setting up went wrong.</summary>
     public void EnsureReady()
@@ -76,6 +85,44 @@ public sealed class PackagedProject : IDisposable
         File.WriteAllText(Path.Combine(Directory, "models", "not-a-model.onnx"), "version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n");
     }
 
+    /// <summary>calib/ for the int8 model (-p:WithInt8=true): both calibration formats, real digits as mnist-8 takes them.</summary>
+    private void WriteCalibrationSet()
+    {
+        string calib = Path.Combine(Directory, "calib");
+        Digits.WriteNpy(Path.Combine(calib, "digits.npy"), CalibrationDigits[..16].SelectMany(Digits.AsFloats).ToArray(), 16, 1, 28, 28);
+        Digits.WritePb(Path.Combine(calib, "test_data_set_0", "input_0.pb"), "Input3", Digits.AsFloats(CalibrationDigits[16]), 1, 1, 28, 28);
+    }
+
+    /// <summary>
+    /// models/planted.onnx: y = x + d, where the constant d is calibration digit <see cref="PlantedDigit"/>. Its weights
+    /// carry the digit into the assembly, which the leak search must then find (a check that the search can fail).
+    /// </summary>
+    private void WritePlantedModel()
+    {
+        var digit = new global::Onnx.TensorProto { Name = "d", DataType = (int)global::Onnx.TensorProto.Types.DataType.Float };
+        digit.Dims.AddRange([1, 1, 28, 28]);
+        digit.FloatData.AddRange(Digits.AsFloats(PlantedDigit));
+        var graph = new global::Onnx.GraphProto { Name = "planted" };
+        graph.Initializer.Add(digit);
+        graph.Node.Add(new global::Onnx.NodeProto { OpType = "Add", Name = "add", Input = { "x", "d" }, Output = { "y" } });
+        graph.Input.Add(FloatValue("x", 1, 1, 28, 28));
+        graph.Output.Add(FloatValue("y", 1, 1, 28, 28));
+        var model = new global::Onnx.ModelProto { IrVersion = 8, Graph = graph };
+        model.OpsetImport.Add(new global::Onnx.OperatorSetIdProto { Domain = "", Version = 13 });
+        File.WriteAllBytes(Path.Combine(Directory, "models", "planted.onnx"), Google.Protobuf.MessageExtensions.ToByteArray(model));
+    }
+
+    private static global::Onnx.ValueInfoProto FloatValue(string name, params long[] dims)
+    {
+        var shape = new global::Onnx.TensorShapeProto();
+        foreach (var d in dims) shape.Dim.Add(new global::Onnx.TensorShapeProto.Types.Dimension { DimValue = d });
+        return new global::Onnx.ValueInfoProto
+        {
+            Name = name,
+            Type = new global::Onnx.TypeProto { TensorType = new global::Onnx.TypeProto.Types.Tensor { ElemType = (int)global::Onnx.TensorProto.Types.DataType.Float, Shape = shape } },
+        };
+    }
+
     private static string NuGetConfig(string feed) => $"""
         <?xml version="1.0" encoding="utf-8"?>
         <configuration>
@@ -99,6 +146,11 @@ public sealed class PackagedProject : IDisposable
           <ItemGroup>
             <PackageReference Include="Q.Compiler" Version="0.1.0" PrivateAssets="all" />
             <QModel Include="models/mnist-8.onnx" ClassName="Mnist" Namespace="Demo" InputShapes="$(TestInputShapes)" />
+          </ItemGroup>
+          <ItemGroup>
+            <QModel Include="models/mnist-8.onnx" ClassName="MnistInt8" Namespace="Demo" Condition="'$(WithInt8)' == 'true'"
+                    Quantize="Int8" Calibration="calib" />
+            <QModel Include="models/planted.onnx" ClassName="Planted" Namespace="Demo" Condition="'$(WithPlantedDigit)' == 'true'" />
           </ItemGroup>
           <ItemGroup Condition="'$(WithBrokenModels)' == 'true'">
             <QModel Include="models/truncated.onnx" />

@@ -10,7 +10,7 @@ namespace Q.Compiler.IntegrationTests.Tasks;
 /// QPrepareModels and QCompile run directly, as MSBuild would, on files in a temporary folder: defaults, stamps,
 /// dependency files, and how every outcome is logged. Uses the model the sample carries (no ../shared needed).
 /// </summary>
-public sealed class TaskTests : IDisposable
+public sealed partial class TaskTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "qcompiler-tasks-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly string _out;
@@ -73,12 +73,12 @@ public sealed class TaskTests : IDisposable
         Assert.Equal("My.App", model.GetMetadata("Namespace"));
         Assert.Equal("models/mnist-8.onnx", model.GetMetadata("DisplayPath"));
         Assert.Equal(Path.Combine(_out, "Mnist8.qplan"), model.GetMetadata("PlanFile"));
-        Assert.Equal(_model, model.GetMetadata("Source"));
-        Assert.Equal(3, task.FileWrites.Length);
+        Assert.Equal(Path.Combine(_out, "Mnist8.qstamp"), model.GetMetadata("Source"));
+        Assert.Equal(5, task.FileWrites.Length); // plan, dependency file, stamp, and the two quantization report files
         Assert.Equal(Path.Combine(_out, "Mnist8.qplan"), Assert.Single(task.Plans).ItemSpec);
         // The stamp is an input of the up-to-date check, and every input carries the model as its Source (for batching).
         Assert.Contains(task.Dependencies, d => d.ItemSpec.EndsWith("Mnist8.qstamp", StringComparison.Ordinal));
-        Assert.All(task.Dependencies.Concat(task.ExpectedOutputs).Concat(task.Plans), d => Assert.Equal(_model, d.GetMetadata("Source")));
+        Assert.All(task.Dependencies.Concat(task.ExpectedOutputs).Concat(task.Plans), d => Assert.Equal(Path.Combine(_out, "Mnist8.qstamp"), d.GetMetadata("Source")));
     }
 
     [Fact]

@@ -1,0 +1,70 @@
+using System.Text.Json;
+using Q.Compiler.IntegrationTests.Support;
+using Xunit;
+
+namespace Q.Compiler.IntegrationTests;
+
+/// <summary>
+/// Calibration data is read at build time only: no calibration sample, nor anything from which one can be rebuilt,
+/// may reach the program. The packaged project builds an int8 mnist-8 calibrated on 17 digits (a stacked .npy and a
+/// .pb) and every file of its output folder is searched for those digits (<see cref="LeakSearch"/>).
+/// </summary>
+public sealed partial class PackageTests
+{
+    private static List<float[]> CalibrationSamples() => PackagedProject.CalibrationDigits.Select(Digits.AsFloats).ToList();
+
+    /// <summary>Every finding of the search in every file of the output folder, as "file: what at offset N".</summary>
+    private List<string> SearchOutput(LeakSearch search) =>
+        Directory.GetFiles(_project.OutputDirectory, "*", SearchOption.AllDirectories)
+            .SelectMany(f => search.FindIn(File.ReadAllBytes(f)).Select(hit => Path.GetFileName(f) + ": " + hit))
+            .ToList();
+
+    /// <summary>
+    /// The search can fail: a model whose weights hold a calibration digit puts it into the assembly, and the search
+    /// finds it there; the same project without that model holds nothing of the digits.
+    /// </summary>
+    [SharedFact]
+    public void LeakSearchFindsADigitPlantedInAModelsWeightsAndNothingWithoutIt()
+    {
+        _project.EnsureReady();
+        var search = new LeakSearch(CalibrationSamples(), Digits.Cols, []);
+
+        var planted = _project.Build("-p:WithPlantedDigit=true");
+        Assert.True(planted.Succeeded, planted.ToString());
+        var hits = SearchOutput(search);
+        Assert.Contains(hits, h => h.StartsWith($"App.dll: sample {PackagedProject.PlantedDigit}: float32 values", StringComparison.Ordinal));
+        Assert.All(hits, h => Assert.Contains($"sample {PackagedProject.PlantedDigit}:", h));
+
+        var clean = _project.Build();
+        Assert.True(clean.Succeeded, clean.ToString());
+        var none = SearchOutput(search);
+        Assert.True(none.Count == 0, "the float build holds calibration digits?\n" + string.Join("\n", none.Take(20)));
+    }
+
+    [SharedFact(Skip = "Needs the quantizer (issue 3): ModelCompiler ignores Quantize until it is merged, so nothing reads the calibration set yet. Lead: remove this Skip after merging.")]
+    public void NoCalibrationSampleReachesTheOutput()
+    {
+        _project.EnsureReady();
+        var build = _project.Build("-p:WithInt8=true");
+        Assert.True(build.Succeeded, build.ToString());
+
+        // The int8 model was really calibrated on the set: its report says so.
+        string reportFile = Path.Combine(_project.IntermediateDirectory, "MnistInt8.qreport.json");
+        Assert.True(File.Exists(reportFile), "no quantization report at " + reportFile + "\n" + build);
+        using var report = JsonDocument.Parse(File.ReadAllText(reportFile));
+        Assert.Equal("Int8", report.RootElement.GetProperty("mode").GetString());
+        Assert.Contains(PackagedProject.CalibrationDigits.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            report.RootElement.GetProperty("calibration").GetString());
+        Assert.Contains(Path.Combine(_project.Directory, "calib", "digits.npy"), File.ReadAllLines(Path.Combine(_project.IntermediateDirectory, "MnistInt8.qdep")));
+
+        // The input as the int8 code would hold it: quantized with the scale and zero point of each quantized layer's input.
+        var quantizations = report.RootElement.GetProperty("layers").EnumerateArray()
+            .Where(l => l.GetProperty("inputScale").ValueKind == JsonValueKind.Number)
+            .Select(l => (l.GetProperty("inputScale").GetDouble(), l.GetProperty("inputZeroPoint").GetInt32()))
+            .Distinct().ToList();
+        Assert.NotEmpty(quantizations);
+        var search = new LeakSearch(CalibrationSamples(), Digits.Cols, quantizations);
+        var hits = SearchOutput(search);
+        Assert.True(hits.Count == 0, $"calibration data in the output ({hits.Count} windows):\n" + string.Join("\n", hits.Take(20)));
+    }
+}
