@@ -157,34 +157,46 @@ namespace Q.Compiler.Ops.Conv
     }
 
     /// <summary>Direct convolution in float64 accumulation: the reference for kernels and constant folding.</summary>
+    /// <remarks>
+    /// Every output accumulates b[oc] + Σ x·w in the order (ic, kh, kw), as the textbook loop nest does; the loops are only
+    /// arranged so that the innermost one runs over a row of output pixels without bounds tests (the valid column range of
+    /// each kernel tap is computed once). Calibration runs the whole model through this at build time.
+    /// </remarks>
     public static class ConvReference
     {
         public static float[] Run(float[] x, float[] w, float[] b, int n, int c, int h, int wd, int m, SpatialGeometry g, int group)
         {
             int oh = g.OutH, ow = g.OutW, cg = c / group, mg = m / group;
             var y = new float[n * m * oh * ow];
+            var acc = new double[oh * ow];
             for (int ni = 0; ni < n; ni++)
                 for (int oc = 0; oc < m; oc++)
                 {
                     int grp = oc / mg;
-                    for (int oy = 0; oy < oh; oy++)
-                        for (int ox = 0; ox < ow; ox++)
-                        {
-                            double acc = b[oc];
-                            for (int ic = 0; ic < cg; ic++)
-                                for (int ky = 0; ky < g.KernelH; ky++)
+                    for (int i = 0; i < acc.Length; i++) acc[i] = b[oc];
+                    for (int ic = 0; ic < cg; ic++)
+                    {
+                        int plane = (ni * c + grp * cg + ic) * h * wd;
+                        for (int ky = 0; ky < g.KernelH; ky++)
+                            for (int kx = 0; kx < g.KernelW; kx++)
+                            {
+                                double wv = w[((oc * cg + ic) * g.KernelH + ky) * g.KernelW + kx];
+                                int offX = kx * g.DilationW - g.PadLeft;
+                                // Output columns whose input column ox·s + offX lies inside [0, wd).
+                                int oxFirst = offX >= 0 ? 0 : (-offX + g.StrideW - 1) / g.StrideW;
+                                int oxEnd = wd - 1 - offX < 0 ? 0 : Math.Min(ow, (wd - 1 - offX) / g.StrideW + 1);
+                                for (int oy = 0; oy < oh; oy++)
                                 {
                                     int iy = oy * g.StrideH + ky * g.DilationH - g.PadTop;
                                     if (iy < 0 || iy >= h) continue;
-                                    for (int kx = 0; kx < g.KernelW; kx++)
-                                    {
-                                        int ix = ox * g.StrideW + kx * g.DilationW - g.PadLeft;
-                                        if (ix < 0 || ix >= wd) continue;
-                                        acc += (double)x[((ni * c + grp * cg + ic) * h + iy) * wd + ix] * w[((oc * cg + ic) * g.KernelH + ky) * g.KernelW + kx];
-                                    }
+                                    int row = plane + iy * wd + offX, outRow = oy * ow;
+                                    for (int ox = oxFirst; ox < oxEnd; ox++)
+                                        acc[outRow + ox] += x[row + ox * g.StrideW] * wv;
                                 }
-                            y[((ni * m + oc) * oh + oy) * ow + ox] = (float)acc;
-                        }
+                            }
+                    }
+                    int o = (ni * m + oc) * oh * ow;
+                    for (int i = 0; i < acc.Length; i++) y[o + i] = (float)acc[i];
                 }
             return y;
         }
