@@ -43,6 +43,10 @@ namespace Q.Compiler.Diagnostics
         public const string NotConstant = "QC2008";
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
+        /// <summary>A quantized op reaches lowering with int8 activations; the kernels take uint8 (the int8-to-uint8 pass converts them).</summary>
+        public const string QuantInt8Activation = "QC2010";
+        /// <summary>A quantized op's scales give a requantization multiplier s_x·s_w/s_y outside (0, 2^16), or a scale is not positive and finite.</summary>
+        public const string QuantMultiplierOutOfRange = "QC2011";
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";

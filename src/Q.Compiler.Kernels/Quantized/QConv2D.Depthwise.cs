@@ -1,0 +1,184 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Q.Compiler.Kernels
+{
+    internal static partial class QConv2D
+    {
+        /// <summary>Implementations of <see cref="Depthwise"/> (tests call each directly).</summary>
+        public enum DepthwisePath { Scalar, Vector128, Avx2 }
+
+        public static DepthwisePath DepthwiseBest =>
+            Avx2.IsSupported ? DepthwisePath.Avx2 : Vector128.IsHardwareAccelerated ? DepthwisePath.Vector128 : DepthwisePath.Scalar;
+
+        public static bool IsSupported(DepthwisePath p) => p switch
+        {
+            DepthwisePath.Avx2 => Avx2.IsSupported,
+            DepthwisePath.Vector128 => Vector128.IsHardwareAccelerated,
+            _ => true,
+        };
+
+        /// <summary>Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack.</summary>
+        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight) =>
+            (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW) + 32;
+
+        /// <summary>
+        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·M[c]), lo, hi) with
+        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW per channel, prepared at build time).
+        /// </summary>
+        /// <remarks>
+        /// Each channel is copied into scratch as a plane padded with the zero point and split into strideW column phases
+        /// (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of 16 consecutive outputs is 16 consecutive bytes. Since
+        /// Σ (x − zx)·w' = Σ x·w' − zx·Σ w', the zero point folds into the bias and the taps multiply raw bytes: AVX2
+        /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
+        /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
+        /// </remarks>
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<int> mult,
+            ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
+            int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
+            int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            => RunDepthwise(DepthwiseBest, x, wDiff, bias, mult, shift, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+                dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias,
+            ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
+            int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
+            int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+        {
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QConv2D depthwise path " + path);
+            int taps = kh * kw, plane = oh * ow, inPlane = h * wd;
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW;
+            if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
+                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || mult.Length < c || shift.Length < c)
+                throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
+            Span<int> tapOffset = stackalloc int[taps];
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++)
+                    tapOffset[ky * kw + kx] = (ky * dilH * strideW + kx * dilW % strideW) * qw + kx * dilW / strideW;
+            int rowStep = strideH * strideW * qw;
+            Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
+            Span<int> acc = stackalloc int[16];
+            Span<byte> partial = stackalloc byte[16];
+            Span<int> m16 = stackalloc int[16];
+            Span<int> s16 = stackalloc int[16];
+            Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
+            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
+
+            for (int ni = 0; ni < n; ni++)
+                for (int ch = 0; ch < c; ch++)
+                {
+                    // The padded, phase-split plane.
+                    pad.Fill((byte)xZeroPoint);
+                    ReadOnlySpan<byte> xc = x.Slice((ni * c + ch) * inPlane, inPlane);
+                    for (int iy = 0; iy < h; iy++)
+                    {
+                        int rowBase = (iy + padTop) * strideW * qw;
+                        if (strideW == 1) xc.Slice(iy * wd, wd).CopyTo(pad.Slice(rowBase + padLeft));
+                        else
+                            for (int ix = 0; ix < wd; ix++)
+                            {
+                                int col = ix + padLeft;
+                                pad[rowBase + col % strideW * qw + col / strideW] = xc[iy * wd + ix];
+                            }
+                    }
+                    ReadOnlySpan<int> wc = wDiff.Slice(ch * taps, taps);
+                    int sumW = 0;
+                    for (int t = 0; t < taps; t++) sumW += wc[t];
+                    int b = unchecked(bias[ch] - xZeroPoint * sumW);
+                    int mc = mult[ch], sc = shift[ch];
+                    Span<byte> yc = y.Slice((ni * c + ch) * plane, plane);
+                    ref byte p0 = ref MemoryMarshal.GetReference(pad);
+
+                    if (path == DepthwisePath.Scalar)
+                    {
+                        for (int oy = 0; oy < oh; oy++)
+                            for (int ox = 0; ox < ow; ox++)
+                            {
+                                int s = b, at = oy * rowStep + ox;
+                                for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
+                                yc[oy * ow + ox] = (byte)(Math.Max(lo, Math.Min(hi, Requantize.Apply(s, mc, sc))) + yZeroPoint);
+                            }
+                        continue;
+                    }
+                    m16.Fill(mc);
+                    s16.Fill(sc);
+                    for (int oy = 0; oy < oh; oy++)
+                    {
+                        int ox = 0;
+                        while (ox < ow)
+                        {
+                            // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
+                            int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                            int at = oy * rowStep + start;
+                            Vector128<byte> packed;
+                            if (path == DepthwisePath.Avx2)
+                                packed = DepthwiseAvx2(ref p0, at, tapOffset, wc, b, m16, s16, lo, hi, yZeroPoint);
+                            else
+                            {
+                                DepthwiseVector128(ref p0, at, tapOffset, wc, b, acc);
+                                Requantize.Tile16(rq, acc, m16, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                                packed = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(partial));
+                            }
+                            if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
+                            else
+                            {
+                                packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                                partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
+                            }
+                            ox = start + 16;
+                        }
+                    }
+                }
+        }
+
+        /// <summary>16 outputs: taps in pairs, bytes interleaved and widened to int16, vpmaddwd by (w_t, w_t+1), requantized and packed.</summary>
+        private static Vector128<byte> DepthwiseAvx2(ref byte pad, int at, ReadOnlySpan<int> tapOffset, ReadOnlySpan<int> w, int bias,
+            ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, int lo, int hi, int yZeroPoint)
+        {
+            var acc0 = Vector256.Create(bias);
+            var acc1 = acc0;
+            int taps = tapOffset.Length, t = 0;
+            for (; t + 1 < taps; t += 2)
+            {
+                var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
+                var b = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t + 1]));
+                var pair = Vector256.Create((w[t] & 0xFFFF) | (w[t + 1] << 16)).AsInt16();
+                acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, b)), pair));
+                acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, b)), pair));
+            }
+            if (t < taps)
+            {
+                var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
+                var single = Vector256.Create(w[t] & 0xFFFF).AsInt16();   // (w_t, 0)
+                acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, a)), single));
+                acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, a)), single));
+            }
+            ref int m0 = ref MemoryMarshal.GetReference(mult);
+            ref int s0 = ref MemoryMarshal.GetReference(shift);
+            return Requantize.Avx2Row16(acc0, acc1, Vector256.LoadUnsafe(ref m0), Vector256.LoadUnsafe(ref m0, 8),
+                Vector256.LoadUnsafe(ref s0), Vector256.LoadUnsafe(ref s0, 8), lo, hi, yZeroPoint, signed: false);
+        }
+
+        /// <summary>16 accumulators, portable: bytes widened to int32 lanes, multiplied by the broadcast weight.</summary>
+        private static void DepthwiseVector128(ref byte pad, int at, ReadOnlySpan<int> tapOffset, ReadOnlySpan<int> w, int bias, Span<int> acc)
+        {
+            var c0 = Vector128.Create(bias);
+            Vector128<int> c1 = c0, c2 = c0, c3 = c0;
+            for (int t = 0; t < tapOffset.Length; t++)
+            {
+                var v = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
+                var (l, u) = Vector128.Widen(v);
+                var (l0, l1) = Vector128.Widen(l);
+                var (u0, u1) = Vector128.Widen(u);
+                var wt = Vector128.Create(w[t]);
+                c0 += l0.AsInt32() * wt; c1 += l1.AsInt32() * wt; c2 += u0.AsInt32() * wt; c3 += u1.AsInt32() * wt;
+            }
+            ref int a0 = ref MemoryMarshal.GetReference(acc);
+            c0.StoreUnsafe(ref a0); c1.StoreUnsafe(ref a0, 4); c2.StoreUnsafe(ref a0, 8); c3.StoreUnsafe(ref a0, 12);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace Q.Compiler.Kernels
+{
+    // Requires: QGemm, Requantize
+    /// <summary>
+    /// Integer convolution on NCHW uint8 activations with int8 weights (QLinearConv, ConvInteger), through <see cref="QGemm"/>:
+    /// the GEMM's rows are output pixels, its columns output channels, its depth K = C/G · KH · KW.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Pointwise</b> (1×1, stride 1, no padding, one group): a chunk of pixels of the input is transposed
+    /// (C × pixels → pixels × C) into scratch and multiplied directly; no patches.</para>
+    /// <para><b>General</b> (any kernel, stride, dilation, padding, groups): the image is first transposed to a padded NHWC
+    /// copy (padding = the input zero point, so padded taps contribute (zx − zx)·w = 0), in which the patch of an output
+    /// pixel is KH runs of KW·C contiguous bytes (or KH·KW runs of C/G bytes with dilation or groups). Patches of a chunk of
+    /// output pixels (rows) are gathered into scratch in the order k = (ky·KW + kx)·C/G + ic, the order the weights are
+    /// packed in at build time, then multiplied per group.</para>
+    /// <para>Either way <see cref="QGemm"/> writes a pixels × channels tile, transposed on store into the NCHW output.
+    /// Transposes run on 16×16 byte blocks with four rounds of byte interleaves (SSE2 punpck / Arm zip). Scratch holds, in
+    /// order: the output tile (chunk × M/G bytes, or int32 for ConvInteger), the patches (chunk × K), and the padded image
+    /// (general path only); the chunk is derived from the scratch length (<see cref="GemmScratchLength"/>).</para>
+    /// </remarks>
+    internal static partial class QConv2D
+    {
+        /// <summary>Bytes of patches per chunk the lowering aims for: a chunk of A stays in L1/L2 while the panels stream.</summary>
+        public const int TargetPatchBytes = 24 * 1024;
+
+        /// <summary>Whether the GEMM path multiplies the (transposed) input directly, without patches.</summary>
+        public static bool IsPointwise(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight, int group) =>
+            kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0 && group == 1;
+
+        /// <summary>Pixels per chunk for a target patch size: a multiple of 16, at least 16, at most the plane rounded up.</summary>
+        public static int ChunkFor(int k, int plane) => Math.Min(Math.Max(16, TargetPatchBytes / k / 16 * 16), (plane + 15) / 16 * 16);
+
+        /// <summary>Scratch bytes <see cref="Gemm"/> (or <see cref="GemmInt32"/>, <paramref name="int32Output"/>) needs for a chunk of <paramref name="chunk"/> pixels.</summary>
+        public static int GemmScratchLength(int c, int h, int wd, int m, int kh, int kw, int strideH, int strideW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int chunk, bool int32Output)
+        {
+            int k = c / group * kh * kw;
+            bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight, group);
+            int padded = pointwise ? 0 : (h + padTop + padBottom) * (wd + padLeft + padRight) * c;
+            return chunk * (m / group * (int32Output ? 4 : 1) + k) + padded;
+        }
+
+        /// <summary>
+        /// y = clamp(zy + round((bias[oc] + Σ (x − zx)(w − zw[oc]))·M[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
+        /// holds one packed K × M/G block per group (PackedQGemmWeights.FromNxK of the weights in (ky, kx, ic) order);
+        /// <paramref name="columnSums"/>, <paramref name="bias"/>, <paramref name="wZeroPoints"/>, <paramref name="mult"/> and
+        /// <paramref name="shift"/> have one entry per output channel.
+        /// </summary>
+        public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums, ReadOnlySpan<int> bias,
+            ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
+            bool weightsHaveMinus128)
+            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, bias, wZeroPoints, mult, shift, y, default, scratch,
+                n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, group,
+                xZeroPoint, yZeroPoint, clampMin, clampMax);
+
+        /// <summary>ConvInteger: the int32 accumulators Σ (x − zx)(w − zw[oc]) as NCHW.</summary>
+        public static void GemmInt32(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums,
+            ReadOnlySpan<int> wZeroPoints, Span<int> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, bool weightsHaveMinus128)
+            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, default, wZeroPoints, default, default, default, y, scratch,
+                n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, group,
+                xZeroPoint, 0, 0, 0);
+
+        /// <summary>
+        /// One given QGemm path (tests call each directly). Exactly one of <paramref name="y8"/> (requantized) and
+        /// <paramref name="y32"/> (accumulators) is non-empty; <paramref name="bias"/> may be empty.
+        /// </summary>
+        public static void RunGemm(QGemm.Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums,
+            ReadOnlySpan<int> bias, ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<int> mult, ReadOnlySpan<int> shift,
+            Span<byte> y8, Span<int> y32, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+        {
+            int cg = c / group, mg = m / group, k = cg * kh * kw, plane = oh * ow, inPlane = h * wd;
+            bool int32 = y8.IsEmpty;
+            bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight, group);
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight;
+            int paddedLength = pointwise ? 0 : ph * pw * c;
+            int tileBytes = mg * (int32 ? 4 : 1);
+            int chunk = (scratch.Length - paddedLength) / (tileBytes + k);
+            chunk = chunk >= plane ? plane : chunk / 16 * 16;
+            if (chunk <= 0 || x.Length < n * c * inPlane || (int32 ? y32.Length : y8.Length) < n * m * plane || columnSums.Length < m
+                || wZeroPoints.Length < m || (!int32 && (mult.Length < m || shift.Length < m)))
+                throw new ArgumentException("QConv2D operand or scratch sizes do not match");
+            int packedPerGroup = (mg + QGemm.PanelWidth - 1) / QGemm.PanelWidth * ((k + QGemm.KGroup - 1) / QGemm.KGroup) * QGemm.PanelWidth * QGemm.KGroup;
+
+            Span<byte> tile = scratch.Slice(0, chunk * tileBytes);
+            Span<byte> patches = scratch.Slice(chunk * tileBytes, chunk * k);
+            Span<byte> padded = scratch.Slice(chunk * (tileBytes + k), paddedLength);
+            // Weight zero points: QGemm skips the row sums when none is given.
+            bool anyZb = false;
+            for (int i = 0; i < m; i++) anyZb |= wZeroPoints[i] != 0;
+
+            for (int ni = 0; ni < n; ni++)
+            {
+                ReadOnlySpan<byte> xi = x.Slice(ni * c * inPlane, c * inPlane);
+                if (!pointwise)
+                {
+                    padded.Fill((byte)xZeroPoint);
+                    for (int iy = 0; iy < h; iy++)
+                        Transpose(xi.Slice(iy * wd), inPlane, padded.Slice(((iy + padTop) * pw + padLeft) * c), c, c, wd);
+                }
+                for (int p0 = 0; p0 < plane; p0 += chunk)
+                {
+                    int rows = Math.Min(chunk, plane - p0);
+                    if (pointwise) Transpose(xi.Slice(p0), inPlane, patches, c, c, rows);
+                    for (int g = 0; g < group; g++)
+                    {
+                        if (!pointwise)
+                            Im2Row(padded, patches, p0, rows, c, pw, ow, kh, kw, strideH, strideW, dilH, dilW, g * cg, cg);
+                        int oc0 = g * mg;
+                        QGemm.Run(path, patches.Slice(0, rows * k), packedW.Slice(g * packedPerGroup, packedPerGroup), columnSums.Slice(oc0, mg),
+                            bias.IsEmpty ? default : bias.Slice(oc0, mg), anyZb ? wZeroPoints.Slice(oc0, mg) : default,
+                            int32 ? default : mult.Slice(oc0, mg), int32 ? default : shift.Slice(oc0, mg),
+                            int32 ? default : tile.Slice(0, rows * mg), int32 ? MemoryMarshal.Cast<byte, int>(tile).Slice(0, rows * mg) : default,
+                            rows, mg, k, xZeroPoint, yZeroPoint, clampMin, clampMax);
+                        int yOffset = (ni * m + oc0) * plane + p0;
+                        if (int32)
+                        {
+                            ReadOnlySpan<int> t = MemoryMarshal.Cast<byte, int>(tile);
+                            for (int j = 0; j < mg; j++)
+                            {
+                                Span<int> dst = y32.Slice(yOffset + j * plane, rows);
+                                for (int r = 0; r < rows; r++) dst[r] = t[r * mg + j];
+                            }
+                        }
+                        else Transpose(tile, mg, y8.Slice(yOffset), plane, rows, mg);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Gathers the patches of output pixels p0 .. p0 + rows − 1 for input channels ic0 .. ic0 + cg − 1 from the padded NHWC
+        /// image (row stride pw·c) into rows of K = KH·KW·cg bytes, k = (ky·KW + kx)·cg + ic.
+        /// </summary>
+        private static void Im2Row(ReadOnlySpan<byte> padded, Span<byte> patches, int p0, int rows, int c, int pw, int ow,
+            int kh, int kw, int strideH, int strideW, int dilH, int dilW, int ic0, int cg)
+        {
+            int k = kh * kw * cg;
+            int oy = p0 / ow, ox = p0 % ow;
+            bool runs = dilW == 1 && cg == c;       // a kernel row is one run of KW·C bytes
+            ref byte src0 = ref MemoryMarshal.GetReference(padded);
+            ref byte dst0 = ref MemoryMarshal.GetReference(patches);
+            for (int r = 0; r < rows; r++)
+            {
+                ref byte dst = ref Unsafe.Add(ref dst0, r * k);
+                for (int ky = 0; ky < kh; ky++)
+                {
+                    int rowStart = ((oy * strideH + ky * dilH) * pw + ox * strideW) * c + ic0;
+                    if (runs)
+                        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, ky * kw * c), ref Unsafe.Add(ref src0, rowStart), (uint)(kw * c));
+                    else
+                        for (int kx = 0; kx < kw; kx++)
+                            Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, (ky * kw + kx) * cg), ref Unsafe.Add(ref src0, rowStart + kx * dilW * c), (uint)cg);
+                }
+                if (++ox == ow) { ox = 0; oy++; }
+            }
+        }
+
+        /// <summary>dst[j·dstStride + i] = src[i·srcStride + j] for i &lt; rows, j &lt; cols: 16×16 SIMD blocks, scalar edges.</summary>
+        public static void Transpose(ReadOnlySpan<byte> src, int srcStride, Span<byte> dst, int dstStride, int rows, int cols)
+        {
+            if (rows <= 0 || cols <= 0) return;
+            if ((long)(rows - 1) * srcStride + cols > src.Length || (long)(cols - 1) * dstStride + rows > dst.Length)
+                throw new ArgumentException("Transpose operand sizes do not match");
+            ref byte s0 = ref MemoryMarshal.GetReference(src);
+            ref byte d0 = ref MemoryMarshal.GetReference(dst);
+            int i = 0;
+            if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
+                for (; i + 16 <= rows; i += 16)
+                {
+                    int j = 0;
+                    for (; j + 16 <= cols; j += 16)
+                        Transpose16(ref Unsafe.Add(ref s0, i * srcStride + j), srcStride, ref Unsafe.Add(ref d0, j * dstStride + i), dstStride);
+                    for (; j < cols; j++)
+                        for (int ii = i; ii < i + 16; ii++)
+                            Unsafe.Add(ref d0, j * dstStride + ii) = Unsafe.Add(ref s0, ii * srcStride + j);
+                }
+            for (; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    Unsafe.Add(ref d0, j * dstStride + i) = Unsafe.Add(ref s0, i * srcStride + j);
+        }
+
+        /// <summary>
+        /// A 16×16 byte block: four rounds of out[2i] = zip_lo(in[i], in[i+8]), out[2i+1] = zip_hi(in[i], in[i+8]); each round
+        /// is a perfect shuffle of the 256 bytes' index bits, and four of them exchange row and column.
+        /// </summary>
+        private static void Transpose16(ref byte src, int srcStride, ref byte dst, int dstStride)
+        {
+            Span<Vector128<byte>> a = stackalloc Vector128<byte>[16];
+            Span<Vector128<byte>> b = stackalloc Vector128<byte>[16];
+            for (int r = 0; r < 16; r++) a[r] = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, r * srcStride));
+            for (int round = 0; round < 4; round++)
+            {
+                for (int r = 0; r < 8; r++)
+                {
+                    b[2 * r] = ZipLow(a[r], a[r + 8]);
+                    b[2 * r + 1] = ZipHigh(a[r], a[r + 8]);
+                }
+                Span<Vector128<byte>> t = a; a = b; b = t;
+            }
+            for (int r = 0; r < 16; r++) a[r].StoreUnsafe(ref Unsafe.Add(ref dst, r * dstStride));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> ZipLow(Vector128<byte> a, Vector128<byte> b) =>
+            Sse2.IsSupported ? Sse2.UnpackLow(a, b) : AdvSimd.Arm64.ZipLow(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> ZipHigh(Vector128<byte> a, Vector128<byte> b) =>
+            Sse2.IsSupported ? Sse2.UnpackHigh(a, b) : AdvSimd.Arm64.ZipHigh(a, b);
+    }
+}
