@@ -63,8 +63,7 @@ namespace Q.Compiler.Ops.QConv
 
             if (requantize && s.Depthwise)
             {
-                var diff = new int[s.C * taps];
-                for (int i = 0; i < diff.Length; i++) diff[i] = w[i] - zw[i / taps];
+                var diff = QConvWeights.DepthwiseDifferences(w, zw, taps);
                 ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
                     $"{s.C} channels, depthwise, {g.Describe()}; int16 pairs (vpmaddwd), zero point folded into the bias", math);
                 int scratch = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW) + 32;
@@ -81,22 +80,7 @@ namespace Q.Compiler.Ops.QConv
                 return;
             }
 
-            // One packed K × M/G block per group, K in (ky, kx, ic) order (the order of the kernel's patches).
-            var packedData = new List<sbyte>();
-            var columnSums = new int[s.M];
-            bool minus128 = false;
-            var block = new sbyte[mg * k];
-            for (int grp = 0; grp < s.Group; grp++)
-            {
-                for (int j = 0; j < mg; j++)
-                    for (int ic = 0; ic < cg; ic++)
-                        for (int t = 0; t < taps; t++)
-                            block[j * k + t * cg + ic] = (sbyte)w[((grp * mg + j) * cg + ic) * taps + t];
-                var packed = PackedQGemmWeights.FromNxK(block, mg, k);
-                packedData.AddRange(packed.Data);
-                Array.Copy(packed.ColumnSums, 0, columnSums, grp * mg, mg);
-                minus128 |= packed.HasMinus128;
-            }
+            var (packedData, columnSums, minus128) = QConvWeights.PackGemm(w, s.M, cg, taps, s.Group);
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0 && s.Group == 1;
             int chunk = Math.Min(Math.Max(16, TargetPatchBytes / k / 16 * 16), (plane + 15) / 16 * 16);
@@ -108,7 +92,7 @@ namespace Q.Compiler.Ops.QConv
                 + (pointwise ? "int8 GEMM on transposed pixels" : "padded NHWC, patches + int8 GEMM") + (minus128 ? " (weights hold −128)" : ""), math);
             var call = new List<PlanArg>
             {
-                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packedData.Count), packedData.ToArray()))),
+                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packedData.Length), packedData))),
                 PlanArg.In(ctx.Constant("colsum", Int32(columnSums))),
             };
             if (requantize) call.Add(PlanArg.In(ctx.Constant("bias", Int32(p.Bias))));
@@ -138,5 +122,43 @@ namespace Q.Compiler.Ops.QConv
         private static string InputName(string op, int i) => op == "QLinearConv"
             ? new[] { "x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B" }[i]
             : new[] { "x", "w", "x_zero_point", "w_zero_point" }[i];
+    }
+
+    /// <summary>Build-time weight layouts of the QConv2D kernels (shared by the lowering and the kernel tests).</summary>
+    public static class QConvWeights
+    {
+        /// <summary>
+        /// Int8 OIHW weights <paramref name="w"/> (M × C/G × KH × KW, values in [−128, 127]) as one packed K × M/G GEMM block
+        /// per group (PackedQGemmWeights.FromNxK), K in (ky, kx, ic) order: the order of QConv2D's patches. Column sums per
+        /// output channel; whether some weight is −128.
+        /// </summary>
+        public static (sbyte[] Data, int[] ColumnSums, bool HasMinus128) PackGemm(IReadOnlyList<int> w, int m, int cg, int taps, int group)
+        {
+            int mg = m / group, k = cg * taps;
+            var data = new List<sbyte>();
+            var sums = new int[m];
+            bool minus128 = false;
+            var block = new sbyte[mg * k];
+            for (int grp = 0; grp < group; grp++)
+            {
+                for (int j = 0; j < mg; j++)
+                    for (int ic = 0; ic < cg; ic++)
+                        for (int t = 0; t < taps; t++)
+                            block[j * k + t * cg + ic] = checked((sbyte)w[((grp * mg + j) * cg + ic) * taps + t]);
+                var packed = PackedQGemmWeights.FromNxK(block, mg, k);
+                data.AddRange(packed.Data);
+                Array.Copy(packed.ColumnSums, 0, sums, grp * mg, mg);
+                minus128 |= packed.HasMinus128;
+            }
+            return (data.ToArray(), sums, minus128);
+        }
+
+        /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255].</summary>
+        public static int[] DepthwiseDifferences(IReadOnlyList<int> w, IReadOnlyList<int> zw, int taps)
+        {
+            var diff = new int[w.Count];
+            for (int i = 0; i < diff.Length; i++) diff[i] = w[i] - zw[i / taps];
+            return diff;
+        }
     }
 }

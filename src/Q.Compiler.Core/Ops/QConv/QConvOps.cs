@@ -232,9 +232,15 @@ namespace Q.Compiler.Ops.QConv
         /// acc[n, oc, oy, ox] = bias[oc] + Σ_ic,ky,kx (x[n, g·C/G + ic, iy, ix] − zx) · (w[oc, ic, ky, kx] − zw[oc]), padding
         /// contributing nothing (it stands for the zero point).
         /// </summary>
-        public static int[] Accumulate(int[] x, int[] w, int[] bias, int n, int c, int m, int group, SpatialGeometry g, int xZeroPoint, int[] wZeroPoints)
+        public static int[] Accumulate(int[] x, int[] w, int[] bias, int n, int c, int m, int group, SpatialGeometry g, int xZeroPoint, int[] wZeroPoints) =>
+            Accumulate(x, w, bias, n, c, g.InH, g.InW, m, group, g.OutH, g.OutW, g.KernelH, g.KernelW, g.StrideH, g.StrideW,
+                g.DilationH, g.DilationW, g.PadTop, g.PadLeft, xZeroPoint, wZeroPoints);
+
+        /// <summary>As above with the geometry spelled out (output size oh × ow; bottom/right padding is implied by it).</summary>
+        public static int[] Accumulate(int[] x, int[] w, int[] bias, int n, int c, int h, int wd, int m, int group, int oh, int ow,
+            int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int xZeroPoint, int[] wZeroPoints)
         {
-            int oh = g.OutH, ow = g.OutW, h = g.InH, wd = g.InW, cg = c / group, mg = m / group;
+            int cg = c / group, mg = m / group;
             var y = new int[n * m * oh * ow];
             for (int ni = 0; ni < n; ni++)
                 for (int oc = 0; oc < m; oc++)
@@ -244,18 +250,18 @@ namespace Q.Compiler.Ops.QConv
                     for (int oy = 0; oy < oh; oy++)
                         for (int ox = 0; ox < ow; ox++)
                         {
-                            long acc = bias[oc];
+                            long acc = bias.Length == 0 ? 0 : bias[oc];
                             for (int ic = 0; ic < cg; ic++)
-                                for (int ky = 0; ky < g.KernelH; ky++)
+                                for (int ky = 0; ky < kh; ky++)
                                 {
-                                    int iy = oy * g.StrideH + ky * g.DilationH - g.PadTop;
+                                    int iy = oy * strideH + ky * dilH - padTop;
                                     if (iy < 0 || iy >= h) continue;
-                                    for (int kx = 0; kx < g.KernelW; kx++)
+                                    for (int kx = 0; kx < kw; kx++)
                                     {
-                                        int ix = ox * g.StrideW + kx * g.DilationW - g.PadLeft;
+                                        int ix = ox * strideW + kx * dilW - padLeft;
                                         if (ix < 0 || ix >= wd) continue;
                                         acc += (x[((ni * c + grp * cg + ic) * h + iy) * wd + ix] - (long)xZeroPoint)
-                                            * (w[((oc * cg + ic) * g.KernelH + ky) * g.KernelW + kx] - zw);
+                                            * (w[((oc * cg + ic) * kh + ky) * kw + kx] - zw);
                                     }
                                 }
                             y[((ni * m + oc) * oh + oy) * ow + ox] = unchecked((int)acc);
