@@ -79,10 +79,13 @@ namespace Q.Compiler.Kernels
                         int rowBase = (iy + padTop) * strideW * qw;
                         if (strideW == 1) xc.Slice(iy * wd, wd).CopyTo(pad.Slice(rowBase + padLeft));
                         else
-                            for (int ix = 0; ix < wd; ix++)
+                            for (int phase = 0; phase < strideW; phase++)
                             {
-                                int col = ix + padLeft;
-                                pad[rowBase + col % strideW * qw + col / strideW] = xc[iy * wd + ix];
+                                // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
+                                int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
+                                ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
+                                ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
+                                for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
                             }
                     }
                     ReadOnlySpan<int> wc = wDiff.Slice(ch * taps, taps);
@@ -104,6 +107,11 @@ namespace Q.Compiler.Kernels
                             }
                         continue;
                     }
+                    if (path == DepthwisePath.Avx2)
+                    {
+                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, mc, sc, lo, hi, yZeroPoint);
+                        continue;
+                    }
                     m16.Fill(mc);
                     s16.Fill(sc);
                     for (int oy = 0; oy < oh; oy++)
@@ -113,54 +121,63 @@ namespace Q.Compiler.Kernels
                         {
                             // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
                             int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
-                            int at = oy * rowStep + start;
-                            Vector128<byte> packed;
-                            if (path == DepthwisePath.Avx2)
-                                packed = DepthwiseAvx2(ref p0, at, tapOffset, wc, b, m16, s16, lo, hi, yZeroPoint);
-                            else
-                            {
-                                DepthwiseVector128(ref p0, at, tapOffset, wc, b, acc);
-                                Requantize.Tile16(rq, acc, m16, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
-                                packed = Vector128.LoadUnsafe(ref MemoryMarshal.GetReference(partial));
-                            }
-                            if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
-                            else
-                            {
-                                packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
-                                partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
-                            }
+                            DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
+                            Requantize.Tile16(rq, acc, m16, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                            int count = Math.Min(16, ow);
+                            partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
                             ox = start + 16;
                         }
                     }
                 }
         }
 
-        /// <summary>16 outputs: taps in pairs, bytes interleaved and widened to int16, vpmaddwd by (w_t, w_t+1), requantized and packed.</summary>
-        private static Vector128<byte> DepthwiseAvx2(ref byte pad, int at, ReadOnlySpan<int> tapOffset, ReadOnlySpan<int> w, int bias,
-            ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, int lo, int hi, int yZeroPoint)
+        /// <summary>
+        /// One channel's output plane, 16 outputs at a time: taps in pairs, the two taps' bytes interleaved and widened to
+        /// int16, vpmaddwd by the pair (w_t, w_t+1) into int32, then requantized and packed in registers.
+        /// </summary>
+        private static void DepthwiseRowsAvx2(ref byte pad, Span<byte> yc, int oh, int ow, int rowStep, ReadOnlySpan<int> tapOffset,
+            ReadOnlySpan<int> w, int bias, int mult, int shift, int lo, int hi, int yZeroPoint)
         {
-            var acc0 = Vector256.Create(bias);
-            var acc1 = acc0;
-            int taps = tapOffset.Length, t = 0;
-            for (; t + 1 < taps; t += 2)
+            int taps = tapOffset.Length, pairs = (taps + 1) / 2;
+            // Offsets and weight pairs, an odd last tap paired with itself at weight 0.
+            Span<int> off = stackalloc int[2 * pairs];
+            Span<int> wp = stackalloc int[pairs];
+            for (int t = 0; t < 2 * pairs; t++) off[t] = tapOffset[Math.Min(t, taps - 1)];
+            for (int i = 0; i < pairs; i++) wp[i] = (w[2 * i] & 0xFFFF) | (2 * i + 1 < taps ? w[2 * i + 1] << 16 : 0);
+            ref int off0 = ref MemoryMarshal.GetReference(off);
+            ref int wp0 = ref MemoryMarshal.GetReference(wp);
+            var vb = Vector256.Create(bias);
+            var vm = Vector256.Create(mult);
+            var vs = Vector256.Create(shift);
+            Span<byte> partial = stackalloc byte[16];
+            for (int oy = 0; oy < oh; oy++)
             {
-                var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
-                var b = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t + 1]));
-                var pair = Vector256.Create((w[t] & 0xFFFF) | (w[t + 1] << 16)).AsInt16();
-                acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, b)), pair));
-                acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, b)), pair));
+                ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
+                int ox = 0;
+                while (ox < ow)
+                {
+                    int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                    ref byte at = ref Unsafe.Add(ref row, start);
+                    var acc0 = vb;
+                    var acc1 = vb;
+                    for (int i = 0; i < pairs; i++)
+                    {
+                        var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)));
+                        var c = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)));
+                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
+                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
+                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
+                    }
+                    var packed = Requantize.Avx2Row16(acc0, acc1, vm, vm, vs, vs, lo, hi, yZeroPoint, signed: false);
+                    if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
+                    else
+                    {
+                        packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                        partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
+                    }
+                    ox = start + 16;
+                }
             }
-            if (t < taps)
-            {
-                var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
-                var single = Vector256.Create(w[t] & 0xFFFF).AsInt16();   // (w_t, 0)
-                acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, a)), single));
-                acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, a)), single));
-            }
-            ref int m0 = ref MemoryMarshal.GetReference(mult);
-            ref int s0 = ref MemoryMarshal.GetReference(shift);
-            return Requantize.Avx2Row16(acc0, acc1, Vector256.LoadUnsafe(ref m0), Vector256.LoadUnsafe(ref m0, 8),
-                Vector256.LoadUnsafe(ref s0), Vector256.LoadUnsafe(ref s0, 8), lo, hi, yZeroPoint, signed: false);
         }
 
         /// <summary>16 accumulators, portable: bytes widened to int32 lanes, multiplied by the broadcast weight.</summary>

@@ -188,6 +188,14 @@ namespace Q.Compiler.Kernels
                         for (int ii = i; ii < i + 16; ii++)
                             Unsafe.Add(ref d0, j * dstStride + ii) = Unsafe.Add(ref s0, ii * srcStride + j);
                 }
+            if (i == 0 && rows < 16)
+            {
+                // Few rows (an image of 3 channels): write dst sequentially, reading the rows in step.
+                for (int j = 0; j < cols; j++)
+                    for (int ii = 0; ii < rows; ii++)
+                        Unsafe.Add(ref d0, j * dstStride + ii) = Unsafe.Add(ref s0, ii * srcStride + j);
+                return;
+            }
             for (; i < rows; i++)
                 for (int j = 0; j < cols; j++)
                     Unsafe.Add(ref d0, j * dstStride + i) = Unsafe.Add(ref s0, i * srcStride + j);
@@ -199,19 +207,102 @@ namespace Q.Compiler.Kernels
         /// </summary>
         private static void Transpose16(ref byte src, int srcStride, ref byte dst, int dstStride)
         {
-            Span<Vector128<byte>> a = stackalloc Vector128<byte>[16];
-            Span<Vector128<byte>> b = stackalloc Vector128<byte>[16];
-            for (int r = 0; r < 16; r++) a[r] = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, r * srcStride));
-            for (int round = 0; round < 4; round++)
-            {
-                for (int r = 0; r < 8; r++)
-                {
-                    b[2 * r] = ZipLow(a[r], a[r + 8]);
-                    b[2 * r + 1] = ZipHigh(a[r], a[r + 8]);
-                }
-                Span<Vector128<byte>> t = a; a = b; b = t;
-            }
-            for (int r = 0; r < 16; r++) a[r].StoreUnsafe(ref Unsafe.Add(ref dst, r * dstStride));
+            var a0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 0 * srcStride));
+            var a1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 1 * srcStride));
+            var a2 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 2 * srcStride));
+            var a3 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 3 * srcStride));
+            var a4 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 4 * srcStride));
+            var a5 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 5 * srcStride));
+            var a6 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 6 * srcStride));
+            var a7 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 7 * srcStride));
+            var a8 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 8 * srcStride));
+            var a9 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 9 * srcStride));
+            var a10 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 10 * srcStride));
+            var a11 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 11 * srcStride));
+            var a12 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 12 * srcStride));
+            var a13 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 13 * srcStride));
+            var a14 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 14 * srcStride));
+            var a15 = Vector128.LoadUnsafe(ref Unsafe.Add(ref src, 15 * srcStride));
+            var b0_0 = ZipLow(a0, a8);
+            var b1_0 = ZipHigh(a0, a8);
+            var b2_0 = ZipLow(a1, a9);
+            var b3_0 = ZipHigh(a1, a9);
+            var b4_0 = ZipLow(a2, a10);
+            var b5_0 = ZipHigh(a2, a10);
+            var b6_0 = ZipLow(a3, a11);
+            var b7_0 = ZipHigh(a3, a11);
+            var b8_0 = ZipLow(a4, a12);
+            var b9_0 = ZipHigh(a4, a12);
+            var b10_0 = ZipLow(a5, a13);
+            var b11_0 = ZipHigh(a5, a13);
+            var b12_0 = ZipLow(a6, a14);
+            var b13_0 = ZipHigh(a6, a14);
+            var b14_0 = ZipLow(a7, a15);
+            var b15_0 = ZipHigh(a7, a15);
+            var a0_1 = ZipLow(b0_0, b8_0);
+            var a1_1 = ZipHigh(b0_0, b8_0);
+            var a2_1 = ZipLow(b1_0, b9_0);
+            var a3_1 = ZipHigh(b1_0, b9_0);
+            var a4_1 = ZipLow(b2_0, b10_0);
+            var a5_1 = ZipHigh(b2_0, b10_0);
+            var a6_1 = ZipLow(b3_0, b11_0);
+            var a7_1 = ZipHigh(b3_0, b11_0);
+            var a8_1 = ZipLow(b4_0, b12_0);
+            var a9_1 = ZipHigh(b4_0, b12_0);
+            var a10_1 = ZipLow(b5_0, b13_0);
+            var a11_1 = ZipHigh(b5_0, b13_0);
+            var a12_1 = ZipLow(b6_0, b14_0);
+            var a13_1 = ZipHigh(b6_0, b14_0);
+            var a14_1 = ZipLow(b7_0, b15_0);
+            var a15_1 = ZipHigh(b7_0, b15_0);
+            var b0_2 = ZipLow(a0_1, a8_1);
+            var b1_2 = ZipHigh(a0_1, a8_1);
+            var b2_2 = ZipLow(a1_1, a9_1);
+            var b3_2 = ZipHigh(a1_1, a9_1);
+            var b4_2 = ZipLow(a2_1, a10_1);
+            var b5_2 = ZipHigh(a2_1, a10_1);
+            var b6_2 = ZipLow(a3_1, a11_1);
+            var b7_2 = ZipHigh(a3_1, a11_1);
+            var b8_2 = ZipLow(a4_1, a12_1);
+            var b9_2 = ZipHigh(a4_1, a12_1);
+            var b10_2 = ZipLow(a5_1, a13_1);
+            var b11_2 = ZipHigh(a5_1, a13_1);
+            var b12_2 = ZipLow(a6_1, a14_1);
+            var b13_2 = ZipHigh(a6_1, a14_1);
+            var b14_2 = ZipLow(a7_1, a15_1);
+            var b15_2 = ZipHigh(a7_1, a15_1);
+            var a0_3 = ZipLow(b0_2, b8_2);
+            var a1_3 = ZipHigh(b0_2, b8_2);
+            var a2_3 = ZipLow(b1_2, b9_2);
+            var a3_3 = ZipHigh(b1_2, b9_2);
+            var a4_3 = ZipLow(b2_2, b10_2);
+            var a5_3 = ZipHigh(b2_2, b10_2);
+            var a6_3 = ZipLow(b3_2, b11_2);
+            var a7_3 = ZipHigh(b3_2, b11_2);
+            var a8_3 = ZipLow(b4_2, b12_2);
+            var a9_3 = ZipHigh(b4_2, b12_2);
+            var a10_3 = ZipLow(b5_2, b13_2);
+            var a11_3 = ZipHigh(b5_2, b13_2);
+            var a12_3 = ZipLow(b6_2, b14_2);
+            var a13_3 = ZipHigh(b6_2, b14_2);
+            var a14_3 = ZipLow(b7_2, b15_2);
+            var a15_3 = ZipHigh(b7_2, b15_2);
+            a0_3.StoreUnsafe(ref Unsafe.Add(ref dst, 0 * dstStride));
+            a1_3.StoreUnsafe(ref Unsafe.Add(ref dst, 1 * dstStride));
+            a2_3.StoreUnsafe(ref Unsafe.Add(ref dst, 2 * dstStride));
+            a3_3.StoreUnsafe(ref Unsafe.Add(ref dst, 3 * dstStride));
+            a4_3.StoreUnsafe(ref Unsafe.Add(ref dst, 4 * dstStride));
+            a5_3.StoreUnsafe(ref Unsafe.Add(ref dst, 5 * dstStride));
+            a6_3.StoreUnsafe(ref Unsafe.Add(ref dst, 6 * dstStride));
+            a7_3.StoreUnsafe(ref Unsafe.Add(ref dst, 7 * dstStride));
+            a8_3.StoreUnsafe(ref Unsafe.Add(ref dst, 8 * dstStride));
+            a9_3.StoreUnsafe(ref Unsafe.Add(ref dst, 9 * dstStride));
+            a10_3.StoreUnsafe(ref Unsafe.Add(ref dst, 10 * dstStride));
+            a11_3.StoreUnsafe(ref Unsafe.Add(ref dst, 11 * dstStride));
+            a12_3.StoreUnsafe(ref Unsafe.Add(ref dst, 12 * dstStride));
+            a13_3.StoreUnsafe(ref Unsafe.Add(ref dst, 13 * dstStride));
+            a14_3.StoreUnsafe(ref Unsafe.Add(ref dst, 14 * dstStride));
+            a15_3.StoreUnsafe(ref Unsafe.Add(ref dst, 15 * dstStride));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
