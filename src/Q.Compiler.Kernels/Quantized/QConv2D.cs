@@ -31,6 +31,12 @@ namespace Q.Compiler.Kernels
         /// <summary>Bytes of patches per chunk the lowering aims for: a chunk of A stays in L1/L2 while the panels stream.</summary>
         public const int TargetPatchBytes = 24 * 1024;
 
+        /// <summary>
+        /// Patch runs are copied 16 bytes at a time, overrunning by up to 15: the patches and the padded image each have this
+        /// much slack after them.
+        /// </summary>
+        public const int CopySlack = 16;
+
         /// <summary>Whether the GEMM path multiplies the (transposed) input directly, without patches.</summary>
         public static bool IsPointwise(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight, int group) =>
             kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0 && group == 1;
@@ -44,7 +50,7 @@ namespace Q.Compiler.Kernels
         {
             int k = c / group * kh * kw;
             bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight, group);
-            int padded = pointwise ? 0 : (h + padTop + padBottom) * (wd + padLeft + padRight) * c;
+            int padded = pointwise ? 0 : (h + padTop + padBottom) * (wd + padLeft + padRight) * c + 2 * CopySlack;
             return chunk * (m / group * (int32Output ? 4 : 1) + k) + padded;
         }
 
@@ -86,7 +92,7 @@ namespace Q.Compiler.Kernels
             bool int32 = y8.IsEmpty;
             bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight, group);
             int ph = h + padTop + padBottom, pw = wd + padLeft + padRight;
-            int paddedLength = pointwise ? 0 : ph * pw * c;
+            int paddedLength = pointwise ? 0 : ph * pw * c + 2 * CopySlack;
             int tileBytes = mg * (int32 ? 4 : 1);
             int chunk = (scratch.Length - paddedLength) / (tileBytes + k);
             chunk = chunk >= plane ? plane : chunk / 16 * 16;
@@ -97,7 +103,8 @@ namespace Q.Compiler.Kernels
 
             Span<byte> tile = scratch.Slice(0, chunk * tileBytes);
             Span<byte> patches = scratch.Slice(chunk * tileBytes, chunk * k);
-            Span<byte> padded = scratch.Slice(chunk * (tileBytes + k), paddedLength);
+            // [tile][patches][slack][padded image][slack]
+            Span<byte> padded = pointwise ? default : scratch.Slice(chunk * (tileBytes + k) + CopySlack, paddedLength - CopySlack);
             // Weight zero points: QGemm skips the row sums when none is given.
             bool anyZb = false;
             for (int i = 0; i < m; i++) anyZb |= wZeroPoints[i] != 0;
@@ -107,9 +114,13 @@ namespace Q.Compiler.Kernels
                 ReadOnlySpan<byte> xi = x.Slice(ni * c * inPlane, c * inPlane);
                 if (!pointwise)
                 {
-                    padded.Fill((byte)xZeroPoint);
+                    padded.Slice(0, ph * pw * c).Fill((byte)xZeroPoint);
                     for (int iy = 0; iy < h; iy++)
-                        Transpose(xi.Slice(iy * wd), inPlane, padded.Slice(((iy + padTop) * pw + padLeft) * c), c, c, wd);
+                    {
+                        Span<byte> dst = padded.Slice(((iy + padTop) * pw + padLeft) * c);
+                        if (c == 3) Interleave3(xi.Slice(iy * wd), inPlane, dst, wd);
+                        else Transpose(xi.Slice(iy * wd), inPlane, dst, c, c, wd);
+                    }
                 }
                 for (int p0 = 0; p0 < plane; p0 += chunk)
                 {
@@ -160,12 +171,66 @@ namespace Q.Compiler.Kernels
                 {
                     int rowStart = ((oy * strideH + ky * dilH) * pw + ox * strideW) * c + ic0;
                     if (runs)
-                        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, ky * kw * c), ref Unsafe.Add(ref src0, rowStart), (uint)(kw * c));
+                        CopyRun(ref Unsafe.Add(ref src0, rowStart), ref Unsafe.Add(ref dst, ky * kw * c), kw * c);
                     else
                         for (int kx = 0; kx < kw; kx++)
-                            Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, (ky * kw + kx) * cg), ref Unsafe.Add(ref src0, rowStart + kx * dilW * c), (uint)cg);
+                            CopyRun(ref Unsafe.Add(ref src0, rowStart + kx * dilW * c), ref Unsafe.Add(ref dst, (ky * kw + kx) * cg), cg);
                 }
                 if (++ox == ow) { ox = 0; oy++; }
+            }
+        }
+
+        /// <summary>
+        /// Copies a short run 16 bytes at a time, writing (and reading) up to 15 bytes past its end: later runs of the same
+        /// patch row overwrite them, and the buffers have <see cref="CopySlack"/> bytes after them.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void CopyRun(ref byte src, ref byte dst, int length)
+        {
+            for (int o = 0; o < length; o += 16)
+                Vector128.LoadUnsafe(ref Unsafe.Add(ref src, o)).StoreUnsafe(ref Unsafe.Add(ref dst, o));
+        }
+
+        /// <summary>
+        /// Three planes (stride <paramref name="planeStride"/>) interleaved into RGBRGB… (an image's first layer): 16 pixels at a
+        /// time by three byte shuffles per output vector (pshufb / tbl), the rest scalar.
+        /// </summary>
+        private static void Interleave3(ReadOnlySpan<byte> src, int planeStride, Span<byte> dst, int count)
+        {
+            if (2 * planeStride + count > src.Length || 3 * count > dst.Length) throw new ArgumentException("Interleave3 sizes do not match");
+            ref byte r0 = ref MemoryMarshal.GetReference(src);
+            ref byte g0 = ref Unsafe.Add(ref r0, planeStride);
+            ref byte b0 = ref Unsafe.Add(ref r0, 2 * planeStride);
+            ref byte d0 = ref MemoryMarshal.GetReference(dst);
+            int i = 0;
+            if (Ssse3.IsSupported || AdvSimd.Arm64.IsSupported)
+            {
+                // Output byte j of vector v is plane (16v + j) % 3, pixel (16v + j) / 3; 0xFF (out of range) selects 0.
+                var r0m = Vector128.Create((byte)0, 255, 255, 1, 255, 255, 2, 255, 255, 3, 255, 255, 4, 255, 255, 5);
+                var g0m = Vector128.Create((byte)255, 0, 255, 255, 1, 255, 255, 2, 255, 255, 3, 255, 255, 4, 255, 255);
+                var b0m = Vector128.Create((byte)255, 255, 0, 255, 255, 1, 255, 255, 2, 255, 255, 3, 255, 255, 4, 255);
+                var r1m = Vector128.Create((byte)255, 255, 6, 255, 255, 7, 255, 255, 8, 255, 255, 9, 255, 255, 10, 255);
+                var g1m = Vector128.Create((byte)5, 255, 255, 6, 255, 255, 7, 255, 255, 8, 255, 255, 9, 255, 255, 10);
+                var b1m = Vector128.Create((byte)255, 5, 255, 255, 6, 255, 255, 7, 255, 255, 8, 255, 255, 9, 255, 255);
+                var r2m = Vector128.Create((byte)255, 11, 255, 255, 12, 255, 255, 13, 255, 255, 14, 255, 255, 15, 255, 255);
+                var g2m = Vector128.Create((byte)255, 255, 11, 255, 255, 12, 255, 255, 13, 255, 255, 14, 255, 255, 15, 255);
+                var b2m = Vector128.Create((byte)10, 255, 255, 11, 255, 255, 12, 255, 255, 13, 255, 255, 14, 255, 255, 15);
+                for (; i + 16 <= count; i += 16)
+                {
+                    var r = Vector128.LoadUnsafe(ref Unsafe.Add(ref r0, i));
+                    var g = Vector128.LoadUnsafe(ref Unsafe.Add(ref g0, i));
+                    var b = Vector128.LoadUnsafe(ref Unsafe.Add(ref b0, i));
+                    ref byte d = ref Unsafe.Add(ref d0, 3 * i);
+                    (Lookup(r, r0m) | Lookup(g, g0m) | Lookup(b, b0m)).StoreUnsafe(ref d);
+                    (Lookup(r, r1m) | Lookup(g, g1m) | Lookup(b, b1m)).StoreUnsafe(ref d, 16);
+                    (Lookup(r, r2m) | Lookup(g, g2m) | Lookup(b, b2m)).StoreUnsafe(ref d, 32);
+                }
+            }
+            for (; i < count; i++)
+            {
+                Unsafe.Add(ref d0, 3 * i) = Unsafe.Add(ref r0, i);
+                Unsafe.Add(ref d0, 3 * i + 1) = Unsafe.Add(ref g0, i);
+                Unsafe.Add(ref d0, 3 * i + 2) = Unsafe.Add(ref b0, i);
             }
         }
 
@@ -304,6 +369,11 @@ namespace Q.Compiler.Kernels
             a14_3.StoreUnsafe(ref Unsafe.Add(ref dst, 14 * dstStride));
             a15_3.StoreUnsafe(ref Unsafe.Add(ref dst, 15 * dstStride));
         }
+
+        /// <summary>Byte table lookup: index ≥ 128 (pshufb) or ≥ 16 (tbl) gives 0.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> Lookup(Vector128<byte> table, Vector128<byte> indices) =>
+            Ssse3.IsSupported ? Ssse3.Shuffle(table, indices) : AdvSimd.Arm64.VectorTableLookup(table, indices);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector128<byte> ZipLow(Vector128<byte> a, Vector128<byte> b) =>

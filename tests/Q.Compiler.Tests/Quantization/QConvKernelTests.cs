@@ -27,6 +27,8 @@ public class QConvKernelTests
         new[] { 2, 5, 1, 23, 7, 1, 5, 1, 2, 1, 1, 0, 2, 0, 2, 1 },      // 1-D
         new[] { 1, 3, 10, 10, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1 },     // 5x5
         new[] { 1, 2, 6, 7, 3, 2, 3, 3, 1, 1, 2, 0, 1, 2, 0, 1 },       // 2x3, strides 3x1, dilation 1x2
+        new[] { 1, 3, 9, 37, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     // 3 channels, rows of 37: interleaved 16 pixels at a time
+        new[] { 1, 20, 5, 6, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },     // patch runs of 60 bytes (several 16-byte copies)
     };
 
     private static readonly int[] ZeroPoints = { 0, 1, 127, 128, 255 };

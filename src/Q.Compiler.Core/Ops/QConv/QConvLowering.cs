@@ -84,7 +84,8 @@ namespace Q.Compiler.Ops.QConv
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0 && s.Group == 1;
             int chunk = Math.Min(Math.Max(16, TargetPatchBytes / k / 16 * 16), (plane + 15) / 16 * 16);
-            int padded = pointwise ? 0 : (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) * s.C;
+            // The padded NHWC image, plus 16 bytes of slack after it and after the patches (QConv2D.CopySlack).
+            int padded = pointwise ? 0 : (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) * s.C + 32;
             int scratchBytes = chunk * (mg * (requantize ? 1 : 4) + k) + padded;
             string kind = s.Group > 1 ? "Grouped" : "";
             ctx.Describe(name + ctx.ActivationSuffix, $"{kind}QConv{g.KernelName}{act}",
