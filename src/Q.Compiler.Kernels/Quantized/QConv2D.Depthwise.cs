@@ -3,6 +3,7 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Q.Compiler.Kernels
@@ -78,6 +79,12 @@ namespace Q.Compiler.Kernels
                     {
                         int rowBase = (iy + padTop) * strideW * qw;
                         if (strideW == 1) xc.Slice(iy * wd, wd).CopyTo(pad.Slice(rowBase + padLeft));
+                        else if (strideW == 2)
+                        {
+                            // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
+                            int pe = padLeft % 2, po = 1 - pe;
+                            Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
+                        }
                         else
                             for (int phase = 0; phase < strideW; phase++)
                             {
@@ -177,6 +184,40 @@ namespace Q.Compiler.Kernels
                     }
                     ox = start + 16;
                 }
+            }
+        }
+
+        /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>
+        private static void Deinterleave2(ReadOnlySpan<byte> src, Span<byte> even, Span<byte> odd)
+        {
+            int n = src.Length, j = 0;
+            if (even.Length < (n + 1) / 2 || odd.Length < n / 2) throw new ArgumentException("Deinterleave2 sizes do not match");
+            ref byte s0 = ref MemoryMarshal.GetReference(src);
+            ref byte e0 = ref MemoryMarshal.GetReference(even);
+            ref byte o0 = ref MemoryMarshal.GetReference(odd);
+            if (Ssse3.IsSupported)
+            {
+                var split = Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+                for (; 2 * j + 32 <= n; j += 16)
+                {
+                    var a = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j)), split).AsUInt64();
+                    var b = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j + 16)), split).AsUInt64();
+                    Sse2.UnpackLow(a, b).AsByte().StoreUnsafe(ref Unsafe.Add(ref e0, j));
+                    Sse2.UnpackHigh(a, b).AsByte().StoreUnsafe(ref Unsafe.Add(ref o0, j));
+                }
+            }
+            else if (AdvSimd.Arm64.IsSupported)
+                for (; 2 * j + 32 <= n; j += 16)
+                {
+                    var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j));
+                    var b = Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j + 16));
+                    AdvSimd.Arm64.UnzipEven(a, b).StoreUnsafe(ref Unsafe.Add(ref e0, j));
+                    AdvSimd.Arm64.UnzipOdd(a, b).StoreUnsafe(ref Unsafe.Add(ref o0, j));
+                }
+            for (; 2 * j < n; j++)
+            {
+                Unsafe.Add(ref e0, j) = Unsafe.Add(ref s0, 2 * j);
+                if (2 * j + 1 < n) Unsafe.Add(ref o0, j) = Unsafe.Add(ref s0, 2 * j + 1);
             }
         }
 

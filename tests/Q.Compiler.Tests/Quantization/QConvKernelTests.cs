@@ -128,6 +128,7 @@ public class QConvKernelTests
         new[] { 1, 3, 1, 50, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1 },      // 1-D
         new[] { 1, 96, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // MobileNet-like
         new[] { 1, 2, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 },       // 2x2, no padding
+        new[] { 1, 2, 6, 71, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, wide rows (vector phase split)
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
