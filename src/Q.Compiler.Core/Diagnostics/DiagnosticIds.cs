@@ -54,8 +54,10 @@ namespace Q.Compiler.Diagnostics
 
         /// <summary>A QuantizeLinear/DequantizeLinear variant (quantized type, float16 data or scales) has no generated code.</summary>
         public const string QuantizedTypeUnsupported = "QC2015";
-        /// <summary>A QLinearMatMul's requantization multiplier a_scale·b_scale/y_scale is above 1.</summary>
-        public const string RequantMultiplierAboveOne = "QC2016";
+        /// <summary>A quantized op reaches lowering with int8 activations; the kernels take uint8 (the int8-to-uint8 pass converts them).</summary>
+        public const string QuantInt8Activation = "QC2010";
+        /// <summary>A quantized op's scales give a requantization multiplier s_x·s_w/s_y outside (0, 2^16), or a scale is not positive and finite.</summary>
+        public const string QuantMultiplierOutOfRange = "QC2011";
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";

@@ -80,7 +80,7 @@ namespace Q.Compiler.Quantization
             for (int c = 0; c < weightScales.Length; c++)
             {
                 double m = (double)inputScale * weightScales[c] / outputScale;
-                if (!RequantMultiplier.IsRepresentable(m)) { multipliers = Array.Empty<RequantMultiplier>(); return false; }
+                if (!(m >= 0 && m <= 1)) { multipliers = Array.Empty<RequantMultiplier>(); return false; }
                 multipliers[c] = RequantMultiplier.FromReal(m);
             }
             return true;

@@ -10,8 +10,10 @@ namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// Requantization of int32 accumulators: y = clamp(zy + round(acc·M), lo, hi) with M = mult·2^−shift
-    /// (mult in [2^30, 2^31) or 0, shift in [30, 62], M ≤ 1) computed as (acc·mult + 2^(shift−1)) >> shift on a 64-bit
-    /// product: one rounding, ties toward +∞, identical on every path. Fused Relu/Clip are the clamp bounds.
+    /// (mult in [2^30, 2^31) or 0, shift in [15, 62], M &lt; 2^16) computed as (acc·mult + 2^(shift−1)) >> shift on a
+    /// 64-bit product: one rounding, ties toward +∞, identical on every path. Fused Relu/Clip are the clamp bounds.
+    /// For M ≥ 1 (shift ≤ 30) the accumulator is first clamped to ±2^14: that saturates (such accumulators land outside
+    /// every 8-bit range either way) and keeps the result within int32.
     /// </summary>
     internal static class Requantize
     {
@@ -28,9 +30,16 @@ namespace Q.Compiler.Kernels
             _ => true,
         };
 
-        /// <summary>One scalar value: round(acc·mult·2^−shift), ties toward +∞.</summary>
+        /// <summary>Accumulators are clamped to ±this before a multiplier M ≥ 1 (shift ≤ 30).</summary>
+        public const int SaturationBound = 1 << 14;
+
+        /// <summary>One scalar value: round(acc·mult·2^−shift), ties toward +∞ (acc clamped to ±2^14 first when shift ≤ 30).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Apply(int acc, int mult, int shift) => (int)(((long)acc * mult + (1L << (shift - 1))) >> shift);
+        public static int Apply(int acc, int mult, int shift)
+        {
+            if (shift <= 30) acc = Math.Max(-SaturationBound, Math.Min(SaturationBound, acc));
+            return (int)(((long)acc * mult + (1L << (shift - 1))) >> shift);
+        }
 
         /// <summary>
         /// Per-channel requantization of a tensor to uint8: element i uses channel i / inner % channels
@@ -155,6 +164,9 @@ namespace Q.Compiler.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<int> Avx2Apply(Vector256<int> acc, Vector256<int> mult, Vector256<int> shift)
         {
+            var bound = Vector256.Create(SaturationBound);
+            acc = Avx2.BlendVariable(acc.AsByte(), Avx2.Min(Avx2.Max(acc, -bound), bound).AsByte(),
+                Avx2.CompareGreaterThan(Vector256.Create(31), shift).AsByte()).AsInt32();
             var low = Vector256.Create(0xFFFFFFFFL);
             var se = Avx2.And(shift.AsInt64(), low).AsUInt64();
             var so = Avx2.ShiftRightLogical(shift.AsInt64(), 32).AsUInt64();
@@ -174,6 +186,8 @@ namespace Q.Compiler.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<int> Avx512Apply(Vector512<int> acc, Vector512<int> mult, Vector512<int> shift)
         {
+            var bound = Vector512.Create(SaturationBound);
+            acc = Vector512.ConditionalSelect(Vector512.LessThan(shift, Vector512.Create(31)), Vector512.Min(Vector512.Max(acc, -bound), bound), acc);
             var se = (shift.AsInt64() & Vector512.Create(0xFFFFFFFFL)).AsUInt64();
             var so = Avx512F.ShiftRightLogical(shift.AsInt64(), 32).AsUInt64();
             var one = Vector512.Create(1L);
@@ -189,6 +203,8 @@ namespace Q.Compiler.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<int> AdvSimdApply(Vector128<int> acc, Vector128<int> mult, Vector128<int> shift)
         {
+            var bound = Vector128.Create(SaturationBound);
+            acc = AdvSimd.BitwiseSelect(AdvSimd.CompareLessThan(shift, Vector128.Create(31)), AdvSimd.Min(AdvSimd.Max(acc, -bound), bound), acc);
             var neg = AdvSimd.Negate(shift);
             var lo = AdvSimd.MultiplyWideningLower(acc.GetLower(), mult.GetLower());
             var hi = AdvSimd.MultiplyWideningUpper(acc, mult);

@@ -94,7 +94,7 @@ public class KwsQOperatorTests
         }
     }
 
-    [SharedTheory(Skip = "needs QuantizeLinear/DequantizeLinear/QLinearConv/QLinearMatMul (helpers qdq/qconv/qlinear); the lead removes this Skip after merging them")]
+    [SharedTheory]
     [MemberData(nameof(Twins))]
     public void Whole_twin_through_the_interpreter_is_within_one_output_step_of_OnnxRuntime(string twin)
     {

@@ -24,7 +24,7 @@ public sealed class PreQuantizedModelTests(ITestOutputHelper output)
         { "static_qoperator", 1 / 256.0 },
     };
 
-    [SharedTheory(Skip = NeedsOps)]
+    [SharedTheory]
     [MemberData(nameof(KwsTwins))]
     public void Kws_twin_matches_OnnxRuntime_within_one_output_step(string twin, double step)
     {
@@ -43,7 +43,7 @@ public sealed class PreQuantizedModelTests(ITestOutputHelper output)
         }
     }
 
-    [SharedFact(Skip = NeedsOps)]
+    [SharedFact]
     public void Mnist_int8_ops_matches_its_references()
     {
         var (asm, _) = CompiledModels.CompileModel(SharedData.Model(Path.Combine("mnist-int8-ops", "model.onnx")));

@@ -34,11 +34,13 @@ public class QGemmKernelTests
             b[i] = (rng.Next(4)) switch { 0 => (sbyte)wmin, 1 => 127, _ => (sbyte)rng.Next(wmin, 128) };
         var zb = weightZeroPoints ? Enumerable.Range(0, n).Select(_ => rng.Next(-20, 21)).ToArray() : Array.Empty<int>();
         var bias = Enumerable.Range(0, n).Select(_ => rng.Next(-1 << 20, 1 << 20)).ToArray();
-        // Multipliers from 1 (shift 30) down to below 2^-32 (stored as 0), mostly in the realistic 2^-8..2^-20 band.
+        // Multipliers from above 1 (pre-quantized models; saturating) down to below 2^-32 (stored as 0), mostly in the
+        // realistic 2^-8..2^-20 band.
         var mult = Enumerable.Range(0, n).Select(j => RequantMultiplier.FromReal(j switch
         {
             0 => 1.0,
             1 => 1e-12,
+            2 => 1 + rng.NextDouble() * 300,
             _ => Math.Pow(2, -(8 + rng.NextDouble() * 12)),
         })).ToArray();
         int lo = rng.Next(3) == 0 ? zy : 0, hi = rng.Next(3) == 0 ? Math.Max(lo, rng.Next(256)) : 255;

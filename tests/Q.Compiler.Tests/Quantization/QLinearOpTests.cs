@@ -215,27 +215,29 @@ public sealed class QLinearOpTests
     }
 
     [Fact]
-    public void QLinearMatMul_with_multiplier_above_one_is_refused_with_QC2016()
+    public void QLinearMatMul_with_multiplier_above_one_matches_reference_and_an_absurd_one_is_refused_with_QC2011()
     {
-        var inputs = new NodeInput?[]
+        NodeInput?[] Inputs(float yScale) => new NodeInput?[]
         {
             Rand(DataType.UInt8, new Shape(2, 4), 1), new(Scalar(DataType.Float, 1f), true), new(Scalar(DataType.UInt8, 0), true),
             new(Rand(DataType.Int8, new Shape(4, 3), 2), true), new(Scalar(DataType.Float, 1f), true), new(Scalar(DataType.Int8, 0), true),
-            new(Scalar(DataType.Float, 0.5f), true), new(Scalar(DataType.UInt8, 0), true),
+            new(Scalar(DataType.Float, yScale), true), new(Scalar(DataType.UInt8, 0), true),
         };
-        string path = Write("QLinearMatMul", inputs, new[] { DataType.UInt8 }, 10, allConstant: false);
+        // M = 2: generated code saturates exactly as the reference does.
+        AssertKernelMatchesReference("QLinearMatMul", Inputs(0.5f).ToList(), new[] { DataType.UInt8 }, 10);
+        var y = Reference("QLinearMatMul", Inputs(0.5f).Select(i => (NodeInput?)i!.Value).ToList(), new[] { DataType.UInt8 }, 10);
+        var a = Inputs(0.5f)[0]!.Value.ToLongs(); var b = Inputs(0.5f)[3]!.Value.ToLongs();
+        long acc = Enumerable.Range(0, 4).Sum(kk => a[kk] * b[kk * 3]);
+        Assert.Equal(Math.Clamp(acc * 2, 0, 255), y[0].ToLongs()[0]);
+        // M = 2^17: the scales are wrong, refused with a code.
+        string path = Write("QLinearMatMul", Inputs(1f / 131072).ToList(), new[] { DataType.UInt8 }, 10, allConstant: false);
         try
         {
             var r = ModelCompiler.Compile(new CompileOptions { ModelPath = path, ClassName = "M", Namespace = "T" });
             Assert.False(r.Success);
-            Assert.Contains(r.Diagnostics, d => d.Id == "QC2016");
+            Assert.Contains(r.Diagnostics, d => d.Id == "QC2011");
         }
         finally { File.Delete(path); }
-        // The reference still computes it (constant folding): M = 2, ties toward +inf, saturated.
-        var y = Reference("QLinearMatMul", inputs.Select(i => (NodeInput?)i!.Value).ToList(), new[] { DataType.UInt8 }, 10);
-        var a = inputs[0]!.Value.ToLongs(); var b = inputs[3]!.Value.ToLongs();
-        long acc = Enumerable.Range(0, 4).Sum(kk => a[kk] * b[kk * 3]);
-        Assert.Equal(Math.Clamp(acc * 2, 0, 255), y[0].ToLongs()[0]);
     }
 
     /// <summary>

@@ -21,7 +21,11 @@ public class QuantKernelTests
             {
                 0 => int.MinValue, 1 => int.MaxValue, 2 => 0, _ => rng.Next(int.MinValue, int.MaxValue) >> rng.Next(0, 24),
             }).ToArray();
-            var mult = Enumerable.Range(0, channels).Select(c => RequantMultiplier.FromReal(c == 0 ? 1.0 : c == 1 ? 0.5 : Math.Pow(2, -rng.NextDouble() * 30))).ToArray();
+            var mult = Enumerable.Range(0, channels).Select(c => RequantMultiplier.FromReal(c switch
+            {
+                0 => 1.0, 1 => 0.5, 2 => 65535.9, 3 => 1.0 + rng.NextDouble() * 40,   // M ≥ 1 saturates (pre-quantized models)
+                _ => Math.Pow(2, -rng.NextDouble() * 30),
+            })).ToArray();
             var m = mult.Select(x => x.Multiplier).ToArray();
             var s = mult.Select(x => x.Shift).ToArray();
             foreach (var (zy, lo, hi, signed) in new[] { (0, 0, 255, false), (128, 0, 255, false), (255, 255, 255, false), (37, 37, 200, false), (0, -128, 127, true), (-5, -5, 127, true), (127, -128, 127, true) })
@@ -108,16 +112,27 @@ public class QuantKernelTests
         Assert.Equal(-1, half.Apply(-3));  // −1.5 → −1
         var one = RequantMultiplier.FromReal(1.0);
         Assert.Equal((1 << 30, 30), (one.Multiplier, one.Shift));
-        Assert.Equal(int.MinValue, one.Apply(int.MinValue));
-        Assert.Equal(int.MaxValue, one.Apply(int.MaxValue));
+        // M ≥ 1 clamps the accumulator to ±2^14 first: saturating, and exact for every 8-bit result.
+        Assert.Equal(-(1 << 14), one.Apply(int.MinValue));
+        Assert.Equal(1 << 14, one.Apply(int.MaxValue));
+        Assert.Equal(12345, one.Apply(12345));
+        var three = RequantMultiplier.FromReal(3.0);
+        Assert.Equal((3 << 29, 29), (three.Multiplier, three.Shift));
+        Assert.Equal(-300, three.Apply(-100));
+        Assert.Equal(3 << 14, three.Apply(int.MaxValue));
+        var big = RequantMultiplier.FromReal(65535.99);
+        Assert.Equal(RequantMultiplier.MinShift, big.Shift);
+        Assert.InRange(big.Apply(int.MinValue), -(1 << 30), -(1 << 30) + 1000);   // −2^14 · 65535.99: still within int32
         Assert.Equal(0, RequantMultiplier.FromReal(0).Apply(int.MaxValue));
-        Assert.Throws<ArgumentOutOfRangeException>(() => RequantMultiplier.FromReal(1.0000001));
+        Assert.Equal(1.0000001, RequantMultiplier.FromReal(1.0000001).Value, 8);
+        Assert.Throws<ArgumentOutOfRangeException>(() => RequantMultiplier.FromReal(65536));
         Assert.Throws<ArgumentOutOfRangeException>(() => RequantMultiplier.FromReal(double.NaN));
 
         var rng = new Random(3);
-        for (int t = 0; t < 2000; t++)
+        for (int t = 0; t < 3000; t++)
         {
-            double real = Math.Pow(2, -rng.NextDouble() * 34) * (t == 0 ? 1 : 0.999);
+            // 2^−34 .. 2^16: below 1 mostly, above 1 (pre-quantized models) for a third of the draws.
+            double real = Math.Pow(2, t % 3 == 2 ? rng.NextDouble() * 15.99 : -rng.NextDouble() * 34) * (t == 0 ? 1 : 0.999);
             var rm = RequantMultiplier.FromReal(real);
             if (rm.Multiplier != 0)
             {
@@ -125,8 +140,9 @@ public class QuantKernelTests
                 Assert.True(Math.Abs(rm.Value - real) <= real * Math.Pow(2, -30), $"{real} → {rm}");
             }
             int acc = rng.Next(int.MinValue, int.MaxValue) >> rng.Next(0, 31);
-            // Exact: floor((acc·m + 2^(s−1)) / 2^s) with big integers.
-            var num = (BigInteger)acc * rm.Multiplier + (BigInteger.One << (rm.Shift - 1));
+            // Exact: floor((acc·m + 2^(s−1)) / 2^s) with big integers, acc clamped to ±2^14 for M ≥ 1.
+            long clamped = rm.Value >= 1 ? Math.Clamp(acc, -(1 << 14), 1 << 14) : acc;
+            var num = (BigInteger)clamped * rm.Multiplier + (BigInteger.One << (rm.Shift - 1));
             var den = BigInteger.One << rm.Shift;
             var floor = BigInteger.Divide(num, den);
             if (num.Sign < 0 && floor * den != num) floor -= 1;

@@ -49,7 +49,7 @@ public sealed class QuantizedEndToEndTests : IDisposable
         }
     }
 
-    [SharedFact(Skip = NeedsInt8Ops)]
+    [SharedFact]
     public void Mnist8_int8_calibrated_on_1000_digits_matches_float_on_the_other_9000()
     {
         var calib = QuantizerFixtures.MnistDigits(0, 1000);
@@ -72,7 +72,7 @@ public sealed class QuantizedEndToEndTests : IDisposable
         Assert.True(agree >= 0.995 * digits.Count, $"top-1 agreement {agree}/{digits.Count}");
     }
 
-    [SharedFact(Skip = NeedsInt8Ops)]
+    [SharedFact]
     public void KwsM_int8_agrees_with_float_on_argmax_for_every_shared_test_set()
     {
         var model = "kws-m/model.onnx";
@@ -89,7 +89,7 @@ public sealed class QuantizedEndToEndTests : IDisposable
         }
     }
 
-    [SharedFact(Skip = NeedsInt8Ops)]
+    [SharedFact]
     public void Int8_build_is_deterministic_and_matches_the_integer_reference()
     {
         var calib = QuantizerFixtures.MnistDigits(0, 50);

@@ -15,7 +15,7 @@ namespace Q.Compiler.Ops.QLinear
     /// acc[i,n] = Σ_k (a[i,k] − za[i])·(b[k,n] − zb[n])                      MatMulInteger: y = acc (int32)
     /// y[i,n]   = clamp(zy + round(acc·M[n]), lo, hi), M[n] = sa·sb[n]/sy    QLinearMatMul, the fixed-point rounding of RequantMultiplier
     /// </code>
-    /// Evaluate is the integer reference (any ranks, run-time or constant operands; M &gt; 1 in double, ties toward +∞).
+    /// Evaluate is the integer reference (any ranks, run-time or constant operands; M ≥ 2^16 in double, ties toward +∞).
     /// Lowering: B a constant matrix (K×N; uint8 shifted to int8 at build time and packed for QGemm), A of any rank ≥ 1
     /// (its leading dimensions are rows), per-tensor A parameters, per-tensor or per-column B parameters. QLinearMatMul's
     /// scales and zero points must be constants; MatMulInteger's A zero point may be computed at run time
@@ -124,7 +124,7 @@ namespace Q.Compiler.Ops.QLinear
             return new[] { new TensorType(p.Output, p.Out) };
         }
 
-        /// <summary>The exact requantization of one accumulator (the fixed-point multiplier for M ≤ 1, double math above).</summary>
+        /// <summary>The exact requantization of one accumulator (the fixed-point multiplier below 2^16, double math above).</summary>
         public static int Requantize(long acc, double m, int zy, int lo, int hi)
         {
             double r;
@@ -222,8 +222,8 @@ namespace Q.Compiler.Ops.QLinear
             var (mult, zy, lo, hi) = Requantization(op, aScale, bScale, yScale, yZero, p);
             int above = Array.FindIndex(mult, m => !RequantMultiplier.IsRepresentable(m));
             if (above >= 0)
-                throw op.Error(DiagnosticIds.RequantMultiplierAboveOne,
-                    $"the requantization multiplier a_scale·b_scale/y_scale = {mult[above].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (column {above}) is above 1, which the integer kernels do not support yet");
+                throw op.Error(DiagnosticIds.QuantMultiplierOutOfRange,
+                    $"the requantization multiplier a_scale·b_scale/y_scale = {mult[above].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (column {above}) is not below 2^16, which the integer kernels cannot represent");
             var fixedPoint = Enumerable.Range(0, p.N).Select(n => RequantMultiplier.FromReal(mult[mult.Length == 1 ? 0 : n])).ToArray();
             string m = ctx.Constant("multipliers", new Tensor(DataType.Int32, new Shape(p.N), fixedPoint.Select(f => f.Multiplier).ToArray()));
             string s = ctx.Constant("shifts", new Tensor(DataType.Int32, new Shape(p.N), fixedPoint.Select(f => f.Shift).ToArray()));

@@ -1,0 +1,165 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Ir;
+using Q.Compiler.Lowering;
+using Q.Compiler.Plan;
+using Q.Compiler.Quantization;
+
+namespace Q.Compiler.Ops.QConv
+{
+    /// <summary>
+    /// Lowers QLinearConv and ConvInteger to the Q.Compiler.Kernels.QConv2D kernels: uint8 activations only (int8 ones are
+    /// turned into uint8 by a pass before lowering), weights and quantization parameters known at build time, uint8
+    /// weights shifted to int8 (w − 128, zw − 128: the same differences).
+    /// </summary>
+    internal static class QConvLowering
+    {
+        /// <summary>Bytes of patches per chunk (Q.Compiler.Kernels.QConv2D.TargetPatchBytes).</summary>
+        public const int TargetPatchBytes = 24 * 1024;
+
+        public static void Lower(LowerContext ctx, QConvInputs slots, bool requantize)
+        {
+            var op = ctx.Op;
+            var s = QConvShape.Resolve(op, slots);
+            var g = s.G;
+            string name = op.Node.OpType;
+            if (op.Input(slots.X).ElementType != DataType.UInt8)
+                throw op.Error(DiagnosticIds.QuantInt8Activation,
+                    $"{name} on int8 activations: the kernels take uint8 (x + 128, zero point + 128); the int8-to-uint8 pass did not convert this node");
+            if (requantize && ctx.OutputType(0).ElementType != DataType.UInt8)
+                throw op.Error(DiagnosticIds.QuantInt8Activation,
+                    $"{name} with an int8 output: the kernels produce uint8 (y + 128, zero point + 128); the int8-to-uint8 pass did not convert this node");
+            var constants = new Tensor?[op.InputCount];
+            for (int i = 0; i < op.InputCount; i++)
+            {
+                if (i == slots.X || !op.HasInput(i)) continue;
+                constants[i] = op.Constant(i) ?? throw op.Error(DiagnosticIds.NotConstant,
+                    $"a {name} whose input {i} ({InputName(name, i)}) is computed at run time is not supported: weights, scales, zero points and bias must be initializers");
+            }
+            var p = QConvParams.From(op, s, constants);
+
+            // Weights as int8 with their zero points: uint8 weights shift by 128 (differences unchanged).
+            var w = QConvReference.Ints(constants[slots.W]!);
+            var zw = (int[])p.WZeroPoints.Clone();
+            if (op.Input(slots.W).ElementType == DataType.UInt8)
+            {
+                for (int i = 0; i < w.Length; i++) w[i] -= 128;
+                for (int i = 0; i < zw.Length; i++) zw[i] -= 128;
+            }
+            int cg = s.C / s.Group, mg = s.M / s.Group, taps = g.KernelH * g.KernelW, k = cg * taps, plane = g.OutH * g.OutW;
+            string act = ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op;
+            var mult = Shape1(p.Multipliers.Select(r => r.Multiplier));
+            var shift = Shape1(p.Multipliers.Select(r => r.Shift));
+            var geometry = new[]
+            {
+                PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW), PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
+                PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight),
+            };
+            string math = requantize
+                ? "y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y fixed point"
+                : "y[oc] = Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]) (int32)";
+
+            if (requantize && s.Depthwise)
+            {
+                var diff = QConvWeights.DepthwiseDifferences(w, zw, taps);
+                ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
+                    $"{s.C} channels, depthwise, {g.Describe()}; int16 pairs (vpmaddwd), zero point folded into the bias", math);
+                int scratch = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW) + 32;
+                var args = new List<PlanArg>
+                {
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", Int32(diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                    PlanArg.In(ctx.Constant("mult", mult)), PlanArg.In(ctx.Constant("shift", shift)), ctx.OutArg(0),
+                    PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
+                    PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+                };
+                args.AddRange(geometry);
+                args.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax) });
+                ctx.Call("QConv2D.Depthwise", args.ToArray());
+                return;
+            }
+
+            var (packedData, columnSums, minus128) = QConvWeights.PackGemm(w, s.M, cg, taps, s.Group);
+            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+                && g.PadBottom == 0 && g.PadRight == 0 && s.Group == 1;
+            int chunk = Math.Min(Math.Max(16, TargetPatchBytes / k / 16 * 16), (plane + 15) / 16 * 16);
+            // The padded NHWC image, plus 16 bytes of slack after it and after the patches (QConv2D.CopySlack).
+            int padded = pointwise ? 0 : (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) * s.C + 32;
+            int scratchBytes = chunk * (mg * (requantize ? 1 : 4) + k) + padded;
+            string kind = s.Group > 1 ? "Grouped" : "";
+            ctx.Describe(name + ctx.ActivationSuffix, $"{kind}QConv{g.KernelName}{act}",
+                $"{s.C}→{s.M} channels{(s.Group > 1 ? $", {s.Group} groups" : "")}, {g.Describe()}; "
+                + (pointwise ? "int8 GEMM on transposed pixels" : "padded NHWC, patches + int8 GEMM") + (minus128 ? " (weights hold −128)" : ""), math);
+            var call = new List<PlanArg>
+            {
+                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packedData.Length), packedData))),
+                PlanArg.In(ctx.Constant("colsum", Int32(columnSums))),
+            };
+            if (requantize) call.Add(PlanArg.In(ctx.Constant("bias", Int32(p.Bias))));
+            call.Add(PlanArg.In(ctx.Constant("wzp", Int32(zw))));
+            if (requantize)
+            {
+                call.Add(PlanArg.In(ctx.Constant("mult", mult)));
+                call.Add(PlanArg.In(ctx.Constant("shift", shift)));
+            }
+            call.Add(ctx.OutArg(0));
+            call.Add(PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))));
+            call.AddRange(new[]
+            {
+                PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+            });
+            call.AddRange(geometry);
+            call.Add(PlanArg.Int(s.Group));
+            call.Add(PlanArg.Int(p.XZeroPoint));
+            if (requantize) call.AddRange(new[] { PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax) });
+            call.Add(PlanArg.Bool(minus128));
+            ctx.Call(requantize ? "QConv2D.Gemm" : "QConv2D.GemmInt32", call.ToArray());
+        }
+
+        private static Tensor Int32(int[] v) => new Tensor(DataType.Int32, new Shape(v.Length), v);
+        private static Tensor Shape1(IEnumerable<int> v) => Int32(v.ToArray());
+
+        private static string InputName(string op, int i) => op == "QLinearConv"
+            ? new[] { "x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B" }[i]
+            : new[] { "x", "w", "x_zero_point", "w_zero_point" }[i];
+    }
+
+    /// <summary>Build-time weight layouts of the QConv2D kernels (shared by the lowering and the kernel tests).</summary>
+    public static class QConvWeights
+    {
+        /// <summary>
+        /// Int8 OIHW weights <paramref name="w"/> (M × C/G × KH × KW, values in [−128, 127]) as one packed K × M/G GEMM block
+        /// per group (PackedQGemmWeights.FromNxK), K in (ky, kx, ic) order: the order of QConv2D's patches. Column sums per
+        /// output channel; whether some weight is −128.
+        /// </summary>
+        public static (sbyte[] Data, int[] ColumnSums, bool HasMinus128) PackGemm(IReadOnlyList<int> w, int m, int cg, int taps, int group)
+        {
+            int mg = m / group, k = cg * taps;
+            var data = new List<sbyte>();
+            var sums = new int[m];
+            bool minus128 = false;
+            var block = new sbyte[mg * k];
+            for (int grp = 0; grp < group; grp++)
+            {
+                for (int j = 0; j < mg; j++)
+                    for (int ic = 0; ic < cg; ic++)
+                        for (int t = 0; t < taps; t++)
+                            block[j * k + t * cg + ic] = checked((sbyte)w[((grp * mg + j) * cg + ic) * taps + t]);
+                var packed = PackedQGemmWeights.FromNxK(block, mg, k);
+                data.AddRange(packed.Data);
+                Array.Copy(packed.ColumnSums, 0, sums, grp * mg, mg);
+                minus128 |= packed.HasMinus128;
+            }
+            return (data.ToArray(), sums, minus128);
+        }
+
+        /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255].</summary>
+        public static int[] DepthwiseDifferences(IReadOnlyList<int> w, IReadOnlyList<int> zw, int taps)
+        {
+            var diff = new int[w.Count];
+            for (int i = 0; i < diff.Length; i++) diff[i] = w[i] - zw[i / taps];
+            return diff;
+        }
+    }
+}

@@ -1,0 +1,276 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace Q.Compiler.Kernels
+{
+    internal static partial class QConv2D
+    {
+        /// <summary>Implementations of <see cref="Depthwise"/> (tests call each directly).</summary>
+        public enum DepthwisePath { Scalar, Vector128, Avx2 }
+
+        public static DepthwisePath DepthwiseBest =>
+            Avx2.IsSupported ? DepthwisePath.Avx2 : Vector128.IsHardwareAccelerated ? DepthwisePath.Vector128 : DepthwisePath.Scalar;
+
+        public static bool IsSupported(DepthwisePath p) => p switch
+        {
+            DepthwisePath.Avx2 => Avx2.IsSupported,
+            DepthwisePath.Vector128 => Vector128.IsHardwareAccelerated,
+            _ => true,
+        };
+
+        /// <summary>Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack.</summary>
+        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight) =>
+            (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW) + 32;
+
+        /// <summary>
+        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·M[c]), lo, hi) with
+        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW per channel, prepared at build time).
+        /// </summary>
+        /// <remarks>
+        /// Each channel is copied into scratch as a plane padded with the zero point and split into strideW column phases
+        /// (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of 16 consecutive outputs is 16 consecutive bytes. Since
+        /// Σ (x − zx)·w' = Σ x·w' − zx·Σ w', the zero point folds into the bias and the taps multiply raw bytes: AVX2
+        /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
+        /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
+        /// </remarks>
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<int> mult,
+            ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
+            int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
+            int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            => RunDepthwise(DepthwiseBest, x, wDiff, bias, mult, shift, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+                dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias,
+            ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
+            int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
+            int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+        {
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QConv2D depthwise path " + path);
+            int taps = kh * kw, plane = oh * ow, inPlane = h * wd;
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW;
+            if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
+                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || mult.Length < c || shift.Length < c)
+                throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
+            Span<int> tapOffset = stackalloc int[taps];
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++)
+                    tapOffset[ky * kw + kx] = (ky * dilH * strideW + kx * dilW % strideW) * qw + kx * dilW / strideW;
+            int rowStep = strideH * strideW * qw;
+            Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
+            Span<int> acc = stackalloc int[16];
+            Span<byte> partial = stackalloc byte[16];
+            Span<int> m16 = stackalloc int[16];
+            Span<int> s16 = stackalloc int[16];
+            Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
+            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
+
+            for (int ni = 0; ni < n; ni++)
+                for (int ch = 0; ch < c; ch++)
+                {
+                    // The padded, phase-split plane.
+                    pad.Fill((byte)xZeroPoint);
+                    ReadOnlySpan<byte> xc = x.Slice((ni * c + ch) * inPlane, inPlane);
+                    for (int iy = 0; iy < h; iy++)
+                    {
+                        int rowBase = (iy + padTop) * strideW * qw;
+                        if (strideW == 1) xc.Slice(iy * wd, wd).CopyTo(pad.Slice(rowBase + padLeft));
+                        else if (strideW == 2)
+                        {
+                            // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
+                            int pe = padLeft % 2, po = 1 - pe;
+                            Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
+                        }
+                        else
+                            for (int phase = 0; phase < strideW; phase++)
+                            {
+                                // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
+                                int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
+                                ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
+                                ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
+                                for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
+                            }
+                    }
+                    ReadOnlySpan<int> wc = wDiff.Slice(ch * taps, taps);
+                    int sumW = 0;
+                    for (int t = 0; t < taps; t++) sumW += wc[t];
+                    int b = unchecked(bias[ch] - xZeroPoint * sumW);
+                    int mc = mult[ch], sc = shift[ch];
+                    Span<byte> yc = y.Slice((ni * c + ch) * plane, plane);
+                    ref byte p0 = ref MemoryMarshal.GetReference(pad);
+
+                    if (path == DepthwisePath.Scalar)
+                    {
+                        for (int oy = 0; oy < oh; oy++)
+                            for (int ox = 0; ox < ow; ox++)
+                            {
+                                int s = b, at = oy * rowStep + ox;
+                                for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
+                                yc[oy * ow + ox] = (byte)(Math.Max(lo, Math.Min(hi, Requantize.Apply(s, mc, sc))) + yZeroPoint);
+                            }
+                        continue;
+                    }
+                    if (path == DepthwisePath.Avx2)
+                    {
+                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, mc, sc, lo, hi, yZeroPoint);
+                        continue;
+                    }
+                    m16.Fill(mc);
+                    s16.Fill(sc);
+                    for (int oy = 0; oy < oh; oy++)
+                    {
+                        int ox = 0;
+                        while (ox < ow)
+                        {
+                            // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
+                            int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                            DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
+                            Requantize.Tile16(rq, acc, m16, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                            int count = Math.Min(16, ow);
+                            partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
+                            ox = start + 16;
+                        }
+                    }
+                }
+        }
+
+        /// <summary>
+        /// One channel's output plane, 16 outputs at a time: taps in pairs, the two taps' bytes interleaved and widened to
+        /// int16, vpmaddwd by the pair (w_t, w_t+1) into int32, then requantized and packed in registers.
+        /// </summary>
+        private static void DepthwiseRowsAvx2(ref byte pad, Span<byte> yc, int oh, int ow, int rowStep, ReadOnlySpan<int> tapOffset,
+            ReadOnlySpan<int> w, int bias, int mult, int shift, int lo, int hi, int yZeroPoint)
+        {
+            int taps = tapOffset.Length, pairs = (taps + 1) / 2;
+            // Offsets and weight pairs, an odd last tap paired with itself at weight 0.
+            Span<int> off = stackalloc int[2 * pairs];
+            Span<int> wp = stackalloc int[pairs];
+            for (int t = 0; t < 2 * pairs; t++) off[t] = tapOffset[Math.Min(t, taps - 1)];
+            for (int i = 0; i < pairs; i++) wp[i] = (w[2 * i] & 0xFFFF) | (2 * i + 1 < taps ? w[2 * i + 1] << 16 : 0);
+            ref int off0 = ref MemoryMarshal.GetReference(off);
+            ref int wp0 = ref MemoryMarshal.GetReference(wp);
+            var vb = Vector256.Create(bias);
+            // One multiplier for the whole channel (see RequantUniformAvx2).
+            var vm = Vector256.Create(mult);
+            var round = Vector256.Create((1L << (shift - 1)) + (1L << 62));
+            var count = Vector128.CreateScalar((ulong)shift);
+            var offset = Vector256.Create(62 - shift >= 32 ? 0 : unchecked((int)(1L << (62 - shift))));
+            bool saturate = shift <= 30;
+            var bound = Vector256.Create(Requantize.SaturationBound);
+            var vlo = Vector256.Create(lo);
+            var vhi = Vector256.Create(hi);
+            var vz = Vector256.Create(yZeroPoint);
+            Span<byte> partial = stackalloc byte[16];
+            for (int oy = 0; oy < oh; oy++)
+            {
+                ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
+                int ox = 0;
+                while (ox < ow)
+                {
+                    int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                    ref byte at = ref Unsafe.Add(ref row, start);
+                    var acc0 = vb;
+                    var acc1 = vb;
+                    for (int i = 0; i < pairs; i++)
+                    {
+                        var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)));
+                        var c = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)));
+                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
+                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
+                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
+                    }
+                    if (saturate)
+                    {
+                        acc0 = Avx2.Min(Avx2.Max(acc0, -bound), bound);
+                        acc1 = Avx2.Min(Avx2.Max(acc1, -bound), bound);
+                    }
+                    var v0 = Avx2.Add(Avx2.Min(Avx2.Max(RequantUniformAvx2(acc0, vm, round, count, offset), vlo), vhi), vz);
+                    var v1 = Avx2.Add(Avx2.Min(Avx2.Max(RequantUniformAvx2(acc1, vm, round, count, offset), vlo), vhi), vz);
+                    var w16 = Avx2.PackSignedSaturate(v0, v1);
+                    var packed = Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(w16, w16).AsInt32(), Vector256.Create(0, 4, 1, 5, 0, 4, 1, 5)).AsByte().GetLower();
+                    if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
+                    else
+                    {
+                        packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                        partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
+                    }
+                    ox = start + 16;
+                }
+            }
+        }
+
+        /// <summary>
+        /// round(acc·m·2^−s) (ties toward +∞) for 8 lanes sharing one multiplier and shift, exactly as
+        /// <see cref="Requantize.Apply"/> (the caller clamps acc to ±2^14 first when s ≤ 30). AVX2 has no 64-bit arithmetic
+        /// shift, so the product is made non-negative instead: with X = acc·m + 2^(s−1) + 2^62 (in (0, 2^64) since
+        /// |acc·m| &lt; 2^62), X >>> s = floor((acc·m + 2^(s−1)) / 2^s) + 2^(62−s), and the 2^(62−s) is subtracted from the
+        /// low 32 bits (exact mod 2^32, and the result fits int32). About half the work of the per-lane version.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> RequantUniformAvx2(Vector256<int> acc, Vector256<int> mult, Vector256<long> round, Vector128<ulong> shift,
+            Vector256<int> offset)
+        {
+            var pe = Avx2.Add(Avx2.Multiply(acc, mult), round).AsUInt64();
+            var po = Avx2.Add(Avx2.Multiply(Avx2.ShiftRightLogical(acc.AsInt64(), 32).AsInt32(), mult), round).AsUInt64();
+            pe = Avx2.ShiftRightLogical(pe, shift);
+            po = Avx2.ShiftRightLogical(po, shift);
+            return Avx2.Subtract(Avx2.Blend(pe.AsInt32(), Avx2.ShiftLeftLogical(po, 32).AsInt32(), 0b10101010), offset);
+        }
+
+        /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>
+        private static void Deinterleave2(ReadOnlySpan<byte> src, Span<byte> even, Span<byte> odd)
+        {
+            int n = src.Length, j = 0;
+            if (even.Length < (n + 1) / 2 || odd.Length < n / 2) throw new ArgumentException("Deinterleave2 sizes do not match");
+            ref byte s0 = ref MemoryMarshal.GetReference(src);
+            ref byte e0 = ref MemoryMarshal.GetReference(even);
+            ref byte o0 = ref MemoryMarshal.GetReference(odd);
+            if (Ssse3.IsSupported)
+            {
+                var split = Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+                for (; 2 * j + 32 <= n; j += 16)
+                {
+                    var a = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j)), split).AsUInt64();
+                    var b = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j + 16)), split).AsUInt64();
+                    Sse2.UnpackLow(a, b).AsByte().StoreUnsafe(ref Unsafe.Add(ref e0, j));
+                    Sse2.UnpackHigh(a, b).AsByte().StoreUnsafe(ref Unsafe.Add(ref o0, j));
+                }
+            }
+            else if (AdvSimd.Arm64.IsSupported)
+                for (; 2 * j + 32 <= n; j += 16)
+                {
+                    var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j));
+                    var b = Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j + 16));
+                    AdvSimd.Arm64.UnzipEven(a, b).StoreUnsafe(ref Unsafe.Add(ref e0, j));
+                    AdvSimd.Arm64.UnzipOdd(a, b).StoreUnsafe(ref Unsafe.Add(ref o0, j));
+                }
+            for (; 2 * j < n; j++)
+            {
+                Unsafe.Add(ref e0, j) = Unsafe.Add(ref s0, 2 * j);
+                if (2 * j + 1 < n) Unsafe.Add(ref o0, j) = Unsafe.Add(ref s0, 2 * j + 1);
+            }
+        }
+
+        /// <summary>16 accumulators, portable: bytes widened to int32 lanes, multiplied by the broadcast weight.</summary>
+        private static void DepthwiseVector128(ref byte pad, int at, ReadOnlySpan<int> tapOffset, ReadOnlySpan<int> w, int bias, Span<int> acc)
+        {
+            var c0 = Vector128.Create(bias);
+            Vector128<int> c1 = c0, c2 = c0, c3 = c0;
+            for (int t = 0; t < tapOffset.Length; t++)
+            {
+                var v = Vector128.LoadUnsafe(ref Unsafe.Add(ref pad, at + tapOffset[t]));
+                var (l, u) = Vector128.Widen(v);
+                var (l0, l1) = Vector128.Widen(l);
+                var (u0, u1) = Vector128.Widen(u);
+                var wt = Vector128.Create(w[t]);
+                c0 += l0.AsInt32() * wt; c1 += l1.AsInt32() * wt; c2 += u0.AsInt32() * wt; c3 += u1.AsInt32() * wt;
+            }
+            ref int a0 = ref MemoryMarshal.GetReference(acc);
+            c0.StoreUnsafe(ref a0); c1.StoreUnsafe(ref a0, 4); c2.StoreUnsafe(ref a0, 8); c3.StoreUnsafe(ref a0, 12);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+extern alias gen;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Q.Compiler.Quantization;
+using Xunit;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// QConv2D's public entry points under reduced instruction sets: the kernels are compiled from their embedded sources
+/// (as the generator emits them) into a console probe, run in child processes with DOTNET_EnableAVX512F=0,
+/// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0, and checked against the Core integer reference there.
+/// </summary>
+public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
+{
+    private readonly ProbeBuild _probe;
+
+    public QConvDispatchTests(ProbeBuild probe) => _probe = probe;
+
+    public sealed class ProbeBuild : IDisposable
+    {
+        public string Path { get; } = BuildProbe();
+        public void Dispose() { try { Directory.Delete(System.IO.Path.GetDirectoryName(Path)!, recursive: true); } catch (IOException) { } }
+    }
+
+    private const string Probe = """
+        using System;
+        using System.Linq;
+        using Q.Compiler.Kernels;
+        using Q.Compiler.Ops.QConv;
+        using Q.Compiler.Quantization;
+
+        public static class QConvProbe
+        {
+            private static uint s_state = 4321;
+            private static int Next(int lo, int hi) { s_state = s_state * 1664525 + 1013904223; return lo + (int)((s_state >> 8) % (uint)(hi - lo)); }
+
+            public static int Main()
+            {
+                Console.WriteLine("qgemm=" + QGemm.SelectedPath + " depthwise=" + QConv2D.DepthwiseBest);
+                int checks = 0;
+                // n, c, h, w, m, kh, kw, s, pad, group
+                foreach (var g in new[] { new[] { 1, 19, 9, 7, 33, 1, 1, 1, 0, 1 }, new[] { 1, 3, 13, 12, 16, 3, 3, 2, 1, 1 }, new[] { 2, 8, 6, 9, 12, 3, 3, 1, 1, 4 } })
+                foreach (bool minus128 in new[] { false, true })
+                {
+                    int n = g[0], c = g[1], h = g[2], w = g[3], m = g[4], kh = g[5], kw = g[6], s = g[7], p = g[8], group = g[9];
+                    int oh = (h + 2 * p - kh) / s + 1, ow = (w + 2 * p - kw) / s + 1, taps = kh * kw;
+                    var x = Enumerable.Range(0, n * c * h * w).Select(_ => Next(0, 256)).ToArray();
+                    var wt = Enumerable.Range(0, m * c / group * taps).Select(_ => Next(minus128 ? -128 : -127, 128)).ToArray();
+                    var zw = Enumerable.Range(0, m).Select(i => i % 3 == 0 ? Next(-20, 20) : 0).ToArray();
+                    var bias = Enumerable.Range(0, m).Select(_ => Next(-100000, 100000)).ToArray();
+                    var mult = Enumerable.Range(0, m).Select(i => RequantMultiplier.FromReal(i == 0 ? 2.5 : Math.Pow(2, -Next(6, 16)) * 0.77)).ToArray();
+                    int zx = Next(0, 256);
+                    var (packed, sums, hasMinus128) = QConvWeights.PackGemm(wt, m, c / group, taps, group);
+                    var xb = x.Select(v => (byte)v).ToArray();
+                    var scratch = new byte[QConv2D.GemmScratchLength(c, h, w, m, kh, kw, s, s, p, p, p, p, group, 32, true)];
+                    var y = new byte[n * m * oh * ow];
+                    QConv2D.Gemm(xb, packed, sums, bias, zw, mult.Select(r => r.Multiplier).ToArray(), mult.Select(r => r.Shift).ToArray(), y, scratch,
+                        n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, group, zx, 9, 3, 250, hasMinus128);
+                    var acc = QConvReference.Accumulate(x, wt, bias, n, c, h, w, m, group, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zw);
+                    if (!IntegerReference.Requantize(acc, mult, oh * ow, 9, 3, 250).SequenceEqual(y.Select(v => (int)v))) { Console.WriteLine($"MISMATCH Gemm {string.Join(",", g)} {minus128}"); return 1; }
+                    var y32 = new int[y.Length];
+                    QConv2D.GemmInt32(xb, packed, sums, zw, y32, scratch, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, group, zx, hasMinus128);
+                    var acc0 = QConvReference.Accumulate(x, wt, new int[0], n, c, h, w, m, group, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zw);
+                    if (!acc0.SequenceEqual(y32)) { Console.WriteLine($"MISMATCH GemmInt32 {string.Join(",", g)}"); return 1; }
+                    if (group == 1) { checks += 2; continue; }
+                    // Depthwise on the same input (c channels, one filter each).
+                    var wd = Enumerable.Range(0, c * taps).Select(_ => Next(-128, 128)).ToArray();
+                    var zd = Enumerable.Range(0, c).Select(_ => Next(-128, 128)).ToArray();
+                    var yd = new byte[n * c * oh * ow];
+                    var md = mult.Take(c).ToArray();
+                    QConv2D.Depthwise(xb, QConvWeights.DepthwiseDifferences(wd, zd, taps), bias.Take(c).ToArray(), md.Select(r => r.Multiplier).ToArray(),
+                        md.Select(r => r.Shift).ToArray(), yd, new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
+                        n, c, h, w, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 128, 0, 255);
+                    var accd = QConvReference.Accumulate(x, wd, bias.Take(c).ToArray(), n, c, h, w, c, c, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zd);
+                    if (!IntegerReference.Requantize(accd, md, oh * ow, 128, 0, 255).SequenceEqual(yd.Select(v => (int)v))) { Console.WriteLine("MISMATCH Depthwise"); return 1; }
+                    checks += 3;
+                }
+                Console.WriteLine("ok " + checks);
+                return 0;
+            }
+        }
+        """;
+
+    private static string BuildProbe()
+    {
+        var parse = new CSharpParseOptions(LanguageVersion.CSharp12);
+        var trees = gen::Q.Compiler.Generator.KernelSources.For(new[] { "QConv2D" })
+            .Select(f => CSharpSyntaxTree.ParseText(f.Source, parse, path: f.HintName, encoding: Encoding.UTF8)).ToList();
+        Assert.Contains(trees, t => t.FilePath.Contains("QGemm", StringComparison.Ordinal));   // pulled in by "// Requires:"
+        trees.Add(CSharpSyntaxTree.ParseText(Probe, parse, path: "QConvProbe.cs", encoding: Encoding.UTF8));
+        string core = typeof(PackedQGemmWeights).Assembly.Location;
+        var refs = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
+            .Append(core).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
+        var comp = CSharpCompilation.Create("QConvProbe", trees, refs,
+            new CSharpCompilationOptions(OutputKind.ConsoleApplication, optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable));
+        string dir = Path.Combine(Path.GetTempPath(), "qc-qconv-probe-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var emit = comp.Emit(Path.Combine(dir, "QConvProbe.dll"));
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10)));
+        // The kernels must compile warning-free in a user's assembly, like all generated code.
+        Assert.Empty(emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning && !d.Location.GetLineSpan().Path.EndsWith("QConvProbe.cs", StringComparison.Ordinal)));
+        File.Copy(core, Path.Combine(dir, Path.GetFileName(core)));
+        var v = Environment.Version;
+        File.WriteAllText(Path.Combine(dir, "QConvProbe.runtimeconfig.json"),
+            $$"""{ "runtimeOptions": { "tfm": "net{{v.Major}}.{{v.Minor}}", "framework": { "name": "Microsoft.NETCore.App", "version": "{{v.Major}}.{{v.Minor}}.0" } } }""");
+        return Path.Combine(dir, "QConvProbe.dll");
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("DOTNET_EnableAVX512F")]
+    [InlineData("DOTNET_EnableAVX2")]
+    [InlineData("DOTNET_EnableHWIntrinsic")]
+    public void QConv2D_dispatches_to_an_exact_path_under_each_instruction_set_limit(string? disable)
+    {
+        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
+        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(_probe.Path);
+        foreach (var name in new[] { "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic" }) psi.Environment.Remove(name);
+        if (disable is not null) psi.Environment[disable] = "0";
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000), "probe timed out");
+        Assert.True(p.ExitCode == 0, output);
+        Assert.Contains("ok 14", output);
+        if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("depthwise=Scalar", output);
+        if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("depthwise=Vector128", output);
+    }
+}

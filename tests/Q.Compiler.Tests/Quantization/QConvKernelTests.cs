@@ -1,0 +1,194 @@
+using Q.Compiler.Kernels;
+using Q.Compiler.Ops.QConv;
+using Q.Compiler.Quantization;
+using Xunit;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// Every QConv2D path (each QGemm path under the pointwise and patch kernels; each depthwise path) against the Core
+/// integer reference, bit for bit: tile edges, chunking, strides, pads, dilations, groups, 1-D, zero points across the
+/// range, weights holding −128, weight zero points, and multipliers above 1.
+/// </summary>
+public class QConvKernelTests
+{
+    /// <summary>n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, group.</summary>
+    internal static readonly int[][] GemmCases =
+    {
+        new[] { 1, 32, 8, 8, 16, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },     // pointwise, one panel
+        new[] { 2, 5, 3, 7, 17, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },      // pointwise, partial panel, K tail, batch
+        new[] { 1, 19, 17, 19, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },   // pointwise, odd plane (transpose edges)
+        new[] { 1, 4, 9, 10, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },     // 3x3 same
+        new[] { 1, 3, 13, 12, 16, 3, 3, 2, 2, 1, 1, 1, 0, 1, 1, 1 },    // first-layer-like, stride 2, asymmetric pads
+        new[] { 1, 6, 11, 11, 8, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },     // dilation 2
+        new[] { 1, 8, 7, 9, 12, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1, 4 },      // 4 groups of 2 → 3
+        new[] { 1, 6, 5, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6 },       // depthwise through the GEMM (ConvInteger's route)
+        new[] { 1, 16, 9, 9, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1 },     // 1x1 stride 2
+        new[] { 2, 5, 1, 23, 7, 1, 5, 1, 2, 1, 1, 0, 2, 0, 2, 1 },      // 1-D
+        new[] { 1, 3, 10, 10, 5, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1 },     // 5x5
+        new[] { 1, 2, 6, 7, 3, 2, 3, 3, 1, 1, 2, 0, 1, 2, 0, 1 },       // 2x3, strides 3x1, dilation 1x2
+        new[] { 1, 3, 9, 37, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     // 3 channels, rows of 37: interleaved 16 pixels at a time
+        new[] { 1, 20, 5, 6, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },     // patch runs of 60 bytes (several 16-byte copies)
+    };
+
+    private static readonly int[] ZeroPoints = { 0, 1, 127, 128, 255 };
+
+    internal sealed record GemmCase(int[] G, byte[] X, int[] W, int[] Zw, int[] Bias, RequantMultiplier[] Mult, int Zx, int Zy, int Lo, int Hi)
+    {
+        public int N => G[0]; public int C => G[1]; public int H => G[2]; public int Wd => G[3]; public int M => G[4];
+        public int KH => G[5]; public int KW => G[6]; public int SH => G[7]; public int SW => G[8]; public int DH => G[9]; public int DW => G[10];
+        public int PT => G[11]; public int PL => G[12]; public int PB => G[13]; public int PR => G[14]; public int Group => G[15];
+        public int OH => (H + PT + PB - ((KH - 1) * DH + 1)) / SH + 1;
+        public int OW => (Wd + PL + PR - ((KW - 1) * DW + 1)) / SW + 1;
+        public int Taps => KH * KW;
+    }
+
+    internal static GemmCase MakeCase(Random rng, int[] g, int zx, int zy, bool minus128, bool weightZeroPoints)
+    {
+        var c = new GemmCase(g, Array.Empty<byte>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<RequantMultiplier>(), zx, zy, 0, 255);
+        var x = new byte[c.N * c.C * c.H * c.Wd];
+        for (int i = 0; i < x.Length; i++) x[i] = rng.Next(4) switch { 0 => 0, 1 => 255, _ => (byte)rng.Next(256) };
+        var w = new int[c.M * c.C / c.Group * c.Taps];
+        int wmin = minus128 ? -128 : -127;
+        for (int i = 0; i < w.Length; i++) w[i] = rng.Next(4) switch { 0 => wmin, 1 => 127, _ => rng.Next(wmin, 128) };
+        var zw = Enumerable.Range(0, c.M).Select(_ => weightZeroPoints ? rng.Next(-128, 128) : 0).ToArray();
+        var bias = Enumerable.Range(0, c.M).Select(_ => rng.Next(-1 << 18, 1 << 18)).ToArray();
+        var mult = Enumerable.Range(0, c.M).Select(j => RequantMultiplier.FromReal(j switch
+        {
+            0 => 1.0, 1 => 3.75, 2 => 1e-12, _ => Math.Pow(2, -(6 + rng.NextDouble() * 12)),
+        })).ToArray();
+        int lo = rng.Next(3) == 0 ? zy : 0, hi = rng.Next(3) == 0 ? Math.Max(lo, rng.Next(256)) : 255;
+        return c with { X = x, W = w, Zw = zw, Bias = bias, Mult = mult, Lo = lo, Hi = hi };
+    }
+
+    internal static int[] ReferenceAccumulators(GemmCase c, bool withBias) =>
+        QConvReference.Accumulate(c.X.Select(v => (int)v).ToArray(), c.W, withBias ? c.Bias : Array.Empty<int>(), c.N, c.C, c.H, c.Wd, c.M, c.Group,
+            c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.Zx, c.Zw);
+
+    internal static byte[] Reference(GemmCase c) =>
+        IntegerReference.Requantize(ReferenceAccumulators(c, withBias: true), c.Mult, c.OH * c.OW, c.Zy, c.Lo, c.Hi).Select(v => (byte)v).ToArray();
+
+    private static int ScratchFor(GemmCase c, int chunk, bool int32) =>
+        QConv2D.GemmScratchLength(c.C, c.H, c.Wd, c.M, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, c.Group, chunk, int32);
+
+    private static (byte[] Y8, int[] Y32) RunGemm(QGemm.Path path, GemmCase c, int chunk, bool int32)
+    {
+        var (packed, sums, _) = QConvWeights.PackGemm(c.W, c.M, c.C / c.Group, c.Taps, c.Group);
+        var scratch = new byte[ScratchFor(c, chunk, int32)];
+        int len = c.N * c.M * c.OH * c.OW;
+        var y8 = int32 ? Array.Empty<byte>() : new byte[len];
+        var y32 = int32 ? new int[len] : Array.Empty<int>();
+        QConv2D.RunGemm(path, c.X, packed, sums, int32 ? default : c.Bias, c.Zw, c.Mult.Select(r => r.Multiplier).ToArray(),
+            c.Mult.Select(r => r.Shift).ToArray(), y8, y32, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW,
+            c.PT, c.PL, c.PB, c.PR, c.Group, c.Zx, c.Zy, c.Lo, c.Hi);
+        return (y8, y32);
+    }
+
+    private static void AssertSame<T>(T[] want, T[] got, string what) where T : IEquatable<T>
+    {
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+            if (!want[i].Equals(got[i])) Assert.Fail($"{what}: element {i} is {got[i]}, reference {want[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(QGemmKernelTests.AllPaths), MemberType = typeof(QGemmKernelTests))]
+    public void Gemm_paths_match_the_integer_reference(string pathName)
+    {
+        var path = Enum.Parse<QGemm.Path>(pathName);
+        if (!QGemm.IsSupported(path)) return; // this CPU cannot run it; the dispatch tests cover what it selects
+        bool takesMinus128 = path is not (QGemm.Path.Avx2 or QGemm.Path.Avx512BW);
+        var rng = new Random(99);
+        int index = 0;
+        foreach (var g in GemmCases)
+            foreach (bool zeroPoints in new[] { false, true })
+            {
+                int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
+                var c = MakeCase(rng, g, zx, zy, takesMinus128, zeroPoints);
+                int plane = c.OH * c.OW;
+                // Whole plane in one chunk, and 16-pixel chunks (many chunks and a partial last one).
+                foreach (int chunk in new[] { QConv2D.ChunkFor(c.C / c.Group * c.Taps, plane), 16 })
+                {
+                    string what = $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} zw={zeroPoints} chunk={chunk}";
+                    AssertSame(Reference(c), RunGemm(path, c, chunk, int32: false).Y8, what);
+                    AssertSame(ReferenceAccumulators(c, withBias: false), RunGemm(path, c, chunk, int32: true).Y32, what + " int32");
+                }
+                index++;
+            }
+    }
+
+    /// <summary>n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.</summary>
+    private static readonly int[][] DepthwiseCases =
+    {
+        new[] { 1, 5, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },
+        new[] { 2, 3, 17, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // output rows of 17: overlapping last vector
+        new[] { 1, 4, 7, 40, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2 },      // 25 taps (odd: a single last tap)
+        new[] { 1, 3, 10, 12, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2 },     // dilation 2
+        new[] { 1, 2, 5, 5, 3, 3, 1, 3, 1, 1, 0, 1, 1, 0 },       // stride 1x3, asymmetric pads
+        new[] { 1, 3, 1, 50, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1 },      // 1-D
+        new[] { 1, 96, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // MobileNet-like
+        new[] { 1, 2, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 },       // 2x2, no padding
+        new[] { 1, 2, 6, 71, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, wide rows (vector phase split)
+    };
+
+    public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
+
+    [Theory]
+    [MemberData(nameof(DepthwisePaths))]
+    public void Depthwise_paths_match_the_integer_reference(string pathName)
+    {
+        var path = Enum.Parse<QConv2D.DepthwisePath>(pathName);
+        if (!QConv2D.IsSupported(path)) return;
+        var rng = new Random(5);
+        int index = 0;
+        foreach (var d in DepthwiseCases)
+            foreach (bool zeroPoints in new[] { false, true })
+            {
+                // As a GEMM case with m = group = c.
+                int[] g = { d[0], d[1], d[2], d[3], d[1], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[1] };
+                int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index + 2) % ZeroPoints.Length];
+                var c = MakeCase(rng, g, zx, zy, minus128: true, zeroPoints);
+                var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
+                var scratch = new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)];
+                var y = new byte[c.N * c.M * c.OH * c.OW];
+                QConv2D.RunDepthwise(path, c.X, diff, c.Bias, c.Mult.Select(r => r.Multiplier).ToArray(), c.Mult.Select(r => r.Shift).ToArray(),
+                    y, scratch, c.N, c.C, c.H, c.Wd, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", d)}] zx={zx} zy={zy} zw={zeroPoints}");
+                index++;
+            }
+    }
+
+    [Fact]
+    public void Depthwise_differences_span_the_full_int16_pair_range()
+    {
+        // w = −128 with zw = 127 and w = 127 with zw = −128: the extremes vpmaddwd must take exactly.
+        var diff = QConvWeights.DepthwiseDifferences(new[] { -128, 127 }, new[] { 127, -128 }, 1);
+        Assert.Equal(new[] { -255, 255 }, diff);
+        var x = new byte[] { 255, 255, 255, 255 };
+        var y = new byte[4];
+        var one = RequantMultiplier.FromReal(1.0 / 1024);
+        foreach (var path in Enum.GetValues<QConv2D.DepthwisePath>().Where(QConv2D.IsSupported))
+        {
+            // 2 channels, 1x2 plane, 1x1 kernel: acc = ±255·255 = ±65025, /1024 = ±63.501 → ±64, plus zy 128.
+            QConv2D.RunDepthwise(path, x, diff, new[] { 0, 0 }, new[] { one.Multiplier, one.Multiplier }, new[] { one.Shift, one.Shift }, y,
+                new byte[QConv2D.DepthwiseScratchLength(1, 2, 1, 0, 0, 0, 0)], 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 128, 0, 255);
+            Assert.Equal(new byte[] { 128 - 64, 128 - 64, 128 + 64, 128 + 64 }, y);
+        }
+    }
+
+    [Fact]
+    public void Transpose_handles_blocks_and_edges()
+    {
+        var rng = new Random(2);
+        foreach (var (rows, cols) in new[] { (1, 1), (16, 16), (17, 33), (40, 3), (5, 48), (32, 32) })
+        {
+            int srcStride = cols + 3, dstStride = rows + 5;
+            var src = Enumerable.Range(0, rows * srcStride).Select(_ => (byte)rng.Next(256)).ToArray();
+            var dst = new byte[cols * dstStride];
+            QConv2D.Transpose(src, srcStride, dst, dstStride, rows, cols);
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    Assert.Equal(src[i * srcStride + j], dst[j * dstStride + i]);
+        }
+    }
+}
