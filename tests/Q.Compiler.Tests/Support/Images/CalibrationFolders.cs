@@ -4,20 +4,22 @@ using Q.Compiler.Ir;
 namespace Q.Compiler.Tests.Support.Images;
 
 /// <summary>
-/// Writes an image model's calibration folder from ../shared/datasets/images: every decodable image, preprocessed
-/// exactly as the model's test inputs are (<see cref="ImagePreprocessing"/>), stacked into one <c>images.npy</c>
-/// of shape [S, 3, H, W] (the format of docs/quantization.md, read by Quantization.CalibrationDataSet).
+/// Writes calibration folders (the .npy format of docs/quantization.md, read by Quantization.CalibrationDataSet) into
+/// new temp folders the caller deletes: an image model's from ../shared/datasets/images (<see cref="Images"/>), or
+/// fixed-seed standard-normal features (<see cref="StandardNormal"/>, for kws-m).
 /// </summary>
-public static class CalibrationImages
+public static class CalibrationFolders
 {
     /// <summary>What was written: the folder, the sample count, and the images used and skipped (with the reason).</summary>
     public sealed record Result(string Folder, int Samples, IReadOnlyList<string> Used, IReadOnlyList<string> Skipped);
 
     /// <summary>
     /// Writes the calibration set of <paramref name="modelFolder"/> (a name of <see cref="ImageModels.Folders"/>) into a
-    /// new folder under <paramref name="parent"/> (the system temp folder by default). The caller deletes it.
+    /// new folder under <paramref name="parent"/> (the system temp folder by default): every decodable image,
+    /// preprocessed exactly as the model's test inputs are (<see cref="ImagePreprocessing"/>), stacked into one
+    /// <c>images.npy</c> of shape [S, 3, H, W].
     /// </summary>
-    public static Result Write(string modelFolder, string? parent = null)
+    public static Result Images(string modelFolder, string? parent = null)
     {
         var pre = ImageModels.Preprocessing(modelFolder);
         string dir = Path.Combine(parent ?? Path.GetTempPath(), $"qc-calib-{modelFolder}-{Guid.NewGuid():N}");
@@ -43,6 +45,30 @@ public static class CalibrationImages
     /// gets three horizontal strips with the frame's aspect ratio (upper, middle, lower quarter lines), closer to the
     /// text-line crops it classifies than a squashed whole photo.
     /// </summary>
+    /// <summary>
+    /// Writes <paramref name="samples"/> fixed-seed N(0, 1) samples of shape <paramref name="sampleShape"/> (float32,
+    /// Box–Muller over System.Random) as one stacked <c>normal.npy</c> into a new temp folder.
+    /// </summary>
+    public static Result StandardNormal(int[] sampleShape, int samples, int seed, string? parent = null)
+    {
+        string dir = Path.Combine(parent ?? Path.GetTempPath(), $"qc-calib-normal-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        int per = sampleShape.Aggregate(1, (a, b) => a * b);
+        var rng = new Random(seed);
+        var v = new float[samples * per];
+        for (int i = 0; i < v.Length; i++)
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            v[i] = (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+        var bytes = new byte[v.Length * 4];
+        Buffer.BlockCopy(v, 0, bytes, 0, bytes.Length);
+        // A stack of S samples: [S, ...sampleShape] for a sample shape whose first axis is 1 becomes [S·1, ...].
+        var shape = new[] { samples * sampleShape[0] }.Concat(sampleShape.Skip(1)).ToArray();
+        File.WriteAllBytes(Path.Combine(dir, "normal.npy"), Npy("<f4", shape, bytes));
+        return new Result(dir, samples, Array.Empty<string>(), Array.Empty<string>());
+    }
+
     private static IEnumerable<RgbImage> Views(ImagePreprocessing pre, RgbImage image)
     {
         if (pre.Fit != ImageFit.PadRight) { yield return image; yield break; }
