@@ -16,12 +16,13 @@ public sealed class RgbImage
 
     public byte this[int x, int y, int channel] => Pixels[(y * Width + x) * 3 + channel];
 
-    /// <summary>Decodes a PNG file; other formats throw <see cref="NotSupportedException"/>.</summary>
+    /// <summary>Decodes a PNG or baseline JPEG file (by its signature); other formats throw <see cref="NotSupportedException"/>.</summary>
     public static RgbImage Load(string path)
     {
         var bytes = File.ReadAllBytes(path);
         if (PngDecoder.IsPng(bytes)) return PngDecoder.Decode(bytes);
-        throw new NotSupportedException($"{Path.GetFileName(path)}: only PNG is decoded");
+        if (JpegDecoder.IsJpeg(bytes)) return JpegDecoder.Decode(bytes);
+        throw new NotSupportedException($"{Path.GetFileName(path)}: neither PNG nor JPEG");
     }
 
     /// <summary>The rectangle [x, x+w) × [y, y+h).</summary>
