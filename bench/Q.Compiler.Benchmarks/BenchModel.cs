@@ -2,7 +2,10 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Tensor = Q.Compiler.Ir.Tensor;
 using Q.Compiler.Ir;
+using Q.Compiler.Pipeline;
+using Q.Compiler.Plan;
 using Q.Compiler.Tests.Support;
+using Q.Compiler.Tests.Support.Images;
 
 namespace Q.Compiler.Benchmarks;
 
@@ -29,6 +32,23 @@ public sealed class BenchModel : IDisposable
         ("super-resolution-10", "super-resolution-10", "model.onnx"),
     };
 
+    /// <summary>
+    /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
+    /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
+    /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); null: the file is already quantized
+    /// (QDQ), ours compiles it as it is and ORT runs the same file.
+    /// </summary>
+    public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
+    {
+        ("kws-m int8", "kws-m", "model.onnx", "kws-m", "normal"),
+        ("kws-m QDQ", "kws-m", "qdq.onnx", "kws-m", null),
+        ("mobilenet-v2-128-0.5 int8", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images"),
+        ("ultraface-rfb-320 int8", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images"),
+    };
+
+    /// <summary>Every row: the float models, then the quantized variants.</summary>
+    public static IEnumerable<string> Names => All.Select(m => m.Name).Concat(Quantized.Select(m => m.Name));
+
     private readonly InferenceSession _session;
     private readonly OrtIoBinding _binding;
     private readonly RunOptions _runOptions;
@@ -40,7 +60,7 @@ public sealed class BenchModel : IDisposable
 
     public string Name { get; }
 
-    private BenchModel(string name, string path, string setDir)
+    private BenchModel(string name, string path, string setDir, string? calibration = null)
     {
         Name = name;
         var options = new SessionOptions
@@ -58,8 +78,15 @@ public sealed class BenchModel : IDisposable
 
         // Pin every input to the shape of its test data (static dimensions are pinned to themselves).
         string shapes = string.Join(";", names.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
-        var (assembly, _) = CompiledModels.CompileModel(path, shapes);
-        _instance = assembly.Create();
+        if (calibration is null)
+        {
+            var (assembly, _) = CompiledModels.CompileModel(path, shapes);
+            _instance = assembly.Create();
+        }
+        else
+        {
+            _instance = CompileInt8(path, shapes, calibration);
+        }
         _ours = _instance.Bind(inputs, out _ourOutputs);
 
         _runOptions = new RunOptions();
@@ -80,18 +107,43 @@ public sealed class BenchModel : IDisposable
         }
     }
 
-    /// <summary>Compiles and loads a model; null (with the reason) if it is missing or does not compile yet.</summary>
+    /// <summary>The Quantize=Int8 build of a float model, calibrated on a temp folder that is deleted once the build has read it.</summary>
+    private static ModelInstance CompileInt8(string path, string shapes, string calibration)
+    {
+        string folder = Path.GetFileName(Path.GetDirectoryName(path)!);
+        var calib = calibration == "images"
+            ? CalibrationFolders.Images(folder)
+            : CalibrationFolders.StandardNormal(new[] { 1, 1960 }, 64, seed: 20260301);
+        try
+        {
+            var r = ModelCompiler.Compile(new CompileOptions
+            {
+                ModelPath = path, ClassName = "Int8Model", Namespace = "Bench", InputShapes = shapes,
+                Quantize = QuantizeMode.Int8, Calibration = calib.Folder,
+            });
+            if (!r.Success) throw new InvalidOperationException("the int8 build failed:\n" + string.Join("\n", r.Diagnostics));
+            if (r.QuantizationReport is null) throw new InvalidOperationException("the int8 build failed:\nQuantize=Int8 gave a float build (no quantization report)");
+            return CompiledModels.Compile(new[] { PlanText.Read(r.PlanText!) }).Create();
+        }
+        finally
+        {
+            try { Directory.Delete(calib.Folder, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Compiles and loads a model or quantized variant; null (with the reason) if it is missing or does not compile yet.</summary>
     public static BenchModel? TryLoad(string name, out string? skipReason)
     {
-        var entry = All.First(m => m.Name == name);
+        var q = Quantized.FirstOrDefault(m => m.Name == name);
+        var entry = q.Name is not null ? (q.Name, q.Folder, q.File) : All.First(m => m.Name == name);
         string dir = Path.Combine(SharedModels, entry.Folder);
         string path = Path.Combine(dir, entry.File);
         string setsDir = entry.File == "model.onnx" ? dir : Path.Combine(dir, Path.GetFileNameWithoutExtension(entry.File));
         string set = Path.Combine(setsDir, "test_data_set_0");
         skipReason = null;
         if (!File.Exists(path) || !Directory.Exists(set)) { skipReason = $"{path} or its test_data_set_0 is missing"; return null; }
-        try { return new BenchModel(name, path, set); }
-        catch (InvalidOperationException e)
+        try { return new BenchModel(name, path, set, q.Name is not null ? q.Calibration : null); }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException or IOException)
         {
             var first = e.Message.Split('\n').Skip(1).FirstOrDefault(l => l.Trim().Length > 0) ?? e.Message;
             skipReason = "does not compile yet: " + first.Trim();

@@ -14,11 +14,11 @@ public class ModelBenchmarks
 
     public static IEnumerable<string> Models()
     {
-        foreach (var m in BenchModel.All)
+        foreach (string name in BenchModel.Names)
         {
-            using var loaded = BenchModel.TryLoad(m.Name, out var reason);
-            if (loaded is null) { Console.WriteLine($"// skipped {m.Name}: {reason}"); continue; }
-            yield return m.Name;
+            using var loaded = BenchModel.TryLoad(name, out var reason);
+            if (loaded is null) { Console.WriteLine($"// skipped {name}: {reason}"); continue; }
+            yield return name;
         }
     }
 

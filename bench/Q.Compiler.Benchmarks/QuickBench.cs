@@ -31,17 +31,45 @@ public static class QuickBench
         Console.WriteLine("| Model | Ours µs | ORT µs | Ours / ORT | max \\|ours − ORT\\| |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
         var skipped = new List<string>();
-        foreach (var entry in BenchModel.All)
+        var times = new Dictionary<string, (double Ours, double Ort)>();
+        foreach (string name in BenchModel.Names)
         {
-            if (only is not null && entry.Name != only) continue;
-            using var model = BenchModel.TryLoad(entry.Name, out var reason);
-            if (model is null) { skipped.Add($"{entry.Name}: {reason}"); continue; }
+            if (only is not null && name != only) continue;
+            using var model = BenchModel.TryLoad(name, out var reason);
+            if (model is null) { skipped.Add($"{name}: {reason}"); continue; }
             var (maxAbs, range) = model.Compare();
             var (ours, ort) = Measure(model, secondsPerModel);
-            Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", entry.Name, ours, ort, ours / ort, maxAbs, range));
+            times[name] = (ours, ort);
+            Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", name, ours, ort, ours / ort, maxAbs, range));
         }
+        PrintQuantizedRatios(times);
         foreach (var s in skipped) Console.WriteLine($"skipped {s}");
         return 0;
+    }
+
+    /// <summary>
+    /// The issue-3 ratios of the quantized rows: an int8 build against our float build and ORT's float run of the same
+    /// model; our build of a QDQ model against ORT's run of it. (In the main table an int8 row's ORT column is ORT float.)
+    /// </summary>
+    private static void PrintQuantizedRatios(Dictionary<string, (double Ours, double Ort)> times)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var rows = BenchModel.Quantized.Where(q => times.ContainsKey(q.Name)).ToList();
+        if (rows.Count == 0) return;
+        Console.WriteLine();
+        Console.WriteLine("| Quantized | Ours µs | Our float µs | Ours / our float | ORT µs (ORT run of) | Ours / ORT |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var q in rows)
+        {
+            var (ours, ort) = times[q.Name];
+            bool hasFloat = times.TryGetValue(q.Base, out var f);
+            string ortOf = q.Calibration is null ? q.File + ", int8" : "float";
+            Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2} | {3} | {4:N1} ({5}) | {6:F2} |", q.Name, ours,
+                hasFloat ? f.Ours.ToString("N1", inv) : "—", hasFloat ? (ours / f.Ours).ToString("F2", inv) : "—", ort, ortOf, ours / ort));
+        }
+        // Our int8 build against ORT's int8 run of the QDQ twin (the "within reach" criterion for kws-m).
+        if (times.TryGetValue("kws-m int8", out var k) && times.TryGetValue("kws-m QDQ", out var qdq))
+            Console.WriteLine(string.Format(inv, "\nkws-m: our int8 build {0:N1} µs, ORT's run of qdq.onnx {1:N1} µs: ratio {2:F2}.", k.Ours, qdq.Ort, k.Ours / qdq.Ort));
     }
 
     /// <summary>

@@ -1,0 +1,183 @@
+using System.Globalization;
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Ir;
+using Q.Compiler.Pipeline;
+using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
+using Q.Compiler.Tests.Support.Images;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// Issue-3 acceptance on real models: the int8 build (Quantize=Int8, calibrated on ../shared/datasets/images, or on
+/// standard-normal features for kws-m) against the float build on every shared test set. Figures go to the test output.
+/// </summary>
+public sealed class ImageModelQuantizationTests : IDisposable
+{
+    /// <summary>Skip reason until the calibrated quantizer and the int8 ops are merged (the lead removes it then).</summary>
+    private const string PendingMerge =
+        "needs the calibrated quantizer and the int8 ops of issue 3 (other branches); remove this Skip after merging them";
+
+    private const double MinSqnrDb = 25;
+    private const double MaxWeightRatio = 0.27;
+
+    private readonly ITestOutputHelper _out;
+    private readonly List<string> _temp = new();
+
+    public ImageModelQuantizationTests(ITestOutputHelper output) => _out = output;
+
+    public void Dispose()
+    {
+        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
+    }
+
+    public static TheoryData<string> ImageModelFolders => new(ImageModels.Folders);
+
+    /// <summary>The calibration folder reads back through CalibrationDataSet as the stacked samples it was written as.</summary>
+    [SharedTheory]
+    [MemberData(nameof(ImageModelFolders))]
+    public void Calibration_folder_reads_back_as_the_preprocessed_images(string folder)
+    {
+        var calib = CalibrationFolders.Images(folder);
+        _temp.Add(calib.Folder);
+        _out.WriteLine($"{folder}: {calib.Samples} samples from {string.Join(", ", calib.Used)}; skipped: {string.Join(", ", calib.Skipped)}");
+        var pre = ImageModels.Preprocessing(folder);
+        var set = CalibrationDataSet.Open(calib.Folder, new[] { new ValueInfo(pre.InputName, new TensorType(pre.ElementType, pre.InputShape)) });
+        Assert.Equal(calib.Samples, set.Count);
+        Assert.Empty(calib.Skipped);   // every PNG and JPEG of the folder decodes
+
+        var first = set.First().Single();
+        Assert.Equal(pre.InputShape, first.Shape);
+        Assert.Equal(pre.ElementType, first.ElementType);
+        if (pre.Fit == ImageFit.Stretch)
+        {
+            var expected = pre.ToTensor(RgbImage.Load(Path.Combine(ImageModels.ImagesFolder, calib.Used[0])));
+            Assert.Equal(expected.ToDoubles(), first.ToDoubles());
+        }
+        // Every sample spans a real part of the normalized range (not a blank or garbled frame).
+        foreach (var sample in set)
+        {
+            var v = sample.Single().ToDoubles();
+            Assert.True(v.Max() - v.Min() > 0.25 * (255 * pre.Scale / pre.Std), $"a sample spans only {v.Min():G3}..{v.Max():G3}");
+        }
+    }
+
+    [SharedTheory(Skip = PendingMerge)]
+    [MemberData(nameof(ImageModelFolders))]
+    public void Int8_build_matches_float_on_every_test_set(string folder)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var calib = CalibrationFolders.Images(folder);
+        _temp.Add(calib.Folder);
+        var builds = FloatVsInt8.Build(SharedData.Model(folder + "/model.onnx"), ImageModels.InputShapes(folder),
+            new CompileOptions { Quantize = QuantizeMode.Int8, Calibration = calib.Folder });
+        Report(folder, calib.Samples, builds, clock.ElapsedMilliseconds);
+
+        var inv = CultureInfo.InvariantCulture;
+        var failures = new List<string>();
+        foreach (var set in TestData.Sets(SharedData.Model(folder)))
+        {
+            var inputs = TestData.Inputs(set);
+            var f = builds.Float.Run(inputs);
+            var q = builds.Int8.Run(inputs);
+            string name = Path.GetFileName(set);
+            for (int o = 0; o < f.Length; o++)
+            {
+                double sqnr = FloatVsInt8.SqnrDb(f[o], q[o]);
+                _out.WriteLine(string.Format(inv, "{0} {1} output {2}: SQNR {3:F1} dB", folder, name, builds.FloatPlan.Outputs[o].Name, sqnr));
+                if (!(sqnr >= MinSqnrDb)) failures.Add(string.Format(inv, "{0} output {1}: SQNR {2:F1} dB < {3} dB", name, o, sqnr, MinSqnrDb));
+            }
+            var (floatTop, int8Top, same) = folder == "ultraface-rfb-320" ? CompareDetections(f, q) : CompareClasses(f, q);
+            _out.WriteLine($"{folder} {name}: float top-1 {floatTop}, int8 top-1 {int8Top}");
+            if (!same) failures.Add($"{name}: top-1 {int8Top} instead of {floatTop}");
+        }
+        _out.WriteLine(string.Format(inv, "{0}: weights {1:N0} → {2:N0} bytes ({3:P1})", folder,
+            builds.FloatPlan.Weights.Length, builds.Int8Plan.Weights.Length, builds.WeightRatio));
+        if (builds.WeightRatio > MaxWeightRatio) failures.Add(string.Format(inv, "int8 weights are {0:P1} of float's (at most {1:P0})", builds.WeightRatio, MaxWeightRatio));
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    /// <summary>
+    /// kws-m: the int8 build of the fp32 model, calibrated on 64 fixed-seed standard-normal feature vectors (the range
+    /// its quantized twins were calibrated for; System.Random, not the test sets' SplitMix64 stream), agrees with float on argmax.
+    /// </summary>
+    [SharedFact(Skip = PendingMerge)]
+    public void KwsM_int8_build_agrees_with_float_on_argmax()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        const int samples = 64;
+        string calib = CalibrationFolders.StandardNormal(new[] { 1, 1960 }, samples, seed: 20260301).Folder;
+        _temp.Add(calib);
+
+        var builds = FloatVsInt8.Build(SharedData.Model("kws-m/model.onnx"), null,
+            new CompileOptions { Quantize = QuantizeMode.Int8, Calibration = calib });
+        Report("kws-m", samples, builds, clock.ElapsedMilliseconds);
+        var sets = TestData.Sets(SharedData.Model("kws-m"));
+        Assert.NotEmpty(sets);
+        foreach (var set in sets)
+        {
+            var inputs = TestData.Inputs(set);
+            var f = builds.Float.Run(inputs)[0];
+            var q = builds.Int8.Run(inputs)[0];
+            _out.WriteLine(string.Format(CultureInfo.InvariantCulture, "kws-m {0}: argmax float {1}, int8 {2}; SQNR {3:F1} dB",
+                Path.GetFileName(set), FloatVsInt8.ArgMax(f), FloatVsInt8.ArgMax(q), FloatVsInt8.SqnrDb(f, q)));
+            Assert.Equal(FloatVsInt8.ArgMax(f), FloatVsInt8.ArgMax(q));
+        }
+        _out.WriteLine(string.Format(CultureInfo.InvariantCulture, "kws-m: weights {0:N0} → {1:N0} bytes ({2:P1})",
+            builds.FloatPlan.Weights.Length, builds.Int8Plan.Weights.Length, builds.WeightRatio));
+        Assert.True(builds.WeightRatio <= MaxWeightRatio, $"int8 weights are {builds.WeightRatio:P1} of float's: not an int8 build");
+    }
+
+    private void Report(string model, int samples, FloatVsInt8 builds, long ms)
+    {
+        _out.WriteLine($"{model}: calibrated on {samples} samples, both builds compiled in {ms} ms");
+        if (builds.Int8Result.QuantizationReport is { } report) _out.WriteLine(report.SummaryLine);
+        foreach (var d in builds.Int8Result.Diagnostics) _out.WriteLine(d.ToString());
+    }
+
+    /// <summary>Classifiers: the argmax of the (single) output.</summary>
+    private static (string Float, string Int8, bool Same) CompareClasses(Tensor[] f, Tensor[] q)
+    {
+        int a = FloatVsInt8.ArgMax(f[0]), b = FloatVsInt8.ArgMax(q[0]);
+        return ($"class {a}", $"class {b}", a == b);
+    }
+
+    /// <summary>
+    /// UltraFace's "top-1" is what its sample app reports: the prior with the highest face score if that score is above
+    /// 0.5, else no face. The int8 build agrees when it finds a face exactly when float does, and its box overlaps
+    /// float's with IoU ≥ 0.5 (neighbouring priors often score within 1e-4 of each other, so the index itself may move).
+    /// </summary>
+    private static (string Float, string Int8, bool Same) CompareDetections(Tensor[] f, Tensor[] q)
+    {
+        var (fi, fs) = BestFace(f[0]); var (qi, qs) = BestFace(q[0]);
+        var inv = CultureInfo.InvariantCulture;
+        string Describe(int i, double s) => s > 0.5 ? string.Format(inv, "face at prior {0} (score {1:F4})", i, s) : string.Format(inv, "no face (best {0:F4})", s);
+        bool same = (fs > 0.5) == (qs > 0.5);
+        if (same && fs > 0.5)
+        {
+            double iou = Iou(Box(f[1], fi), Box(q[1], qi));
+            same = iou >= 0.5;
+            return (Describe(fi, fs), Describe(qi, qs) + string.Format(inv, ", IoU {0:F3} with float's box", iou), same);
+        }
+        return (Describe(fi, fs), Describe(qi, qs), same);
+    }
+
+    private static (int Index, double Score) BestFace(Tensor scores)
+    {
+        var v = scores.ToDoubles();
+        int best = 0;
+        for (int i = 1; i < v.Length / 2; i++) if (v[i * 2 + 1] > v[best * 2 + 1]) best = i;
+        return (best, v[best * 2 + 1]);
+    }
+
+    private static double[] Box(Tensor boxes, int prior) => boxes.ToDoubles().AsSpan(prior * 4, 4).ToArray();
+
+    private static double Iou(double[] a, double[] b)
+    {
+        double w = Math.Max(0, Math.Min(a[2], b[2]) - Math.Max(a[0], b[0])), h = Math.Max(0, Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]));
+        double inter = w * h, union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+        return union > 0 ? inter / union : 0;
+    }
+}
