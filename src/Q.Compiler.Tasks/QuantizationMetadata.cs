@@ -71,7 +71,7 @@ namespace Q.Compiler.Tasks
             if (method.Length > 0)
             {
                 if (TryEnum(method, out Quantization.CalibrationMethod parsed)) m.Method = parsed;
-                else problems.Add(Error($"CalibrationMethod '{method}' is not a calibration method; use Entropy (the default), MinMax, Percentile (with CalibrationPercentile) or Mse"));
+                else problems.Add(Error($"CalibrationMethod '{method}' is not a calibration method; use Mse (the default), MinMax, Percentile (with CalibrationPercentile) or Entropy"));
             }
 
             string percentile = Get(CalibrationPercentile);

@@ -19,7 +19,7 @@ namespace Q.Compiler.Pipeline
         /// <summary>Calibration metadata: a folder of .pb/.npy inputs (see Quantization.CalibrationDataSet); required for Int8 on a float model.</summary>
         public string? Calibration { get; set; }
         /// <summary>CalibrationMethod metadata.</summary>
-        public Quantization.CalibrationMethod CalibrationMethod { get; set; } = Quantization.CalibrationMethod.Entropy;
+        public Quantization.CalibrationMethod CalibrationMethod { get; set; } = Quantization.CalibrationMethod.Mse;
         /// <summary>CalibrationPercentile metadata (Percentile method only).</summary>
         public double CalibrationPercentile { get; set; } = Quantization.CalibrationMethods.DefaultPercentile;
         /// <summary>KeepFloat metadata: node names (as in the ONNX file) that stay float32.</summary>

@@ -33,7 +33,7 @@ public sealed partial class TaskTests
     [Theory]
     [InlineData("Quantize", "int4", "None (float32), Int8")]
     [InlineData("Quantize", "1", "None (float32), Int8")]
-    [InlineData("CalibrationMethod", "KL", "Entropy (the default), MinMax, Percentile")]
+    [InlineData("CalibrationMethod", "KL", "Mse (the default), MinMax, Percentile")]
     [InlineData("CalibrationPercentile", "abc", "is not a number")]
     [InlineData("CalibrationPercentile", "99,9", "is not a number")]
     [InlineData("CalibrationPercentile", "0.999", "write 99.9")]
@@ -61,7 +61,7 @@ public sealed partial class TaskTests
     [InlineData("", "CalibrationMethod", "MinMax", "CalibrationMethod has no effect with Quantize=\"None\"")]
     [InlineData("Dynamic", "MinLayerSqnrDb", "30", "MinLayerSqnrDb has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "KeepFloat", "Conv_0", "KeepFloat has no effect")]
-    [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Entropy\"")]
+    [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Mse\"")]
     public void MetadataTheModeDoesNotUseIsAQC3016Warning(string quantize, string name, string value, string message)
     {
         var (task, engine, ok) = Prepare(QuantizedItem(("Quantize", quantize), (name, value)));
@@ -97,7 +97,7 @@ public sealed partial class TaskTests
         var (floatTask, _, _) = Prepare(Item(_model, "Mnist", "Demo"));
         Assert.Equal("None", Assert.Single(floatTask.CompileModels).GetMetadata("Quantize"));
         Assert.Contains("Quantize=None\n", File.ReadAllText(Path.Combine(_out, "Mnist.qstamp")));
-        Assert.Contains("CalibrationMethod=Entropy\n", File.ReadAllText(Path.Combine(_out, "Mnist.qstamp")));
+        Assert.Contains("CalibrationMethod=Mse\n", File.ReadAllText(Path.Combine(_out, "Mnist.qstamp")));
     }
 
     [Fact]

@@ -11,15 +11,10 @@ using Xunit.Abstractions;
 namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
-/// Issue-3 acceptance on real models: the int8 build (Quantize=Int8, calibrated on ../shared/datasets/images, or on
-/// standard-normal features for kws-m) against the float build on every shared test set. Figures go to the test output.
+/// Issue-3 acceptance on real models: the int8 build (Quantize=Int8, calibrated on ../shared/datasets/images) against the float build on every shared test set. Figures go to the test output.
 /// </summary>
 public sealed class ImageModelQuantizationTests : IDisposable
 {
-    /// <summary>Skip reason until the calibrated quantizer and the int8 ops are merged (the lead removes it then).</summary>
-    private const string PendingMerge =
-        "needs the calibrated quantizer and the int8 ops of issue 3 (other branches); remove this Skip after merging them";
-
     private const double MinSqnrDb = 25;
     private const double MaxWeightRatio = 0.27;
 
@@ -64,7 +59,7 @@ public sealed class ImageModelQuantizationTests : IDisposable
         }
     }
 
-    [SharedTheory(Skip = PendingMerge)]
+    [SharedTheory]
     [MemberData(nameof(ImageModelFolders))]
     public void Int8_build_matches_float_on_every_test_set(string folder)
     {
@@ -97,37 +92,6 @@ public sealed class ImageModelQuantizationTests : IDisposable
             builds.FloatPlan.Weights.Length, builds.Int8Plan.Weights.Length, builds.WeightRatio));
         if (builds.WeightRatio > MaxWeightRatio) failures.Add(string.Format(inv, "int8 weights are {0:P1} of float's (at most {1:P0})", builds.WeightRatio, MaxWeightRatio));
         Assert.True(failures.Count == 0, string.Join("\n", failures));
-    }
-
-    /// <summary>
-    /// kws-m: the int8 build of the fp32 model, calibrated on 64 fixed-seed standard-normal feature vectors (the range
-    /// its quantized twins were calibrated for; System.Random, not the test sets' SplitMix64 stream), agrees with float on argmax.
-    /// </summary>
-    [SharedFact(Skip = PendingMerge)]
-    public void KwsM_int8_build_agrees_with_float_on_argmax()
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        const int samples = 64;
-        string calib = CalibrationFolders.StandardNormal(new[] { 1, 1960 }, samples, seed: 20260301).Folder;
-        _temp.Add(calib);
-
-        var builds = FloatVsInt8.Build(SharedData.Model("kws-m/model.onnx"), null,
-            new CompileOptions { Quantize = QuantizeMode.Int8, Calibration = calib });
-        Report("kws-m", samples, builds, clock.ElapsedMilliseconds);
-        var sets = TestData.Sets(SharedData.Model("kws-m"));
-        Assert.NotEmpty(sets);
-        foreach (var set in sets)
-        {
-            var inputs = TestData.Inputs(set);
-            var f = builds.Float.Run(inputs)[0];
-            var q = builds.Int8.Run(inputs)[0];
-            _out.WriteLine(string.Format(CultureInfo.InvariantCulture, "kws-m {0}: argmax float {1}, int8 {2}; SQNR {3:F1} dB",
-                Path.GetFileName(set), FloatVsInt8.ArgMax(f), FloatVsInt8.ArgMax(q), FloatVsInt8.SqnrDb(f, q)));
-            Assert.Equal(FloatVsInt8.ArgMax(f), FloatVsInt8.ArgMax(q));
-        }
-        _out.WriteLine(string.Format(CultureInfo.InvariantCulture, "kws-m: weights {0:N0} → {1:N0} bytes ({2:P1})",
-            builds.FloatPlan.Weights.Length, builds.Int8Plan.Weights.Length, builds.WeightRatio));
-        Assert.True(builds.WeightRatio <= MaxWeightRatio, $"int8 weights are {builds.WeightRatio:P1} of float's: not an int8 build");
     }
 
     private void Report(string model, int samples, FloatVsInt8 builds, long ms)
