@@ -35,6 +35,14 @@ public sealed class SampleTests
         Assert.Contains(ReferenceAccuracy, run.Output);
         Assert.Contains("allocated: 0 bytes per inference", run.Output);
         Assert.Matches(new Regex(@"latency: \d+(\.\d)? µs per inference"), run.Output);
+
+        // The int8 build (calibrated at build time on the first 1,000 digits) against the float build on the other 9,000:
+        // the acceptance figures of issue 3, no allocation, and a quantization report beside the plan.
+        Assert.Contains("QC3017", build.Output);
+        string qmodels = Path.Combine(SampleDirectory, "obj", Repository.Configuration, "net10.0", "qmodels");
+        Assert.True(File.Exists(Path.Combine(qmodels, "MnistInt8.qreport.md")), "no report in " + qmodels);
+        Assert.False(File.Exists(Path.Combine(qmodels, "Mnist.qreport.md")), "the float build has a quantization report");
+        AssertInt8Comparison(run.Output);
     }
 
     /// <summary>The slow one (a NativeAOT publish takes a minute or two), but part of the suite: it is the product's promise.</summary>
@@ -68,48 +76,12 @@ public sealed class SampleTests
             Assert.True(run.Succeeded, run.ToString());
             Assert.Contains(ReferenceAccuracy, run.Output);
             Assert.Contains("allocated: 0 bytes per inference", run.Output);
+            AssertInt8Comparison(run.Output);
         }
         finally
         {
             Directory.Delete(alone, recursive: true);
         }
-    }
-
-    /// <summary>Until then, the sample builds its int8 model only with -p:MnistInt8=true (see Mnist.csproj).</summary>
-    private const string NeedsQuantizer = "Needs the quantizer (issue 3): ModelCompiler ignores Quantize until it is merged. Lead: remove this Skip after merging.";
-
-    /// <summary>
-    /// The int8 build of mnist-8 (calibrated at build time on the first 1,000 digits) against the float build on the other
-    /// 9,000: the acceptance figures of issue 3 (accuracy within 0.15 points, agreement at least 99.5%, weights at most 27%
-    /// of the float build's), no allocation, and a quantization report beside the plan.
-    /// </summary>
-    [Fact(Skip = NeedsQuantizer)]
-    public void Int8BuildScoresLikeTheFloatBuildOnTheDigitsItWasNotCalibratedOn()
-    {
-        var build = DotNet.Run(SampleDirectory, $"build -c {Repository.Configuration} -p:MnistInt8=true -nodeReuse:false");
-        Assert.True(build.Succeeded, build.ToString());
-        Assert.Contains("QC3017", build.Output);
-        string qmodels = Path.Combine(SampleDirectory, "obj", Repository.Configuration, "net10.0", "qmodels");
-        Assert.True(File.Exists(Path.Combine(qmodels, "MnistInt8.qreport.md")), "no report in " + qmodels);
-        Assert.False(File.Exists(Path.Combine(qmodels, "Mnist.qreport.md")), "the float build has a quantization report");
-
-        string program = Path.Combine(SampleDirectory, "bin", Repository.Configuration, "net10.0", "Mnist.dll");
-        var run = DotNet.Run(Path.GetTempPath(), $"\"{program}\"");
-        Assert.True(run.Succeeded, run.ToString());
-        AssertInt8Comparison(run.Output);
-    }
-
-    [LinuxX64Fact(Skip = NeedsQuantizer)]
-    [Trait("Category", "Slow")]
-    public void NativeAotInt8BuildAllocatesNothingAndScoresTheSame()
-    {
-        var publish = DotNet.Run(SampleDirectory, "publish -c Release -r linux-x64 -p:PublishAot=true -p:MnistInt8=true -nodeReuse:false", TimeSpan.FromMinutes(15));
-        Assert.True(publish.Succeeded, publish.ToString());
-        string binary = Path.Combine(SampleDirectory, "bin", "Release", "net10.0", "linux-x64", "publish", "Mnist");
-        var run = DotNet.Exec(binary, "", SampleDirectory, TimeSpan.FromMinutes(5));
-        Assert.True(run.Succeeded, run.ToString());
-        Assert.Contains(ReferenceAccuracy, run.Output);
-        AssertInt8Comparison(run.Output);
     }
 
     /// <summary>Checks the sample's comparison lines (Program.cs, MNIST_INT8) against the acceptance figures of issue 3.</summary>

@@ -221,7 +221,7 @@ public sealed partial class TaskTests
         Assert.Equal(2, engine.Messages.Count(m => m.Code == "QC3017")); // one per quantized compile, none for the float one
     }
 
-    [Fact(Skip = "Needs the quantizer (issue 3): ModelCompiler ignores Quantize until it is merged. Lead: remove this Skip after merging.")]
+    [Fact]
     public void Int8CompileWritesTheReportAndLogsItsSummary()
     {
         WriteCalibrationFolder();
