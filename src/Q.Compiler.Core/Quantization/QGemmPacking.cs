@@ -15,6 +15,10 @@ namespace Q.Compiler.Quantization
     /// So one 32-bit lane is one output column and one 4-deep slice of K: a 512-bit load is a whole block (AVX-512), a 256-bit
     /// load half of one (AVX2), a 128-bit load a quarter (AdvSimd SDOT, Vector128). The column sums Σ_k b[k, n] go beside the
     /// data, for the zero-point terms (see the kernel's derivation).
+    /// <para><b>Compact last panel.</b> When N is not a multiple of 16, the last panel holds only its r = N % 16 columns:
+    /// quad q is r·4 bytes (column j at 4j) instead of 64, as long as the expanded panel (KQuads · 64 bytes) is at most
+    /// <see cref="CompactPanelLimit"/>; the kernel expands it on the stack before use. Zero padding would otherwise cost up
+    /// to 15/16 of a panel: 25% of the weights of a 12-channel layer.</para>
     /// </remarks>
     public sealed class PackedQGemmWeights
     {
@@ -38,11 +42,29 @@ namespace Q.Compiler.Quantization
         /// <summary>Whether some weight is −128: the x86 sign-trick kernels need [−127, 127] and fall back otherwise.</summary>
         public bool HasMinus128 { get; }
 
-        public static int PackedLength(int k, int n) =>
-            (n + PanelWidth - 1) / PanelWidth * ((k + KGroup - 1) / KGroup) * PanelWidth * KGroup;
+        /// <summary>Largest expanded panel (bytes) whose partial form is stored compact (Q.Compiler.Kernels.QGemm.CompactPanelLimit).</summary>
+        public const int CompactPanelLimit = 16384;
 
-        public static int Offset(int k, int n, int kQuads) =>
-            ((n / PanelWidth * kQuads + k / KGroup) * PanelWidth + n % PanelWidth) * KGroup + k % KGroup;
+        /// <summary>Whether the last panel of a K×N matrix is stored compact (see the remarks).</summary>
+        public static bool CompactLastPanel(int k, int n) =>
+            n % PanelWidth != 0 && (k + KGroup - 1) / KGroup * PanelWidth * KGroup <= CompactPanelLimit;
+
+        public static int PackedLength(int k, int n)
+        {
+            int quads = (k + KGroup - 1) / KGroup;
+            return CompactLastPanel(k, n)
+                ? n / PanelWidth * quads * PanelWidth * KGroup + quads * (n % PanelWidth) * KGroup
+                : (n + PanelWidth - 1) / PanelWidth * quads * PanelWidth * KGroup;
+        }
+
+        /// <summary>Byte offset of b[k, n] in the packed data of a K×N matrix (<paramref name="totalN"/> = N).</summary>
+        public static int Offset(int k, int n, int kQuads, int totalN)
+        {
+            int panel = n / PanelWidth;
+            if (panel == totalN / PanelWidth && CompactLastPanel(kQuads * KGroup, totalN))
+                return (panel * kQuads * PanelWidth + k / KGroup * (totalN % PanelWidth) + n % PanelWidth) * KGroup + k % KGroup;
+            return ((panel * kQuads + k / KGroup) * PanelWidth + n % PanelWidth) * KGroup + k % KGroup;
+        }
 
         /// <summary>Packs B given row-major as K×N (MatMul's B, Gemm without transB).</summary>
         public static PackedQGemmWeights FromKxN(ReadOnlySpan<sbyte> b, int k, int n) => Pack(b, k, n, transposed: false);
@@ -63,7 +85,7 @@ namespace Q.Compiler.Quantization
                 for (int nn = 0; nn < n; nn++)
                 {
                     sbyte w = transposed ? src[nn * k + kk] : src[kk * n + nn];
-                    data[Offset(kk, nn, quads)] = w;
+                    data[Offset(kk, nn, quads, n)] = w;
                     sums[nn] += w;
                     m128 |= w == -128;
                 }

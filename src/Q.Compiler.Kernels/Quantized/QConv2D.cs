@@ -99,7 +99,7 @@ namespace Q.Compiler.Kernels
             if (chunk <= 0 || x.Length < n * c * inPlane || (int32 ? y32.Length : y8.Length) < n * m * plane || columnSums.Length < m
                 || wZeroPoints.Length < m || (!int32 && (mult.Length < m || shift.Length < m)))
                 throw new ArgumentException("QConv2D operand or scratch sizes do not match");
-            int packedPerGroup = (mg + QGemm.PanelWidth - 1) / QGemm.PanelWidth * ((k + QGemm.KGroup - 1) / QGemm.KGroup) * QGemm.PanelWidth * QGemm.KGroup;
+            int packedPerGroup = QGemm.PackedLength(k, mg);
 
             Span<byte> tile = scratch.Slice(0, chunk * tileBytes);
             Span<byte> patches = scratch.Slice(chunk * tileBytes, chunk * k);

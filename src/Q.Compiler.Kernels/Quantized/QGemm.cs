@@ -40,6 +40,17 @@ namespace Q.Compiler.Kernels
     {
         public const int PanelWidth = 16;
         public const int KGroup = 4;
+        /// <summary>Largest expanded panel (bytes) whose partial last panel is packed compact (Q.Compiler.Quantization.PackedQGemmWeights).</summary>
+        public const int CompactPanelLimit = 16384;
+
+        /// <summary>Bytes of packed B for K×N: full panels of 16 columns, the last partial one compact when it expands to at most <see cref="CompactPanelLimit"/>.</summary>
+        public static int PackedLength(int k, int n)
+        {
+            int quads = (k + KGroup - 1) / KGroup;
+            bool compact = n % PanelWidth != 0 && quads * PanelWidth * KGroup <= CompactPanelLimit;
+            return compact ? n / PanelWidth * quads * PanelWidth * KGroup + quads * (n % PanelWidth) * KGroup
+                : (n + PanelWidth - 1) / PanelWidth * quads * PanelWidth * KGroup;
+        }
         private const int MaxRows = 8;
 
         /// <summary>Which implementation <see cref="U8S8"/> uses on this machine for weights in [−127, 127].</summary>
@@ -107,7 +118,7 @@ namespace Q.Compiler.Kernels
             int quads = (k + KGroup - 1) / KGroup;
             int panels = (n + PanelWidth - 1) / PanelWidth;
             bool requant = y32.IsEmpty;
-            if (a.Length < m * k || packedB.Length < panels * quads * PanelWidth * KGroup || columnSums.Length < n
+            if (a.Length < m * k || packedB.Length < PackedLength(k, n) || columnSums.Length < n
                 || (requant ? y8.Length < m * n || multipliers.Length < n || shifts.Length < n : y32.Length < m * n)
                 || (bias.Length != 0 && bias.Length < n) || (bZeroPoints.Length != 0 && bZeroPoints.Length < n))
                 throw new ArgumentException("QGemm operand sizes do not match M=" + m + ", N=" + n + ", K=" + k);
@@ -136,6 +147,17 @@ namespace Q.Compiler.Kernels
             };
             ref byte a0 = ref MemoryMarshal.GetReference(a);
             ref sbyte b0 = ref MemoryMarshal.GetReference(packedB);
+            // A compact last panel (r columns, r·4 bytes per quad) is expanded here to the 64-byte blocks the micro-kernels read.
+            int lastCols = n % PanelWidth;
+            bool compactLast = lastCols != 0 && quads * PanelWidth * KGroup <= CompactPanelLimit;
+            Span<sbyte> expanded = compactLast ? stackalloc sbyte[quads * PanelWidth * KGroup] : Span<sbyte>.Empty;
+            if (compactLast)
+            {
+                expanded.Clear();
+                ReadOnlySpan<sbyte> src = packedB.Slice((panels - 1) * quads * PanelWidth * KGroup, quads * lastCols * KGroup);
+                for (int q = 0; q < quads; q++)
+                    src.Slice(q * lastCols * KGroup, lastCols * KGroup).CopyTo(expanded.Slice(q * PanelWidth * KGroup));
+            }
 
             for (int p = 0; p < panels; p++)
             {
@@ -148,7 +170,7 @@ namespace Q.Compiler.Kernels
                     int zb = rowSums ? bZeroPoints[n0 + j] : 0;
                     colOffset[j] = unchecked((bias.IsEmpty ? 0 : bias[n0 + j]) + (c - aZeroPoint) * columnSums[n0 + j] + k * aZeroPoint * zb);
                 }
-                ref sbyte panel = ref Unsafe.Add(ref b0, p * quads * PanelWidth * KGroup);
+                ref sbyte panel = ref compactLast && p == panels - 1 ? ref MemoryMarshal.GetReference(expanded) : ref Unsafe.Add(ref b0, p * quads * PanelWidth * KGroup);
                 if (requant)
                 {
                     // Padding columns get M = 0; their results are computed and dropped.

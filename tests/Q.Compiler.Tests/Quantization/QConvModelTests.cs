@@ -133,10 +133,11 @@ public class QConvModelTests
     public void Refusals_name_the_reason()
     {
         var rng = new Random(5);
-        // int8 activations must have been converted to uint8 before lowering.
+        // int8 activations with constant zero points are converted to uint8 before lowering (Int8ActivationsToUInt8Pass),
+        // so they compile; QC2010 is left for a graph that reaches lowering with int8 anyway.
         var int8 = QLinear(I8(new Shape(1, 2, 4, 4), rng), 0.1f, I8(0), I8(new Shape(3, 2, 1, 1), rng), F(0.1f), I8(0), 0.1f, I8(0), null);
         var r = CompileOneNode("QLinearConv", int8, DataType.Int8);
-        Assert.Contains(r.Diagnostics, d => d.Id == DiagnosticIds.QuantInt8Activation);
+        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
         // Weights at run time.
         var weightsIn = QLinear(U8(new Shape(1, 2, 4, 4), rng), 0.1f, U8(0), I8(new Shape(3, 2, 1, 1), rng), F(0.1f), I8(0), 0.1f, U8(0), null);
         weightsIn[3] = new NodeInput(weightsIn[3]!.Value);

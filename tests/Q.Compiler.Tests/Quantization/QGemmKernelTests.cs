@@ -158,9 +158,14 @@ public class QGemmKernelTests
         for (int kk = 0; kk < k; kk++) for (int j = 0; j < n; j++) bt[j * k + kk] = b[kk * n + j];
         var p = PackedQGemmWeights.FromKxN(b, k, n);
         Assert.Equal(p.Data, PackedQGemmWeights.FromNxK(bt, n, k).Data);
-        Assert.Equal(2 * 2 * 64, p.Data.Length); // 2 panels × 2 quads × 64 bytes
-        Assert.Equal(b[5 * n + 17], p.Data[((1 * 2 + 1) * 16 + 1) * 4 + 1]);
-        Assert.Equal(0, p.Data[((1 * 2 + 1) * 16 + 2) * 4 + 1]);             // padding column
+        Assert.Equal(2 * 64 + 2 * 2 * 4, p.Data.Length); // 1 full panel × 2 quads × 64 bytes + a compact panel of 2 columns
+        Assert.Equal(QGemm.PackedLength(k, n), p.Data.Length);
+        Assert.Equal(b[4 * n + 15], p.Data[((0 * 2 + 1) * 16 + 15) * 4 + 0]); // full panel: 64-byte blocks
+        Assert.Equal(b[5 * n + 17], p.Data[2 * 64 + (1 * 2 + 1) * 4 + 1]);    // compact panel: quad 1, column 1, k%4 = 1
+        // A panel whose 64-byte form is above the limit stays padded: K = 1028 gives 257 quads (16,448 bytes).
+        var big = PackedQGemmWeights.FromKxN(new sbyte[1028 * 18], 1028, 18);
+        Assert.Equal(2 * 257 * 64, big.Data.Length);
+        Assert.Equal(QGemm.PackedLength(1028, 18), big.Data.Length);
         Assert.Equal(Enumerable.Range(0, n).Select(j => Enumerable.Range(0, k).Sum(kk => b[kk * n + j])), p.ColumnSums);
     }
 
