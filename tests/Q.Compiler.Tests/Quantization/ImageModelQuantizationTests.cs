@@ -18,6 +18,15 @@ public sealed class ImageModelQuantizationTests : IDisposable
     private const double MinSqnrDb = 25;
     private const double MaxWeightRatio = 0.27;
 
+    /// <summary>
+    /// Where a model misses the targets today: the bound the test holds it to instead (the measured figure with a
+    /// small margin, so a regression still fails) and why. Top-1 agreement is never relaxed. Each entry is an open item
+    /// in the README's "What is not done yet".
+    /// </summary>
+    private static readonly Dictionary<string, (double MinSqnrDb, double MaxWeightRatio, string Why)> KnownGaps = new()
+    {
+    };
+
     private readonly ITestOutputHelper _out;
     private readonly List<string> _temp = new();
 
@@ -72,6 +81,12 @@ public sealed class ImageModelQuantizationTests : IDisposable
 
         var inv = CultureInfo.InvariantCulture;
         var failures = new List<string>();
+        double minSqnr = MinSqnrDb, maxRatio = MaxWeightRatio;
+        if (KnownGaps.TryGetValue(folder, out var gap))
+        {
+            (minSqnr, maxRatio) = (gap.MinSqnrDb, gap.MaxWeightRatio);
+            _out.WriteLine($"{folder}: known gap, held to SQNR ≥ {minSqnr} dB and weights ≤ {maxRatio:P0}: {gap.Why}");
+        }
         foreach (var set in TestData.Sets(SharedData.Model(folder)))
         {
             var inputs = TestData.Inputs(set);
@@ -82,7 +97,7 @@ public sealed class ImageModelQuantizationTests : IDisposable
             {
                 double sqnr = FloatVsInt8.SqnrDb(f[o], q[o]);
                 _out.WriteLine(string.Format(inv, "{0} {1} output {2}: SQNR {3:F1} dB", folder, name, builds.FloatPlan.Outputs[o].Name, sqnr));
-                if (!(sqnr >= MinSqnrDb)) failures.Add(string.Format(inv, "{0} output {1}: SQNR {2:F1} dB < {3} dB", name, o, sqnr, MinSqnrDb));
+                if (!(sqnr >= minSqnr)) failures.Add(string.Format(inv, "{0} output {1}: SQNR {2:F1} dB < {3} dB", name, o, sqnr, minSqnr));
             }
             var (floatTop, int8Top, same) = folder == "ultraface-rfb-320" ? CompareDetections(f, q) : CompareClasses(f, q);
             _out.WriteLine($"{folder} {name}: float top-1 {floatTop}, int8 top-1 {int8Top}");
@@ -90,7 +105,7 @@ public sealed class ImageModelQuantizationTests : IDisposable
         }
         _out.WriteLine(string.Format(inv, "{0}: weights {1:N0} → {2:N0} bytes ({3:P1})", folder,
             builds.FloatPlan.Weights.Length, builds.Int8Plan.Weights.Length, builds.WeightRatio));
-        if (builds.WeightRatio > MaxWeightRatio) failures.Add(string.Format(inv, "int8 weights are {0:P1} of float's (at most {1:P0})", builds.WeightRatio, MaxWeightRatio));
+        if (builds.WeightRatio > maxRatio) failures.Add(string.Format(inv, "int8 weights are {0:P1} of float's (at most {1:P0})", builds.WeightRatio, maxRatio));
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
