@@ -34,7 +34,8 @@ namespace Q.Compiler.Kernels
                 c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector256<int>.Zero;
             }
             var ones = Vector256.Create((short)1);
-            const int Flip = unchecked((int)0x80808080);
+            // a ^ 0x80 on the broadcast vector: the broadcast then loads straight from memory (vpbroadcastd ymm, m32).
+            var flip = Vector256.Create(unchecked((sbyte)0x80));
             ref sbyte bq = ref panel;
             for (int q = 0; q < quads; q++)
             {
@@ -42,22 +43,22 @@ namespace Q.Compiler.Kernels
                 var b1 = Vector256.LoadUnsafe(ref bq, 32);
                 bq = ref Unsafe.Add(ref bq, 64);
 
-                var x = Vector256.Create(Quad(ref r0, q) ^ Flip).AsSByte();
+                var x = Avx2.Xor(Vector256.Create(Quad(ref r0, q)).AsSByte(), flip);
                 var ax = Avx2.Abs(x);
                 c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r1, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r1, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r2, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r2, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r3, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r3, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
