@@ -156,7 +156,11 @@ namespace Q.Compiler.Kernels
                     scales.Slice(n0, cols).CopyTo(panelScale);
                 }
 
-                for (int i0 = 0; i0 < m; i0 += rowsPerTile)
+                int done = 0;
+                if (requant && path == Path.Avx2 && !rowSums && !hasTail)
+                    done = PanelAvx2Requantized(ref a0, k, m, ref panel, quads, colOffset, panelScale, ref y8[n0], n, cols,
+                        yZeroPoint, clampMin, clampMax);
+                for (int i0 = done; i0 < m; i0 += rowsPerTile)
                 {
                     int rows = Math.Min(rowsPerTile, m - i0);
                     ref byte aBlock = ref Unsafe.Add(ref a0, i0 * k);
