@@ -70,8 +70,9 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// The fused AVX2 path for one 16-column panel, requantized output, K a multiple of 4 and no weight zero points: every
-        /// full 4-row tile of A is multiplied as in <see cref="MicroAvx2"/> with the accumulators starting at the column
+        /// The fused AVX2 path for one 16-column panel, requantized output and no weight zero points: every full 4-row tile
+        /// of the first <paramref name="m"/> rows of A (whose <paramref name="quads"/> whole quads the caller has checked to
+        /// lie within A; a partial last quad meets zero-padded weights) is multiplied as in <see cref="MicroAvx2"/> with the accumulators starting at the column
         /// offsets (exact mod 2^32), then requantized, packed and stored from registers, with no round trip through a
         /// tile in memory nor a call per tile (which dominate when K is small). Returns the rows done (a multiple of 4).
         /// </summary>

@@ -157,9 +157,14 @@ namespace Q.Compiler.Kernels
                 }
 
                 int done = 0;
-                if (requant && path == Path.Avx2 && !rowSums && !hasTail)
-                    done = PanelAvx2Requantized(ref a0, k, m, ref panel, quads, colOffset, panelScale, ref y8[n0], n, cols,
+                if (requant && path == Path.Avx2 && !rowSums)
+                {
+                    // A partial last quad is read whole: the bytes past a row's end (the next row's) meet zero-padded
+                    // weights and add exactly 0. Only rows whose whole quads lie within A take this path.
+                    int safeRows = a.Length < quads * KGroup ? 0 : Math.Min(m, (a.Length - quads * KGroup) / k + 1);
+                    done = PanelAvx2Requantized(ref a0, k, safeRows, ref panel, quads, colOffset, panelScale, ref y8[n0], n, cols,
                         yZeroPoint, clampMin, clampMax);
+                }
                 for (int i0 = done; i0 < m; i0 += rowsPerTile)
                 {
                     int rows = Math.Min(rowsPerTile, m - i0);
