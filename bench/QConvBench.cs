@@ -43,9 +43,7 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
     var w8 = Enumerable.Range(0, m * cg * taps).Select(_ => rng.Next(-127, 128)).ToArray();
     var bias = new int[m];
     var zw = new int[m];
-    var mult = Enumerable.Repeat(RequantMultiplier.FromReal(1.0 / 4096), m).ToArray();
-    var mm = mult.Select(r => r.Multiplier).ToArray();
-    var ms = mult.Select(r => r.Shift).ToArray();
+    var scale = Enumerable.Repeat(RequantScale.FromReal(1.0 / 4096), m).ToArray();
     var y8 = new byte[m * plane];
     bool depthwise = group == c && group == m;
     Action f, q;
@@ -55,7 +53,7 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
         f = () => Conv2D.Depthwise(xf, wf, bf, yf, sf, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 1, 0, 0);
         var diff = QConvWeights.DepthwiseDifferences(w8, zw, taps);
         var s8 = new byte[QConv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
-        q = () => QConv2D.Depthwise(x8, diff, bias, mm, ms, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255);
+        q = () => QConv2D.Depthwise(x8, diff, bias, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255);
     }
     else
     {
@@ -73,7 +71,7 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
         var (packed, sums, minus128) = QConvWeights.PackGemm(w8, m, cg, taps, group);
         int chunk = QConv2D.ChunkFor(cg * taps, plane);
         var s8 = new byte[QConv2D.GemmScratchLength(c, h, wd, m, k, k, s, s, pad, pad, pad, pad, group, chunk, false)];
-        q = () => QConv2D.Gemm(x8, packed, sums, bias, zw, mm, ms, y8, s8, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, group, 128, 128, 0, 255, minus128);
+        q = () => QConv2D.Gemm(x8, packed, sums, bias, zw, scale, y8, s8, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, group, 128, 128, 0, 255, minus128);
     }
     var (tf, tq) = TimePair(f, q);
     totalF += tf; totalQ += tq;

@@ -23,9 +23,7 @@ var a8 = Enumerable.Range(0, m * k).Select(_ => (byte)rng.Next(256)).ToArray();
 var b8 = Enumerable.Range(0, k * n).Select(_ => (sbyte)rng.Next(-127, 128)).ToArray();
 var packed = PackedQGemmWeights.FromKxN(b8, k, n);
 var bias = new int[n];
-var mult = Enumerable.Repeat(RequantMultiplier.FromReal(1.0 / 4096), n).ToArray();
-var mm = mult.Select(x => x.Multiplier).ToArray();
-var ms = mult.Select(x => x.Shift).ToArray();
+var scale = Enumerable.Repeat(RequantScale.FromReal(1.0 / 4096), n).ToArray();
 var y8 = new byte[m * n];
 var y32 = new int[m * n];
 double macs = (double)m * n * k;
@@ -58,7 +56,7 @@ Console.WriteLine($"M={m} K={k} N={n}, QGemm path {QGemm.SelectedPath}");
 double f = Time("float Gemm", () => Gemm.Run(af, bf, default, yf, m, n, k, false, false, 1f, 0f, 0, 0, 0f, 0f));
 foreach (var p in Enum.GetValues<QGemm.Path>().Where(QGemm.IsSupported))
 {
-    double q = Time("QGemm u8s8→u8 " + p, () => QGemm.Run(p, a8, packed.Data, packed.ColumnSums, bias, default, mm, ms, y8, default, m, n, k, 128, 3, 0, 255));
+    double q = Time("QGemm u8s8→u8 " + p, () => QGemm.Run(p, a8, packed.Data, packed.ColumnSums, bias, default, scale, y8, default, m, n, k, 128, 3, 0, 255));
     Console.WriteLine($"{"",-28} {f / q,9:F2}x float");
 }
 Time("QGemm u8s8→i32 (no requant)", () => QGemm.U8S8Int32(a8, packed.Data, packed.ColumnSums, bias, default, y32, m, n, k, 128, false));
@@ -68,7 +66,7 @@ Time("QGemm u8s8→i32 (no requant)", () => QGemm.U8S8Int32(a8, packed.Data, pac
 var bp = new float[(n + 15) / 16 * 16 * k];
 for (int kk = 0; kk < k; kk++) for (int j = 0; j < n; j++) bp[(j / 16 * k + kk) * 16 + j % 16] = bf[kk * n + j];
 double fb = Time("float blocked 4x16 FMA", () => BlockedFloat.Run(af, bp, yf, m, n, k));
-double best8 = Time("QGemm U8S8 (dispatch)", () => QGemm.U8S8(a8, packed.Data, packed.ColumnSums, bias, default, mm, ms, y8, m, n, k, 128, 3, 0, 255, false));
+double best8 = Time("QGemm U8S8 (dispatch)", () => QGemm.U8S8(a8, packed.Data, packed.ColumnSums, bias, default, scale, y8, m, n, k, 128, 3, 0, 255, false));
 Console.WriteLine($"int8 dispatch vs float Gemm: {f / best8:F2}x, vs blocked float: {fb / best8:F2}x");
 
 

@@ -29,16 +29,16 @@ namespace Q.Compiler.Quantization
             return acc;
         }
 
-        /// <summary>y = clamp(zy + round(acc · M), lo, hi), the requantization every quantized kernel ends with.</summary>
-        public static int Requantize(int acc, RequantMultiplier m, int outputZeroPoint, int clampMin, int clampMax)
-        {
-            long v = (long)m.Apply(acc) + outputZeroPoint;
-            return (int)Math.Max(clampMin, Math.Min(clampMax, v));
-        }
+        /// <summary>
+        /// y = clamp(zy + RoundHalfEven((float)acc · scale), lo, hi) with a float32 scale (see <see cref="RequantScale"/>), the
+        /// requantization QLinearConv and QLinearMatMul kernels end with.
+        /// </summary>
+        public static int Requantize(int acc, float scale, int outputZeroPoint, int clampMin, int clampMax) =>
+            RequantScale.Requantize(acc, scale, outputZeroPoint, clampMin, clampMax);
 
         /// <summary>The full quantized GEMM: <see cref="GemmU8S8Accumulate"/> then per-column <see cref="Requantize"/> to uint8.</summary>
         public static byte[] GemmU8S8(ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> b, int m, int n, int k, int aZeroPoint,
-            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> bias, ReadOnlySpan<RequantMultiplier> multipliers,
+            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> bias, ReadOnlySpan<float> scales,
             int outputZeroPoint, int clampMin, int clampMax)
         {
             if (clampMin < 0 || clampMax > 255 || clampMin > clampMax) throw new ArgumentOutOfRangeException(nameof(clampMin));
@@ -46,17 +46,17 @@ namespace Q.Compiler.Quantization
             var y = new byte[m * n];
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++)
-                    y[i * n + j] = (byte)Requantize(acc[i * n + j], multipliers[multipliers.Length == 1 ? 0 : j], outputZeroPoint, clampMin, clampMax);
+                    y[i * n + j] = (byte)Requantize(acc[i * n + j], scales[scales.Length == 1 ? 0 : j], outputZeroPoint, clampMin, clampMax);
             return y;
         }
 
         /// <summary>Requantizes int32 values per channel (element i belongs to channel i / innerSize % channels) to uint8 or int8 range.</summary>
-        public static int[] Requantize(ReadOnlySpan<int> acc, ReadOnlySpan<RequantMultiplier> multipliers, int innerSize,
+        public static int[] Requantize(ReadOnlySpan<int> acc, ReadOnlySpan<float> scales, int innerSize,
             int outputZeroPoint, int clampMin, int clampMax)
         {
             var r = new int[acc.Length];
             for (int i = 0; i < acc.Length; i++)
-                r[i] = Requantize(acc[i], multipliers[i / innerSize % multipliers.Length], outputZeroPoint, clampMin, clampMax);
+                r[i] = Requantize(acc[i], scales[i / innerSize % scales.Length], outputZeroPoint, clampMin, clampMax);
             return r;
         }
 

@@ -28,7 +28,7 @@ namespace Q.Compiler.Kernels
             (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW) + 32;
 
         /// <summary>
-        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·M[c]), lo, hi) with
+        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·scale[c]), lo, hi) (float32 scale, see Requantize) with
         /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW per channel, prepared at build time).
         /// </summary>
         /// <remarks>
@@ -38,15 +38,15 @@ namespace Q.Compiler.Kernels
         /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
         /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<int> mult,
-            ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+            Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
-            => RunDepthwise(DepthwiseBest, x, wDiff, bias, mult, shift, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+            => RunDepthwise(DepthwiseBest, x, wDiff, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
         public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias,
-            ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
@@ -54,7 +54,7 @@ namespace Q.Compiler.Kernels
             int taps = kh * kw, plane = oh * ow, inPlane = h * wd;
             int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW;
             if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
-                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || mult.Length < c || shift.Length < c)
+                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || scale.Length < c)
                 throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
             Span<int> tapOffset = stackalloc int[taps];
             for (int ky = 0; ky < kh; ky++)
@@ -64,8 +64,7 @@ namespace Q.Compiler.Kernels
             Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
             Span<int> acc = stackalloc int[16];
             Span<byte> partial = stackalloc byte[16];
-            Span<int> m16 = stackalloc int[16];
-            Span<int> s16 = stackalloc int[16];
+            Span<float> s16 = stackalloc float[16];
             Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
             int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
 
@@ -99,7 +98,7 @@ namespace Q.Compiler.Kernels
                     int sumW = 0;
                     for (int t = 0; t < taps; t++) sumW += wc[t];
                     int b = unchecked(bias[ch] - xZeroPoint * sumW);
-                    int mc = mult[ch], sc = shift[ch];
+                    float sc = scale[ch];
                     Span<byte> yc = y.Slice((ni * c + ch) * plane, plane);
                     ref byte p0 = ref MemoryMarshal.GetReference(pad);
 
@@ -110,16 +109,15 @@ namespace Q.Compiler.Kernels
                             {
                                 int s = b, at = oy * rowStep + ox;
                                 for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
-                                yc[oy * ow + ox] = (byte)(Math.Max(lo, Math.Min(hi, Requantize.Apply(s, mc, sc))) + yZeroPoint);
+                                yc[oy * ow + ox] = (byte)(Requantize.Apply(s, sc, lo, hi) + yZeroPoint);
                             }
                         continue;
                     }
                     if (path == DepthwisePath.Avx2)
                     {
-                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, mc, sc, lo, hi, yZeroPoint);
+                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, sc, lo, hi, yZeroPoint);
                         continue;
                     }
-                    m16.Fill(mc);
                     s16.Fill(sc);
                     for (int oy = 0; oy < oh; oy++)
                     {
@@ -129,7 +127,7 @@ namespace Q.Compiler.Kernels
                             // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
                             int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
                             DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
-                            Requantize.Tile16(rq, acc, m16, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                            Requantize.Tile16(rq, acc, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
                             int count = Math.Min(16, ow);
                             partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
                             ox = start + 16;
@@ -143,7 +141,7 @@ namespace Q.Compiler.Kernels
         /// int16, vpmaddwd by the pair (w_t, w_t+1) into int32, then requantized and packed in registers.
         /// </summary>
         private static void DepthwiseRowsAvx2(ref byte pad, Span<byte> yc, int oh, int ow, int rowStep, ReadOnlySpan<int> tapOffset,
-            ReadOnlySpan<int> w, int bias, int mult, int shift, int lo, int hi, int yZeroPoint)
+            ReadOnlySpan<int> w, int bias, float scale, int lo, int hi, int yZeroPoint)
         {
             int taps = tapOffset.Length, pairs = (taps + 1) / 2;
             // Offsets and weight pairs, an odd last tap paired with itself at weight 0.
@@ -154,15 +152,10 @@ namespace Q.Compiler.Kernels
             ref int off0 = ref MemoryMarshal.GetReference(off);
             ref int wp0 = ref MemoryMarshal.GetReference(wp);
             var vb = Vector256.Create(bias);
-            // One multiplier for the whole channel (see RequantUniformAvx2).
-            var vm = Vector256.Create(mult);
-            var round = Vector256.Create((1L << (shift - 1)) + (1L << 62));
-            var count = Vector128.CreateScalar((ulong)shift);
-            var offset = Vector256.Create(62 - shift >= 32 ? 0 : unchecked((int)(1L << (62 - shift))));
-            bool saturate = shift <= 30;
-            var bound = Vector256.Create(Requantize.SaturationBound);
-            var vlo = Vector256.Create(lo);
-            var vhi = Vector256.Create(hi);
+            // One scale for the whole channel; clamp bounds relative to the zero point, as floats (see Requantize.Avx2Row16).
+            var vs = Vector256.Create(scale);
+            var vlo = Vector256.Create((float)lo);
+            var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
             Span<byte> partial = stackalloc byte[16];
             for (int oy = 0; oy < oh; oy++)
@@ -183,15 +176,7 @@ namespace Q.Compiler.Kernels
                         acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
                         acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
                     }
-                    if (saturate)
-                    {
-                        acc0 = Avx2.Min(Avx2.Max(acc0, -bound), bound);
-                        acc1 = Avx2.Min(Avx2.Max(acc1, -bound), bound);
-                    }
-                    var v0 = Avx2.Add(Avx2.Min(Avx2.Max(RequantUniformAvx2(acc0, vm, round, count, offset), vlo), vhi), vz);
-                    var v1 = Avx2.Add(Avx2.Min(Avx2.Max(RequantUniformAvx2(acc1, vm, round, count, offset), vlo), vhi), vz);
-                    var w16 = Avx2.PackSignedSaturate(v0, v1);
-                    var packed = Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(w16, w16).AsInt32(), Vector256.Create(0, 4, 1, 5, 0, 4, 1, 5)).AsByte().GetLower();
+                    var packed = Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false);
                     if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
                     else
                     {
@@ -201,24 +186,6 @@ namespace Q.Compiler.Kernels
                     ox = start + 16;
                 }
             }
-        }
-
-        /// <summary>
-        /// round(acc·m·2^−s) (ties toward +∞) for 8 lanes sharing one multiplier and shift, exactly as
-        /// <see cref="Requantize.Apply"/> (the caller clamps acc to ±2^14 first when s ≤ 30). AVX2 has no 64-bit arithmetic
-        /// shift, so the product is made non-negative instead: with X = acc·m + 2^(s−1) + 2^62 (in (0, 2^64) since
-        /// |acc·m| &lt; 2^62), X >>> s = floor((acc·m + 2^(s−1)) / 2^s) + 2^(62−s), and the 2^(62−s) is subtracted from the
-        /// low 32 bits (exact mod 2^32, and the result fits int32). About half the work of the per-lane version.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> RequantUniformAvx2(Vector256<int> acc, Vector256<int> mult, Vector256<long> round, Vector128<ulong> shift,
-            Vector256<int> offset)
-        {
-            var pe = Avx2.Add(Avx2.Multiply(acc, mult), round).AsUInt64();
-            var po = Avx2.Add(Avx2.Multiply(Avx2.ShiftRightLogical(acc.AsInt64(), 32).AsInt32(), mult), round).AsUInt64();
-            pe = Avx2.ShiftRightLogical(pe, shift);
-            po = Avx2.ShiftRightLogical(po, shift);
-            return Avx2.Subtract(Avx2.Blend(pe.AsInt32(), Avx2.ShiftLeftLogical(po, 32).AsInt32(), 0b10101010), offset);
         }
 
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>

@@ -55,17 +55,17 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// y = clamp(zy + round((bias[oc] + Σ (x − zx)(w − zw[oc]))·M[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
+        /// y = clamp(zy + round((bias[oc] + Σ (x − zx)(w − zw[oc]))·scale[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
         /// holds one packed K × M/G block per group (PackedQGemmWeights.FromNxK of the weights in (ky, kx, ic) order);
-        /// <paramref name="columnSums"/>, <paramref name="bias"/>, <paramref name="wZeroPoints"/>, <paramref name="mult"/> and
-        /// <paramref name="shift"/> have one entry per output channel.
+        /// <paramref name="columnSums"/>, <paramref name="bias"/>, <paramref name="wZeroPoints"/>, and <paramref name="scale"/>
+        /// have one entry per output channel.
         /// </summary>
         public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums, ReadOnlySpan<int> bias,
-            ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<int> mult, ReadOnlySpan<int> shift, Span<byte> y, Span<byte> scratch,
+            ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
             bool weightsHaveMinus128)
-            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, bias, wZeroPoints, mult, shift, y, default, scratch,
+            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, bias, wZeroPoints, scale, y, default, scratch,
                 n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, group,
                 xZeroPoint, yZeroPoint, clampMin, clampMax);
 
@@ -74,7 +74,7 @@ namespace Q.Compiler.Kernels
             ReadOnlySpan<int> wZeroPoints, Span<int> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, bool weightsHaveMinus128)
-            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, default, wZeroPoints, default, default, default, y, scratch,
+            => RunGemm(QGemm.PathFor(weightsHaveMinus128), x, packedW, columnSums, default, wZeroPoints, default, default, y, scratch,
                 n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, group,
                 xZeroPoint, 0, 0, 0);
 
@@ -83,7 +83,7 @@ namespace Q.Compiler.Kernels
         /// <paramref name="y32"/> (accumulators) is non-empty; <paramref name="bias"/> may be empty.
         /// </summary>
         public static void RunGemm(QGemm.Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums,
-            ReadOnlySpan<int> bias, ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<int> mult, ReadOnlySpan<int> shift,
+            ReadOnlySpan<int> bias, ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<float> scale,
             Span<byte> y8, Span<int> y32, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int group, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
@@ -97,7 +97,7 @@ namespace Q.Compiler.Kernels
             int chunk = (scratch.Length - paddedLength) / (tileBytes + k);
             chunk = chunk >= plane ? plane : chunk / 16 * 16;
             if (chunk <= 0 || x.Length < n * c * inPlane || (int32 ? y32.Length : y8.Length) < n * m * plane || columnSums.Length < m
-                || wZeroPoints.Length < m || (!int32 && (mult.Length < m || shift.Length < m)))
+                || wZeroPoints.Length < m || (!int32 && scale.Length < m))
                 throw new ArgumentException("QConv2D operand or scratch sizes do not match");
             int packedPerGroup = QGemm.PackedLength(k, mg);
 
@@ -133,7 +133,7 @@ namespace Q.Compiler.Kernels
                         int oc0 = g * mg;
                         QGemm.Run(path, patches.Slice(0, rows * k), packedW.Slice(g * packedPerGroup, packedPerGroup), columnSums.Slice(oc0, mg),
                             bias.IsEmpty ? default : bias.Slice(oc0, mg), anyZb ? wZeroPoints.Slice(oc0, mg) : default,
-                            int32 ? default : mult.Slice(oc0, mg), int32 ? default : shift.Slice(oc0, mg),
+                            int32 ? default : scale.Slice(oc0, mg),
                             int32 ? default : tile.Slice(0, rows * mg), int32 ? MemoryMarshal.Cast<byte, int>(tile).Slice(0, rows * mg) : default,
                             rows, mg, k, xZeroPoint, yZeroPoint, clampMin, clampMax);
                         int yOffset = (ni * m + oc0) * plane + p0;

@@ -34,7 +34,8 @@ namespace Q.Compiler.Kernels
                 c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector256<int>.Zero;
             }
             var ones = Vector256.Create((short)1);
-            const int Flip = unchecked((int)0x80808080);
+            // a ^ 0x80 on the broadcast vector: the broadcast then loads straight from memory (vpbroadcastd ymm, m32).
+            var flip = Vector256.Create(unchecked((sbyte)0x80));
             ref sbyte bq = ref panel;
             for (int q = 0; q < quads; q++)
             {
@@ -42,22 +43,22 @@ namespace Q.Compiler.Kernels
                 var b1 = Vector256.LoadUnsafe(ref bq, 32);
                 bq = ref Unsafe.Add(ref bq, 64);
 
-                var x = Vector256.Create(Quad(ref r0, q) ^ Flip).AsSByte();
+                var x = Avx2.Xor(Vector256.Create(Quad(ref r0, q)).AsSByte(), flip);
                 var ax = Avx2.Abs(x);
                 c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r1, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r1, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r2, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r2, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
 
-                x = Vector256.Create(Quad(ref r3, q) ^ Flip).AsSByte();
+                x = Avx2.Xor(Vector256.Create(Quad(ref r3, q)).AsSByte(), flip);
                 ax = Avx2.Abs(x);
                 c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
                 c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
@@ -66,6 +67,81 @@ namespace Q.Compiler.Kernels
             c10.StoreUnsafe(ref t, 16); c11.StoreUnsafe(ref t, 24);
             c20.StoreUnsafe(ref t, 32); c21.StoreUnsafe(ref t, 40);
             c30.StoreUnsafe(ref t, 48); c31.StoreUnsafe(ref t, 56);
+        }
+
+        /// <summary>
+        /// The fused AVX2 path for one 16-column panel, requantized output and no weight zero points: every full 4-row tile
+        /// of the first <paramref name="m"/> rows of A (whose <paramref name="quads"/> whole quads the caller has checked to
+        /// lie within A; a partial last quad meets zero-padded weights) is multiplied as in <see cref="MicroAvx2"/> with the accumulators starting at the column
+        /// offsets (exact mod 2^32), then requantized, packed and stored from registers, with no round trip through a
+        /// tile in memory nor a call per tile (which dominate when K is small). Returns the rows done (a multiple of 4).
+        /// </summary>
+        private static int PanelAvx2Requantized(ref byte a, int k, int m, ref sbyte panel, int quads, Span<int> colOffset,
+            Span<float> panelScale, ref byte y, int ldy, int cols, int yZeroPoint, int clampMin, int clampMax)
+        {
+            ref int o0 = ref MemoryMarshal.GetReference(colOffset);
+            ref float ps = ref MemoryMarshal.GetReference(panelScale);
+            var off0 = Vector256.LoadUnsafe(ref o0); var off1 = Vector256.LoadUnsafe(ref o0, 8);
+            var s0 = Vector256.LoadUnsafe(ref ps); var s1 = Vector256.LoadUnsafe(ref ps, 8);
+            var lo = Vector256.Create((float)(clampMin - yZeroPoint)); var hi = Vector256.Create((float)(clampMax - yZeroPoint));
+            var zy = Vector256.Create(yZeroPoint);
+            var ones = Vector256.Create((short)1);
+            var flip = Vector256.Create(unchecked((sbyte)0x80));
+            Span<byte> partial = stackalloc byte[PanelWidth];
+            int i0 = 0;
+            for (; i0 + 4 <= m; i0 += 4)
+            {
+                ref byte r0 = ref Unsafe.Add(ref a, i0 * k);
+                ref byte r1 = ref Unsafe.Add(ref r0, k);
+                ref byte r2 = ref Unsafe.Add(ref r1, k);
+                ref byte r3 = ref Unsafe.Add(ref r2, k);
+                Vector256<int> c00 = off0, c01 = off1, c10 = off0, c11 = off1, c20 = off0, c21 = off1, c30 = off0, c31 = off1;
+                ref sbyte bq = ref panel;
+                for (int q = 0; q < quads; q++)
+                {
+                    var b0 = Vector256.LoadUnsafe(ref bq);
+                    var b1 = Vector256.LoadUnsafe(ref bq, 32);
+                    bq = ref Unsafe.Add(ref bq, 64);
+
+                    var x = Avx2.Xor(Vector256.Create(Quad(ref r0, q)).AsSByte(), flip);
+                    var ax = Avx2.Abs(x);
+                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
+                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
+
+                    x = Avx2.Xor(Vector256.Create(Quad(ref r1, q)).AsSByte(), flip);
+                    ax = Avx2.Abs(x);
+                    c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
+                    c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
+
+                    x = Avx2.Xor(Vector256.Create(Quad(ref r2, q)).AsSByte(), flip);
+                    ax = Avx2.Abs(x);
+                    c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
+                    c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
+
+                    x = Avx2.Xor(Vector256.Create(Quad(ref r3, q)).AsSByte(), flip);
+                    ax = Avx2.Abs(x);
+                    c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b0, x)), ones));
+                    c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(b1, x)), ones));
+                }
+                ref byte dst = ref Unsafe.Add(ref y, i0 * ldy);
+                StoreRow(Requantize.Avx2Row16(c00, c01, s0, s1, lo, hi, zy, signed: false), ref dst, cols, partial);
+                StoreRow(Requantize.Avx2Row16(c10, c11, s0, s1, lo, hi, zy, signed: false), ref Unsafe.Add(ref dst, ldy), cols, partial);
+                StoreRow(Requantize.Avx2Row16(c20, c21, s0, s1, lo, hi, zy, signed: false), ref Unsafe.Add(ref dst, 2 * ldy), cols, partial);
+                StoreRow(Requantize.Avx2Row16(c30, c31, s0, s1, lo, hi, zy, signed: false), ref Unsafe.Add(ref dst, 3 * ldy), cols, partial);
+            }
+            return i0;
+        }
+
+        /// <summary>16 requantized bytes of one row, or their first <paramref name="cols"/> in a panel narrower than 16.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRow(Vector128<byte> packed, ref byte dst, int cols, Span<byte> partial)
+        {
+            if (cols == PanelWidth) packed.StoreUnsafe(ref dst);
+            else
+            {
+                packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
+                for (int j = 0; j < cols; j++) Unsafe.Add(ref dst, j) = partial[j];
+            }
         }
 
         /// <summary>

@@ -20,7 +20,7 @@ namespace Q.Compiler.Kernels
     ///          = Σ_k (a[i,k] − c)·b[k,n]                    the product every path computes, c = 0 or 128
     ///          + bias[n] + (c − za)·colsum[n] + K·za·zb[n]   per column: build-time colsum[n] = Σ_k b[k,n]
     ///          − zb[n]·rowsum[i]                             per row: rowsum[i] = Σ_k a[i,k], only if some zb[n] ≠ 0
-    /// y[i,n]   = clamp(zy + round(acc[i,n]·M[n]), lo, hi)     M[n] = mult[n]·2^−shift[n], ties toward +∞
+    /// y[i,n]   = clamp(zy + round((float)acc[i,n]·scale[n]), lo, hi)   float32 scale, round half to even (Requantize)
     /// </code>
     /// <para>The SIMD paths multiply a' = a − 128 (a ^ 0x80, so a' is int8) because no x86 or Arm instruction multiplies
     /// u8 by s8 into int32 without an int16 step that can saturate: AVX2/AVX-512BW <c>vpmaddubsw</c> adds two u8·s8 products
@@ -84,14 +84,14 @@ namespace Q.Compiler.Kernels
 
         /// <summary>
         /// y[i,n] = clamp(zy + round((bias[n] + Σ_k (a[i,k] − za)(b[k,n] − zb[n]))·M[n]), lo, hi) as uint8.
-        /// <paramref name="bZeroPoints"/> and <paramref name="bias"/> may be empty (all zero); multipliers and shifts have one
+        /// <paramref name="bZeroPoints"/> and <paramref name="bias"/> may be empty (all zero); scales have one
         /// entry per column. <paramref name="weightsHaveMinus128"/> is the packer's build-time flag.
         /// </summary>
         public static void U8S8(ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums,
-            ReadOnlySpan<int> bias, ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts,
+            ReadOnlySpan<int> bias, ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<float> scales,
             Span<byte> y, int m, int n, int k, int aZeroPoint, int yZeroPoint, int clampMin, int clampMax, bool weightsHaveMinus128)
         {
-            Run(PathFor(weightsHaveMinus128), a, packedB, columnSums, bias, bZeroPoints, multipliers, shifts, y, default, m, n, k,
+            Run(PathFor(weightsHaveMinus128), a, packedB, columnSums, bias, bZeroPoints, scales, y, default, m, n, k,
                 aZeroPoint, yZeroPoint, clampMin, clampMax);
         }
 
@@ -102,7 +102,7 @@ namespace Q.Compiler.Kernels
         public static void U8S8Int32(ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums,
             ReadOnlySpan<int> bias, ReadOnlySpan<int> bZeroPoints, Span<int> y, int m, int n, int k, int aZeroPoint, bool weightsHaveMinus128)
         {
-            Run(PathFor(weightsHaveMinus128), a, packedB, columnSums, bias, bZeroPoints, default, default, default, y, m, n, k,
+            Run(PathFor(weightsHaveMinus128), a, packedB, columnSums, bias, bZeroPoints, default, default, y, m, n, k,
                 aZeroPoint, 0, 0, 0);
         }
 
@@ -111,7 +111,7 @@ namespace Q.Compiler.Kernels
         /// and <paramref name="y32"/> (raw accumulators) is non-empty.
         /// </summary>
         public static void Run(Path path, ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums,
-            ReadOnlySpan<int> bias, ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts,
+            ReadOnlySpan<int> bias, ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<float> scales,
             Span<byte> y8, Span<int> y32, int m, int n, int k, int aZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QGemm path " + path + " is not supported on this machine");
@@ -119,7 +119,7 @@ namespace Q.Compiler.Kernels
             int panels = (n + PanelWidth - 1) / PanelWidth;
             bool requant = y32.IsEmpty;
             if (a.Length < m * k || packedB.Length < PackedLength(k, n) || columnSums.Length < n
-                || (requant ? y8.Length < m * n || multipliers.Length < n || shifts.Length < n : y32.Length < m * n)
+                || (requant ? y8.Length < m * n || scales.Length < n : y32.Length < m * n)
                 || (bias.Length != 0 && bias.Length < n) || (bZeroPoints.Length != 0 && bZeroPoints.Length < n))
                 throw new ArgumentException("QGemm operand sizes do not match M=" + m + ", N=" + n + ", K=" + k);
             if (m == 0 || n == 0) return;
@@ -135,14 +135,14 @@ namespace Q.Compiler.Kernels
             Span<int> colOffset = stackalloc int[PanelWidth];
             Span<int> rowSum = stackalloc int[MaxRows];
             Span<byte> tail = stackalloc byte[MaxRows * KGroup];
-            Span<int> panelMult = stackalloc int[PanelWidth];
-            Span<int> panelShift = stackalloc int[PanelWidth];
+            Span<float> panelScale = stackalloc float[PanelWidth];
             Span<byte> partial = stackalloc byte[PanelWidth];
             Requantize.Path rq = path switch
             {
                 Path.Avx512BW => Requantize.Path.Avx512,
                 Path.Avx2 or Path.Avx2Widen => Requantize.Path.Avx2,
                 Path.AdvSimd or Path.AdvSimdDp => Requantize.Path.AdvSimd,
+                Path.Vector128 => Requantize.Path.Vector128,
                 _ => Requantize.Path.Scalar,
             };
             ref byte a0 = ref MemoryMarshal.GetReference(a);
@@ -173,14 +173,21 @@ namespace Q.Compiler.Kernels
                 ref sbyte panel = ref compactLast && p == panels - 1 ? ref MemoryMarshal.GetReference(expanded) : ref Unsafe.Add(ref b0, p * quads * PanelWidth * KGroup);
                 if (requant)
                 {
-                    // Padding columns get M = 0; their results are computed and dropped.
-                    panelMult.Clear();
-                    panelShift.Fill(31);
-                    multipliers.Slice(n0, cols).CopyTo(panelMult);
-                    shifts.Slice(n0, cols).CopyTo(panelShift);
+                    // Padding columns get scale 0; their results are computed and dropped.
+                    panelScale.Clear();
+                    scales.Slice(n0, cols).CopyTo(panelScale);
                 }
 
-                for (int i0 = 0; i0 < m; i0 += rowsPerTile)
+                int done = 0;
+                if (requant && path == Path.Avx2 && !rowSums)
+                {
+                    // A partial last quad is read whole: the bytes past a row's end (the next row's) meet zero-padded
+                    // weights and add exactly 0. Only rows whose whole quads lie within A take this path.
+                    int safeRows = a.Length < quads * KGroup ? 0 : Math.Min(m, (a.Length - quads * KGroup) / k + 1);
+                    done = PanelAvx2Requantized(ref a0, k, safeRows, ref panel, quads, colOffset, panelScale, ref y8[n0], n, cols,
+                        yZeroPoint, clampMin, clampMax);
+                }
+                for (int i0 = done; i0 < m; i0 += rowsPerTile)
                 {
                     int rows = Math.Min(rowsPerTile, m - i0);
                     ref byte aBlock = ref Unsafe.Add(ref a0, i0 * k);
@@ -208,16 +215,16 @@ namespace Q.Compiler.Kernels
                         // Fused AVX2 epilogue: offsets, requantization, clamp and pack in registers, 16 outputs per row.
                         ref int t0 = ref MemoryMarshal.GetReference(tile);
                         ref int o0 = ref MemoryMarshal.GetReference(colOffset);
-                        ref int pm = ref MemoryMarshal.GetReference(panelMult);
-                        ref int ps = ref MemoryMarshal.GetReference(panelShift);
+                        ref float ps = ref MemoryMarshal.GetReference(panelScale);
                         var off0 = Vector256.LoadUnsafe(ref o0); var off1 = Vector256.LoadUnsafe(ref o0, 8);
-                        var m0 = Vector256.LoadUnsafe(ref pm); var m1 = Vector256.LoadUnsafe(ref pm, 8);
                         var s0 = Vector256.LoadUnsafe(ref ps); var s1 = Vector256.LoadUnsafe(ref ps, 8);
+                        var vlo = Vector256.Create((float)(clampMin - yZeroPoint)); var vhi = Vector256.Create((float)(clampMax - yZeroPoint));
+                        var vz = Vector256.Create(yZeroPoint);
                         for (int r = 0; r < rows; r++)
                         {
                             ref int tr = ref Unsafe.Add(ref t0, r * PanelWidth);
                             var packed = Requantize.Avx2Row16(Avx2.Add(Vector256.LoadUnsafe(ref tr), off0), Avx2.Add(Vector256.LoadUnsafe(ref tr, 8), off1),
-                                m0, m1, s0, s1, clampMin - yZeroPoint, clampMax - yZeroPoint, yZeroPoint, signed: false);
+                                s0, s1, vlo, vhi, vz, signed: false);
                             if (cols == PanelWidth) packed.StoreUnsafe(ref y8[(i0 + r) * n + n0]);
                             else
                             {
@@ -258,10 +265,10 @@ namespace Q.Compiler.Kernels
                     {
                         Span<byte> dst = y8.Slice((i0 + r) * n + n0, cols);
                         if (cols == PanelWidth)
-                            Requantize.Tile16(rq, tile.Slice(r * PanelWidth, PanelWidth), panelMult, panelShift, dst, yZeroPoint, clampMin, clampMax, signed: false);
+                            Requantize.Tile16(rq, tile.Slice(r * PanelWidth, PanelWidth), panelScale, dst, yZeroPoint, clampMin, clampMax, signed: false);
                         else
                         {
-                            Requantize.Tile16(rq, tile.Slice(r * PanelWidth, PanelWidth), panelMult, panelShift, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                            Requantize.Tile16(rq, tile.Slice(r * PanelWidth, PanelWidth), panelScale, partial, yZeroPoint, clampMin, clampMax, signed: false);
                             partial.Slice(0, cols).CopyTo(dst);
                         }
                     }

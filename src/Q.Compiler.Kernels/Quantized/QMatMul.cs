@@ -17,38 +17,38 @@ namespace Q.Compiler.Kernels
     {
         /// <summary>QLinearMatMul, uint8 A, uint8 y: y = clamp(zy + round(Σ_k (a − za)(b − zb[n])·M[n]), lo, hi).</summary>
         public static void Run(ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums, ReadOnlySpan<int> bZeroPoints,
-            ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<byte> y, int m, int n, int k, int aZeroPoint, int yZeroPoint,
+            ReadOnlySpan<float> scales, Span<byte> y, int m, int n, int k, int aZeroPoint, int yZeroPoint,
             int clampMin, int clampMax, bool weightsHaveMinus128)
-            => QGemm.U8S8(a, packedB, columnSums, default, bZeroPoints, multipliers, shifts, y, m, n, k, aZeroPoint, yZeroPoint,
+            => QGemm.U8S8(a, packedB, columnSums, default, bZeroPoints, scales, y, m, n, k, aZeroPoint, yZeroPoint,
                 clampMin, clampMax, weightsHaveMinus128);
 
         /// <summary>QLinearMatMul, uint8 A, int8 y (zero point and clamp bounds given +128).</summary>
         public static void Run(ReadOnlySpan<byte> a, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums, ReadOnlySpan<int> bZeroPoints,
-            ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int m, int n, int k, int aZeroPoint, int yZeroPoint,
+            ReadOnlySpan<float> scales, Span<sbyte> y, int m, int n, int k, int aZeroPoint, int yZeroPoint,
             int clampMin, int clampMax, bool weightsHaveMinus128)
         {
             var yu = MemoryMarshal.Cast<sbyte, byte>(y);
-            QGemm.U8S8(a, packedB, columnSums, default, bZeroPoints, multipliers, shifts, yu, m, n, k, aZeroPoint, yZeroPoint,
+            QGemm.U8S8(a, packedB, columnSums, default, bZeroPoints, scales, yu, m, n, k, aZeroPoint, yZeroPoint,
                 clampMin, clampMax, weightsHaveMinus128);
             FlipSign(yu.Slice(0, m * n), yu);
         }
 
         /// <summary>QLinearMatMul, int8 A (copied to <paramref name="aShifted"/> as a + 128; zero point given +128), uint8 y.</summary>
         public static void RunInt8A(ReadOnlySpan<sbyte> a, Span<byte> aShifted, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums,
-            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<byte> y, int m, int n, int k,
+            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<float> scales, Span<byte> y, int m, int n, int k,
             int aZeroPoint, int yZeroPoint, int clampMin, int clampMax, bool weightsHaveMinus128)
         {
             FlipSign(MemoryMarshal.Cast<sbyte, byte>(a).Slice(0, m * k), aShifted);
-            Run(aShifted, packedB, columnSums, bZeroPoints, multipliers, shifts, y, m, n, k, aZeroPoint, yZeroPoint, clampMin, clampMax, weightsHaveMinus128);
+            Run(aShifted, packedB, columnSums, bZeroPoints, scales, y, m, n, k, aZeroPoint, yZeroPoint, clampMin, clampMax, weightsHaveMinus128);
         }
 
         /// <summary>QLinearMatMul, int8 A, int8 y.</summary>
         public static void RunInt8A(ReadOnlySpan<sbyte> a, Span<byte> aShifted, ReadOnlySpan<sbyte> packedB, ReadOnlySpan<int> columnSums,
-            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<int> multipliers, ReadOnlySpan<int> shifts, Span<sbyte> y, int m, int n, int k,
+            ReadOnlySpan<int> bZeroPoints, ReadOnlySpan<float> scales, Span<sbyte> y, int m, int n, int k,
             int aZeroPoint, int yZeroPoint, int clampMin, int clampMax, bool weightsHaveMinus128)
         {
             FlipSign(MemoryMarshal.Cast<sbyte, byte>(a).Slice(0, m * k), aShifted);
-            Run(aShifted, packedB, columnSums, bZeroPoints, multipliers, shifts, y, m, n, k, aZeroPoint, yZeroPoint, clampMin, clampMax, weightsHaveMinus128);
+            Run(aShifted, packedB, columnSums, bZeroPoints, scales, y, m, n, k, aZeroPoint, yZeroPoint, clampMin, clampMax, weightsHaveMinus128);
         }
 
         /// <summary>

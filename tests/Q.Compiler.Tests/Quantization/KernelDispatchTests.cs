@@ -50,10 +50,10 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
                     var a = Enumerable.Range(0, m * k).Select(_ => (byte)Next(0, 256)).ToArray();
                     var b = Enumerable.Range(0, k * n).Select(_ => (sbyte)Next(minus128 ? -128 : -127, 128)).ToArray();
                     var bias = Enumerable.Range(0, n).Select(_ => Next(-100000, 100000)).ToArray();
-                    var mult = Enumerable.Range(0, n).Select(_ => RequantMultiplier.FromReal(Math.Pow(2, -Next(6, 20)) * 0.77)).ToArray();
+                    var mult = Enumerable.Range(0, n).Select(_ => RequantScale.FromReal(Math.Pow(2, -Next(6, 20)) * 0.77)).ToArray();
                     var packed = PackedQGemmWeights.FromKxN(b, k, n);
                     var y = new byte[m * n];
-                    QGemm.U8S8(a, packed.Data, packed.ColumnSums, bias, default, mult.Select(x => x.Multiplier).ToArray(), mult.Select(x => x.Shift).ToArray(),
+                    QGemm.U8S8(a, packed.Data, packed.ColumnSums, bias, default, mult,
                         y, m, n, k, za, 7, 7, 250, packed.HasMinus128);
                     var want = IntegerReference.GemmU8S8(a, b, m, n, k, za, default, bias, mult, 7, 7, 250);
                     if (!want.AsSpan().SequenceEqual(y)) { Console.WriteLine($"MISMATCH QGemm M={m} N={n} K={k} za={za} minus128={minus128}"); return 1; }
@@ -63,9 +63,9 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
                     checks += 2;
                 }
                 var acc = Enumerable.Range(0, 3 * 37).Select(_ => Next(int.MinValue / 2, int.MaxValue / 2)).ToArray();
-                var rm = new[] { RequantMultiplier.FromReal(1.0), RequantMultiplier.FromReal(1e-4), RequantMultiplier.FromReal(3e-7) };
+                var rm = new[] { RequantScale.FromReal(1.0), RequantScale.FromReal(1e-4), RequantScale.FromReal(3e-7) };
                 var r8 = new byte[acc.Length];
-                Requantize.ToUInt8(acc, rm.Select(x => x.Multiplier).ToArray(), rm.Select(x => x.Shift).ToArray(), r8, 3, 37, 128, 0, 255);
+                Requantize.ToUInt8(acc, rm, r8, 3, 37, 128, 0, 255);
                 if (!IntegerReference.Requantize(acc, rm, 37, 128, 0, 255).SequenceEqual(r8.Select(v => (int)v))) { Console.WriteLine("MISMATCH Requantize"); return 1; }
                 var x = Enumerable.Range(0, 1003).Select(i => (i - 500) * 0.0123f + (i % 7 == 0 ? 0.025f : 0f)).ToArray();
                 var q = new byte[x.Length];

@@ -51,13 +51,13 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                     var wt = Enumerable.Range(0, m * c / group * taps).Select(_ => Next(minus128 ? -128 : -127, 128)).ToArray();
                     var zw = Enumerable.Range(0, m).Select(i => i % 3 == 0 ? Next(-20, 20) : 0).ToArray();
                     var bias = Enumerable.Range(0, m).Select(_ => Next(-100000, 100000)).ToArray();
-                    var mult = Enumerable.Range(0, m).Select(i => RequantMultiplier.FromReal(i == 0 ? 2.5 : Math.Pow(2, -Next(6, 16)) * 0.77)).ToArray();
+                    var mult = Enumerable.Range(0, m).Select(i => RequantScale.FromReal(i == 0 ? 2.5 : Math.Pow(2, -Next(6, 16)) * 0.77)).ToArray();
                     int zx = Next(0, 256);
                     var (packed, sums, hasMinus128) = QConvWeights.PackGemm(wt, m, c / group, taps, group);
                     var xb = x.Select(v => (byte)v).ToArray();
                     var scratch = new byte[QConv2D.GemmScratchLength(c, h, w, m, kh, kw, s, s, p, p, p, p, group, 32, true)];
                     var y = new byte[n * m * oh * ow];
-                    QConv2D.Gemm(xb, packed, sums, bias, zw, mult.Select(r => r.Multiplier).ToArray(), mult.Select(r => r.Shift).ToArray(), y, scratch,
+                    QConv2D.Gemm(xb, packed, sums, bias, zw, mult, y, scratch,
                         n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, group, zx, 9, 3, 250, hasMinus128);
                     var acc = QConvReference.Accumulate(x, wt, bias, n, c, h, w, m, group, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zw);
                     if (!IntegerReference.Requantize(acc, mult, oh * ow, 9, 3, 250).SequenceEqual(y.Select(v => (int)v))) { Console.WriteLine($"MISMATCH Gemm {string.Join(",", g)} {minus128}"); return 1; }
@@ -71,8 +71,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                     var zd = Enumerable.Range(0, c).Select(_ => Next(-128, 128)).ToArray();
                     var yd = new byte[n * c * oh * ow];
                     var md = mult.Take(c).ToArray();
-                    QConv2D.Depthwise(xb, QConvWeights.DepthwiseDifferences(wd, zd, taps), bias.Take(c).ToArray(), md.Select(r => r.Multiplier).ToArray(),
-                        md.Select(r => r.Shift).ToArray(), yd, new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
+                    QConv2D.Depthwise(xb, QConvWeights.DepthwiseDifferences(wd, zd, taps), bias.Take(c).ToArray(), md, yd, new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
                         n, c, h, w, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 128, 0, 255);
                     var accd = QConvReference.Accumulate(x, wd, bias.Take(c).ToArray(), n, c, h, w, c, c, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zd);
                     if (!IntegerReference.Requantize(accd, md, oh * ow, 128, 0, 255).SequenceEqual(yd.Select(v => (int)v))) { Console.WriteLine("MISMATCH Depthwise"); return 1; }

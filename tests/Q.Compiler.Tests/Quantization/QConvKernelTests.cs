@@ -33,7 +33,7 @@ public class QConvKernelTests
 
     private static readonly int[] ZeroPoints = { 0, 1, 127, 128, 255 };
 
-    internal sealed record GemmCase(int[] G, byte[] X, int[] W, int[] Zw, int[] Bias, RequantMultiplier[] Mult, int Zx, int Zy, int Lo, int Hi)
+    internal sealed record GemmCase(int[] G, byte[] X, int[] W, int[] Zw, int[] Bias, float[] Mult, int Zx, int Zy, int Lo, int Hi)
     {
         public int N => G[0]; public int C => G[1]; public int H => G[2]; public int Wd => G[3]; public int M => G[4];
         public int KH => G[5]; public int KW => G[6]; public int SH => G[7]; public int SW => G[8]; public int DH => G[9]; public int DW => G[10];
@@ -45,7 +45,7 @@ public class QConvKernelTests
 
     internal static GemmCase MakeCase(Random rng, int[] g, int zx, int zy, bool minus128, bool weightZeroPoints)
     {
-        var c = new GemmCase(g, Array.Empty<byte>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<RequantMultiplier>(), zx, zy, 0, 255);
+        var c = new GemmCase(g, Array.Empty<byte>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<int>(), Array.Empty<float>(), zx, zy, 0, 255);
         var x = new byte[c.N * c.C * c.H * c.Wd];
         for (int i = 0; i < x.Length; i++) x[i] = rng.Next(4) switch { 0 => 0, 1 => 255, _ => (byte)rng.Next(256) };
         var w = new int[c.M * c.C / c.Group * c.Taps];
@@ -53,9 +53,9 @@ public class QConvKernelTests
         for (int i = 0; i < w.Length; i++) w[i] = rng.Next(4) switch { 0 => wmin, 1 => 127, _ => rng.Next(wmin, 128) };
         var zw = Enumerable.Range(0, c.M).Select(_ => weightZeroPoints ? rng.Next(-128, 128) : 0).ToArray();
         var bias = Enumerable.Range(0, c.M).Select(_ => rng.Next(-1 << 18, 1 << 18)).ToArray();
-        var mult = Enumerable.Range(0, c.M).Select(j => RequantMultiplier.FromReal(j switch
+        var mult = Enumerable.Range(0, c.M).Select(j => RequantScale.FromReal(j switch
         {
-            0 => 1.0, 1 => 3.75, 2 => 1e-12, _ => Math.Pow(2, -(6 + rng.NextDouble() * 12)),
+            0 => 1.0, 1 => 3.75, 2 => 1e-12, 3 => 0.25, _ => Math.Pow(2, -(6 + rng.NextDouble() * 12)),
         })).ToArray();
         int lo = rng.Next(3) == 0 ? zy : 0, hi = rng.Next(3) == 0 ? Math.Max(lo, rng.Next(256)) : 255;
         return c with { X = x, W = w, Zw = zw, Bias = bias, Mult = mult, Lo = lo, Hi = hi };
@@ -78,8 +78,7 @@ public class QConvKernelTests
         int len = c.N * c.M * c.OH * c.OW;
         var y8 = int32 ? Array.Empty<byte>() : new byte[len];
         var y32 = int32 ? new int[len] : Array.Empty<int>();
-        QConv2D.RunGemm(path, c.X, packed, sums, int32 ? default : c.Bias, c.Zw, c.Mult.Select(r => r.Multiplier).ToArray(),
-            c.Mult.Select(r => r.Shift).ToArray(), y8, y32, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW,
+        QConv2D.RunGemm(path, c.X, packed, sums, int32 ? default : c.Bias, c.Zw, c.Mult, y8, y32, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW,
             c.PT, c.PL, c.PB, c.PR, c.Group, c.Zx, c.Zy, c.Lo, c.Hi);
         return (y8, y32);
     }
@@ -151,7 +150,7 @@ public class QConvKernelTests
                 var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
                 var scratch = new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)];
                 var y = new byte[c.N * c.M * c.OH * c.OW];
-                QConv2D.RunDepthwise(path, c.X, diff, c.Bias, c.Mult.Select(r => r.Multiplier).ToArray(), c.Mult.Select(r => r.Shift).ToArray(),
+                QConv2D.RunDepthwise(path, c.X, diff, c.Bias, c.Mult,
                     y, scratch, c.N, c.C, c.H, c.Wd, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", d)}] zx={zx} zy={zy} zw={zeroPoints}");
                 index++;
@@ -166,11 +165,11 @@ public class QConvKernelTests
         Assert.Equal(new[] { -255, 255 }, diff);
         var x = new byte[] { 255, 255, 255, 255 };
         var y = new byte[4];
-        var one = RequantMultiplier.FromReal(1.0 / 1024);
+        var one = RequantScale.FromReal(1.0 / 1024);
         foreach (var path in Enum.GetValues<QConv2D.DepthwisePath>().Where(QConv2D.IsSupported))
         {
             // 2 channels, 1x2 plane, 1x1 kernel: acc = ±255·255 = ±65025, /1024 = ±63.501 → ±64, plus zy 128.
-            QConv2D.RunDepthwise(path, x, diff, new[] { 0, 0 }, new[] { one.Multiplier, one.Multiplier }, new[] { one.Shift, one.Shift }, y,
+            QConv2D.RunDepthwise(path, x, diff, new[] { 0, 0 }, new[] { one, one }, y,
                 new byte[QConv2D.DepthwiseScratchLength(1, 2, 1, 0, 0, 0, 0)], 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 128, 0, 255);
             Assert.Equal(new byte[] { 128 - 64, 128 - 64, 128 + 64, 128 + 64 }, y);
         }

@@ -21,7 +21,7 @@ public class QGemmKernelTests
     /// <summary>Paths using the sign trick need weights in [−127, 127]; the others take −128 too.</summary>
     private static bool TakesMinus128(QGemm.Path p) => p is not (QGemm.Path.Avx2 or QGemm.Path.Avx512BW);
 
-    internal sealed record Case(byte[] A, sbyte[] B, int M, int N, int K, int Za, int[] Zb, int[] Bias, RequantMultiplier[] Mult, int Zy, int Lo, int Hi);
+    internal sealed record Case(byte[] A, sbyte[] B, int M, int N, int K, int Za, int[] Zb, int[] Bias, float[] Mult, int Zy, int Lo, int Hi);
 
     internal static Case MakeCase(Random rng, int m, int n, int k, int za, int zy, bool minus128, bool weightZeroPoints)
     {
@@ -34,13 +34,14 @@ public class QGemmKernelTests
             b[i] = (rng.Next(4)) switch { 0 => (sbyte)wmin, 1 => 127, _ => (sbyte)rng.Next(wmin, 128) };
         var zb = weightZeroPoints ? Enumerable.Range(0, n).Select(_ => rng.Next(-20, 21)).ToArray() : Array.Empty<int>();
         var bias = Enumerable.Range(0, n).Select(_ => rng.Next(-1 << 20, 1 << 20)).ToArray();
-        // Multipliers from above 1 (pre-quantized models; saturating) down to below 2^-32 (stored as 0), mostly in the
+        // Multipliers from above 1 (pre-quantized models; saturating) down to 1e-12 (everything rounds to 0), exact ties (0.5), mostly in the
         // realistic 2^-8..2^-20 band.
-        var mult = Enumerable.Range(0, n).Select(j => RequantMultiplier.FromReal(j switch
+        var mult = Enumerable.Range(0, n).Select(j => RequantScale.FromReal(j switch
         {
             0 => 1.0,
             1 => 1e-12,
             2 => 1 + rng.NextDouble() * 300,
+            3 => 0.5,                                   // exact ties: round half to even
             _ => Math.Pow(2, -(8 + rng.NextDouble() * 12)),
         })).ToArray();
         int lo = rng.Next(3) == 0 ? zy : 0, hi = rng.Next(3) == 0 ? Math.Max(lo, rng.Next(256)) : 255;
@@ -51,8 +52,7 @@ public class QGemmKernelTests
     {
         var packed = PackedQGemmWeights.FromKxN(c.B, c.K, c.N);
         var y = new byte[c.M * c.N];
-        QGemm.Run(path, c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, c.Mult.Select(x => x.Multiplier).ToArray(),
-            c.Mult.Select(x => x.Shift).ToArray(), y, default, c.M, c.N, c.K, c.Za, c.Zy, c.Lo, c.Hi);
+        QGemm.Run(path, c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, c.Mult, y, default, c.M, c.N, c.K, c.Za, c.Zy, c.Lo, c.Hi);
         return y;
     }
 
@@ -98,7 +98,7 @@ public class QGemmKernelTests
                 var c = MakeCase(rng, m, n, k, za, 0, TakesMinus128(path), weightZeroPoints: za == 127);
                 var packed = PackedQGemmWeights.FromKxN(c.B, k, n);
                 var got = new int[m * n];
-                QGemm.Run(path, c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, default, default, default, got, m, n, k, za, 0, 0, 0);
+                QGemm.Run(path, c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, default, default, got, m, n, k, za, 0, 0, 0);
                 var want = IntegerReference.GemmU8S8Accumulate(c.A, c.B, m, n, k, za, c.Zb, c.Bias);
                 Assert.Equal(want, got);
             }
@@ -116,7 +116,7 @@ public class QGemmKernelTests
         foreach (var path in Enum.GetValues<QGemm.Path>().Where(QGemm.IsSupported))
         {
             var got = new int[m * n];
-            QGemm.Run(path, a, packed.Data, packed.ColumnSums, default, default, default, default, default, got, m, n, k, 0, 0, 0, 0);
+            QGemm.Run(path, a, packed.Data, packed.ColumnSums, default, default, default, default, got, m, n, k, 0, 0, 0, 0);
             Assert.Equal(want, got);
         }
     }
@@ -140,7 +140,7 @@ public class QGemmKernelTests
             var c = MakeCase(rng, 7, 21, 37, 128, 3, m128, weightZeroPoints: false);
             var packed = PackedQGemmWeights.FromKxN(c.B, c.K, c.N);
             var y = new byte[c.M * c.N];
-            QGemm.U8S8(c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, c.Mult.Select(x => x.Multiplier).ToArray(), c.Mult.Select(x => x.Shift).ToArray(),
+            QGemm.U8S8(c.A, packed.Data, packed.ColumnSums, c.Bias, c.Zb, c.Mult,
                 y, c.M, c.N, c.K, c.Za, c.Zy, c.Lo, c.Hi, packed.HasMinus128);
             Assert.Equal(RunReference(c), y);
             var y32 = new int[c.M * c.N];
@@ -174,6 +174,6 @@ public class QGemmKernelTests
     {
         var packed = PackedQGemmWeights.FromKxN(new sbyte[8], 2, 4);
         Assert.Throws<ArgumentException>(() => QGemm.Run(QGemm.Path.Scalar, new byte[3], packed.Data, packed.ColumnSums, default, default,
-            new int[4], new int[4], new byte[8], default, 2, 4, 2, 0, 0, 0, 255));
+            new float[4], new byte[8], default, 2, 4, 2, 0, 0, 0, 255));
     }
 }

@@ -21,28 +21,29 @@ public class QuantKernelTests
             {
                 0 => int.MinValue, 1 => int.MaxValue, 2 => 0, _ => rng.Next(int.MinValue, int.MaxValue) >> rng.Next(0, 24),
             }).ToArray();
-            var mult = Enumerable.Range(0, channels).Select(c => RequantMultiplier.FromReal(c switch
+            var scale = Enumerable.Range(0, channels).Select(c => RequantScale.FromReal(c switch
             {
                 0 => 1.0, 1 => 0.5, 2 => 65535.9, 3 => 1.0 + rng.NextDouble() * 40,   // M ≥ 1 saturates (pre-quantized models)
                 _ => Math.Pow(2, -rng.NextDouble() * 30),
             })).ToArray();
-            var m = mult.Select(x => x.Multiplier).ToArray();
-            var s = mult.Select(x => x.Shift).ToArray();
+            // Exact ties for the 0.5 channel: odd accumulators near zero.
+            for (int i = 0; i < len; i++)
+                if (i / inner % channels == 1 && i % 3 == 0) acc[i] = rng.Next(-600, 600) | 1;
             foreach (var (zy, lo, hi, signed) in new[] { (0, 0, 255, false), (128, 0, 255, false), (255, 255, 255, false), (37, 37, 200, false), (0, -128, 127, true), (-5, -5, 127, true), (127, -128, 127, true) })
             {
-                var want = IntegerReference.Requantize(acc, mult, inner, zy, lo, hi);
+                var want = IntegerReference.Requantize(acc, scale, inner, zy, lo, hi);
                 foreach (var path in Enum.GetValues<Requantize.Path>().Where(Requantize.IsSupported))
                 {
                     if (signed)
                     {
                         var y = new sbyte[len];
-                        Requantize.Run(path, acc, m, s, default, y, channels, inner, zy, lo, hi);
+                        Requantize.Run(path, acc, scale, default, y, channels, inner, zy, lo, hi);
                         Assert.Equal(want, y.Select(v => (int)v).ToArray());
                     }
                     else
                     {
                         var y = new byte[len];
-                        Requantize.Run(path, acc, m, s, y, default, channels, inner, zy, lo, hi);
+                        Requantize.Run(path, acc, scale, y, default, channels, inner, zy, lo, hi);
                         Assert.Equal(want, y.Select(v => (int)v).ToArray());
                     }
                 }
@@ -98,6 +99,32 @@ public class QuantKernelTests
                 int c = i / 128 % 3;
                 Assert.Equal((float)((sbyte)q[i] - new[] { -3, 0, 100 }[c]) * new[] { 0.5f, 3f, 1e-3f }[c], y[i]);
             }
+        }
+    }
+
+    [Fact]
+    public void Float_scale_requantization_is_one_float32_multiply_rounded_half_to_even()
+    {
+        // Ties go to even: 0.5 → 0, 1.5 → 2, 2.5 → 2, −0.5 → 0, −1.5 → −2.
+        Assert.Equal(new[] { 0, 2, 2, 0, -2, -2 }, new[] { 1, 3, 5, -1, -3, -5 }.Select(a => RequantScale.Apply(a, 0.5f)).ToArray());
+        Assert.Equal(1 << 22, RequantScale.Apply(int.MaxValue, 65535.9f));
+        Assert.Equal(-(1 << 22), RequantScale.Apply(int.MinValue, 3f));
+        Assert.Equal(0, RequantScale.Apply(int.MaxValue, 0f));
+        Assert.Equal(200, RequantScale.Requantize(1000, 0.1f, 100, 0, 255));
+        Assert.Equal(255, RequantScale.Requantize(100000, 0.1f, 100, 0, 255));
+
+        // Oracle: the double product of two floats is exact (48 significant bits), so rounding it to float is the IEEE
+        // float32 product; then clamp and round half to even in double. The scalar kernel must agree for every bound.
+        var rng = new Random(5);
+        for (int t = 0; t < 20000; t++)
+        {
+            float scale = (float)(Math.Pow(2, t % 4 == 3 ? rng.NextDouble() * 16 : -rng.NextDouble() * 34) * (0.5 + rng.NextDouble()));
+            int acc = t % 5 == 0 ? rng.Next(-5000, 5000) : rng.Next(int.MinValue, int.MaxValue) >> rng.Next(0, 31);
+            double product = (float)((double)(float)acc * scale);
+            int want = (int)Math.Round(Math.Clamp(product, -4194304.0, 4194304.0), MidpointRounding.ToEven);
+            Assert.Equal(want, RequantScale.Apply(acc, scale));
+            int zy = rng.Next(0, 256), lo = rng.Next(0, 256), hi = rng.Next(lo, 256);
+            Assert.Equal(Math.Clamp(want + zy, lo, hi), Requantize.Apply(acc, scale, lo - zy, hi - zy) + zy);
         }
     }
 

@@ -50,15 +50,14 @@ namespace Q.Compiler.Ops.QConv
             }
             int cg = s.C / s.Group, mg = s.M / s.Group, taps = g.KernelH * g.KernelW, k = cg * taps, plane = g.OutH * g.OutW;
             string act = ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op;
-            var mult = Shape1(p.Multipliers.Select(r => r.Multiplier));
-            var shift = Shape1(p.Multipliers.Select(r => r.Shift));
+            var scale = new Tensor(DataType.Float, new Shape(p.Scales.Length), p.Scales);
             var geometry = new[]
             {
                 PlanArg.Int(g.KernelH), PlanArg.Int(g.KernelW), PlanArg.Int(g.StrideH), PlanArg.Int(g.StrideW), PlanArg.Int(g.DilationH), PlanArg.Int(g.DilationW),
                 PlanArg.Int(g.PadTop), PlanArg.Int(g.PadLeft), PlanArg.Int(g.PadBottom), PlanArg.Int(g.PadRight),
             };
             string math = requantize
-                ? "y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y fixed point"
+                ? "y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even"
                 : "y[oc] = Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]) (int32)";
 
             if (requantize && s.Depthwise)
@@ -70,7 +69,7 @@ namespace Q.Compiler.Ops.QConv
                 var args = new List<PlanArg>
                 {
                     ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", Int32(diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
-                    PlanArg.In(ctx.Constant("mult", mult)), PlanArg.In(ctx.Constant("shift", shift)), ctx.OutArg(0),
+                    PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
                     PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
                 };
@@ -100,8 +99,7 @@ namespace Q.Compiler.Ops.QConv
             call.Add(PlanArg.In(ctx.Constant("wzp", Int32(zw))));
             if (requantize)
             {
-                call.Add(PlanArg.In(ctx.Constant("mult", mult)));
-                call.Add(PlanArg.In(ctx.Constant("shift", shift)));
+                call.Add(PlanArg.In(ctx.Constant("scale", scale)));
             }
             call.Add(ctx.OutArg(0));
             call.Add(PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))));
@@ -118,7 +116,6 @@ namespace Q.Compiler.Ops.QConv
         }
 
         private static Tensor Int32(int[] v) => new Tensor(DataType.Int32, new Shape(v.Length), v);
-        private static Tensor Shape1(IEnumerable<int> v) => Int32(v.ToArray());
 
         private static string InputName(string op, int i) => op == "QLinearConv"
             ? new[] { "x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B" }[i]

@@ -11,8 +11,8 @@ namespace Q.Compiler.Ops.QConv
 {
     /// <summary>
     /// QLinearConv (ai.onnx, opset 10): uint8/int8 input, weights and output with per-tensor or per-output-channel weight
-    /// scales and zero points, optional int32 bias; the output is requantized with the fixed-point multiplier
-    /// M[c] = s_x · s_w[c] / s_y (see <see cref="RequantMultiplier"/>), and a fused Relu/Clip becomes the clamp bounds.
+    /// scales and zero points, optional int32 bias; the output is requantized with the float32 scale
+    /// M[c] = s_x · s_w[c] / s_y (see <see cref="RequantScale"/>), and a fused Relu/Clip becomes the clamp bounds.
     /// </summary>
     public sealed class QLinearConvOp : OpDefinition
     {
@@ -42,7 +42,7 @@ namespace Q.Compiler.Ops.QConv
             var s = QConvShape.Resolve(ctx, Slots);
             var p = QConvParams.From(ctx, s, inputs.Select((t, i) => t).ToArray());
             var acc = QConvReference.Accumulate(QConvReference.Ints(inputs[0]!), QConvReference.Ints(inputs[3]!), p.Bias, s, p.XZeroPoint, p.WZeroPoints);
-            var y = IntegerReference.Requantize(acc, p.Multipliers, s.G.OutH * s.G.OutW, p.YZeroPoint, p.ClampMin, p.ClampMax);
+            var y = IntegerReference.Requantize(acc, p.Scales, s.G.OutH * s.G.OutW, p.YZeroPoint, p.ClampMin, p.ClampMax);
             return new[] { Tensor.FromDoubles(type.ElementType, type.Shape, y.Select(v => (double)v).ToArray()) };
         }
 
@@ -143,7 +143,7 @@ namespace Q.Compiler.Ops.QConv
     }
 
     /// <summary>
-    /// The integer parameters of one node: zero points, bias, and for QLinearConv the per-channel multipliers and the
+    /// The integer parameters of one node: zero points, bias, and for QLinearConv the per-channel scales and the
     /// clamp bounds (output range, narrowed by a fused Relu or Clip).
     /// </summary>
     internal sealed class QConvParams
@@ -153,7 +153,8 @@ namespace Q.Compiler.Ops.QConv
         public int[] WZeroPoints { get; private set; } = Array.Empty<int>();
         /// <summary>One per output channel (zeros when absent).</summary>
         public int[] Bias { get; private set; } = Array.Empty<int>();
-        public RequantMultiplier[] Multipliers { get; private set; } = Array.Empty<RequantMultiplier>();
+        /// <summary>The float32 requantization scale of each output channel, (float)(s_x·s_w[c]/s_y).</summary>
+        public float[] Scales { get; private set; } = Array.Empty<float>();
         public int YZeroPoint { get; private set; }
         public int ClampMin { get; private set; }
         public int ClampMax { get; private set; }
@@ -175,7 +176,7 @@ namespace Q.Compiler.Ops.QConv
             var ws = At(4)!.ToFloats();
             var yType = ctx.Input(7).ElementType;
             p.YZeroPoint = QConvReference.Ints(At(7)!)[0];
-            p.Multipliers = new RequantMultiplier[s.M];
+            p.Scales = new float[s.M];
             for (int c = 0; c < s.M; c++)
             {
                 float w = ws[ws.Length == 1 ? 0 : c];
@@ -184,7 +185,7 @@ namespace Q.Compiler.Ops.QConv
                     || !RequantMultiplier.IsRepresentable(real))
                     throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange,
                         $"output channel {c}: x_scale·w_scale/y_scale = {xs:R}·{w:R}/{ys:R} = {real:R} is not a requantization multiplier in (0, 2^16)");
-                p.Multipliers[c] = RequantMultiplier.FromReal(real);
+                p.Scales[c] = RequantScale.FromReal(real);
             }
             (p.ClampMin, p.ClampMax) = QuantizedClamp.Bounds(ctx, ctx.Node.Activation, ys, p.YZeroPoint, yType);
             return p;

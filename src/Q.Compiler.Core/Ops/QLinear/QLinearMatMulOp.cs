@@ -13,9 +13,9 @@ namespace Q.Compiler.Ops.QLinear
     /// QLinearMatMul (opsets 10, 21) and MatMulInteger (opset 10): numpy matmul of uint8/int8 operands with zero points.
     /// <code>
     /// acc[i,n] = Σ_k (a[i,k] − za[i])·(b[k,n] − zb[n])                      MatMulInteger: y = acc (int32)
-    /// y[i,n]   = clamp(zy + round(acc·M[n]), lo, hi), M[n] = sa·sb[n]/sy    QLinearMatMul, the fixed-point rounding of RequantMultiplier
+    /// y[i,n]   = clamp(zy + round(acc·M[n]), lo, hi), M[n] = sa·sb[n]/sy    QLinearMatMul, the float32 scale of RequantScale
     /// </code>
-    /// Evaluate is the integer reference (any ranks, run-time or constant operands; M ≥ 2^16 in double, ties toward +∞).
+    /// Evaluate is the integer reference (any ranks, run-time or constant operands; round half to even after one float32 multiply).
     /// Lowering: B a constant matrix (K×N; uint8 shifted to int8 at build time and packed for QGemm), A of any rank ≥ 1
     /// (its leading dimensions are rows), per-tensor A parameters, per-tensor or per-column B parameters. QLinearMatMul's
     /// scales and zero points must be constants; MatMulInteger's A zero point may be computed at run time
@@ -124,14 +124,16 @@ namespace Q.Compiler.Ops.QLinear
             return new[] { new TensorType(p.Output, p.Out) };
         }
 
-        /// <summary>The exact requantization of one accumulator (the fixed-point multiplier below 2^16, double math above).</summary>
-        public static int Requantize(long acc, double m, int zy, int lo, int hi)
+        /// <summary>
+        /// The requantization of one accumulator with the float32 scale of <see cref="RequantScale"/> (exactly the kernels'
+        /// arithmetic whenever the accumulator fits int32, as it does for every K the kernels accept).
+        /// </summary>
+        public static int Requantize(long acc, float scale, int zy, int lo, int hi)
         {
-            double r;
-            if (RequantMultiplier.IsRepresentable(m) && acc >= int.MinValue && acc <= int.MaxValue)
-                r = RequantMultiplier.FromReal(m).Apply((int)acc);
-            else
-                r = Math.Floor(acc * m + 0.5);
+            float p = (float)((float)acc * scale);
+            if (p > RequantScale.Bound) p = RequantScale.Bound;
+            else if (p < -RequantScale.Bound) p = -RequantScale.Bound;
+            double r = Math.Round((double)p, MidpointRounding.ToEven);
             return (int)Math.Max(lo, Math.Min(hi, r + zy));
         }
 
@@ -160,7 +162,7 @@ namespace Q.Compiler.Ops.QLinear
                 return new[] { Tensor.FromLongs(DataType.Int32, p.Out, acc.Select(v => (long)unchecked((int)v)).ToArray()) };
             var (mult, zy, lo, hi) = Requantization(ctx, inputs[1]!, inputs[4]!, inputs[6]!, inputs[7]!, p);
             var y = new long[acc.Length];
-            for (int i = 0; i < acc.Length; i++) y[i] = Requantize(acc[i], mult[mult.Length == 1 ? 0 : i % p.N], zy, lo, hi);
+            for (int i = 0; i < acc.Length; i++) y[i] = Requantize(acc[i], RequantScale.FromReal(mult[mult.Length == 1 ? 0 : i % p.N]), zy, lo, hi);
             return new[] { Tensor.FromLongs(p.Output, p.Out, y) };
         }
 
@@ -224,9 +226,8 @@ namespace Q.Compiler.Ops.QLinear
             if (above >= 0)
                 throw op.Error(DiagnosticIds.QuantMultiplierOutOfRange,
                     $"the requantization multiplier a_scale·b_scale/y_scale = {mult[above].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (column {above}) is not below 2^16, which the integer kernels cannot represent");
-            var fixedPoint = Enumerable.Range(0, p.N).Select(n => RequantMultiplier.FromReal(mult[mult.Length == 1 ? 0 : n])).ToArray();
-            string m = ctx.Constant("multipliers", new Tensor(DataType.Int32, new Shape(p.N), fixedPoint.Select(f => f.Multiplier).ToArray()));
-            string s = ctx.Constant("shifts", new Tensor(DataType.Int32, new Shape(p.N), fixedPoint.Select(f => f.Shift).ToArray()));
+            var scales = Enumerable.Range(0, p.N).Select(n => RequantScale.FromReal(mult[mult.Length == 1 ? 0 : n])).ToArray();
+            string sc = ctx.Constant("scales", new Tensor(DataType.Float, new Shape(p.N), scales));
             int za0 = (int)aZero.ToLongs()[0] + (aSigned ? 128 : 0);
             int yShift = p.Output == DataType.Int8 ? 128 : 0;
             string act = ctx.Node.Activation is null ? "" : "_" + ctx.Node.Activation.Op;
@@ -236,7 +237,7 @@ namespace Q.Compiler.Ops.QLinear
             if (aSigned) qargs.Add(PlanArg.Out(aShifted));
             qargs.AddRange(new[]
             {
-                PlanArg.In(packedB), PlanArg.In(colSums), zbArg, PlanArg.In(m), PlanArg.In(s), ctx.OutArg(0),
+                PlanArg.In(packedB), PlanArg.In(colSums), zbArg, PlanArg.In(sc), ctx.OutArg(0),
                 PlanArg.Int(rows), PlanArg.Int(p.N), PlanArg.Int(p.K), PlanArg.Int(za0), PlanArg.Int(zy + yShift),
                 PlanArg.Int(lo + yShift), PlanArg.Int(hi + yShift), PlanArg.Bool(packed.HasMinus128),
             });
