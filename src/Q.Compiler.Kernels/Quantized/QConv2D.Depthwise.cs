@@ -29,7 +29,7 @@ namespace Q.Compiler.Kernels
 
         /// <summary>
         /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·scale[c]), lo, hi) (float32 scale, see Requantize) with
-        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW per channel, prepared at build time).
+        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW int16 per channel, prepared at build time).
         /// </summary>
         /// <remarks>
         /// Each channel is copied into scratch as a plane padded with the zero point and split into strideW column phases
@@ -38,14 +38,14 @@ namespace Q.Compiler.Kernels
         /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
         /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
             Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
             => RunDepthwise(DepthwiseBest, x, wDiff, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wDiff, ReadOnlySpan<int> bias,
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
@@ -63,6 +63,7 @@ namespace Q.Compiler.Kernels
             int rowStep = strideH * strideW * qw;
             Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
             Span<int> acc = stackalloc int[16];
+            Span<int> wcWide = stackalloc int[taps];
             Span<byte> partial = stackalloc byte[16];
             Span<float> s16 = stackalloc float[16];
             Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
@@ -94,7 +95,8 @@ namespace Q.Compiler.Kernels
                                 for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
                             }
                     }
-                    ReadOnlySpan<int> wc = wDiff.Slice(ch * taps, taps);
+                    for (int t = 0; t < taps; t++) wcWide[t] = wDiff[ch * taps + t];
+                    ReadOnlySpan<int> wc = wcWide;
                     int sumW = 0;
                     for (int t = 0; t < taps; t++) sumW += wc[t];
                     int b = unchecked(bias[ch] - xZeroPoint * sumW);

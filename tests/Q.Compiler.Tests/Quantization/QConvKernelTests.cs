@@ -162,7 +162,7 @@ public class QConvKernelTests
     {
         // w = −128 with zw = 127 and w = 127 with zw = −128: the extremes vpmaddwd must take exactly.
         var diff = QConvWeights.DepthwiseDifferences(new[] { -128, 127 }, new[] { 127, -128 }, 1);
-        Assert.Equal(new[] { -255, 255 }, diff);
+        Assert.Equal(new short[] { -255, 255 }, diff);
         var x = new byte[] { 255, 255, 255, 255 };
         var y = new byte[4];
         var one = RequantScale.FromReal(1.0 / 1024);

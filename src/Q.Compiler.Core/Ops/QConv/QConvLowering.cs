@@ -68,7 +68,7 @@ namespace Q.Compiler.Ops.QConv
                 int scratch = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW) + 32;
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", Int32(diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", new Tensor(DataType.Int16, new Shape(diff.Length), diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
                     PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -151,11 +151,11 @@ namespace Q.Compiler.Ops.QConv
             return (data.ToArray(), sums, minus128);
         }
 
-        /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255].</summary>
-        public static int[] DepthwiseDifferences(IReadOnlyList<int> w, IReadOnlyList<int> zw, int taps)
+        /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255] (stored as int16).</summary>
+        public static short[] DepthwiseDifferences(IReadOnlyList<int> w, IReadOnlyList<int> zw, int taps)
         {
-            var diff = new int[w.Count];
-            for (int i = 0; i < diff.Length; i++) diff[i] = w[i] - zw[i / taps];
+            var diff = new short[w.Count];
+            for (int i = 0; i < diff.Length; i++) diff[i] = (short)(w[i] - zw[i / taps]);
             return diff;
         }
     }
