@@ -57,7 +57,7 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// y = clamp(zy + round((bias[oc] + Σ (x − zx)(w − zw[oc]))·scale[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
         /// holds one packed K × M/G block per group (PackedQGemmWeights.FromNxK of the weights in (ky, kx, ic) order);
-        /// <paramref name="columnSums"/>, <paramref name="bias"/>, <paramref name="wZeroPoints"/>, and <paramref name="scale"/>
+        /// <paramref name="columnSums"/>, <paramref name="bias"/>, <paramref name="wZeroPoints"/> (empty: all zero), and <paramref name="scale"/>
         /// have one entry per output channel.
         /// </summary>
         public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums, ReadOnlySpan<int> bias,
@@ -97,7 +97,7 @@ namespace Q.Compiler.Kernels
             int chunk = (scratch.Length - paddedLength) / (tileBytes + k);
             chunk = chunk >= plane ? plane : chunk / 16 * 16;
             if (chunk <= 0 || x.Length < n * c * inPlane || (int32 ? y32.Length : y8.Length) < n * m * plane || columnSums.Length < m
-                || wZeroPoints.Length < m || (!int32 && scale.Length < m))
+                || (wZeroPoints.Length != 0 && wZeroPoints.Length < m) || (!int32 && scale.Length < m))
                 throw new ArgumentException("QConv2D operand or scratch sizes do not match");
             int packedPerGroup = QGemm.PackedLength(k, mg);
 
@@ -107,7 +107,7 @@ namespace Q.Compiler.Kernels
             Span<byte> padded = pointwise ? default : scratch.Slice(chunk * (tileBytes + k) + CopySlack, paddedLength - CopySlack);
             // Weight zero points: QGemm skips the row sums when none is given.
             bool anyZb = false;
-            for (int i = 0; i < m; i++) anyZb |= wZeroPoints[i] != 0;
+            for (int i = 0; i < wZeroPoints.Length && i < m; i++) anyZb |= wZeroPoints[i] != 0;
 
             for (int ni = 0; ni < n; ni++)
             {

@@ -96,7 +96,7 @@ namespace Q.Compiler.Ops.QConv
                 PlanArg.In(ctx.Constant("colsum", Int32(columnSums))),
             };
             if (requantize) call.Add(PlanArg.In(ctx.Constant("bias", Int32(p.Bias))));
-            call.Add(PlanArg.In(ctx.Constant("wzp", Int32(zw))));
+            call.Add(zw.All(z => z == 0) ? PlanArg.Ints(Array.Empty<int>()) : PlanArg.In(ctx.Constant("wzp", Int32(zw))));
             if (requantize)
             {
                 call.Add(PlanArg.In(ctx.Constant("scale", scale)));
