@@ -10,10 +10,6 @@ namespace Q.Compiler.Tests.Quantization;
 /// </summary>
 public sealed class PreQuantizedModelTests(ITestOutputHelper output)
 {
-    // Skipped until the quantized ops are merged: QuantizeLinear/DequantizeLinear/QLinearMatMul/MaxPool u8 (qlinear),
-    // QLinearConv/ConvInteger (qconv) and the com.microsoft QLinear* ops (qmsft). The lead removes the Skip after merging.
-    private const string NeedsOps = "needs the kernels of the qlinear, qconv and qmsft branches (remove after merging them)";
-
     public static TheoryData<string, double> KwsTwins => new()
     {
         { "qdq", 1 / 256.0 },

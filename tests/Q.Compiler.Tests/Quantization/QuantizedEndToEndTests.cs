@@ -8,13 +8,11 @@ using Xunit;
 namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
-/// The acceptance checks of the calibrated int8 build, through ModelCompiler, the generator and the int8 kernels. They need
-/// the QOperator ops (QuantizeLinear, QLinearConv, QLinearMatMul, DequantizeLinear, MaxPool on uint8, com.microsoft
-/// QLinear*) that other branches implement.
+/// The acceptance checks of the calibrated int8 build, through ModelCompiler, the generator and the int8 kernels
+/// (mnist-8 on 9,000 held-out digits, kws-m on its test sets, determinism, no calibration data in the plan).
 /// </summary>
 public sealed class QuantizedEndToEndTests : IDisposable
 {
-    internal const string NeedsInt8Ops = "needs the int8 ops from the qconv/qlinear/qmsft branches; the lead removes this Skip after merging them";
 
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "qc-int8-e2e-" + Guid.NewGuid().ToString("N"));
 
