@@ -47,6 +47,24 @@ public sealed class SnapshotTests
         Snapshot.Verify("Mnist8.Weights", ScrubWeights(sources[1].Source, plan));
     }
 
+    /// <summary>The int8 build of mnist-8 (calibrated on digits 0–99), as a user reviewing generated int8 code sees it.</summary>
+    [SharedFact]
+    public void Mnist8Int8()
+    {
+        using var tmp = new TempDir();
+        Quantization.QuantizerFixtures.WriteNpy(Path.Combine(tmp.Path, "digits.npy"), Quantization.QuantizerFixtures.MnistDigits(0, 100));
+        var r = ModelCompiler.Compile(new CompileOptions
+        {
+            ModelPath = SharedData.Model("mnist-8/model.onnx"), DisplayPath = "models/mnist-8/model.onnx", ClassName = "MnistInt8",
+            Namespace = "Demo", Quantize = QuantizeMode.Int8, Calibration = tmp.Path,
+        });
+        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+        var plan = PlanText.Read(r.PlanText!);
+        var sources = Emit(plan);
+        Snapshot.Verify("Mnist8Int8.Model", sources[0].Source);
+        Snapshot.Verify("Mnist8Int8.Weights", ScrubWeights(sources[1].Source, plan));
+    }
+
     [SharedTheory]
     [MemberData(nameof(NodeTests))]
     public void NodeTest(string spec)
