@@ -160,7 +160,29 @@ namespace Q.Compiler.Kernels
             var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
             Span<byte> partial = stackalloc byte[16];
-            for (int oy = 0; oy < oh; oy++)
+            int oy = 0;
+            if (ow == 8 || ow == 4)
+            {
+                // Narrow rows (the late MobileNet layers): 16 / ow output rows per vector, whose outputs are 16 consecutive
+                // bytes of y. Tap bytes of the rows are gathered by 8- or 4-byte loads; the arithmetic is the same.
+                int rows = 16 / ow;
+                for (; oy + rows <= oh; oy += rows)
+                {
+                    ref byte at = ref Unsafe.Add(ref pad, oy * rowStep);
+                    var acc0 = vb;
+                    var acc1 = vb;
+                    for (int i = 0; i < pairs; i++)
+                    {
+                        var a = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)), rowStep, ow);
+                        var c = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)), rowStep, ow);
+                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
+                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
+                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
+                    }
+                    Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false).StoreUnsafe(ref yc[oy * ow]);
+                }
+            }
+            for (; oy < oh; oy++)
             {
                 ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
                 int ox = 0;
@@ -188,6 +210,16 @@ namespace Q.Compiler.Kernels
                     ox = start + 16;
                 }
             }
+        }
+
+        /// <summary>The first <paramref name="width"/> (8 or 4) bytes of 16 / width rows <paramref name="stride"/> apart, as one vector.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> GatherRows(ref byte at, int stride, int width)
+        {
+            if (width == 8)
+                return Vector128.Create(Unsafe.ReadUnaligned<ulong>(ref at), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref at, stride))).AsByte();
+            return Vector128.Create(Unsafe.ReadUnaligned<uint>(ref at), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, stride)),
+                Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 2 * stride)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 3 * stride))).AsByte();
         }
 
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>

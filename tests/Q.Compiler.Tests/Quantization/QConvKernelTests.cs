@@ -128,6 +128,10 @@ public class QConvKernelTests
         new[] { 1, 96, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // MobileNet-like
         new[] { 1, 2, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 },       // 2x2, no padding
         new[] { 1, 2, 6, 71, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, wide rows (vector phase split)
+        new[] { 1, 3, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 8: two output rows per vector
+        new[] { 2, 3, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },       // rows of 4 (stride 2): four output rows per vector
+        new[] { 1, 2, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 4, 5 rows: one vector of 4 rows and a last single row
+        new[] { 1, 2, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 8, odd row count
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
