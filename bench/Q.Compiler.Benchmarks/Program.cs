@@ -11,6 +11,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Contains("--quick")) return QuickBench.Run(args);
+        if (args.Contains("--profile")) return LayerProfile.Run(args);
         if (args.Contains("--build")) return BuildReport.Run();
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;

@@ -78,7 +78,7 @@ namespace Q.Compiler.Kernels
                     for (int iy = 0; iy < h; iy++)
                     {
                         int rowBase = (iy + padTop) * strideW * qw;
-                        if (strideW == 1) xc.Slice(iy * wd, wd).CopyTo(pad.Slice(rowBase + padLeft));
+                        if (strideW == 1) CopyRow(ref MemoryMarshal.GetReference(xc.Slice(iy * wd, wd)), ref pad[rowBase + padLeft], wd);
                         else if (strideW == 2)
                         {
                             // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
@@ -160,7 +160,29 @@ namespace Q.Compiler.Kernels
             var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
             Span<byte> partial = stackalloc byte[16];
-            for (int oy = 0; oy < oh; oy++)
+            int oy = 0;
+            if (ow == 8 || ow == 4)
+            {
+                // Narrow rows (the late MobileNet layers): 16 / ow output rows per vector, whose outputs are 16 consecutive
+                // bytes of y. Tap bytes of the rows are gathered by 8- or 4-byte loads; the arithmetic is the same.
+                int rows = 16 / ow;
+                for (; oy + rows <= oh; oy += rows)
+                {
+                    ref byte at = ref Unsafe.Add(ref pad, oy * rowStep);
+                    var acc0 = vb;
+                    var acc1 = vb;
+                    for (int i = 0; i < pairs; i++)
+                    {
+                        var a = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)), rowStep, ow);
+                        var c = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)), rowStep, ow);
+                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
+                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
+                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
+                    }
+                    Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false).StoreUnsafe(ref yc[oy * ow]);
+                }
+            }
+            for (; oy < oh; oy++)
             {
                 ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
                 int ox = 0;
@@ -190,6 +212,27 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>Copies <paramref name="count"/> bytes: 16, 8, 4 at a time, then single bytes (short rows cost no memmove call).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void CopyRow(ref byte src, ref byte dst, int count)
+        {
+            int i = 0;
+            for (; i + 16 <= count; i += 16) Vector128.LoadUnsafe(ref Unsafe.Add(ref src, i)).StoreUnsafe(ref Unsafe.Add(ref dst, i));
+            if (i + 8 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, i))); i += 8; }
+            if (i + 4 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, i))); i += 4; }
+            for (; i < count; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
+        }
+
+        /// <summary>The first <paramref name="width"/> (8 or 4) bytes of 16 / width rows <paramref name="stride"/> apart, as one vector.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> GatherRows(ref byte at, int stride, int width)
+        {
+            if (width == 8)
+                return Vector128.Create(Unsafe.ReadUnaligned<ulong>(ref at), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref at, stride))).AsByte();
+            return Vector128.Create(Unsafe.ReadUnaligned<uint>(ref at), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, stride)),
+                Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 2 * stride)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 3 * stride))).AsByte();
+        }
+
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>
         private static void Deinterleave2(ReadOnlySpan<byte> src, Span<byte> even, Span<byte> odd)
         {
@@ -217,6 +260,25 @@ namespace Q.Compiler.Kernels
                     AdvSimd.Arm64.UnzipEven(a, b).StoreUnsafe(ref Unsafe.Add(ref e0, j));
                     AdvSimd.Arm64.UnzipOdd(a, b).StoreUnsafe(ref Unsafe.Add(ref o0, j));
                 }
+            if (Ssse3.IsSupported)
+            {
+                // Short rows (the late MobileNet layers): 16 or 8 source bytes at a time, stores of exactly the bytes produced.
+                var split = Vector128.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+                for (; 2 * j + 16 <= n; j += 8)
+                {
+                    var a = Ssse3.Shuffle(Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, 2 * j)), split).AsUInt64();
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref e0, j), a.GetElement(0));
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref o0, j), a.GetElement(1));
+                }
+                if (2 * j + 8 <= n)
+                {
+                    var a = Ssse3.Shuffle(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s0, 2 * j))).AsByte(),
+                        Vector128.Create((byte)0, 2, 4, 6, 1, 3, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15)).AsUInt32();
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref e0, j), a.GetElement(0));
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref o0, j), a.GetElement(1));
+                    j += 4;
+                }
+            }
             for (; 2 * j < n; j++)
             {
                 Unsafe.Add(ref e0, j) = Unsafe.Add(ref s0, 2 * j);

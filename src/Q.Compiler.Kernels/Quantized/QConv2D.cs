@@ -243,16 +243,42 @@ namespace Q.Compiler.Kernels
             ref byte s0 = ref MemoryMarshal.GetReference(src);
             ref byte d0 = ref MemoryMarshal.GetReference(dst);
             int i = 0;
-            if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
+            bool simd = Sse2.IsSupported || AdvSimd.Arm64.IsSupported;
+            // Partial blocks (8 channels, 8 output channels) go through a 16×16 block in scratch: the copies cost far less
+            // than a strided byte loop.
+            Span<byte> block = stackalloc byte[512];
+            ref byte b0 = ref MemoryMarshal.GetReference(block);
+            ref byte t0 = ref Unsafe.Add(ref b0, 256);
+            if (simd)
                 for (; i + 16 <= rows; i += 16)
                 {
                     int j = 0;
                     for (; j + 16 <= cols; j += 16)
                         Transpose16(ref Unsafe.Add(ref s0, i * srcStride + j), srcStride, ref Unsafe.Add(ref d0, j * dstStride + i), dstStride);
-                    for (; j < cols; j++)
-                        for (int ii = i; ii < i + 16; ii++)
-                            Unsafe.Add(ref d0, j * dstStride + ii) = Unsafe.Add(ref s0, ii * srcStride + j);
+                    int rest = cols - j;
+                    if (rest > 0)
+                    {
+                        for (int ii = 0; ii < 16; ii++) CopyRow(ref Unsafe.Add(ref s0, (i + ii) * srcStride + j), ref Unsafe.Add(ref b0, ii * 16), rest);
+                        Transpose16(ref b0, 16, ref t0, 16);
+                        for (int jj = 0; jj < rest; jj++)
+                            Vector128.LoadUnsafe(ref Unsafe.Add(ref t0, jj * 16)).StoreUnsafe(ref Unsafe.Add(ref d0, (j + jj) * dstStride + i));
+                    }
                 }
+            if (simd && i == 0 && rows >= 4)
+            {
+                // Fewer than 16 rows: 16 columns at a time through the block, the rest below.
+                int j = 0;
+                for (; j + 16 <= cols; j += 16)
+                {
+                    for (int ii = 0; ii < rows; ii++) Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, ii * srcStride + j)).StoreUnsafe(ref Unsafe.Add(ref b0, ii * 16));
+                    Transpose16(ref b0, 16, ref t0, 16);
+                    for (int jj = 0; jj < 16; jj++) CopyRow(ref Unsafe.Add(ref t0, jj * 16), ref Unsafe.Add(ref d0, (j + jj) * dstStride), rows);
+                }
+                for (; j < cols; j++)
+                    for (int ii = 0; ii < rows; ii++)
+                        Unsafe.Add(ref d0, j * dstStride + ii) = Unsafe.Add(ref s0, ii * srcStride + j);
+                return;
+            }
             if (i == 0 && rows < 16)
             {
                 // Few rows (an image of 3 channels): write dst sequentially, reading the rows in step.

@@ -128,6 +128,12 @@ public class QConvKernelTests
         new[] { 1, 96, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // MobileNet-like
         new[] { 1, 2, 4, 4, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 },       // 2x2, no padding
         new[] { 1, 2, 6, 71, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, wide rows (vector phase split)
+        new[] { 1, 3, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 8: two output rows per vector
+        new[] { 2, 3, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },       // rows of 4 (stride 2): four output rows per vector
+        new[] { 1, 2, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 4, 5 rows: one vector of 4 rows and a last single row
+        new[] { 1, 2, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 8, odd row count
+        new[] { 1, 2, 9, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // stride 2, rows of 24: 16- and 8-byte phase splits
+        new[] { 1, 2, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 13: 8-, 4- and 1-byte row copies
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -179,7 +185,7 @@ public class QConvKernelTests
     public void Transpose_handles_blocks_and_edges()
     {
         var rng = new Random(2);
-        foreach (var (rows, cols) in new[] { (1, 1), (16, 16), (17, 33), (40, 3), (5, 48), (32, 32) })
+        foreach (var (rows, cols) in new[] { (1, 1), (16, 16), (17, 33), (40, 3), (5, 48), (32, 32), (8, 40), (33, 8), (16, 12), (3, 20), (12, 17) })
         {
             int srcStride = cols + 3, dstStride = rows + 5;
             var src = Enumerable.Range(0, rows * srcStride).Select(_ => (byte)rng.Next(256)).ToArray();
