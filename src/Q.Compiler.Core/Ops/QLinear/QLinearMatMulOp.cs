@@ -4,6 +4,7 @@ using System.Linq;
 using Q.Compiler.Diagnostics;
 using Q.Compiler.Ir;
 using Q.Compiler.Lowering;
+using Q.Compiler.Ops.Gemm;
 using Q.Compiler.Plan;
 using Q.Compiler.Quantization;
 
@@ -59,44 +60,9 @@ namespace Q.Compiler.Ops.QLinear
                     if (!ctx.Input(i).ElementType.IsFloat()) throw ctx.ShapeError($"scale input {i} must be a float tensor");
             }
             var p = new Problem { Output = IsQLinear(ctx) ? ctx.Input(7).ElementType : DataType.Int32 };
-            var sa = a.Shape.Dims.ToList(); var sb = b.Shape.Dims.ToList();
-            if (sa.Count == 0 || sb.Count == 0) throw ctx.ShapeError("matmul inputs must not be scalars");
-            bool aVec = sa.Count == 1, bVec = sb.Count == 1;
-            if (aVec) sa.Insert(0, 1);
-            if (bVec) sb.Add(1);
-            p.M = sa[sa.Count - 2]; p.K = sa[sa.Count - 1]; p.N = sb[sb.Count - 1];
-            if (sb[sb.Count - 2] != p.K) throw ctx.ShapeError($"A {a.Shape} and B {b.Shape} have inner sizes {p.K} and {sb[sb.Count - 2]}");
-            var batchA = sa.Take(sa.Count - 2).ToList(); var batchB = sb.Take(sb.Count - 2).ToList();
-            int rank = Math.Max(batchA.Count, batchB.Count);
-            while (batchA.Count < rank) batchA.Insert(0, 1);
-            while (batchB.Count < rank) batchB.Insert(0, 1);
-            var batch = new int[rank];
-            for (int i = 0; i < rank; i++)
-            {
-                if (batchA[i] != batchB[i] && batchA[i] != 1 && batchB[i] != 1)
-                    throw ctx.ShapeError($"batch dimensions of {a.Shape} and {b.Shape} do not broadcast");
-                batch[i] = Math.Max(batchA[i], batchB[i]);
-            }
-            var outDims = batch.ToList();
-            if (!aVec) outDims.Add(p.M);
-            if (!bVec) outDims.Add(p.N);
-            p.Out = new Shape(outDims);
-            p.BShared = batchB.All(d => d == 1) && batchA.SequenceEqual(batch);
-            int count = batch.Aggregate(1, (x, y) => x * y);
-            p.AOffsets = new int[count]; p.BOffsets = new int[count];
-            var idx = new int[rank];
-            for (int t = 0; t < count; t++)
-            {
-                int rem = t;
-                for (int i = rank - 1; i >= 0; i--) { idx[i] = rem % batch[i]; rem /= batch[i]; }
-                long oa = 0, ob = 0;
-                for (int i = 0; i < rank; i++)
-                {
-                    oa = oa * batchA[i] + (batchA[i] == 1 ? 0 : idx[i]);
-                    ob = ob * batchB[i] + (batchB[i] == 1 ? 0 : idx[i]);
-                }
-                p.AOffsets[t] = checked((int)(oa * p.M * p.K)); p.BOffsets[t] = checked((int)(ob * p.K * p.N));
-            }
+            var shape = MatMulShape.Resolve(ctx, a.Shape, b.Shape);
+            p.M = shape.M; p.K = shape.K; p.N = shape.N; p.Out = shape.Output;
+            p.BShared = shape.BShared; p.AOffsets = shape.AOffsets; p.BOffsets = shape.BOffsets;
             // Parameter shapes: A per tensor (MatMulInteger: or one per row), B per tensor or one per column.
             CheckParameter(ctx, AZero(ctx), "a_zero_point", 1, IsQLinear(ctx) ? 1 : a.Shape.ElementCount / Math.Max(1, p.K));
             CheckParameter(ctx, BZero(ctx), "b_zero_point", 1, p.N);
