@@ -69,21 +69,5 @@ namespace Q.Compiler.Quantization
             }
             return r;
         }
-
-        /// <summary>
-        /// M[c] = s_x · s_w[c] / s_y in double. Returns false (and no multipliers) when some M[c] is above 1, which the
-        /// kernels do not represent: the caller keeps the layer in float or raises the output scale.
-        /// </summary>
-        public static bool TryMultipliers(float inputScale, ReadOnlySpan<float> weightScales, float outputScale, out RequantMultiplier[] multipliers)
-        {
-            multipliers = new RequantMultiplier[weightScales.Length];
-            for (int c = 0; c < weightScales.Length; c++)
-            {
-                double m = (double)inputScale * weightScales[c] / outputScale;
-                if (!(m >= 0 && m <= 1)) { multipliers = Array.Empty<RequantMultiplier>(); return false; }
-                multipliers[c] = RequantMultiplier.FromReal(m);
-            }
-            return true;
-        }
     }
 }
