@@ -49,13 +49,51 @@ public sealed class DiagnosticDocsTests
         }
     }
 
+    /// <summary>
+    /// Retired ids (merged into another): their page says <c>**Retired:** now [QC####](QC####.md)</c>. The page stays so
+    /// that the number is never given to a new diagnostic.
+    /// </summary>
+    private static Dictionary<string, string> RetiredPages()
+    {
+        var retired = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var file in Directory.GetFiles(DocsDir, "QC*.md"))
+        {
+            var m = Regex.Match(File.ReadAllText(file), @"^\*\*Retired:\*\* now \[(QC[0-9]{4})\]\((QC[0-9]{4})\.md\)", RegexOptions.Multiline);
+            if (m.Success)
+            {
+                Assert.Equal(m.Groups[1].Value, m.Groups[2].Value);
+                retired[Path.GetFileNameWithoutExtension(file)] = m.Groups[1].Value;
+            }
+        }
+        return retired;
+    }
+
     [Fact]
     public void EveryIdHasAPageAndEveryPageAnId()
     {
         var ids = AllIds();
+        var retired = RetiredPages();
         var pages = new SortedSet<string>(Directory.GetFiles(DocsDir, "QC*.md").Select(Path.GetFileNameWithoutExtension)!, StringComparer.Ordinal);
+        pages.ExceptWith(retired.Keys);
         Assert.True(ids.Except(pages).Count() == 0, "ids without a page in docs/diagnostics: " + string.Join(", ", ids.Except(pages)));
         Assert.True(pages.Except(ids).Count() == 0, "pages without an id: " + string.Join(", ", pages.Except(ids)));
+    }
+
+    [Fact]
+    public void RetiredIdsStayRetiredAndNameALiveReplacement()
+    {
+        var ids = AllIds();
+        var retired = RetiredPages();
+        Assert.Contains("QC2020", retired.Keys);
+        string index = File.ReadAllText(Path.Combine(DocsDir, "README.md"));
+        foreach (var (id, now) in retired)
+        {
+            Assert.DoesNotContain(id, ids);
+            Assert.Contains(now, ids);
+            string page = File.ReadAllText(Path.Combine(DocsDir, id + ".md"));
+            Assert.Matches($"^# {id}: Retired, now {now}\\n", page);
+            Assert.Contains($"| [{id}]({id}.md) | [{now}]({now}.md) |", index);
+        }
     }
 
     [Fact]

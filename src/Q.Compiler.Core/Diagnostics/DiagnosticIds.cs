@@ -43,21 +43,26 @@ namespace Q.Compiler.Diagnostics
         public const string NotConstant = "QC2008";
         /// <summary>The graph is malformed: a value is used but never produced, or produced twice, or there is a cycle.</summary>
         public const string MalformedGraph = "QC2009";
-        /// <summary>A com.microsoft quantized op reaches lowering with int8 activations; its kernels take uint8.</summary>
-        public const string QuantizedInt8Activation = "QC2020";
-        /// <summary>A com.microsoft quantized pooling op asks for channels_last (NHWC) layout, which is not supported.</summary>
-        public const string QuantizedChannelsLast = "QC2021";
-        /// <summary>A quantized op's scales are not positive and finite, or their ratio is outside the range the kernels support.</summary>
-        public const string QuantParamsOutOfRange = "QC2022";
-        /// <summary>An int8 activation's zero point is computed at run time; running it as uint8 needs it at build time.</summary>
-        public const string QdqRuntimeZeroPoint = "QC2025";
-
+        /// <summary>
+        /// A quantized op (QLinearConv, ConvInteger, QLinearMatMul, the com.microsoft QLinear* ops, ...) reaches lowering
+        /// with int8 activations; the kernels take uint8 (the int8-to-uint8 pass converts them when every zero point of an
+        /// int8 activation is known at build time).
+        /// </summary>
+        public const string QuantInt8Activation = "QC2010";
+        /// <summary>
+        /// A quantized op's scale is not positive and finite, or the multiplier its kernel applies (s_x·s_w/s_y of a
+        /// requantization, a scale ratio of a com.microsoft op) is outside the range the kernels support.
+        /// </summary>
+        public const string QuantMultiplierOutOfRange = "QC2011";
         /// <summary>A QuantizeLinear/DequantizeLinear variant (quantized type, float16 data or scales) has no generated code.</summary>
         public const string QuantizedTypeUnsupported = "QC2015";
-        /// <summary>A quantized op reaches lowering with int8 activations; the kernels take uint8 (the int8-to-uint8 pass converts them).</summary>
-        public const string QuantInt8Activation = "QC2010";
-        /// <summary>A quantized op's scales give a requantization multiplier s_x·s_w/s_y outside (0, 2^16), or a scale is not positive and finite.</summary>
-        public const string QuantMultiplierOutOfRange = "QC2011";
+        /// <summary>A com.microsoft quantized pooling op asks for channels_last (NHWC) layout, which is not supported.</summary>
+        public const string QuantizedChannelsLast = "QC2021";
+
+        // Retired ids (a page in docs/diagnostics says what replaced them; the numbers are never reused):
+        // QC2020 (int8 activations at a com.microsoft kernel) is now QC2010; QC2022 (com.microsoft scales out of range) is
+        // now QC2011; QC2025 (int8 zero point computed at run time) was never reported: such a graph keeps its int8
+        // activations and a kernel that needs uint8 reports QC2010.
 
         /// <summary>The calibration folder is missing or holds no calibration data (.pb or .npy files).</summary>
         public const string CalibrationEmpty = "QC3001";

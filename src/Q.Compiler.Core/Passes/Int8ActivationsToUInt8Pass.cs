@@ -25,9 +25,14 @@ namespace Q.Compiler.Passes
         {
             // A zero point computed at run time cannot be shifted at build time. Then the graph keeps its int8 tensors:
             // QuantizeLinear, DequantizeLinear and the QLinearMatMul/MatMulInteger kernels take int8 as it is, and the
-            // kernels that need uint8 refuse with their own code (QC2020 and similar) naming the node.
+            // kernels that need uint8 refuse with QC2010 naming the node.
             try { return Convert(g); }
-            catch (QcException e) when (e.Diagnostic.Id == DiagnosticIds.QdqRuntimeZeroPoint) { return g; }
+            catch (RuntimeZeroPoint) { return g; }
+        }
+
+        /// <summary>Thrown by <see cref="Convert"/> (and caught by <see cref="Run"/>) when a zero point to shift is not a constant.</summary>
+        private sealed class RuntimeZeroPoint : Exception
+        {
         }
 
         private static Graph Convert(Graph g)
@@ -94,9 +99,7 @@ namespace Q.Compiler.Passes
             {
                 if (c.Length == 0) return c;
                 if (shiftedConstants.TryGetValue(c, out var s)) return s;
-                if (!constants.TryGetValue(c, out var t))
-                    throw new QcException(DiagnosticIds.QdqRuntimeZeroPoint,
-                        $"{n.Describe()}: the zero point '{c}' of an int8 activation is computed at run time; Q.Compiler runs int8 activations as uint8 and needs it at build time");
+                if (!constants.TryGetValue(c, out var t)) throw new RuntimeZeroPoint();
                 if (t.ElementType != DataType.Int8) return c;
                 s = Constant(c + Suffix, Tensor.FromLongs(DataType.UInt8, t.Shape, t.ToLongs().Select(x => x + 128).ToArray()));
                 shiftedConstants[c] = s;

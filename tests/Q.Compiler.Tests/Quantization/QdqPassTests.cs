@@ -3,6 +3,7 @@ using Q.Compiler.Import;
 using Q.Compiler.Ir;
 using Q.Compiler.Ops;
 using Q.Compiler.Passes;
+using Q.Compiler.Pipeline;
 using Q.Compiler.Tests.Support;
 using Xunit;
 
@@ -284,6 +285,38 @@ public sealed class QdqPassTests
         Assert.Equal(r0["y"].ToLongs(), r1["y"].ToLongs());
         Assert.Equal(DataType.Int8, r1["y"].ElementType);
         Assert.Equal(r0["f"].ToDoubles(), r1["f"].ToDoubles());
+    }
+
+    /// <summary>
+    /// An int8 zero point computed at run time cannot be shifted to uint8 at build time: the pass then leaves the whole
+    /// graph as it is (no diagnostic of its own). Quantize/dequantize still compile on int8; a kernel that needs uint8
+    /// (here a QLinearConv whose own parameters are all constant) reports QC2010.
+    /// </summary>
+    [Fact]
+    public void Runtime_int8_zero_point_leaves_the_graph_int8_and_a_uint8_kernel_reports_QC2010()
+    {
+        OnnxModelBuilder SideBranch() => new OnnxModelBuilder(13).Input("x", DataType.Float, 1, 2, 4, 4).Input("zp", DataType.Int8)
+            .Output("f").Initializer("s", Tensor.Scalar(0.05f))
+            .Node("QuantizeLinear", new[] { "x", "s", "zp" }, new[] { "q2" })
+            .Node("DequantizeLinear", new[] { "q2", "s", "zp" }, new[] { "f" });
+        using var dir = new TempDir();
+
+        var before = Import(SideBranch(), dir);
+        Assert.Same(before, Int8ActivationsToUInt8Pass.Run(before));
+        var r = ModelCompiler.Compile(new CompileOptions { ModelPath = SideBranch().Save(dir.File("side.onnx")), ClassName = "M", Namespace = "T" });
+        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+
+        var withConv = SideBranch().Output("y")
+            .Initializer("zc", I8(-3)).Initializer("w", I8s(2, 3, 2, 1, 1)).Initializer("ws", Tensor.Scalar(0.02f))
+            .Initializer("wz", I8(0)).Initializer("ys", Tensor.Scalar(0.1f)).Initializer("yz", I8(4))
+            .Node("QuantizeLinear", new[] { "x", "s", "zc" }, new[] { "xq" })
+            .Node("QLinearConv", new[] { "xq", "s", "zc", "w", "ws", "wz", "ys", "yz" }, new[] { "yq" })
+            .Node("DequantizeLinear", new[] { "yq", "ys", "yz" }, new[] { "y" });
+        r = ModelCompiler.Compile(new CompileOptions { ModelPath = withConv.Save(dir.File("conv.onnx")), ClassName = "M", Namespace = "T" });
+        Assert.False(r.Success);
+        var error = Assert.Single(r.Diagnostics, d => d.Severity == Severity.Error);
+        Assert.Equal(DiagnosticIds.QuantInt8Activation, error.Id);
+        Assert.Contains("QLinearConv", error.Message, StringComparison.Ordinal);
     }
 
     /// <summary>Runs a graph with the ops' reference implementations.</summary>

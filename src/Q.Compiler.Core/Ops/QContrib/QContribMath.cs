@@ -89,7 +89,7 @@ namespace Q.Compiler.Ops.QContrib
             var s = inputs[scaleInput] ?? throw ctx.Error(DiagnosticIds.MalformedGraph, $"input {scaleInput} (scale) is required");
             float scale = s.ToFloats()[0];
             if (!(scale > 0) || float.IsInfinity(scale))
-                throw ctx.Error(DiagnosticIds.QuantParamsOutOfRange, $"input {scaleInput} (scale) is {scale}; a quantization scale must be positive and finite");
+                throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange, $"input {scaleInput} (scale) is {scale}; a quantization scale must be positive and finite");
             int zp = zeroPointInput < inputs.Count && inputs[zeroPointInput] is Tensor z ? (int)z.ToLongs()[0] : 0;
             return (scale, zp);
         }
@@ -107,15 +107,15 @@ namespace Q.Compiler.Ops.QContrib
         public static void RequireUInt8(LowerContext ctx, DataType t)
         {
             if (t != DataType.UInt8)
-                throw ctx.Op.Error(DiagnosticIds.QuantizedInt8Activation,
+                throw ctx.Op.Error(DiagnosticIds.QuantInt8Activation,
                     $"{t.ShortName()} activations reach lowering; the kernels take uint8 (int8 tensors are shifted by +128, zero points included, before lowering)");
         }
 
-        /// <summary>A fixed-point multiplier, or QC2022 when the real one is outside [0, 2^30].</summary>
+        /// <summary>A fixed-point multiplier, or QC2011 when the real one is outside [0, 2^30].</summary>
         public static QFixedMultiplier Multiplier(OpContext ctx, double real, string what)
         {
             if (!(real >= 0) || real > Math.Pow(2, 30))
-                throw ctx.Error(DiagnosticIds.QuantParamsOutOfRange, $"the {what} scale ratio {real} is outside the supported range [0, 2^30]");
+                throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange, $"the {what} scale ratio {real} is outside the supported range [0, 2^30]");
             return QFixedMultiplier.FromReal(real);
         }
 

@@ -40,7 +40,7 @@ namespace Q.Compiler.Ops.QContrib
         public static (int Ma, int Mb, int Shift) AddMultipliers(OpContext ctx, float sa, float sb, float sc)
         {
             double ra = (double)sa / sc, rb = (double)sb / sc, max = Math.Max(ra, rb);
-            if (!(max < (1 << 20))) throw ctx.Error(Diagnostics.DiagnosticIds.QuantParamsOutOfRange,
+            if (!(max < (1 << 20))) throw ctx.Error(Diagnostics.DiagnosticIds.QuantMultiplierOutOfRange,
                 $"the input/output scale ratios {ra} and {rb} are too large (at most 2^20)");
             int s = 31;
             while (s > 1 && Math.Round(max * Math.Pow(2, s), MidpointRounding.AwayFromZero) >= (1 << 21)) s--;
