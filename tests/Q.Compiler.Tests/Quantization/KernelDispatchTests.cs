@@ -1,10 +1,5 @@
-extern alias gen;
-using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
-using System.Text;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
-using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
 using Xunit;
 
 namespace Q.Compiler.Tests.Quantization;
@@ -22,10 +17,11 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
     public KernelDispatchTests(ProbeBuild probe) => _probe = probe;
 
     /// <summary>The probe, compiled once for the class and deleted after it.</summary>
-    public sealed class ProbeBuild : IDisposable
+    public sealed class ProbeBuild : KernelProbe
     {
-        public string Path { get; } = BuildProbe();
-        public void Dispose() { try { Directory.Delete(System.IO.Path.GetDirectoryName(Path)!, recursive: true); } catch (IOException) { } }
+        public ProbeBuild() : base("KernelProbe", new[] { "QGemm", "QuantizeLinear", "DequantizeLinear" }, new[] { ("KernelProbe.cs", Probe) }, referenceCore: true)
+        {
+        }
     }
 
     private const string Probe = """
@@ -81,44 +77,6 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
         }
         """;
 
-    private static string BuildProbe()
-    {
-        var parse = new CSharpParseOptions(LanguageVersion.CSharp12);
-        var trees = gen::Q.Compiler.Generator.KernelSources.For(new[] { "QGemm", "QuantizeLinear", "DequantizeLinear" })
-            .Select(f => CSharpSyntaxTree.ParseText(f.Source, parse, path: f.HintName, encoding: Encoding.UTF8)).ToList();
-        trees.Add(CSharpSyntaxTree.ParseText(Probe, parse, path: "KernelProbe.cs", encoding: Encoding.UTF8));
-        string core = typeof(PackedQGemmWeights).Assembly.Location;
-        var refs = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
-            .Append(core).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
-        var comp = CSharpCompilation.Create("KernelProbe", trees, refs,
-            new CSharpCompilationOptions(OutputKind.ConsoleApplication, optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable));
-        string dir = Path.Combine(Path.GetTempPath(), "qc-kernel-probe-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        var emit = comp.Emit(Path.Combine(dir, "KernelProbe.dll"));
-        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10)));
-        // The kernels must compile warning-free in a user's assembly, like all generated code.
-        Assert.Empty(emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning && !d.Location.GetLineSpan().Path.EndsWith("KernelProbe.cs", StringComparison.Ordinal)));
-        File.Copy(core, Path.Combine(dir, Path.GetFileName(core)));
-        var v = Environment.Version;
-        File.WriteAllText(Path.Combine(dir, "KernelProbe.runtimeconfig.json"),
-            $$"""{ "runtimeOptions": { "tfm": "net{{v.Major}}.{{v.Minor}}", "framework": { "name": "Microsoft.NETCore.App", "version": "{{v.Major}}.{{v.Minor}}.0" } } }""");
-        return Path.Combine(dir, "KernelProbe.dll");
-    }
-
-    private (int Exit, string Output) RunProbe(string? disable)
-    {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(_probe.Path);
-        foreach (var name in new[] { "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic" }) psi.Environment.Remove(name);
-        if (disable is not null) psi.Environment[disable] = "0";
-        using var p = Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "probe timed out");
-        return (p.ExitCode, output);
-    }
-
     [Theory]
     [InlineData(null)]
     [InlineData("DOTNET_EnableAVX512F")]
@@ -126,7 +84,7 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
     [InlineData("DOTNET_EnableHWIntrinsic")]
     public void Kernels_dispatch_to_an_exact_path_under_each_instruction_set_limit(string? disable)
     {
-        var (exit, output) = RunProbe(disable);
+        var (exit, output) = _probe.Run(disable);
         Assert.True(exit == 0, output);
         Assert.Contains("ok ", output);
         string qgemm = output.Split(' ', '\n').First(s => s.StartsWith("qgemm=", StringComparison.Ordinal)).Substring(6).Trim();

@@ -1,9 +1,4 @@
-extern alias gen;
-using System.Diagnostics;
-using System.Text;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp;
-using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
 using Xunit;
 
 namespace Q.Compiler.Tests.Quantization;
@@ -19,10 +14,11 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
 
     public QConvDispatchTests(ProbeBuild probe) => _probe = probe;
 
-    public sealed class ProbeBuild : IDisposable
+    /// <summary>The probe, compiled once for the class and deleted after it.</summary>
+    public sealed class ProbeBuild : KernelProbe
     {
-        public string Path { get; } = BuildProbe();
-        public void Dispose() { try { Directory.Delete(System.IO.Path.GetDirectoryName(Path)!, recursive: true); } catch (IOException) { } }
+        public ProbeBuild() : base("QConvProbe", new[] { "QConv2D" }, new[] { ("QConvProbe.cs", Probe) }, referenceCore: true) =>
+            Assert.Contains(KernelFiles, f => f.Contains("QGemm", StringComparison.Ordinal));   // pulled in by "// Requires:"
     }
 
     private const string Probe = """
@@ -83,32 +79,6 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
         }
         """;
 
-    private static string BuildProbe()
-    {
-        var parse = new CSharpParseOptions(LanguageVersion.CSharp12);
-        var trees = gen::Q.Compiler.Generator.KernelSources.For(new[] { "QConv2D" })
-            .Select(f => CSharpSyntaxTree.ParseText(f.Source, parse, path: f.HintName, encoding: Encoding.UTF8)).ToList();
-        Assert.Contains(trees, t => t.FilePath.Contains("QGemm", StringComparison.Ordinal));   // pulled in by "// Requires:"
-        trees.Add(CSharpSyntaxTree.ParseText(Probe, parse, path: "QConvProbe.cs", encoding: Encoding.UTF8));
-        string core = typeof(PackedQGemmWeights).Assembly.Location;
-        var refs = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
-            .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
-            .Append(core).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
-        var comp = CSharpCompilation.Create("QConvProbe", trees, refs,
-            new CSharpCompilationOptions(OutputKind.ConsoleApplication, optimizationLevel: OptimizationLevel.Release, nullableContextOptions: NullableContextOptions.Enable));
-        string dir = Path.Combine(Path.GetTempPath(), "qc-qconv-probe-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        var emit = comp.Emit(Path.Combine(dir, "QConvProbe.dll"));
-        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10)));
-        // The kernels must compile warning-free in a user's assembly, like all generated code.
-        Assert.Empty(emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning && !d.Location.GetLineSpan().Path.EndsWith("QConvProbe.cs", StringComparison.Ordinal)));
-        File.Copy(core, Path.Combine(dir, Path.GetFileName(core)));
-        var v = Environment.Version;
-        File.WriteAllText(Path.Combine(dir, "QConvProbe.runtimeconfig.json"),
-            $$"""{ "runtimeOptions": { "tfm": "net{{v.Major}}.{{v.Minor}}", "framework": { "name": "Microsoft.NETCore.App", "version": "{{v.Major}}.{{v.Minor}}.0" } } }""");
-        return Path.Combine(dir, "QConvProbe.dll");
-    }
-
     [Theory]
     [InlineData(null)]
     [InlineData("DOTNET_EnableAVX512F")]
@@ -116,15 +86,8 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
     [InlineData("DOTNET_EnableHWIntrinsic")]
     public void QConv2D_dispatches_to_an_exact_path_under_each_instruction_set_limit(string? disable)
     {
-        string host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        var psi = new ProcessStartInfo(host) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(_probe.Path);
-        foreach (var name in new[] { "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic" }) psi.Environment.Remove(name);
-        if (disable is not null) psi.Environment[disable] = "0";
-        using var p = Process.Start(psi)!;
-        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "probe timed out");
-        Assert.True(p.ExitCode == 0, output);
+        var (exit, output) = _probe.Run(disable);
+        Assert.True(exit == 0, output);
         Assert.Contains("ok 14", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("depthwise=Scalar", output);
         if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("depthwise=Vector128", output);
