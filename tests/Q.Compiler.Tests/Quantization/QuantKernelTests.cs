@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using Q.Compiler.Ir;
 using Q.Compiler.Kernels;
+using Q.Compiler.Ops.QContrib;
 using Q.Compiler.Quantization;
 using Xunit;
 
@@ -128,53 +129,67 @@ public class QuantKernelTests
         }
     }
 
+    /// <summary>
+    /// The com.microsoft ops' fixed-point multiplier (<see cref="QFixedMultiplier"/>, also what their Evaluate uses) and
+    /// the kernels' fixed-point helper: ties toward +∞, exact against big-integer arithmetic, and the same 8-bit results
+    /// (the kernel helper also clamps to ±2^14 for M ≥ 1, which changes no saturated 8-bit output).
+    /// </summary>
     [Fact]
     public void Fixed_point_multiplier_rounds_half_toward_positive_infinity_exactly()
     {
-        var half = RequantMultiplier.FromReal(0.5);
+        var half = QFixedMultiplier.FromReal(0.5);
         Assert.Equal((1 << 30, 31), (half.Multiplier, half.Shift));
         Assert.Equal(1, half.Apply(1));    //  0.5 → 1
         Assert.Equal(0, half.Apply(-1));   // −0.5 → 0
         Assert.Equal(2, half.Apply(3));    //  1.5 → 2
         Assert.Equal(-1, half.Apply(-3));  // −1.5 → −1
-        var one = RequantMultiplier.FromReal(1.0);
+        var one = QFixedMultiplier.FromReal(1.0);
         Assert.Equal((1 << 30, 30), (one.Multiplier, one.Shift));
-        // M ≥ 1 clamps the accumulator to ±2^14 first: saturating, and exact for every 8-bit result.
-        Assert.Equal(-(1 << 14), one.Apply(int.MinValue));
-        Assert.Equal(1 << 14, one.Apply(int.MaxValue));
+        // M ≥ 1 clamps the accumulator to ±2^30/M first: saturating, and the product stays within int32.
+        Assert.Equal(-(1 << 30), one.Apply(int.MinValue));
+        Assert.Equal(1 << 30, one.Apply(int.MaxValue));
         Assert.Equal(12345, one.Apply(12345));
-        var three = RequantMultiplier.FromReal(3.0);
+        var three = QFixedMultiplier.FromReal(3.0);
         Assert.Equal((3 << 29, 29), (three.Multiplier, three.Shift));
         Assert.Equal(-300, three.Apply(-100));
-        Assert.Equal(3 << 14, three.Apply(int.MaxValue));
-        var big = RequantMultiplier.FromReal(65535.99);
-        Assert.Equal(RequantMultiplier.MinShift, big.Shift);
-        Assert.InRange(big.Apply(int.MinValue), -(1 << 30), -(1 << 30) + 1000);   // −2^14 · 65535.99: still within int32
-        Assert.Equal(0, RequantMultiplier.FromReal(0).Apply(int.MaxValue));
-        Assert.Equal(1.0000001, RequantMultiplier.FromReal(1.0000001).Value, 8);
-        Assert.Throws<ArgumentOutOfRangeException>(() => RequantMultiplier.FromReal(65536));
-        Assert.Throws<ArgumentOutOfRangeException>(() => RequantMultiplier.FromReal(double.NaN));
+        Assert.InRange(three.Apply(int.MaxValue), (1 << 30) - 3, 1 << 30);
+        var big = QFixedMultiplier.FromReal(Math.BitDecrement(QFixedMultiplier.Limit));   // the largest: shift 1, the smallest
+        Assert.Equal((int.MaxValue, 1), (big.Multiplier, big.Shift));
+        Assert.Equal(1, big.AccLimit);
+        Assert.Equal(-(1 << 30) + 1, big.Apply(int.MinValue));
+        // 65535.999999 rounds its mantissa up to 2^31: one less shift.
+        Assert.Equal((1 << 30, 14), (QFixedMultiplier.FromReal(65535.999999).Multiplier, QFixedMultiplier.FromReal(65535.999999).Shift));
+        Assert.Equal(0, QFixedMultiplier.FromReal(0).Apply(int.MaxValue));
+        Assert.Equal(new QFixedMultiplier(0, 31), QFixedMultiplier.FromReal(double.Epsilon));   // subnormal: below 2^−32
+        Assert.Equal(new QFixedMultiplier(1 << 30, 62), QFixedMultiplier.FromReal(Math.Pow(2, -32)));
+        Assert.Equal(new QFixedMultiplier(0, 31), QFixedMultiplier.FromReal(Math.Pow(2, -33)));
+        Assert.Equal(1.0000001, QFixedMultiplier.FromReal(1.0000001).Value, 8);
+        Assert.Throws<ArgumentOutOfRangeException>(() => QFixedMultiplier.FromReal(QFixedMultiplier.Limit));
+        Assert.Throws<ArgumentOutOfRangeException>(() => QFixedMultiplier.FromReal(double.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => QFixedMultiplier.FromReal(-1e-9));
 
         var rng = new Random(3);
         for (int t = 0; t < 3000; t++)
         {
             // 2^−34 .. 2^16: below 1 mostly, above 1 (pre-quantized models) for a third of the draws.
             double real = Math.Pow(2, t % 3 == 2 ? rng.NextDouble() * 15.99 : -rng.NextDouble() * 34) * (t == 0 ? 1 : 0.999);
-            var rm = RequantMultiplier.FromReal(real);
-            if (rm.Multiplier != 0)
+            var fm = QFixedMultiplier.FromReal(real);
+            if (fm.Multiplier != 0)
             {
-                Assert.InRange(rm.Multiplier, 1 << 30, int.MaxValue);
-                Assert.True(Math.Abs(rm.Value - real) <= real * Math.Pow(2, -30), $"{real} → {rm}");
+                Assert.InRange(fm.Multiplier, 1 << 30, int.MaxValue);
+                Assert.True(Math.Abs(fm.Value - real) <= real * Math.Pow(2, -30), $"{real} → {fm}");
             }
             int acc = rng.Next(int.MinValue, int.MaxValue) >> rng.Next(0, 31);
-            // Exact: floor((acc·m + 2^(s−1)) / 2^s) with big integers, acc clamped to ±2^14 for M ≥ 1.
-            long clamped = rm.Value >= 1 ? Math.Clamp(acc, -(1 << 14), 1 << 14) : acc;
-            var num = (BigInteger)clamped * rm.Multiplier + (BigInteger.One << (rm.Shift - 1));
-            var den = BigInteger.One << rm.Shift;
+            // Exact: floor((acc·m + 2^(s−1)) / 2^s) with big integers, acc clamped to ±AccLimit.
+            long clamped = Math.Clamp(acc, -fm.AccLimit, fm.AccLimit);
+            var num = (BigInteger)clamped * fm.Multiplier + (BigInteger.One << (fm.Shift - 1));
+            var den = BigInteger.One << fm.Shift;
             var floor = BigInteger.Divide(num, den);
             if (num.Sign < 0 && floor * den != num) floor -= 1;
-            Assert.Equal((int)floor, rm.Apply(acc));
-            Assert.Equal(rm.Apply(acc), Requantize.Apply(acc, rm.Multiplier, rm.Shift));
+            Assert.Equal((long)floor, fm.Apply(acc));
+            int zy = rng.Next(0, 256);
+            int kernel = Requantize.Apply((int)clamped, fm.Multiplier, fm.Shift);
+            Assert.Equal(Math.Clamp(fm.Apply(acc) + zy, 0, 255), Math.Clamp(kernel + zy, 0, 255));
         }
     }
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using Q.Compiler.Diagnostics;
 using Q.Compiler.Ir;
 using Q.Compiler.Lowering;
@@ -7,15 +8,20 @@ using Q.Compiler.Lowering;
 namespace Q.Compiler.Ops.QContrib
 {
     /// <summary>
-    /// A real multiplier 0 ≤ M ≤ 2^30 in fixed point for the com.microsoft quantized ops: M ≈ Multiplier · 2^−Shift with
-    /// Multiplier in [2^30, 2^31) (or 0) and Shift in [1, 62], applied as (acc · Multiplier + 2^(Shift−1)) >> Shift on a
-    /// 64-bit product (round to nearest, ties toward +∞) — the arithmetic of Kernels/Quantized/Requantize.cs, which these ops'
-    /// kernels reuse. Unlike <see cref="Quantization.RequantMultiplier"/> it allows M &gt; 1 (shift below 30): the kernels then
-    /// first clamp the accumulator to ±<see cref="AccLimit"/>, beyond which the output saturates anyway, so the product stays
-    /// within int32 on every path.
+    /// A real multiplier 0 ≤ M &lt; 2^30 − 1/4 in fixed point for the com.microsoft quantized ops: M ≈ Multiplier · 2^−Shift with
+    /// Multiplier in [2^30, 2^31) (or 0) and Shift in [1, 62] (the form of gemmlowp/TFLite's QuantizeMultiplier), applied
+    /// as (acc · Multiplier + 2^(Shift−1)) >> Shift on a 64-bit product: round(acc · M) with <b>ties toward +∞</b> (one
+    /// rounding, as ARM's SRSHL), the arithmetic of the fixed-point helpers in Kernels/Quantized/Requantize.cs, which these
+    /// ops' kernels use. M &gt; 1 is allowed: the accumulator is first clamped to ±<see cref="AccLimit"/> (|acc · M| ≤ 2^30,
+    /// beyond which every 8-bit output saturates anyway), so the product stays within int32 on every path. (The kernels'
+    /// helper also clamps to ±2^14 when Shift ≤ 30, i.e. M ≥ 1; that changes no 8-bit result either.) Multipliers below
+    /// 2^−32 round every accumulator to 0 and are stored as Multiplier 0, Shift 31.
     /// </summary>
-    public readonly struct QFixedMultiplier
+    public readonly struct QFixedMultiplier : IEquatable<QFixedMultiplier>
     {
+        /// <summary>Multipliers must be below this, 2^30 − 1/4 (a larger one rounds to 2^30, which would need a shift of 0).</summary>
+        public const double Limit = 1073741823.75;
+
         public QFixedMultiplier(int multiplier, int shift) { Multiplier = multiplier; Shift = shift; }
 
         public int Multiplier { get; }
@@ -24,16 +30,19 @@ namespace Q.Compiler.Ops.QContrib
         /// <summary>|acc| is clamped to this before applying (2^30 / M, at most int.MaxValue).</summary>
         public int AccLimit => Multiplier == 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, Math.Floor(Math.Pow(2, 30) / Value));
 
+        /// <summary>The real value this fixed-point pair stands for.</summary>
         public double Value => Multiplier * Math.Pow(2, -Shift);
 
+        /// <summary>
+        /// M = m·2^−shift, m = round(q·2^31) (ties away from zero) where M = q·2^e, q in [0.5, 1) (frexp); a rounding that
+        /// reaches 2^31 moves to m = 2^30 with one less shift. Throws for M outside [0, <see cref="Limit"/>) (callers report QC2011 first).
+        /// </summary>
         public static QFixedMultiplier FromReal(double real)
         {
-            if (!(real >= 0) || real > Math.Pow(2, 30)) throw new ArgumentOutOfRangeException(nameof(real), real, "multiplier must be in [0, 2^30]");
+            if (!(real >= 0 && real < Limit)) throw new ArgumentOutOfRangeException(nameof(real), real, "multiplier must be in [0, 2^30 - 1/4)");
             if (real == 0) return new QFixedMultiplier(0, 31);
-            int e = (int)Math.Floor(Math.Log(real, 2)) + 1;           // real = q · 2^e, q in [0.5, 1)
+            int e = Exponent(real);                                  // real = q · 2^e, q in [0.5, 1)
             double q = real * Math.Pow(2, -e);
-            while (q >= 1) { q /= 2; e++; }
-            while (q < 0.5) { q *= 2; e--; }
             long m = (long)Math.Round(q * 2147483648.0, MidpointRounding.AwayFromZero);
             if (m == 1L << 31) { m = 1L << 30; e++; }
             int shift = 31 - e;
@@ -48,6 +57,20 @@ namespace Q.Compiler.Ops.QContrib
             long a = Math.Max(-lim, Math.Min(lim, acc));
             return (a * Multiplier + (1L << (Shift - 1))) >> Shift;
         }
+
+        /// <summary>frexp's exponent: the e with x = q·2^e, q in [0.5, 1), for finite x &gt; 0 (exact, subnormals included).</summary>
+        private static int Exponent(double x)
+        {
+            long bits = BitConverter.DoubleToInt64Bits(x);
+            int biased = (int)((bits >> 52) & 0x7FF);
+            if (biased == 0) return Exponent(x * Math.Pow(2, 64)) - 64;   // subnormal: scale up first
+            return biased - 1022;
+        }
+
+        public bool Equals(QFixedMultiplier o) => o.Multiplier == Multiplier && o.Shift == Shift;
+        public override bool Equals(object? obj) => obj is QFixedMultiplier r && Equals(r);
+        public override int GetHashCode() => Multiplier * 67 + Shift;
+        public override string ToString() => string.Format(CultureInfo.InvariantCulture, "{0}·2^-{1}", Multiplier, Shift);
     }
 
     /// <summary>Quantization parameters and shared checks of the com.microsoft QLinear* ops.</summary>
@@ -111,11 +134,11 @@ namespace Q.Compiler.Ops.QContrib
                     $"{t.ShortName()} activations reach lowering; the kernels take uint8 (int8 tensors are shifted by +128, zero points included, before lowering)");
         }
 
-        /// <summary>A fixed-point multiplier, or QC2011 when the real one is outside [0, 2^30].</summary>
+        /// <summary>A fixed-point multiplier, or QC2011 when the real one is outside [0, 2^30 − 1/4).</summary>
         public static QFixedMultiplier Multiplier(OpContext ctx, double real, string what)
         {
-            if (!(real >= 0) || real > Math.Pow(2, 30))
-                throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange, $"the {what} scale ratio {real} is outside the supported range [0, 2^30]");
+            if (!(real >= 0 && real < QFixedMultiplier.Limit))
+                throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange, $"the {what} scale ratio {real} is outside the supported range [0, 2^30)");
             return QFixedMultiplier.FromReal(real);
         }
 

@@ -182,7 +182,7 @@ namespace Q.Compiler.Ops.QConv
                 float w = ws[ws.Length == 1 ? 0 : c];
                 double real = (double)xs * w / ys;
                 if (!(xs > 0) || !(w > 0) || !(ys > 0) || float.IsInfinity(xs) || float.IsInfinity(w) || float.IsInfinity(ys)
-                    || !RequantMultiplier.IsRepresentable(real))
+                    || !RequantScale.IsSupported(real))
                     throw ctx.Error(DiagnosticIds.QuantMultiplierOutOfRange,
                         $"output channel {c}: x_scale·w_scale/y_scale = {xs:R}·{w:R}/{ys:R} = {real:R} is not a requantization multiplier in (0, 2^16)");
                 p.Scales[c] = RequantScale.FromReal(real);

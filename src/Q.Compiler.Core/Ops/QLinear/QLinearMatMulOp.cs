@@ -188,7 +188,7 @@ namespace Q.Compiler.Ops.QLinear
             var bScale = op.RequireConstant(4, "b_scale");
             var yScale = op.RequireConstant(6, "y_scale"); var yZero = op.RequireConstant(7, "y_zero_point");
             var (mult, zy, lo, hi) = Requantization(op, aScale, bScale, yScale, yZero, p);
-            int above = Array.FindIndex(mult, m => !RequantMultiplier.IsRepresentable(m));
+            int above = Array.FindIndex(mult, m => !RequantScale.IsSupported(m));
             if (above >= 0)
                 throw op.Error(DiagnosticIds.QuantMultiplierOutOfRange,
                     $"the requantization multiplier a_scale·b_scale/y_scale = {mult[above].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (column {above}) is not below 2^16, which the integer kernels cannot represent");
