@@ -87,6 +87,8 @@ namespace Q.Compiler.Tasks
                 return false;
             }
             quantization.ApplyTo(options);
+            string shown = options.DisplayPath ?? Path.GetFileName(file);
+            options.Progress = line => Log.LogMessage(MessageImportance.Low, "{0}: {1}", shown, line);
 
             var clock = Stopwatch.StartNew();
             var result = ModelCompiler.Compile(options);

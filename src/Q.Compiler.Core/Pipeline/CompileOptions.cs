@@ -31,6 +31,11 @@ namespace Q.Compiler.Pipeline
         public double MinLayerSqnrDb { get; set; } = 20;
         /// <summary>QuantizedIO metadata: expose the quantized (uint8/int8) tensors at the model boundary instead of float32.</summary>
         public bool QuantizedIO { get; set; }
+        /// <summary>
+        /// Receives a line of progress during long work (each pass of an Int8 build over the calibration set); the MSBuild
+        /// task logs it as a low-importance message. Null: no progress.
+        /// </summary>
+        public System.Action<string>? Progress { get; set; }
     }
 
     /// <summary>The Quantize metadata of a QModel item.</summary>

@@ -92,7 +92,9 @@ namespace Q.Compiler.Pipeline
                 throw new QcException(DiagnosticIds.CalibrationEmpty,
                     "Quantize=\"Int8\" needs calibration data: set Calibration to a folder of .pb/.npy inputs (see docs/quantization.md)");
             var set = CalibrationDataSet.Open(options.Calibration!, graph.Inputs);
-            var calibration = Calibrator.Run(graph, set, new CalibrationOptions
+            // The float runs of the first calibration pass are kept (within a memory budget) for the later passes.
+            var runs = new FloatRuns(graph, set, FloatRuns.DefaultBudgetBytes, options.Progress);
+            var calibration = Calibrator.Run(runs, new CalibrationOptions
             {
                 Method = options.CalibrationMethod,
                 Percentile = options.CalibrationPercentile,
@@ -100,7 +102,7 @@ namespace Q.Compiler.Pipeline
             string method = options.CalibrationMethod == CalibrationMethod.Percentile
                 ? string.Format(CultureInfo.InvariantCulture, "Percentile {0}", options.CalibrationPercentile)
                 : options.CalibrationMethod.ToString();
-            return GraphQuantizer.Quantize(graph, calibration, set, new QuantizerOptions
+            return GraphQuantizer.Quantize(graph, calibration, runs, new QuantizerOptions
             {
                 KeepFloat = options.KeepFloat,
                 MinLayerSqnrDb = options.MinLayerSqnrDb,

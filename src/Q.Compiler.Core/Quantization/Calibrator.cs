@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using Q.Compiler.Diagnostics;
-using Q.Compiler.Interpreter;
 using Q.Compiler.Ir;
 
 namespace Q.Compiler.Quantization
@@ -41,12 +40,17 @@ namespace Q.Compiler.Quantization
     /// Runs the float reference interpreter over a calibration set and chooses a range for every float value.
     /// MinMax needs one pass. The histogram methods take two: the first finds each value's max |x|, the second fills
     /// histograms over exactly that range (full resolution, no re-binning), so results do not depend on sample order.
+    /// The passes run on <see cref="FloatRuns"/>: the second reuses the float runs of the first that fit its memory budget.
     /// </summary>
     public static class Calibrator
     {
-        public static CalibrationResult Run(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options)
+        public static CalibrationResult Run(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options) =>
+            Run(new FloatRuns(graph, samples), options);
+
+        /// <summary>As <see cref="Run(Graph, IEnumerable{IReadOnlyList{Tensor}}, CalibrationOptions)"/> on float runs that later passes of the build reuse.</summary>
+        public static CalibrationResult Run(FloatRuns runs, CalibrationOptions options)
         {
-            var stats = Collect(graph, samples, options, histograms: options.Method != CalibrationMethod.MinMax);
+            var stats = Collect(runs, options, histograms: options.Method != CalibrationMethod.MinMax);
             return new CalibrationResult(stats.Histograms, Ranges(stats, options), stats.Samples);
         }
 
@@ -54,10 +58,15 @@ namespace Q.Compiler.Quantization
         /// The statistics alone: min/max of every value (one pass), and with <paramref name="histograms"/> also its histogram
         /// over [−max|x|, max|x|] (a second pass). Every method's ranges can then be computed from one collection.
         /// </summary>
-        public static CalibrationResult Collect(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options, bool histograms)
+        public static CalibrationResult Collect(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples, CalibrationOptions options, bool histograms) =>
+            Collect(new FloatRuns(graph, samples), options, histograms);
+
+        /// <summary>As <see cref="Collect(Graph, IEnumerable{IReadOnlyList{Tensor}}, CalibrationOptions, bool)"/> on float runs (the second pass reuses the kept ones).</summary>
+        public static CalibrationResult Collect(FloatRuns runs, CalibrationOptions options, bool histograms)
         {
             var include = options.Include ?? (_ => true);
-            var first = Pass(graph, samples, include, name => new TensorHistogram(options.HistogramBins), out int count);
+            string first1 = histograms ? "range statistics, pass 1 of 2 (min/max)" : "range statistics (min/max)";
+            var first = Pass(runs, first1, include, name => new TensorHistogram(options.HistogramBins), out int count);
             if (count == 0) throw new QcException(DiagnosticIds.CalibrationEmpty, "the calibration set has no samples");
             foreach (var kv in first)
                 if (kv.Value.NonFinite > 0)
@@ -66,7 +75,7 @@ namespace Q.Compiler.Quantization
                         kv.Key, kv.Value.NonFinite), kv.Key);
             var hists = first;
             if (histograms)
-                hists = Pass(graph, samples, include, name =>
+                hists = Pass(runs, "range statistics, pass 2 of 2 (histograms)", include, name =>
                 {
                     var h = first[name];
                     return new TensorHistogram(options.HistogramBins, Math.Max(Math.Abs(h.Min), Math.Abs(h.Max)));
@@ -83,22 +92,22 @@ namespace Q.Compiler.Quantization
             return ranges;
         }
 
-        private static SortedDictionary<string, TensorHistogram> Pass(Graph graph, IEnumerable<IReadOnlyList<Tensor>> samples,
+        private static SortedDictionary<string, TensorHistogram> Pass(FloatRuns runs, string phase,
             Func<string, bool> include, Func<string, TensorHistogram> create, out int count)
         {
             var hists = new SortedDictionary<string, TensorHistogram>(StringComparer.Ordinal);
-            void Observe(string name, Tensor t)
-            {
-                if (!t.ElementType.IsFloat() || !include(name)) return;
-                if (!hists.TryGetValue(name, out var h)) hists[name] = h = create(name);
-                if (t.Data is float[] f) h.Add(f);
-                else h.Add(t.ToDoubles());
-            }
             count = 0;
-            foreach (var sample in samples)
+            foreach (var run in runs.Pass(phase))
             {
-                for (int i = 0; i < graph.Inputs.Count && i < sample.Count; i++) Observe(graph.Inputs[i].Name, sample[i]);
-                FloatInterpreter.Run(graph, sample, (node, name, t) => Observe(name, t));
+                // The graph inputs, then every node output in computation order (a histogram's order is its samples' order).
+                foreach (var kv in run.Values)
+                {
+                    var t = kv.Value;
+                    if (!t.ElementType.IsFloat() || !include(kv.Key)) continue;
+                    if (!hists.TryGetValue(kv.Key, out var h)) hists[kv.Key] = h = create(kv.Key);
+                    if (t.Data is float[] f) h.Add(f);
+                    else h.Add(t.ToDoubles());
+                }
                 count++;
             }
             return hists;

@@ -89,14 +89,20 @@ namespace Q.Compiler.Quantization
         /// <summary>Rewrites <paramref name="graph"/> into int8 with the ranges of <paramref name="calibration"/>.</summary>
         /// <param name="samples">The calibration set again, for the per-layer and model-output SQNR.</param>
         public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, IEnumerable<IReadOnlyList<Tensor>> samples,
+            QuantizerOptions options, DiagnosticBag diagnostics) =>
+            Quantize(graph, calibration, new FloatRuns(graph, samples, budgetBytes: 0), options, diagnostics);
+
+        /// <summary>As <see cref="Quantize(Graph, CalibrationResult, IEnumerable{IReadOnlyList{Tensor}}, QuantizerOptions, DiagnosticBag)"/>
+        /// on the float runs of the calibration (the kept ones are reused rather than interpreted again).</summary>
+        public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, FloatRuns runs,
             QuantizerOptions options, DiagnosticBag diagnostics)
         {
             var q = new Run(graph, calibration, options);
             q.Classify(diagnostics);
-            q.MeasureLayers(samples);
+            q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
             var rewritten = q.Rewrite();
-            var report = q.Report(samples);
+            var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel);
         }
 
@@ -422,31 +428,21 @@ namespace Q.Compiler.Quantization
             }
 
             /// <summary>Per candidate layer, signal and noise of its simulated int8 output against the float output, same float inputs.</summary>
-            public void MeasureLayers(IEnumerable<IReadOnlyList<Tensor>> samples)
+            public void MeasureLayers(IEnumerable<FloatRun> runs)
             {
                 var measured = _layers.Where(l => l.Reason is null && (l.Kind == Kind.Compute || l.Kind == Kind.Elementwise)).ToList();
                 if (measured.Count == 0) return;
-                foreach (var sample in samples)
+                foreach (var run in runs)
                 {
-                    var values = FloatValues(sample);
-                    _floatOutputs.Add(_g.Outputs.Select(o => values[o.Name]).ToList());
+                    _floatOutputs.Add(run.Outputs);
                     foreach (var l in measured)
                     {
-                        var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
+                        var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : run.Value(v)).ToArray();
                         var sim = SimulateLayer(l, ins).ToFloats();
-                        var reference = values[l.Node.Outputs[0]].ToFloats();
+                        var reference = run.Value(l.Node.Outputs[0]).ToFloats();
                         Accumulate(reference, sim, ref l.Signal, ref l.Noise);
                     }
                 }
-            }
-
-            private Dictionary<string, Tensor> FloatValues(IReadOnlyList<Tensor> sample)
-            {
-                var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-                foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
-                for (int i = 0; i < _g.Inputs.Count; i++) values[_g.Inputs[i].Name] = sample[i];
-                FloatInterpreter.Run(_g, sample, (node, name, t) => values[name] = t);
-                return values;
             }
 
             private static void Accumulate(float[] reference, float[] approx, ref double signal, ref double noise)
