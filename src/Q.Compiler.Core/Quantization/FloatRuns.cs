@@ -96,8 +96,10 @@ namespace Q.Compiler.Quantization
         /// <summary>How many times the graph was interpreted so far (one per sample and pass that did not reuse a kept run).</summary>
         public int Interpreted { get; private set; }
 
-        /// <summary>How many runs are kept, and their bytes.</summary>
+        /// <summary>How many runs are kept (the first samples, in order).</summary>
         public int KeptRuns => _kept.Count;
+
+        /// <summary>The bytes of the kept runs (at most the budget).</summary>
         public long KeptBytes { get; private set; }
 
         /// <summary>One pass over the set: the kept runs, then the interpreter on the samples after them.</summary>
