@@ -38,23 +38,25 @@ namespace Q.Compiler.Export
         public const string ProducerName = "Q.Compiler";
 
         /// <summary>The ONNX model (protobuf bytes) of <paramref name="graph"/>.</summary>
-        public static byte[] Write(Graph graph) => ToProto(graph).ToByteArray();
+        public static byte[] Write(Graph graph, OnnxExportOptions? options = null) => ToProto(graph, options).ToByteArray();
 
-        /// <summary>Writes <see cref="Write(Graph)"/> to <paramref name="path"/>.</summary>
-        public static void WriteFile(Graph graph, string path) => File.WriteAllBytes(path, Write(graph));
+        /// <summary>Writes <see cref="Write(Graph, OnnxExportOptions)"/> to <paramref name="path"/>.</summary>
+        public static void WriteFile(Graph graph, string path, OnnxExportOptions? options = null) => File.WriteAllBytes(path, Write(graph, options));
 
-        internal static ModelProto ToProto(Graph graph) => new Exporter(graph).Run();
+        internal static ModelProto ToProto(Graph graph, OnnxExportOptions? options = null) => new Exporter(graph, options ?? new OnnxExportOptions()).Run();
 
         /// <summary>The opset versions that would be written for <paramref name="graph"/> ("" = ai.onnx).</summary>
-        public static IReadOnlyDictionary<string, long> Opsets(Graph graph)
+        public static IReadOnlyDictionary<string, long> Opsets(Graph graph, OnnxExportOptions? options = null)
         {
-            var m = ToProto(graph);
+            var m = ToProto(graph, options);
             return m.OpsetImport.ToDictionary(o => o.Domain, o => o.Version);
         }
 
         private sealed class Exporter
         {
             private readonly Graph _g;
+            private readonly OnnxExportOptions _options;
+            private readonly Dictionary<string, string> _uint8Weights = new Dictionary<string, string>(StringComparer.Ordinal);
             private readonly long _from;
             private long _opset;
             private readonly List<string> _problems = new List<string>();
@@ -64,9 +66,10 @@ namespace Q.Compiler.Export
             private readonly HashSet<string> _names;
             private bool _usesMicrosoft;
 
-            public Exporter(Graph g)
+            public Exporter(Graph g, OnnxExportOptions options)
             {
                 _g = g;
+                _options = options;
                 _from = g.Info.DefaultOpset;
                 _constants = new Dictionary<string, Tensor>(StringComparer.Ordinal);
                 foreach (var kv in g.Constants) _constants[kv.Key] = kv.Value;
@@ -96,12 +99,14 @@ namespace Q.Compiler.Export
                 foreach (var n in _g.Nodes)
                 {
                     if (n.Domain == QContribMath.Domain) _usesMicrosoft = true;
-                    else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain) { AddHalfConvert(n); continue; }
+                    else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain
+                        && (n.OpType == Ops.Float16.HalfConvertOp.HalfToFloat || n.OpType == Ops.Float16.HalfConvertOp.FloatToHalf)) { AddHalfConvert(n); continue; }
                     else if (n.Domain.Length != 0) { Problem(n, $"domain '{n.Domain}' is internal to Q.Compiler"); continue; }
                     foreach (var a in n.Attributes)
                         if (a.Value.Kind == AttributeKind.Graph) Problem(n, $"attribute '{a.Key}' is a subgraph, which the compiled graph keeps only as a name");
                     var node = n.Domain.Length == 0 ? Upgrade(n) : n;
                     if (node is null) continue;
+                    if (_options.UInt8Weights) node = WithUInt8Weights(node);
                     if (n.Activation is null) { _nodes.Add(node); continue; }
                     if (clamps.TryGetValue(n, out var clamp)) AddWithClamp(node, clamp);
                     else if (IsQuantizedOp(n)) Problem(n, $"a fused {n.Activation.Op} on a quantized op has no ONNX form here");
@@ -154,6 +159,8 @@ namespace Q.Compiler.Export
                     case "QLinearConv": case "QLinearMatMul": case "ConvInteger": case "MatMulInteger": return 10;
                     case "DynamicQuantizeLinear": return 11;
                     case "HardSwish": return 14;
+                    case "MaxPool":   // MaxPool-12 takes int8 and uint8
+                        return _types.TryGetValue(n.Input(0), out var mt) && (mt.ElementType == DataType.UInt8 || mt.ElementType == DataType.Int8) ? 12 : 1;
                     case "Clip":
                         return _types.TryGetValue(n.Outputs[0], out var ct) && !ct.ElementType.IsFloat() ? 12 : 1;
                     default: return 1;
@@ -267,6 +274,31 @@ namespace Q.Compiler.Export
                         }
                         return n;
                 }
+            }
+
+            /// <summary>
+            /// QLinearConv / QLinearMatMul with int8 weights (input 3) and zero points (input 5) rewritten to uint8: w + 128,
+            /// zp + 128, the same integer products (w − zp). Other nodes unchanged.
+            /// </summary>
+            private Node WithUInt8Weights(Node n)
+            {
+                if (n.Domain.Length != 0 || (n.OpType != "QLinearConv" && n.OpType != "QLinearMatMul")) return n;
+                var w = ConstantOf(n.Input(3));
+                var z = ConstantOf(n.Input(5));
+                if (w is null || w.ElementType != DataType.Int8 || (n.HasInput(5) && (z is null || z.ElementType != DataType.Int8))) return n;
+                var inputs = n.Inputs.ToList();
+                while (inputs.Count < 6) inputs.Add("");
+                inputs[3] = Shifted(n.Input(3), w);
+                inputs[5] = z is null ? Constant(n.Name + "_w_zero_point_u8", new Tensor(DataType.UInt8, Shape.Scalar, new byte[] { 128 })) : Shifted(n.Input(5), z);
+                return new Node(n.Name, n.OpType, n.Domain, inputs, n.Outputs, n.Attributes, n.Activation, n.SourceNodes);
+            }
+
+            private string Shifted(string name, Tensor t)
+            {
+                if (_uint8Weights.TryGetValue(name, out var done)) return done;
+                string shifted = Constant(name + "_u8", new Tensor(DataType.UInt8, t.Shape, t.As<sbyte>().Select(v => (byte)(v + 128)).ToArray()));
+                _uint8Weights[name] = shifted;
+                return shifted;
             }
 
             // ---------------------------------------------------------------- activations
@@ -519,5 +551,17 @@ namespace Q.Compiler.Export
                 return p;
             }
         }
+    }
+
+    /// <summary>How <see cref="OnnxWriter"/> writes a graph.</summary>
+    public sealed class OnnxExportOptions
+    {
+        /// <summary>
+        /// Write the int8 weights of QLinearConv / QLinearMatMul as uint8 (w + 128, zero point + 128; the same integer
+        /// products). ONNX Runtime then runs its U8U8 kernels, which are exact on every CPU; with int8 weights it runs
+        /// U8S8 kernels, which on x86 with AVX2 but without VNNI add pairs of u8·s8 products in saturating 16-bit lanes
+        /// (vpmaddubsw) and so can differ from the exact result. Default false: the graph exactly as compiled.
+        /// </summary>
+        public bool UInt8Weights { get; set; }
     }
 }
