@@ -105,14 +105,21 @@ public static class QuickBench
     }
 
     /// <summary>
-    /// <c>--loop ours|ort --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
+    /// <c>--loop ours|ort|ort-int8|ort-int8-u8 --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
     /// and nothing else, for a profiler (e.g. <c>perf record</c> with DOTNET_PerfMapEnabled=1).
     /// </summary>
     private static int Loop(string name, string engine, double seconds)
     {
         using var model = BenchModel.TryLoad(name, out var reason);
         if (model is null) { Console.WriteLine($"skipped {name}: {reason}"); return 1; }
-        Action run = engine == "ort" ? model.RunOrt : model.RunOurs;
+        if (engine.StartsWith("ort-int8", StringComparison.Ordinal) && model.OrtInt8Labels.Count == 0) { Console.WriteLine($"{name} has no ORT int8 run"); return 1; }
+        Action run = engine switch
+        {
+            "ort" => model.RunOrt,
+            "ort-int8" => () => model.RunOrtInt8(0),      // int8 weights (ORT's U8S8 path)
+            "ort-int8-u8" => () => model.RunOrtInt8(1),   // uint8 weights (U8U8)
+            _ => model.RunOurs,
+        };
         for (int i = 0; i < 50; i++) run();
         Thread.Sleep(500);   // let tiered compilation finish its background work
         Console.WriteLine("running");

@@ -94,7 +94,7 @@ public sealed class OnnxExportTests : IDisposable
     /// data-movement ops such as Reshape, and through a float Softmax, which moves no output by more than half the
     /// largest change of its inputs), or 1 for a quantized output. Null where the output is computed otherwise.
     /// </summary>
-    private static double?[] OutputSteps(Graph g)
+    internal static double?[] OutputSteps(Graph g)
     {
         var producers = g.Producers();
         var moves = new HashSet<string> { "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Softmax" };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Q.Compiler.Diagnostics;
+using Q.Compiler.Export;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Quantization;
@@ -12,6 +13,8 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Issue-3 acceptance on real models: the int8 build (Quantize=Int8, calibrated on ../shared/datasets/images) against the float build on every shared test set. Figures go to the test output.
+/// The int8 build is also checked against an independent implementation: its graph exported as ONNX (uint8 weights, so that
+/// ORT runs its exact U8U8 kernels) and run by ONNX Runtime gives our outputs within one output step.
 /// </summary>
 public sealed class ImageModelQuantizationTests : IDisposable
 {
@@ -98,12 +101,24 @@ public sealed class ImageModelQuantizationTests : IDisposable
             (minSqnr, maxRatio) = (gap.MinSqnrDb, gap.MaxWeightRatio);
             _out.WriteLine($"{folder}: known gap, held to SQNR ≥ {minSqnr} dB and weights ≤ {maxRatio:P0}: {gap.Why}");
         }
+        using var ort = new OrtRunner(OnnxWriter.Write(builds.Int8Result.Graph!, new OnnxExportOptions { UInt8Weights = true }));
+        var steps = Export.OnnxExportTests.OutputSteps(builds.Int8Result.Graph!);
         foreach (var set in TestData.Sets(SharedData.Model(folder)))
         {
             var inputs = TestData.Inputs(set);
             var f = builds.Float.Run(inputs);
             var q = builds.Int8.Run(inputs);
             string name = Path.GetFileName(set);
+            var o8 = ort.Run(inputs);
+            for (int o = 0; o < q.Length; o++)
+            {
+                // One output step where a DequantizeLinear gives the output; else (float layers after the last one) float noise.
+                var (maxAbs, range, _) = TestData.Compare(q[o], o8[o], double.PositiveInfinity);
+                double tol = steps[o] is double step ? step * 1.001 : 1e-4 * Math.Max(range, 1e-6);
+                _out.WriteLine(string.Format(inv, "{0} {1} output {2}: ONNX Runtime's run of our int8 graph differs by {3:G3} ({4})", folder, name, o, maxAbs,
+                    steps[o] is double s1 ? string.Format(inv, "{0:F3} steps", maxAbs / s1) : string.Format(inv, "tolerance {0:G3}", tol)));
+                if (!(maxAbs <= tol)) failures.Add(string.Format(inv, "{0} output {1}: ONNX Runtime's int8 run differs from ours by {2:G3} (> {3:G3})", name, o, maxAbs, tol));
+            }
             for (int o = 0; o < f.Length; o++)
             {
                 double sqnr = FloatVsInt8.SqnrDb(f[o], q[o]);
