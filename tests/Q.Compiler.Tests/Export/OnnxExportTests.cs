@@ -113,6 +113,52 @@ public sealed class OnnxExportTests : IDisposable
     }
 
     /// <summary>
+    /// Op by op, our integer semantics against ONNX Runtime's: the int8 graph is exported with uint8 weights (ORT's exact
+    /// U8U8 kernels) and every value made a graph output; then each node with a quantized (uint8/int8) output is
+    /// evaluated by our reference (the op's Evaluate, which the generated code matches bit for bit) on the inputs ORT
+    /// computed for it, and compared with ORT's output of that node. Returns the largest difference in quantization steps,
+    /// the node where it occurs, and how many quantized node outputs were identical on every input.
+    /// </summary>
+    internal static (double MaxSteps, string Worst, int Identical, int Total, long DifferingValues, long Values) CompareQuantizedOps(Graph g, IReadOnlyList<Tensor[]> inputs)
+    {
+        var values = g.Nodes.SelectMany(n => n.Outputs).Where(v => v.Length > 0 && g.Types.ContainsKey(v)).Distinct().ToList();
+        var index = values.Select((v, i) => (v, i)).ToDictionary(p => p.v, p => g.Outputs.Count + p.i);
+        var probe = g.With(outputs: g.Outputs.Concat(values.Select(v => new ValueInfo(v, g.Types[v]))).ToList());
+        using var ort = new OrtRunner(OnnxWriter.Write(probe, new OnnxExportOptions { UInt8Weights = true }));
+        var graphInputs = g.Inputs.Select((v, i) => (v.Name, i)).ToDictionary(p => p.Name, p => p.i);
+        var checkedNodes = g.Nodes.Where(n => n.Outputs.Count > 0 && g.Types.TryGetValue(n.Outputs[0], out var t)
+            && (t.ElementType == DataType.UInt8 || t.ElementType == DataType.Int8)).ToList();
+        var worst = checkedNodes.ToDictionary(n => n, _ => 0.0);
+        long differing = 0, total = 0;
+        foreach (var x in inputs)
+        {
+            var theirs = ort.Run(x);
+            Tensor? Value(string v) => v.Length == 0 ? null : g.Constants.TryGetValue(v, out var c) ? c
+                : graphInputs.TryGetValue(v, out var gi) ? x[gi] : theirs[index[v]];
+            foreach (var n in checkedNodes)
+            {
+                var ins = n.Inputs.Select(Value).ToArray();
+                var def = Ops.OpRegistry.Find(n.Domain, n.OpType)!;
+                var ctx = new Ops.OpContext(n, ins.Select(t => t?.Type).ToArray(), ins, n.Domain.Length == 0 ? g.Info.DefaultOpset : 1);
+                var a = def.Evaluate(ctx, ins)[0].ToDoubles();
+                var b = theirs[index[n.Outputs[0]]].ToDoubles();
+                Assert.Equal(a.Length, b.Length);
+                double d = 0;
+                for (int k = 0; k < a.Length; k++)
+                {
+                    double e = Math.Abs(a[k] - b[k]);
+                    if (e > 0) differing++;
+                    d = Math.Max(d, e);
+                }
+                total += a.Length;
+                worst[n] = Math.Max(worst[n], d);
+            }
+        }
+        var top = worst.OrderByDescending(kv => kv.Value).FirstOrDefault();
+        return (top.Value, top.Key?.Describe() ?? "", worst.Count(kv => kv.Value == 0), worst.Count, differing, total);
+    }
+
+    /// <summary>
     /// Runs our int8 code and ONNX Runtime's run of each export form (int8 weights as compiled; uint8 weights) on every
     /// input; returns, per form, the largest difference in output steps and how many output values differ.
     /// </summary>
