@@ -32,7 +32,7 @@ public static class QuickBench
         Console.WriteLine("|---|---:|---:|---:|---:|");
         var skipped = new List<string>();
         var times = new Dictionary<string, (double Ours, double Ort)>();
-        var int8 = new Dictionary<string, List<(string Label, double Us, double MaxSteps)>>();
+        var int8 = new Dictionary<string, List<(string Label, double Us, string Agreement)>>();
         foreach (string name in BenchModel.Names)
         {
             // A quantized row brings its float row along, for the int8 / float ratios.
@@ -84,14 +84,14 @@ public static class QuickBench
     /// ORT's int8 run of the same quantized graph (our calibrated build exported with OnnxWriter, int8 and uint8 weight
     /// forms) against ours int8, our float and ORT float; and how far ORT's int8 outputs are from ours.
     /// </summary>
-    private static void PrintOrtInt8(Dictionary<string, (double Ours, double Ort)> times, Dictionary<string, List<(string Label, double Us, double MaxSteps)>> int8)
+    private static void PrintOrtInt8(Dictionary<string, (double Ours, double Ort)> times, Dictionary<string, List<(string Label, double Us, string Agreement)>> int8)
     {
         var inv = CultureInfo.InvariantCulture;
         if (int8.Count == 0) return;
         Console.WriteLine();
         Console.WriteLine("ORT int8 = ONNX Runtime running our calibrated int8 graph, exported as ONNX (docs/export.md); s8/u8 = weight form.");
         Console.WriteLine();
-        Console.WriteLine("| Quantized | Ours int8 µs | Our float µs | ORT float µs | ORT int8 µs (weights) | ours int8 / our float | ours int8 / ORT float | ours int8 / ORT int8 | ORT int8 / ORT float | max \\|ours − ORT int8\\| (steps) |");
+        Console.WriteLine("| Quantized | Ours int8 µs | Our float µs | ORT float µs | ORT int8 µs (weights) | ours int8 / our float | ours int8 / ORT float | ours int8 / ORT int8 | ORT int8 / ORT float | max \\|ours − ORT int8\\| per output |");
         Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         foreach (var (name, runs) in int8)
         {
@@ -99,7 +99,7 @@ public static class QuickBench
             var q = BenchModel.Quantized.First(m => m.Name == name);
             double ourFloat = times.TryGetValue(q.Base, out var f) ? f.Ours : double.NaN;
             foreach (var (label, us, steps) in runs)
-                Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:N1} | {4:N1} ({5}) | {6:F2} | {7:F2} | {8:F2} | {9:F2} | {10:G3} |",
+                Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:N1} | {4:N1} ({5}) | {6:F2} | {7:F2} | {8:F2} | {9:F2} | {10} |",
                     name, ours, ourFloat, ortFloat, us, label, ours / ourFloat, ours / ortFloat, ours / us, us / ortFloat, steps));
         }
     }
