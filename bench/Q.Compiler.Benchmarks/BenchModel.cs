@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Tensor = Q.Compiler.Ir.Tensor;
+using Q.Compiler.Export;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
@@ -57,8 +58,15 @@ public sealed class BenchModel : IDisposable
     private readonly Action _ours;
     private readonly Array[] _ourOutputs;
     private readonly ModelInstance _instance;
+    private readonly List<OrtInt8> _ortInt8 = new();
+
+    /// <summary>ORT's run of our calibrated int8 graph, exported as ONNX (OnnxWriter), bound like the float session.</summary>
+    private sealed record OrtInt8(string Label, InferenceSession Session, OrtIoBinding Binding, Array[] Outputs, double[] Steps);
 
     public string Name { get; }
+
+    /// <summary>The ORT int8 runs of this row (empty unless it is a calibrated int8 variant): "s8 weights", "u8 weights".</summary>
+    public IReadOnlyList<string> OrtInt8Labels => _ortInt8.Select(o => o.Label).ToList();
 
     private BenchModel(string name, string path, string setDir, string? calibration = null)
     {
@@ -78,6 +86,7 @@ public sealed class BenchModel : IDisposable
 
         // Pin every input to the shape of its test data (static dimensions are pinned to themselves).
         string shapes = string.Join(";", names.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
+        Graph? int8Graph = null;
         if (calibration is null)
         {
             var (assembly, _) = CompiledModels.CompileModel(path, shapes);
@@ -85,7 +94,7 @@ public sealed class BenchModel : IDisposable
         }
         else
         {
-            _instance = CompileInt8(path, shapes, calibration);
+            (_instance, int8Graph) = CompileInt8(path, shapes, calibration);
         }
         _ours = _instance.Bind(inputs, out _ourOutputs);
 
@@ -105,10 +114,73 @@ public sealed class BenchModel : IDisposable
             _ortOutputs[i] = Array.CreateInstance(ElementType(_session.OutputMetadata[outNames[i]].ElementDataType), shape.ElementCount);
             _binding.BindOutput(outNames[i], Wrap(_ortOutputs[i], shape));
         }
+        if (int8Graph is not null)
+        {
+            var steps = OutputSteps(int8Graph);
+            foreach (var (label, uint8Weights) in new[] { ("s8 weights", false), ("u8 weights", true) })
+            {
+                var session = new InferenceSession(OnnxWriter.Write(int8Graph, new OnnxExportOptions { UInt8Weights = uint8Weights }), options);
+                var binding = session.CreateIoBinding();
+                for (int i = 0; i < names.Count; i++) binding.BindInput(session.InputNames[i], Wrap(Clr(inputs[i]), inputs[i].Shape));
+                var outs = new Array[session.OutputNames.Count];
+                for (int i = 0; i < outs.Length; i++)
+                {
+                    var shape = Shape.ParseCompact(_instance.Plan.Outputs[i].Shape);
+                    outs[i] = Array.CreateInstance(ElementType(session.OutputMetadata[session.OutputNames[i]].ElementDataType), shape.ElementCount);
+                    binding.BindOutput(session.OutputNames[i], Wrap(outs[i], shape));
+                }
+                _ortInt8.Add(new OrtInt8(label, session, binding, outs, steps));
+            }
+        }
+    }
+
+    /// <summary>
+    /// One output step of each graph output of an int8 graph: the scale of the DequantizeLinear behind it (through
+    /// data-movement ops and a float Softmax, which moves no output by more than half its inputs' largest change);
+    /// NaN where the output is computed otherwise (then only absolute differences are reported).
+    /// </summary>
+    private static double[] OutputSteps(Graph g)
+    {
+        var producers = g.Producers();
+        var passThrough = new HashSet<string> { "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Softmax" };
+        return g.Outputs.Select(o =>
+        {
+            if (!o.Type.ElementType.IsFloat()) return 1.0;
+            string v = o.Name;
+            while (producers.TryGetValue(v, out var p))
+            {
+                if (p.OpType == "DequantizeLinear") return g.Constants.TryGetValue(p.Inputs[1], out var s) ? s.ToDoubles().Max() : double.NaN;
+                if (!passThrough.Contains(p.OpType)) return double.NaN;
+                v = p.Inputs[0];
+            }
+            return double.NaN;
+        }).ToArray();
+    }
+
+    public void RunOrtInt8(int k) => _ortInt8[k].Session.RunWithBinding(_runOptions, _ortInt8[k].Binding);
+
+    /// <summary>
+    /// Largest |ours − ORT int8| after one run of each, per output: in output steps where the output comes from a
+    /// DequantizeLinear, else absolute (float layers after the last quantized one). E.g. "0 steps", "0.012 abs".
+    /// </summary>
+    public string CompareInt8(int k)
+    {
+        RunOurs(); RunOrtInt8(k);
+        var o = _ortInt8[k];
+        var ours = _instance.ToTensors(_ourOutputs);
+        var parts = new List<string>();
+        for (int i = 0; i < ours.Length; i++)
+        {
+            var (m, _, _) = TestData.Compare(FromClr(o.Outputs[i], ours[i].Shape), ours[i], double.PositiveInfinity);
+            parts.Add(double.IsNaN(o.Steps[i])
+                ? m.ToString("G3", System.Globalization.CultureInfo.InvariantCulture) + " abs"
+                : (m / o.Steps[i]).ToString("G3", System.Globalization.CultureInfo.InvariantCulture) + " steps");
+        }
+        return string.Join(", ", parts);
     }
 
     /// <summary>The Quantize=Int8 build of a float model, calibrated on a temp folder that is deleted once the build has read it.</summary>
-    private static ModelInstance CompileInt8(string path, string shapes, string calibration)
+    private static (ModelInstance Model, Graph Graph) CompileInt8(string path, string shapes, string calibration)
     {
         string folder = Path.GetFileName(Path.GetDirectoryName(path)!);
         var calib = calibration == "images"
@@ -123,7 +195,7 @@ public sealed class BenchModel : IDisposable
             });
             if (!r.Success) throw new InvalidOperationException("the int8 build failed:\n" + string.Join("\n", r.Diagnostics));
             if (r.QuantizationReport is null) throw new InvalidOperationException("the int8 build failed:\nQuantize=Int8 gave a float build (no quantization report)");
-            return CompiledModels.Compile(new[] { PlanText.Read(r.PlanText!) }).Create();
+            return (CompiledModels.Compile(new[] { PlanText.Read(r.PlanText!) }).Create(), r.Graph!);
         }
         finally
         {
@@ -227,6 +299,7 @@ public sealed class BenchModel : IDisposable
     public void Dispose()
     {
         _binding.Dispose();
+        foreach (var o in _ortInt8) { o.Binding.Dispose(); o.Session.Dispose(); }
         foreach (var v in _ortValues) v.Dispose();
         _runOptions.Dispose();
         _session.Dispose();

@@ -32,17 +32,25 @@ public static class QuickBench
         Console.WriteLine("|---|---:|---:|---:|---:|");
         var skipped = new List<string>();
         var times = new Dictionary<string, (double Ours, double Ort)>();
+        var int8 = new Dictionary<string, List<(string Label, double Us, string Agreement)>>();
         foreach (string name in BenchModel.Names)
         {
-            if (only is not null && name != only) continue;
+            // A quantized row brings its float row along, for the int8 / float ratios.
+            if (only is not null && name != only && !BenchModel.Quantized.Any(q => q.Name == only && q.Base == name)) continue;
             using var model = BenchModel.TryLoad(name, out var reason);
             if (model is null) { skipped.Add($"{name}: {reason}"); continue; }
             var (maxAbs, range) = model.Compare();
-            var (ours, ort) = Measure(model, secondsPerModel);
+            var engines = new List<Action> { model.RunOurs, model.RunOrt };
+            for (int k = 0; k < model.OrtInt8Labels.Count; k++) { int kk = k; engines.Add(() => model.RunOrtInt8(kk)); }
+            var us = Measure(engines, secondsPerModel);
+            double ours = us[0], ort = us[1];
             times[name] = (ours, ort);
+            if (model.OrtInt8Labels.Count > 0)
+                int8[name] = model.OrtInt8Labels.Select((l, k) => (l, us[2 + k], model.CompareInt8(k))).ToList();
             Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:F2} | {4:G2} (range {5:G3}) |", name, ours, ort, ours / ort, maxAbs, range));
         }
         PrintQuantizedRatios(times);
+        PrintOrtInt8(times, int8);
         foreach (var s in skipped) Console.WriteLine($"skipped {s}");
         return 0;
     }
@@ -73,14 +81,45 @@ public static class QuickBench
     }
 
     /// <summary>
-    /// <c>--loop ours|ort --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
+    /// ORT's int8 run of the same quantized graph (our calibrated build exported with OnnxWriter, int8 and uint8 weight
+    /// forms) against ours int8, our float and ORT float; and how far ORT's int8 outputs are from ours.
+    /// </summary>
+    private static void PrintOrtInt8(Dictionary<string, (double Ours, double Ort)> times, Dictionary<string, List<(string Label, double Us, string Agreement)>> int8)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (int8.Count == 0) return;
+        Console.WriteLine();
+        Console.WriteLine("ORT int8 = ONNX Runtime running our calibrated int8 graph, exported as ONNX (docs/export.md); s8/u8 = weight form.");
+        Console.WriteLine();
+        Console.WriteLine("| Quantized | Ours int8 µs | Our float µs | ORT float µs | ORT int8 µs (weights) | ours int8 / our float | ours int8 / ORT float | ours int8 / ORT int8 | ORT int8 / ORT float | max \\|ours − ORT int8\\| per output |");
+        Console.WriteLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+        foreach (var (name, runs) in int8)
+        {
+            var (ours, ortFloat) = times[name];
+            var q = BenchModel.Quantized.First(m => m.Name == name);
+            double ourFloat = times.TryGetValue(q.Base, out var f) ? f.Ours : double.NaN;
+            foreach (var (label, us, steps) in runs)
+                Console.WriteLine(string.Format(inv, "| {0} | {1:N1} | {2:N1} | {3:N1} | {4:N1} ({5}) | {6:F2} | {7:F2} | {8:F2} | {9:F2} | {10} |",
+                    name, ours, ourFloat, ortFloat, us, label, ours / ourFloat, ours / ortFloat, ours / us, us / ortFloat, steps));
+        }
+    }
+
+    /// <summary>
+    /// <c>--loop ours|ort|ort-int8|ort-int8-u8 --model NAME --seconds S</c>: compiles, prints "running", then runs one engine for S seconds
     /// and nothing else, for a profiler (e.g. <c>perf record</c> with DOTNET_PerfMapEnabled=1).
     /// </summary>
     private static int Loop(string name, string engine, double seconds)
     {
         using var model = BenchModel.TryLoad(name, out var reason);
         if (model is null) { Console.WriteLine($"skipped {name}: {reason}"); return 1; }
-        Action run = engine == "ort" ? model.RunOrt : model.RunOurs;
+        if (engine.StartsWith("ort-int8", StringComparison.Ordinal) && model.OrtInt8Labels.Count == 0) { Console.WriteLine($"{name} has no ORT int8 run"); return 1; }
+        Action run = engine switch
+        {
+            "ort" => model.RunOrt,
+            "ort-int8" => () => model.RunOrtInt8(0),      // int8 weights (ORT's U8S8 path)
+            "ort-int8-u8" => () => model.RunOrtInt8(1),   // uint8 weights (U8U8)
+            _ => model.RunOurs,
+        };
         for (int i = 0; i < 50; i++) run();
         Thread.Sleep(500);   // let tiered compilation finish its background work
         Console.WriteLine("running");
@@ -92,25 +131,23 @@ public static class QuickBench
     }
 
     /// <summary>Median µs per run of each engine, measured in alternating rounds after a warm-up.</summary>
-    private static (double Ours, double Ort) Measure(BenchModel model, double seconds)
+    private static double[] Measure(IReadOnlyList<Action> engines, double seconds)
     {
-        // Warm up both (tiered JIT reaches its optimized code after ~30 calls plus a background delay).
+        // Warm up all (tiered JIT reaches its optimized code after ~30 calls plus a background delay).
         var warm = Stopwatch.StartNew();
         int warmRuns = 0;
         while (warmRuns < 60 || warm.Elapsed.TotalSeconds < Math.Min(1.0, seconds / 4))
         {
-            model.RunOurs(); model.RunOrt(); warmRuns++;
+            foreach (var e in engines) e();
+            warmRuns++;
             if (warm.Elapsed.TotalSeconds > seconds / 2 && warmRuns >= 3) break;
         }
-        var ours = new List<double>(); var ort = new List<double>();
+        var samples = engines.Select(_ => new List<double>()).ToArray();
         const int rounds = 6;
         double slice = seconds / 2 / rounds;
         for (int r = 0; r < rounds; r++)
-        {
-            Sample(model.RunOurs, slice, ours);
-            Sample(model.RunOrt, slice, ort);
-        }
-        return (Median(ours), Median(ort));
+            for (int k = 0; k < engines.Count; k++) Sample(engines[k], slice, samples[k]);
+        return samples.Select(Median).ToArray();
     }
 
     /// <summary>

@@ -121,6 +121,7 @@ namespace Q.Compiler.Tasks
                 else LogDiagnostic(d, file);
             }
             if (result.Success) PublishReport(planFile, result.QuantizationReport, file);
+            if (result.Success) PublishOnnx(planFile, result.Graph, string.Equals(model.GetMetadata(QModelItem.ExportOnnx), "true", StringComparison.OrdinalIgnoreCase), file);
             if (!result.Success && !sawError)
                 LogDiagnostic(new Diagnostic(DiagnosticIds.InternalError, Severity.Error, "the compiler stopped without saying why; please report it with the model"), file);
             return wrote;
@@ -164,6 +165,31 @@ namespace Q.Compiler.Tasks
             QModelItem.WriteIfChanged(markdown, report.ToMarkdown());
             QModelItem.WriteIfChanged(json, report.ToJson());
             LogDiagnostic(new Diagnostic(DiagnosticIds.QuantizationSummary, Severity.Info, report.SummaryLine + " (report: " + markdown + ")"), modelFile);
+        }
+
+        /// <summary>
+        /// ExportOnnx="true": writes the compiled graph as ONNX beside the plan (<c>Mnist.compiled.onnx</c>; only when its
+        /// bytes changed). A graph that has no ONNX form is a QC4004 warning and no file. Otherwise deletes the file of an
+        /// earlier export, so that no stale model sits beside the plan.
+        /// </summary>
+        internal void PublishOnnx(string planFile, Ir.Graph? graph, bool export, string modelFile)
+        {
+            string path = QModelItem.ReportFile(planFile, QModelItem.OnnxExportExtension);
+            if (!export || graph is null)
+            {
+                TryDelete(path);
+                return;
+            }
+            byte[] bytes;
+            try { bytes = Export.OnnxWriter.Write(graph); }
+            catch (QcException e)
+            {
+                TryDelete(path);
+                LogDiagnostic(new Diagnostic(e.Diagnostic.Id, Severity.Warning, e.Diagnostic.Message), modelFile);
+                return;
+            }
+            if (File.Exists(path) && new FileInfo(path).Length == bytes.Length && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return;
+            File.WriteAllBytes(path, bytes);
         }
 
         private static void WriteDependencyFile(string path, string model, IReadOnlyList<string> files)

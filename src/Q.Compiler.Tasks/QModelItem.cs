@@ -11,6 +11,8 @@ namespace Q.Compiler.Tasks
         public const string ClassName = "ClassName";
         public const string Namespace = "Namespace";
         public const string InputShapes = "InputShapes";
+        /// <summary>"true": also write the compiled graph as ONNX beside the plan (<see cref="OnnxExportExtension"/>).</summary>
+        public const string ExportOnnx = "ExportOnnx";
 
         // Set by QPrepareModels on the items it hands to QCompile.
         /// <summary>
@@ -28,6 +30,7 @@ namespace Q.Compiler.Tasks
         public const string StampExtension = ".qstamp";
         public const string ReportMarkdownExtension = ".qreport.md";
         public const string ReportJsonExtension = ".qreport.json";
+        public const string OnnxExportExtension = ".compiled.onnx";
 
         /// <summary>The quantization report files of a plan: Mnist.qplan → Mnist.qreport.md, Mnist.qreport.json (same folder).</summary>
         public static string ReportFile(string planFile, string extension) =>

@@ -108,6 +108,15 @@ namespace Q.Compiler.Tasks
                 }
                 byClass.Add(className, source);
 
+                string exportOnnx = model.GetMetadata(QModelItem.ExportOnnx).Trim();
+                if (exportOnnx.Length == 0 || string.Equals(exportOnnx, "false", StringComparison.OrdinalIgnoreCase)) exportOnnx = "false";
+                else if (string.Equals(exportOnnx, "true", StringComparison.OrdinalIgnoreCase)) exportOnnx = "true";
+                else
+                {
+                    Error(fullPath, $"ExportOnnx '{exportOnnx}' is not true or false");
+                    continue;
+                }
+
                 var problems = new List<Diagnostic>();
                 var quantization = QuantizationMetadata.Parse(model, ProjectDirectory, problems);
                 foreach (var p in problems) Report(fullPath, p);
@@ -126,7 +135,7 @@ namespace Q.Compiler.Tasks
                 // being a file that exists (and an input anyway), it can stand in the target's Inputs, where %(Source) is.
                 string identity = stampFile;
 
-                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles));
+                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles, exportOnnx == "true"));
 
                 // A dependency file is written only by a successful compile. Without a plan beside it (deleted by hand,
                 // or never written) drop it, so that the up-to-date check sees a missing output and compiles again.
@@ -137,6 +146,7 @@ namespace Q.Compiler.Tasks
                 item.SetMetadata(QModelItem.ClassName, className);
                 item.SetMetadata(QModelItem.Namespace, ns);
                 item.SetMetadata(QModelItem.InputShapes, inputShapes);
+                item.SetMetadata(QModelItem.ExportOnnx, exportOnnx);
                 item.SetMetadata(QModelItem.DisplayPath, DisplayPathOf(fullPath));
                 item.SetMetadata(QModelItem.PlanFile, planFile);
                 item.SetMetadata(QModelItem.DependencyFile, depFile);
@@ -153,6 +163,7 @@ namespace Q.Compiler.Tasks
                 writes.Add(new TaskItem(stampFile));
                 writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportMarkdownExtension)));
                 writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.ReportJsonExtension)));
+                if (exportOnnx == "true") writes.Add(new TaskItem(QModelItem.ReportFile(planFile, QModelItem.OnnxExportExtension)));
             }
 
             CompileModels = compile.ToArray();
@@ -168,7 +179,7 @@ namespace Q.Compiler.Tasks
         /// the list catches what timestamps miss (a file added with an old timestamp, a file deleted or renamed).
         /// </remarks>
         internal static string Stamp(string source, string className, string ns, string inputShapes,
-            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles)
+            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles, bool exportOnnx = false)
         {
             var sb = new StringBuilder();
             sb.Append("# Q.Compiler metadata stamp: the QModel item as last compiled. Written by QPrepareModels.\n");
@@ -176,6 +187,7 @@ namespace Q.Compiler.Tasks
             sb.Append("ClassName=").Append(className).Append('\n');
             sb.Append("Namespace=").Append(ns).Append('\n');
             sb.Append("InputShapes=").Append(inputShapes).Append('\n');
+            if (exportOnnx) sb.Append("ExportOnnx=true\n");
             foreach (var kv in quantization.Normalized()) sb.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
             foreach (var file in calibrationFiles)
                 sb.Append("CalibrationFile=").Append(file).Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');

@@ -94,6 +94,8 @@ namespace Q.Compiler.Diagnostics
         public const string CompileSummary = "QC4001";
         /// <summary>Weights are too large for a string literal and use the array representation.</summary>
         public const string LargeWeights = "QC4002";
+        /// <summary>The compiled graph cannot be written as ONNX (ExportOnnx / OnnxWriter): internal ops or forms with no ONNX equivalent.</summary>
+        public const string OnnxExportUnsupported = "QC4004";
 
         /// <summary>NativeAOT publish without IlcInstructionSet: kernels fall back to 128-bit SIMD (reported by build/Q.Compiler.targets).</summary>
         public const string NativeAotInstructionSet = "QC5002";

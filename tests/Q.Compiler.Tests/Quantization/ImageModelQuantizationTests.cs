@@ -1,5 +1,6 @@
 using System.Globalization;
 using Q.Compiler.Diagnostics;
+using Q.Compiler.Export;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Quantization;
@@ -12,6 +13,8 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Issue-3 acceptance on real models: the int8 build (Quantize=Int8, calibrated on ../shared/datasets/images) against the float build on every shared test set. Figures go to the test output.
+/// The int8 build is also checked against an independent implementation: its graph exported as ONNX (uint8 weights, so that
+/// ORT runs its exact U8U8 kernels) and run by ONNX Runtime; each quantized op of ours, on ORT's inputs, is within one step of ORT's.
 /// </summary>
 public sealed class ImageModelQuantizationTests : IDisposable
 {
@@ -98,12 +101,32 @@ public sealed class ImageModelQuantizationTests : IDisposable
             (minSqnr, maxRatio) = (gap.MinSqnrDb, gap.MaxWeightRatio);
             _out.WriteLine($"{folder}: known gap, held to SQNR ≥ {minSqnr} dB and weights ≤ {maxRatio:P0}: {gap.Why}");
         }
-        foreach (var set in TestData.Sets(SharedData.Model(folder)))
+        // Our integer semantics against an independent implementation: each quantized op of the int8 graph, on the inputs
+        // ONNX Runtime computed for it from the exported graph (uint8 weights: its exact U8U8 kernels), within one step of ORT.
+        var graph = builds.Int8Result.Graph!;
+        var sets = TestData.Sets(SharedData.Model(folder));
+        var ops = Export.OnnxExportTests.CompareQuantizedOps(graph, sets.Select(TestData.Inputs).ToList());
+        _out.WriteLine(string.Format(inv, "{0}: each quantized op on ONNX Runtime's inputs: {1} of {2} ops identical to ORT, {3:N0} of {4:N0} values differ, largest difference {5} steps ({6})",
+            folder, ops.Identical, ops.Total, ops.DifferingValues, ops.Values, ops.MaxSteps, ops.Worst));
+        if (ops.MaxSteps > 1) failures.Add(string.Format(inv, "{0}: ONNX Runtime's result differs from our Evaluate by {1} steps on the same inputs", ops.Worst, ops.MaxSteps));
+        using var ort = new OrtRunner(OnnxWriter.Write(graph, new OnnxExportOptions { UInt8Weights = true }));
+        var steps = Export.OnnxExportTests.OutputSteps(graph);
+        foreach (var set in sets)
         {
             var inputs = TestData.Inputs(set);
             var f = builds.Float.Run(inputs);
             var q = builds.Int8.Run(inputs);
             string name = Path.GetFileName(set);
+            var o8 = ort.Run(inputs);
+            for (int o = 0; o < q.Length; o++)
+            {
+                // Within one output step where a DequantizeLinear gives the output; float layers after the last one are reported.
+                var (maxAbs, _, _) = TestData.Compare(q[o], o8[o], double.PositiveInfinity);
+                _out.WriteLine(string.Format(inv, "{0} {1} output {2}: ONNX Runtime's run of our int8 graph differs by {3:G3}{4}", folder, name, o, maxAbs,
+                    steps[o] is double s1 ? string.Format(inv, " ({0:F3} steps)", maxAbs / s1) : " (float layers after the last quantized one)"));
+                if (steps[o] is double step && maxAbs > step * 1.001)
+                    failures.Add(string.Format(inv, "{0} output {1}: ONNX Runtime's int8 run differs from ours by {2:G3} (> one step, {3:G3})", name, o, maxAbs, step));
+            }
             for (int o = 0; o < f.Length; o++)
             {
                 double sqnr = FloatVsInt8.SqnrDb(f[o], q[o]);
