@@ -151,6 +151,28 @@ namespace Q.Compiler.Ops.QConv
             return (data.ToArray(), sums, minus128);
         }
 
+        /// <summary>
+        /// Int8 OIHW weights of a one-group convolution (M × K, K = C·KH·KW in (ic, ky, kx) order) in the layout of
+        /// Q.Compiler.Kernels.QConvNchw: blocks of 4 output channels, per K-quad 16 bytes (channel r's 4 weights at 4r..4r+3),
+        /// K and M zero-padded to multiples of 4. Per-channel weight sums; whether some weight is −128.
+        /// </summary>
+        public static (sbyte[] Data, int[] WeightSums, bool HasMinus128) PackNchw(IReadOnlyList<int> w, int m, int k)
+        {
+            int quads = (k + 3) / 4, blocks = (m + 3) / 4;
+            var data = new sbyte[blocks * quads * 16];
+            var sums = new int[m];
+            bool minus128 = false;
+            for (int oc = 0; oc < m; oc++)
+                for (int i = 0; i < k; i++)
+                {
+                    int v = w[oc * k + i];
+                    data[((oc / 4) * quads + i / 4) * 16 + (oc % 4) * 4 + i % 4] = checked((sbyte)v);
+                    sums[oc] += v;
+                    minus128 |= v == -128;
+                }
+            return (data, sums, minus128);
+        }
+
         /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255] (stored as int16).</summary>
         public static short[] DepthwiseDifferences(IReadOnlyList<int> w, IReadOnlyList<int> zw, int taps)
         {
