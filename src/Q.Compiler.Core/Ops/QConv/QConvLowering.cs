@@ -80,10 +80,11 @@ namespace Q.Compiler.Ops.QConv
                 return;
             }
 
-            if (requantize && s.Group == 1 && zw.All(z => z == 0))
+            if (requantize && s.Group == 1 && zw.All(z => z == 0) && plane >= 16)
             {
-                // One group, symmetric weights: the NCHW-native GEMM (output channels × pixels), unless some weight is −128
-                // (its AVX2 sign trick cannot take it; QConv2D has an exact widening path).
+                // One group, symmetric weights, at least one 16-pixel tile: the NCHW-native GEMM (output channels × pixels),
+                // unless some weight is −128 (its AVX2 sign trick cannot take it; QConv2D has an exact widening path). Smaller
+                // planes (a classifier on 1×1) fill QConv2D's tiles of output channels better.
                 var (nchwData, weightSums, nchwMinus128) = QConvWeights.PackNchw(w, s.M, k);
                 if (!nchwMinus128)
                 {
