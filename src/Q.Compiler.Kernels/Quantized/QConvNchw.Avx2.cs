@@ -25,7 +25,7 @@ namespace Q.Compiler.Kernels
             var off2 = Vector256.Create(offsets[2]); var off3 = Vector256.Create(offsets[3]);
             var s0 = Vector256.Create(scales[0]); var s1 = Vector256.Create(scales[1]);
             var s2 = Vector256.Create(scales[2]); var s3 = Vector256.Create(scales[3]);
-            var lo = Vector256.Create((float)(clampMin - yZeroPoint)); var hi = Vector256.Create((float)(clampMax - yZeroPoint));
+            var lo = Vector256.Create((byte)clampMin); var hi = Vector256.Create((float)(clampMax - yZeroPoint));
             var zy = Vector256.Create((short)yZeroPoint);
             var ones = Vector256.Create((short)1);
             Span<byte> partial = stackalloc byte[2 * PixelBlock];
@@ -57,31 +57,38 @@ namespace Q.Compiler.Kernels
                     wq = ref Unsafe.Add(ref wq, 16);
                 }
                 int count = Math.Min(PixelBlock, pixels - p);
-                var r01 = PackRows(c00, c01, c10, c11, s0, s1, lo, hi, zy);
+                var r01 = PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo);
                 StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
                 if (rows > 2)
                 {
-                    var r23 = PackRows(c20, c21, c30, c31, s2, s3, lo, hi, zy);
+                    var r23 = PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo);
                     StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
                 }
             }
         }
 
         /// <summary>
-        /// Two rows of 16 accumulators requantized to bytes: [row A pixels 0–15 | row B pixels 0–15]. packssdw and packuswb
-        /// interleave 4-pixel groups per 128-bit lane; vpermd restores pixel order. The zero point is added in int16 (the
-        /// clamped values lie within ±255, so nothing saturates before the final pack).
+        /// Two rows of 16 accumulators requantized to bytes: [row A pixels 0–15 | row B pixels 0–15]. Only the upper clamp
+        /// is applied in float (min(acc·scale, hi − zy): it keeps cvtps2dq in range); rounding then commutes with clamping to
+        /// integer bounds, and the lower bound comes after the saturating packs (packssdw, vpaddsw zy, packuswb send anything
+        /// below 0 to 0, and lo ≥ 0) as one vpmaxub. packssdw and packuswb interleave 4-pixel groups per 128-bit lane; vpermd
+        /// restores pixel order.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector256<byte> PackRows(Vector256<int> a0, Vector256<int> a1, Vector256<int> b0, Vector256<int> b1,
-            Vector256<float> sa, Vector256<float> sb, Vector256<float> lo, Vector256<float> hi, Vector256<short> zy)
+            Vector256<float> sa, Vector256<float> sb, Vector256<float> hi, Vector256<short> zy, Vector256<byte> lo)
         {
-            var wa = Avx2.Add(Avx2.PackSignedSaturate(Requantize.Avx2Scale(a0, sa, lo, hi), Requantize.Avx2Scale(a1, sa, lo, hi)), zy);
-            var wb = Avx2.Add(Avx2.PackSignedSaturate(Requantize.Avx2Scale(b0, sb, lo, hi), Requantize.Avx2Scale(b1, sb, lo, hi)), zy);
+            var wa = Avx2.AddSaturate(Avx2.PackSignedSaturate(ScaleMin(a0, sa, hi), ScaleMin(a1, sa, hi)), zy);
+            var wb = Avx2.AddSaturate(Avx2.PackSignedSaturate(ScaleMin(b0, sb, hi), ScaleMin(b1, sb, hi)), zy);
             // Dwords: A0–3, A8–11, B0–3, B8–11 | A4–7, A12–15, B4–7, B12–15.
-            var bytes = Avx2.PackUnsignedSaturate(wa, wb).AsInt32();
+            var bytes = Avx2.Max(Avx2.PackUnsignedSaturate(wa, wb), lo).AsInt32();
             return Avx2.PermuteVar8x32(bytes, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
         }
+
+        /// <summary>RoundHalfEven(min((float)acc·scale, hi)): cvtdq2ps, mulps, minps, cvtps2dq (below −2^31 it gives −2^31, still below any bound).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> ScaleMin(Vector256<int> acc, Vector256<float> scale, Vector256<float> hi)
+            => Avx.ConvertToVector256Int32(Avx.Min(Avx.Multiply(Avx.ConvertToVector256Single(acc), scale), hi));
 
         /// <summary>Stores the first <paramref name="rows"/> (1 or 2) rows of a packed pair, <paramref name="count"/> pixels each.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

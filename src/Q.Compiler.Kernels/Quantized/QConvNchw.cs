@@ -136,6 +136,15 @@ namespace Q.Compiler.Kernels
             offsets.Slice(m).Clear();
             scales.Slice(m).Clear();
 
+            // Output rows of whole 16-pixel blocks: chunks are packed straight from the padded image through a table of tap offsets.
+            bool direct = !pointwise && ow % PixelBlock == 0 && k <= MaxDirectTaps;
+            Span<int> tapOffsets = direct ? stackalloc int[k] : default;
+            if (direct)
+                for (int ic = 0, row = 0; ic < c; ic++)
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kw; kx++, row++)
+                            tapOffsets[row] = TapOffset(ic, ky, kx, ph, pws, strideW, dilH, dilW);
+
             for (int ni = 0; ni < n; ni++)
             {
                 ReadOnlySpan<byte> xi = x.Slice(ni * c * inPlane, c * inPlane);
@@ -147,6 +156,8 @@ namespace Q.Compiler.Kernels
                     int pixels = Math.Min(chunk, plane - p0);
                     if (pointwise)
                         Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels, flip: cx != 0);
+                    else if (direct)
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, strideH * strideW * pws, flip: cx != 0);
                     else
                     {
                         Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
@@ -179,7 +190,6 @@ namespace Q.Compiler.Kernels
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(src);
             ref byte d0 = ref MemoryMarshal.GetReference(dst);
-            var xor = Vector128.Create(flip ? (byte)0x80 : (byte)0);
             Span<byte> edge = stackalloc byte[4 * PixelBlock];
             ref byte e0 = ref MemoryMarshal.GetReference(edge);
             for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
@@ -205,34 +215,61 @@ namespace Q.Compiler.Kernels
                         }
                         r0 = ref e0; r1 = ref Unsafe.Add(ref e0, PixelBlock); r2 = ref Unsafe.Add(ref e0, 2 * PixelBlock); r3 = ref Unsafe.Add(ref e0, 3 * PixelBlock);
                     }
-                    ref byte d = ref Unsafe.Add(ref d0, (blk * quads + q) * 64);
-                    if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
-                    {
-                        var a = Vector128.LoadUnsafe(ref r0) ^ xor;
-                        var b = Vector128.LoadUnsafe(ref r1) ^ xor;
-                        var cc = Vector128.LoadUnsafe(ref r2) ^ xor;
-                        var dd = Vector128.LoadUnsafe(ref r3) ^ xor;
-                        var abLo = ZipLow(a, b);
-                        var abHi = ZipHigh(a, b);
-                        var cdLo = ZipLow(cc, dd);
-                        var cdHi = ZipHigh(cc, dd);
-                        ZipLow(abLo.AsUInt16(), cdLo.AsUInt16()).AsByte().StoreUnsafe(ref d);
-                        ZipHigh(abLo.AsUInt16(), cdLo.AsUInt16()).AsByte().StoreUnsafe(ref d, 16);
-                        ZipLow(abHi.AsUInt16(), cdHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 32);
-                        ZipHigh(abHi.AsUInt16(), cdHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 48);
-                    }
-                    else
-                    {
-                        byte f = flip ? (byte)0x80 : (byte)0;
-                        for (int j = 0; j < PixelBlock; j++)
-                        {
-                            Unsafe.Add(ref d, 4 * j) = (byte)(Unsafe.Add(ref r0, j) ^ f);
-                            Unsafe.Add(ref d, 4 * j + 1) = (byte)(Unsafe.Add(ref r1, j) ^ f);
-                            Unsafe.Add(ref d, 4 * j + 2) = (byte)(Unsafe.Add(ref r2, j) ^ f);
-                            Unsafe.Add(ref d, 4 * j + 3) = (byte)(Unsafe.Add(ref r3, j) ^ f);
-                        }
-                    }
+                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
                 }
+            }
+        }
+
+        /// <summary>
+        /// Packs a chunk straight from the padded image when no 16-pixel block crosses an output row (OW a multiple of 16):
+        /// row k of a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches.
+        /// </summary>
+        private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
+            int ow, int rowStep, bool flip)
+        {
+            int quads = (k + 3) / 4;
+            ref byte s0 = ref MemoryMarshal.GetReference(padded);
+            ref byte d0 = ref MemoryMarshal.GetReference(dst);
+            ref int t0 = ref MemoryMarshal.GetReference(tapOffsets);
+            for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
+            {
+                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow;
+                ref byte b = ref Unsafe.Add(ref s0, oy * rowStep + ox);
+                for (int q = 0; q < quads; q++)
+                    PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
+                        ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
+            }
+        }
+
+        /// <summary>16 bytes of each of four rows interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, bool flip)
+        {
+            if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
+            {
+                var xor = Vector128.Create(flip ? (byte)0x80 : (byte)0);
+                var a = Vector128.LoadUnsafe(ref r0) ^ xor;
+                var b = Vector128.LoadUnsafe(ref r1) ^ xor;
+                var c = Vector128.LoadUnsafe(ref r2) ^ xor;
+                var e = Vector128.LoadUnsafe(ref r3) ^ xor;
+                var abLo = ZipLow(a, b);
+                var abHi = ZipHigh(a, b);
+                var ceLo = ZipLow(c, e);
+                var ceHi = ZipHigh(c, e);
+                ZipLow(abLo.AsUInt16(), ceLo.AsUInt16()).AsByte().StoreUnsafe(ref d);
+                ZipHigh(abLo.AsUInt16(), ceLo.AsUInt16()).AsByte().StoreUnsafe(ref d, 16);
+                ZipLow(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 32);
+                ZipHigh(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 48);
+                return;
+            }
+            byte f = flip ? (byte)0x80 : (byte)0;
+            for (int j = 0; j < PixelBlock; j++)
+            {
+                Unsafe.Add(ref d, 4 * j) = (byte)(Unsafe.Add(ref r0, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 1) = (byte)(Unsafe.Add(ref r1, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 2) = (byte)(Unsafe.Add(ref r2, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 3) = (byte)(Unsafe.Add(ref r3, j) ^ f);
             }
         }
 
@@ -295,9 +332,7 @@ namespace Q.Compiler.Kernels
                 for (int ky = 0; ky < kh; ky++)
                     for (int kx = 0; kx < kw; kx++, row++)
                     {
-                        int col = kx * dilW;
-                        // Byte offset of output pixel (oy, ox): ((ic·PH + oy·sH + ky·dH)·sW + phase)·PWs + col / sW + ox.
-                        int tapOffset = ((ic * ph + ky * dilH) * strideW + col % strideW) * pws + col / strideW;
+                        int tapOffset = TapOffset(ic, ky, kx, ph, pws, strideW, dilH, dilW);
                         ref byte dst = ref Unsafe.Add(ref d0, row * stride);
                         int p = p0, end = p0 + pixels;
                         while (p < end)
@@ -308,6 +343,19 @@ namespace Q.Compiler.Kernels
                             p += run;
                         }
                     }
+        }
+
+        /// <summary>Largest depth packed straight from the padded image (its tap offsets live on the stack).</summary>
+        private const int MaxDirectTaps = 4096;
+
+        /// <summary>
+        /// Offset in the padded image of tap (ic, ky, kx) for output pixel (0, 0); pixel (oy, ox) adds oy·sH·sW·PWs + ox:
+        /// ((ic·PH + ky·dH)·sW + phase)·PWs + kx·dW / sW with phase = kx·dW mod sW.
+        /// </summary>
+        private static int TapOffset(int ic, int ky, int kx, int ph, int pws, int strideW, int dilH, int dilW)
+        {
+            int col = kx * dilW;
+            return ((ic * ph + ky * dilH) * strideW + col % strideW) * pws + col / strideW;
         }
 
         /// <summary>Copies a run 16 bytes at a time, overrunning by up to 15 bytes (the buffers have <see cref="CopySlack"/> after them; later runs overwrite the rest).</summary>

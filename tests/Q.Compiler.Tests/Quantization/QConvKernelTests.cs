@@ -125,6 +125,9 @@ public class QConvKernelTests
         new[] { 1, 3, 40, 70, 9, 3, 3, 2, 2, 1, 1, 0, 1, 0, 0, 1 },     // stride 2 on rows of 70 (vector phase split), 9 channels
         new[] { 1, 5, 9, 50, 5, 3, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1 },      // stride 3
         new[] { 1, 64, 4, 4, 130, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },    // 16 pixels, deep K
+        new[] { 2, 3, 64, 64, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },    // first layer, rows of 32: packed straight from the padded image
+        new[] { 1, 6, 7, 32, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },     // dilation 2, rows of 32 (direct)
+        new[] { 1, 2, 5, 64, 4, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, 1 },      // 1x3, stride 2, rows of 32 (direct)
     };
 
     public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };

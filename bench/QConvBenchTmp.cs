@@ -1,0 +1,135 @@
+// Times the int8 convolution kernels (QConv2D) against the float Conv2D kernels the float build uses, on MobileNet-v2 /
+// UltraFace-like layer shapes, one thread.
+// Run: dotnet run -c Release bench/QConvBench.cs
+// (A file-based app; it builds Q.Compiler.Kernels' sources into itself under the name the kernels grant access to.)
+#:property AssemblyName=Q.Compiler.Benchmarks
+#:property TargetFramework=net10.0
+#:property Nullable=enable
+#:property TieredCompilation=false
+#:project ../src/Q.Compiler.Core/Q.Compiler.Core.csproj
+#:project ../src/Q.Compiler.Kernels/Q.Compiler.Kernels.csproj
+using System;
+using System.Diagnostics;
+using System.Linq;
+using Q.Compiler.Kernels;
+using Q.Compiler.Ops.QConv;
+using Q.Compiler.Quantization;
+
+var rng = new Random(1);
+Console.WriteLine($"QGemm path {QGemm.SelectedPath}, depthwise path {QConv2D.DepthwiseBest}, timing by {Clock.Kind}");
+Console.WriteLine($"{"layer",-44} {"float us",9} {"int8 us",9} {"speed-up",8} {"nchw us",9} {"speed-up",8}");
+double totalF = 0, totalQ = 0;
+//    name                                   c   h    w    m  k  s  pad group
+Layer("3x3 3->16 s2 @128x128 (first)",        3, 128, 128, 16, 3, 2, 1, 1);
+Layer("3x3 3->4 s2 @128x128 (first, 4 ch)",   3, 128, 128, 4, 3, 2, 1, 1);
+Layer("1x1 8->48 @64x64 (K = 8 expand)",      8, 64,  64,  48, 1, 1, 0, 1);
+Layer("1x1 8->4 @64x64",      8, 64,  64,  4, 1, 1, 0, 1);
+Console.WriteLine($"{"total",-44} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
+
+void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int group)
+{
+    int oh = (h + 2 * pad - k) / s + 1, ow = (wd + 2 * pad - k) / s + 1, cg = c / group, taps = k * k, plane = oh * ow;
+    var xf = Enumerable.Range(0, c * h * wd).Select(_ => (float)rng.NextDouble()).ToArray();
+    var wf = Enumerable.Range(0, m * cg * taps).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+    var bf = new float[m];
+    var yf = new float[m * plane];
+    var x8 = Enumerable.Range(0, c * h * wd).Select(_ => (byte)rng.Next(256)).ToArray();
+    var w8 = Enumerable.Range(0, m * cg * taps).Select(_ => rng.Next(-127, 128)).ToArray();
+    var bias = new int[m];
+    var zw = new int[m];
+    var scale = Enumerable.Repeat(RequantScale.FromReal(1.0 / 4096), m).ToArray();
+    var y8 = new byte[m * plane];
+    bool depthwise = group == c && group == m;
+    Action f, q;
+    if (depthwise)
+    {
+        var sf = new float[Conv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
+        f = () => Conv2D.Depthwise(xf, wf, bf, yf, sf, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 1, 0, 0);
+        var diff = QConvWeights.DepthwiseDifferences(w8, zw, taps);
+        var s8 = new byte[QConv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
+        q = () => QConv2D.Depthwise(x8, diff, bias, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255);
+    }
+    else
+    {
+        // The float lowering's choice (ConvOp.Lower): pointwise GEMM, implicit GEMM, or im2col.
+        if (k == 1 && s == 1 && pad == 0)
+        {
+            var sf = new float[Math.Min(512, cg) * Math.Min(8, (h * wd + 15) / 16) * 16];
+            f = () => Conv2D.Pointwise(xf, wf, bf, yf, sf, 1, c, h * wd, m, group, 1, 0, 0);
+        }
+        else
+        {
+            var sf = new float[Conv2D.ImplicitGemmScratchLength(c, h, wd, m, k, k, s, s, 1, group, pad, pad, pad, pad)];
+            f = () => Conv2D.ImplicitGemm(xf, wf, bf, yf, sf, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, group, 1, 0, 0);
+        }
+        var (packed, sums, minus128) = QConvWeights.PackGemm(w8, m, cg, taps, group);
+        int chunk = QConv2D.ChunkFor(cg * taps, plane);
+        var s8 = new byte[QConv2D.GemmScratchLength(c, h, wd, m, k, k, s, s, pad, pad, pad, pad, group, chunk, false)];
+        q = () => QConv2D.Gemm(x8, packed, sums, bias, zw, scale, y8, s8, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, group, 128, 128, 0, 255, minus128);
+    }
+    var (tf, tq) = TimePair(f, q);
+    totalF += tf; totalQ += tq;
+    string nchw = "";
+    if (!depthwise && group == 1)
+    {
+        // The NCHW-native kernel (QConvNchw) on the same layer.
+        var (packedN, sumsN, minusN) = QConvWeights.PackNchw(w8, m, c * taps);
+        int chunkN = QConvNchw.ChunkFor(c * taps, plane);
+        var sN = new byte[QConvNchw.ScratchLength(c, h, wd, k, k, s, s, pad, pad, pad, pad, chunkN)];
+        Action qn = () => QConvNchw.Gemm(x8, packedN, sumsN, bias, scale, y8, sN, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255, minusN);
+        var (_, tn) = TimePair(q, qn);
+        nchw = $" {tn,9:F1} {tf / tn,7:F2}x";
+    }
+    Console.WriteLine($"{name,-44} {tf,9:F1} {tq,9:F1} {tf / tq,7:F2}x{nchw}");
+}
+
+// The two kernels in alternating batches of ~20 ms of this thread's CPU time (clock_gettime(CLOCK_THREAD_CPUTIME_ID)
+// where available, else wall time), best of 15 each: the build machine is shared, and CPU time does not count the slices
+// other processes take.
+static (double, double) TimePair(Action a, Action b)
+{
+    for (int i = 0; i < 5; i++) { a(); b(); }
+    int Reps(Action run)
+    {
+        int reps = 1;
+        while (true)
+        {
+            double t0 = Clock.Now();
+            for (int i = 0; i < reps; i++) run();
+            if (Clock.Now() - t0 > 20_000) return reps;
+            reps *= 2;
+        }
+    }
+    int ra = Reps(a), rb = Reps(b);
+    double bestA = double.MaxValue, bestB = double.MaxValue;
+    for (int batch = 0; batch < 15; batch++)
+    {
+        double t0 = Clock.Now();
+        for (int i = 0; i < ra; i++) a();
+        bestA = Math.Min(bestA, (Clock.Now() - t0) / ra);
+        t0 = Clock.Now();
+        for (int i = 0; i < rb; i++) b();
+        bestB = Math.Min(bestB, (Clock.Now() - t0) / rb);
+    }
+    return (bestA, bestB);
+}
+
+static class Clock
+{
+    private struct Timespec { public long Sec; public long Nsec; }
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+    private static readonly bool s_cpu = OperatingSystem.IsLinux() && Probe();
+    private static readonly Stopwatch s_wall = Stopwatch.StartNew();
+    public static string Kind => s_cpu ? "thread CPU time" : "wall time";
+
+    private static bool Probe() { try { return ClockGetTime(3, out _) == 0; } catch (DllNotFoundException) { return false; } catch (EntryPointNotFoundException) { return false; } }
+
+    /// <summary>Microseconds.</summary>
+    public static double Now()
+    {
+        if (!s_cpu) return s_wall.Elapsed.TotalMilliseconds * 1000;
+        ClockGetTime(3, out var ts);   // CLOCK_THREAD_CPUTIME_ID
+        return ts.Sec * 1e6 + ts.Nsec / 1e3;
+    }
+}
