@@ -35,6 +35,9 @@ Layer("1x1 48->8 @64x64 (project to 8)",     48, 64,  64,   8, 1, 1, 0, 1);
 Layer("1x1 96->576 @8x8",                    96,  8,   8, 576, 1, 1, 0, 1);
 Layer("1x1 16->64 @120x160 (ultraface)",     16, 120, 160, 64, 1, 1, 0, 1);
 Layer("3x3 3->16 s2 @240x320 (ultraface first)", 3, 240, 320, 16, 3, 2, 1, 1);
+Layer("3x3 256->12 @4x5 (ultraface head)",  256,  4,   5,  12, 3, 1, 1, 1);
+Layer("3x3 8->16 @30x40 (ultraface RFB)",     8, 30,  40,  16, 3, 1, 1, 1);
+Layer("3x3 16->16 @30x40 (ultraface RFB)",   16, 30,  40,  16, 3, 1, 1, 1);
 Console.WriteLine($"{"total",-44} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
 
 void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int group)

@@ -23,8 +23,8 @@ namespace Demo
         private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(320, 32));
         /// <summary>Convolution110_packed i8[3200].</summary>
         private static ReadOnlySpan<sbyte> W_Convolution110Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(352, 3200));
-        /// <summary>Convolution110_wsum i32[16].</summary>
-        private static ReadOnlySpan<int> W_Convolution110Wsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3552, 64));
+        /// <summary>Convolution110_colsum i32[16].</summary>
+        private static ReadOnlySpan<int> W_Convolution110Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3552, 64));
         /// <summary>Convolution110_bias i32[16].</summary>
         private static ReadOnlySpan<int> W_Convolution110Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3616, 64));
         /// <summary>Convolution110_scale f32[16].</summary>
@@ -43,6 +43,6 @@ namespace Demo
         private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 9d1b78f6a0f63893…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 3a1450861870e210…]".AsSpan());
     }
 }

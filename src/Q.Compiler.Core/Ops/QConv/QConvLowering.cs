@@ -80,7 +80,7 @@ namespace Q.Compiler.Ops.QConv
                 return;
             }
 
-            if (requantize && s.Group == 1 && zw.All(z => z == 0) && plane >= 16)
+            if (requantize && s.Group == 1 && zw.All(z => z == 0) && plane >= 16 && NchwGathersCheaply(s, g))
             {
                 // One group, symmetric weights, at least one 16-pixel tile: the NCHW-native GEMM (output channels × pixels),
                 // unless some weight is −128 (its AVX2 sign trick cannot take it; QConv2D has an exact widening path). Smaller
@@ -127,6 +127,19 @@ namespace Q.Compiler.Ops.QConv
             if (requantize) call.AddRange(new[] { PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax) });
             call.Add(PlanArg.Bool(minus128));
             ctx.Call(requantize ? "QConv2D.Gemm" : "QConv2D.GemmInt32", call.ToArray());
+        }
+
+        /// <summary>
+        /// Whether QConvNchw gathers this convolution's depth rows cheaply: pointwise (the input planes themselves), output rows
+        /// of whole 16-pixel blocks (packed straight from the padded image), or patch runs along output rows (OW bytes each)
+        /// at least as long as QConv2D's along the depth (KW·C bytes each). Measured (bench/QConvBench.cs): a 3x3 256→12 head on
+        /// 4×5 takes 5× longer through QConvNchw's short runs; 3x3 8→16 on 30×40 is 1.2× faster.
+        /// </summary>
+        private static bool NchwGathersCheaply(QConvShape s, SpatialGeometry g)
+        {
+            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+                && g.PadBottom == 0 && g.PadRight == 0;
+            return pointwise || g.OutW % 16 == 0 || g.OutW >= g.KernelW * s.C;
         }
 
         /// <summary>QConvNchw.Gemm: weights packed in blocks of 4 output channels, the scratch sized for its chunk of pixels.</summary>
