@@ -17,7 +17,7 @@ using Q.Compiler.Quantization;
 
 var rng = new Random(1);
 Console.WriteLine($"QGemm path {QGemm.SelectedPath}, depthwise path {QConv2D.DepthwiseBest}, timing by {Clock.Kind}");
-Console.WriteLine($"{"layer",-44} {"float us",9} {"int8 us",9} {"speed-up",8}");
+Console.WriteLine($"{"layer",-44} {"float us",9} {"int8 us",9} {"speed-up",8} {"nchw us",9} {"speed-up",8}");
 double totalF = 0, totalQ = 0;
 //    name                                   c   h    w    m  k  s  pad group
 Layer("1x1 32->16 @64x64 (pointwise)",       32, 64,  64,  16, 1, 1, 0, 1);
@@ -30,6 +30,14 @@ Layer("3x3 dw 144 @32x32 s1",               144, 32,  32, 144, 3, 1, 1, 144);
 Layer("3x3 dw 32 @64x64 s1",                 32, 64,  64,  32, 3, 1, 1, 32);
 Layer("3x3 3->16 s2 @128x128 (first)",        3, 128, 128, 16, 3, 2, 1, 1);
 Layer("3x3 16->32 @60x80 (ultraface full)",  16, 60,  80,  32, 3, 1, 1, 1);
+Layer("1x1 8->48 @64x64 (K = 8 expand)",      8, 64,  64,  48, 1, 1, 0, 1);
+Layer("1x1 48->8 @64x64 (project to 8)",     48, 64,  64,   8, 1, 1, 0, 1);
+Layer("1x1 96->576 @8x8",                    96,  8,   8, 576, 1, 1, 0, 1);
+Layer("1x1 16->64 @120x160 (ultraface)",     16, 120, 160, 64, 1, 1, 0, 1);
+Layer("3x3 3->16 s2 @240x320 (ultraface first)", 3, 240, 320, 16, 3, 2, 1, 1);
+Layer("3x3 256->12 @4x5 (ultraface head)",  256,  4,   5,  12, 3, 1, 1, 1);
+Layer("3x3 8->16 @30x40 (ultraface RFB)",     8, 30,  40,  16, 3, 1, 1, 1);
+Layer("3x3 16->16 @30x40 (ultraface RFB)",   16, 30,  40,  16, 3, 1, 1, 1);
 Console.WriteLine($"{"total",-44} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
 
 void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int group)
@@ -75,7 +83,18 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
     }
     var (tf, tq) = TimePair(f, q);
     totalF += tf; totalQ += tq;
-    Console.WriteLine($"{name,-44} {tf,9:F1} {tq,9:F1} {tf / tq,7:F2}x");
+    string nchw = "";
+    if (!depthwise && group == 1)
+    {
+        // The NCHW-native kernel (QConvNchw) on the same layer.
+        var (packedN, sumsN, minusN) = QConvWeights.PackNchw(w8, m, c * taps);
+        int chunkN = QConvNchw.ChunkFor(c * taps, plane);
+        var sN = new byte[QConvNchw.ScratchLength(c, h, wd, k, k, s, s, pad, pad, pad, pad, chunkN)];
+        Action qn = () => QConvNchw.Gemm(x8, packedN, sumsN, bias, scale, y8, sN, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255, minusN);
+        var (_, tn) = TimePair(q, qn);
+        nchw = $" {tn,9:F1} {tf / tn,7:F2}x";
+    }
+    Console.WriteLine($"{name,-44} {tf,9:F1} {tq,9:F1} {tf / tq,7:F2}x{nchw}");
 }
 
 // The two kernels in alternating batches of ~20 ms of this thread's CPU time (clock_gettime(CLOCK_THREAD_CPUTIME_ID)

@@ -64,7 +64,9 @@ public static class LayerProfile
         }
         foreach (var (hint, src) in gen::Q.Compiler.Generator.KernelSources.For(plan.Kernels))
             trees.Add(CSharpSyntaxTree.ParseText(src, parse, path: hint, encoding: Encoding.UTF8));
-        trees.Add(CSharpSyntaxTree.ParseText(ClockSource, parse, path: "QProfClock.cs"));
+        // The shim calls Run with one span per model output (UltraFace has two).
+        string outputsArgs = string.Join(", ", Enumerable.Range(0, plan.Outputs.Count).Select(i => $"y[{i}]"));
+        trees.Add(CSharpSyntaxTree.ParseText(ClockSource.Replace("RUN_OUTPUTS", outputsArgs), parse, path: "QProfClock.cs"));
         var refs = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "netstandard.dll" or "mscorlib.dll")
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p)).ToArray();
@@ -80,8 +82,8 @@ public static class LayerProfile
         var clock = asm.GetType("QProfClock", throwOnError: true)!;
         object instance = Activator.CreateInstance(type)!;
         float[] x = inputs[0].ToFloats();
-        float[] y = new float[Q.Compiler.Ir.Shape.ParseCompact(plan.Outputs[0].Shape).ElementCount];
-        var call = (Action<float[], float[]>)asm.GetType("QProfShim", throwOnError: true)!.GetMethod("Make")!.Invoke(null, new[] { instance })!;
+        float[][] y = plan.Outputs.Select(o => new float[Q.Compiler.Ir.Shape.ParseCompact(o.Shape).ElementCount]).ToArray();
+        var call = (Action<float[], float[][]>)asm.GetType("QProfShim", throwOnError: true)!.GetMethod("Make")!.Invoke(null, new[] { instance })!;
         Action runner = () => call(x, y);
         var reset = clock.GetMethod("Reset")!; var totals = clock.GetField("Totals")!;
         for (int i = 0; i < 50; i++) runner();          // warm up (tiered JIT)
@@ -124,7 +126,7 @@ public static class LayerProfile
         }
         public static class QProfShim
         {
-            public static global::System.Action<float[], float[]> Make(object m) => (x, y) => ((global::Bench.Prof)m).Run(x, y);
+            public static global::System.Action<float[], float[][]> Make(object m) => (x, y) => ((global::Bench.Prof)m).Run(x, RUN_OUTPUTS);
         }
         """;
 }

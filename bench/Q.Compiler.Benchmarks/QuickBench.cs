@@ -16,10 +16,11 @@ public static class QuickBench
     {
         double secondsPerModel = 5;
         string? only = null, engine = null;
+        var models = new HashSet<string>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--seconds" && i + 1 < args.Length) secondsPerModel = double.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--model" && i + 1 < args.Length) only = args[++i];
+            else if (args[i] == "--model" && i + 1 < args.Length) models.Add(only = args[++i]);   // repeatable: the rows to run
             else if (args[i] == "--loop" && i + 1 < args.Length) engine = args[++i];
         }
         if (engine is not null && only is not null) return Loop(only, engine, secondsPerModel);
@@ -36,7 +37,7 @@ public static class QuickBench
         foreach (string name in BenchModel.Names)
         {
             // A quantized row brings its float row along, for the int8 / float ratios.
-            if (only is not null && name != only && !BenchModel.Quantized.Any(q => q.Name == only && q.Base == name)) continue;
+            if (models.Count != 0 && !models.Contains(name) && !BenchModel.Quantized.Any(q => models.Contains(q.Name) && q.Base == name)) continue;
             using var model = BenchModel.TryLoad(name, out var reason);
             if (model is null) { skipped.Add($"{name}: {reason}"); continue; }
             var (maxAbs, range) = model.Compare();

@@ -17,7 +17,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
     /// <summary>The probe, compiled once for the class and deleted after it.</summary>
     public sealed class ProbeBuild : KernelProbe
     {
-        public ProbeBuild() : base("QConvProbe", new[] { "QConv2D" }, new[] { ("QConvProbe.cs", Probe) }, referenceCore: true) =>
+        public ProbeBuild() : base("QConvProbe", new[] { "QConv2D", "QConvNchw" }, new[] { ("QConvProbe.cs", Probe) }, referenceCore: true) =>
             Assert.Contains(KernelFiles, f => f.Contains("QGemm", StringComparison.Ordinal));   // pulled in by "// Requires:"
     }
 
@@ -35,7 +35,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
 
             public static int Main()
             {
-                Console.WriteLine("qgemm=" + QGemm.SelectedPath + " depthwise=" + QConv2D.DepthwiseBest);
+                Console.WriteLine("qgemm=" + QGemm.SelectedPath + " depthwise=" + QConv2D.DepthwiseBest + " nchw=" + QConvNchw.PathFor(false));
                 int checks = 0;
                 // n, c, h, w, m, kh, kw, s, pad, group
                 foreach (var g in new[] { new[] { 1, 19, 9, 7, 33, 1, 1, 1, 0, 1 }, new[] { 1, 3, 13, 12, 16, 3, 3, 2, 1, 1 }, new[] { 2, 8, 6, 9, 12, 3, 3, 1, 1, 4 } })
@@ -61,7 +61,18 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                     QConv2D.GemmInt32(xb, packed, sums, zw, y32, scratch, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, group, zx, hasMinus128);
                     var acc0 = QConvReference.Accumulate(x, wt, new int[0], n, c, h, w, m, group, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zw);
                     if (!acc0.SequenceEqual(y32)) { Console.WriteLine($"MISMATCH GemmInt32 {string.Join(",", g)}"); return 1; }
-                    if (group == 1) { checks += 2; continue; }
+                    if (group == 1)
+                    {
+                        // The NCHW-native kernel, symmetric weights (it takes no weight zero points).
+                        var (packedN, sumsN, minusN) = QConvWeights.PackNchw(wt, m, c * taps);
+                        var scratchN = new byte[QConvNchw.ScratchLength(c, h, w, kh, kw, s, s, p, p, p, p, 32)];
+                        var yn = new byte[y.Length];
+                        QConvNchw.Gemm(xb, packedN, sumsN, bias, mult, yn, scratchN, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 9, 3, 250, minusN);
+                        var accN = QConvReference.Accumulate(x, wt, bias, n, c, h, w, m, 1, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, new int[m]);
+                        if (!IntegerReference.Requantize(accN, mult, oh * ow, 9, 3, 250).SequenceEqual(yn.Select(v => (int)v))) { Console.WriteLine($"MISMATCH Nchw {string.Join(",", g)} {minus128}"); return 1; }
+                        checks += 3;
+                        continue;
+                    }
                     // Depthwise on the same input (c channels, one filter each).
                     var wd = Enumerable.Range(0, c * taps).Select(_ => Next(-128, 128)).ToArray();
                     var zd = Enumerable.Range(0, c).Select(_ => Next(-128, 128)).ToArray();
@@ -88,8 +99,10 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
     {
         var (exit, output) = _probe.Run(disable);
         Assert.True(exit == 0, output);
-        Assert.Contains("ok 14", output);
+        Assert.Contains("ok 18", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("depthwise=Scalar", output);
+        if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("nchw=Scalar", output);
         if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("depthwise=Vector128", output);
+        if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("nchw=Vector128", output);
     }
 }

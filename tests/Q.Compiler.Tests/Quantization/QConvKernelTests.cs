@@ -116,6 +116,48 @@ public class QConvKernelTests
             }
     }
 
+    /// <summary>One-group cases for the NCHW-native kernel on top of <see cref="GemmCases"/>: tile edges in rows and pixels.</summary>
+    private static readonly int[][] NchwCases =
+    {
+        new[] { 1, 8, 16, 16, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },    // K = 8 expansion, whole tiles
+        new[] { 1, 7, 5, 5, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },       // 25 pixels, 6 channels: partial pixel block and row block
+        new[] { 1, 3, 33, 31, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },    // first layer, K = 27, odd width, odd padding phase
+        new[] { 1, 3, 40, 70, 9, 3, 3, 2, 2, 1, 1, 0, 1, 0, 0, 1 },     // stride 2 on rows of 70 (vector phase split), 9 channels
+        new[] { 1, 5, 9, 50, 5, 3, 3, 3, 3, 1, 1, 1, 2, 1, 1, 1 },      // stride 3
+        new[] { 1, 64, 4, 4, 130, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },    // 16 pixels, deep K
+        new[] { 2, 3, 64, 64, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },    // first layer, rows of 32: packed straight from the padded image
+        new[] { 1, 6, 7, 32, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },     // dilation 2, rows of 32 (direct)
+        new[] { 1, 2, 5, 64, 4, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, 1 },      // 1x3, stride 2, rows of 32 (direct)
+    };
+
+    public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };
+
+    [Theory]
+    [MemberData(nameof(NchwPaths))]
+    public void Nchw_paths_match_the_integer_reference(string pathName)
+    {
+        var path = Enum.Parse<QConvNchw.Path>(pathName);
+        if (!QConvNchw.IsSupported(path)) return;
+        var rng = new Random(17);
+        int index = 0;
+        foreach (var g in GemmCases.Concat(NchwCases).Where(g => g[15] == 1))
+        {
+            int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
+            var c = MakeCase(rng, g, zx, zy, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
+            var (packed, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
+            int plane = c.OH * c.OW;
+            foreach (int chunk in new[] { QConvNchw.ChunkFor(c.C * c.Taps, plane), 16, 32 })
+            {
+                var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
+                var y = new byte[c.N * c.M * plane];
+                QConvNchw.Run(path, c.X, packed, sums, c.Bias, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                    c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
+            }
+            index++;
+        }
+    }
+
     /// <summary>n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.</summary>
     private static readonly int[][] DepthwiseCases =
     {

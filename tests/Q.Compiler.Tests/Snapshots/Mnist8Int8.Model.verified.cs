@@ -14,21 +14,21 @@ namespace Demo
     /// <para>Layer plan:</para>
     /// <code>
     /// L0_Quantize       QuantizeLinear      [1,1,28,28]   → [1,1,28,28]            f32[1,1,28,28] → u8, per tensor
-    /// L1_QConv5x5_Relu  QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [26928]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
+    /// L1_QConv5x5_Relu  QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches)
     /// L2_MaxPool2x2     MaxPool             [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
     /// L3_QConv5x5_Relu  QLinearConv + Relu  [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
     /// L4_MaxPool3x3     MaxPool             [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
     /// L5_QConv1x1       QLinearConv         [1,256,1,1]   → [1,10,1,1], [4256]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
     /// L6_Dequantize     DequantizeLinear    [1,10]        → [1,10]                 u8[1,10] → f32, per tensor
     /// </code>
-    /// <para>Scratch arena: 34,816 bytes (no layout can use less than 34,048). Weights: 6,465 bytes.</para>
+    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,465 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
     public sealed partial class MnistInt8
     {
         /// <summary>Bytes of scratch memory an instance allocates once, in its constructor.</summary>
-        public const int ScratchBytes = 34816;
+        public const int ScratchBytes = 38720;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
         public const int WeightBytes = 6465;
@@ -53,7 +53,7 @@ namespace Demo
 
         private readonly byte[] _arena;
 
-        /// <summary>Creates an instance and allocates its scratch arena (34,816 bytes).</summary>
+        /// <summary>Creates an instance and allocates its scratch arena (38,720 bytes).</summary>
         public MnistInt8()
         {
             _arena = new byte[ScratchBytes];
@@ -69,12 +69,12 @@ namespace Demo
             if (plus214Output0.Length != Plus214Output0Length) ThrowLength("Plus214_Output_0", nameof(plus214Output0), "[1,10]", Plus214Output0Length, plus214Output0.Length);
 
             Span<byte> arena = _arena;
-            var input3Quantized = Scratch<byte>(arena, 33216, 784);                  // Input3_quantized u8[1,1,28,28]: 784 bytes at arena offset 33,216
+            var input3Quantized = Scratch<byte>(arena, 37888, 784);                  // Input3_quantized u8[1,1,28,28]: 784 bytes at arena offset 37,888
             L0_Quantize(input3, input3Quantized);
-            var reLU32Output0Quantized = Scratch<byte>(arena, 26944, 6272);          // ReLU32_Output_0_quantized u8[1,8,28,28]: 6,272 bytes at arena offset 26,944
-            var convolution28Patches = Scratch<byte>(arena, 0, 26928);               // Convolution28_patches u8[26928]: 26,928 bytes at arena offset 0
+            var reLU32Output0Quantized = Scratch<byte>(arena, 31616, 6272);          // ReLU32_Output_0_quantized u8[1,8,28,28]: 6,272 bytes at arena offset 31,616
+            var convolution28Patches = Scratch<byte>(arena, 0, 31584);               // Convolution28_patches u8[31584]: 31,584 bytes at arena offset 0
             L1_QConv5x5_Relu(input3Quantized, reLU32Output0Quantized, convolution28Patches);
-            var pooling66Output0Quantized = Scratch<byte>(arena, 33216, 1568);       // Pooling66_Output_0_quantized u8[1,8,14,14]: 1,568 bytes at arena offset 33,216
+            var pooling66Output0Quantized = Scratch<byte>(arena, 29952, 1568);       // Pooling66_Output_0_quantized u8[1,8,14,14]: 1,568 bytes at arena offset 29,952
             L2_MaxPool2x2(reLU32Output0Quantized, pooling66Output0Quantized);
             var reLU114Output0Quantized = Scratch<byte>(arena, 26816, 3136);         // ReLU114_Output_0_quantized u8[1,16,14,14]: 3,136 bytes at arena offset 26,816
             var convolution110Patches = Scratch<byte>(arena, 0, 26816);              // Convolution110_patches u8[26816]: 26,816 bytes at arena offset 0
@@ -97,14 +97,13 @@ namespace Demo
                 channels: 1, inner: 784);
         }
 
-        /// <summary>L1: QLinearConv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM.</summary>
+        /// <summary>L1: QLinearConv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches).</summary>
         /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
         private static void L1_QConv5x5_Relu(ReadOnlySpan<byte> input3Quantized, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {
-            QConv2D.Gemm(input3Quantized, W_Convolution28Packed, W_Convolution28Colsum, W_Convolution28Bias,
-                wZeroPoints: [], W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches, n: 1, c: 1, h: 28,
-                wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 2,
-                padLeft: 2, padBottom: 2, padRight: 2, group: 1, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0,
+            QConvNchw.Gemm(input3Quantized, W_Convolution28Packed, W_Convolution28Wsum, W_Convolution28Bias, W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches,
+                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
+                padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0,
                 clampMax: 255, weightsHaveMinus128: false);
         }
 

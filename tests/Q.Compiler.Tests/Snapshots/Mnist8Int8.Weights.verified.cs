@@ -15,8 +15,8 @@ namespace Demo
         private static ReadOnlySpan<byte> W_Input3QuantizedZeroPoint => WeightData.Slice(16, 1);
         /// <summary>Convolution28_packed i8[224].</summary>
         private static ReadOnlySpan<sbyte> W_Convolution28Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(32, 224));
-        /// <summary>Convolution28_colsum i32[8].</summary>
-        private static ReadOnlySpan<int> W_Convolution28Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(256, 32));
+        /// <summary>Convolution28_wsum i32[8].</summary>
+        private static ReadOnlySpan<int> W_Convolution28Wsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(256, 32));
         /// <summary>Convolution28_bias i32[8].</summary>
         private static ReadOnlySpan<int> W_Convolution28Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(288, 32));
         /// <summary>Convolution28_scale f32[8].</summary>
@@ -43,6 +43,6 @@ namespace Demo
         private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 53861dc940028a8d…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 3a1450861870e210…]".AsSpan());
     }
 }

@@ -1,0 +1,445 @@
+#nullable enable
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+
+namespace Q.Compiler.Kernels
+{
+    // Requires: Requantize
+    /// <summary>
+    /// Integer convolution (QLinearConv, one group, symmetric weights) as an NCHW-native GEMM: rows are output channels
+    /// (the weights), columns are output pixels (the activations), so a tile of results is stored straight into the output
+    /// planes, with no transposes, and the requantization scale is one per row.
+    /// </summary>
+    /// <remarks>
+    /// <para><b>Math.</b> acc[oc, p] = bias[oc] + Σ_k (x[k, p] − zx)·w[oc, k] = Σ_k (x[k, p] − c)·w[oc, k] + bias[oc] + (c − zx)·wsum[oc],
+    /// c = 128 on the AVX2 path (which multiplies x' = x ^ 0x80 = x − 128) and 0 on the portable ones; wsum[oc] = Σ_k w[oc, k]
+    /// is computed at build time. The weights have no zero points (the lowering takes the QConv2D path otherwise).</para>
+    /// <para><b>Depth.</b> k = (ic·KH + ky)·KW + kx, the OIHW order of the weights. A pointwise convolution (1×1, stride 1,
+    /// no padding) reads its K rows straight from the input planes. Any other first pads the image into scratch, split by
+    /// column phase for strides above 1 (padding = zx, so padded taps contribute (zx − zx)·w = 0), so that row k of the
+    /// patches (an im2col matrix K × pixels) is, along an output row, one contiguous run of that image; the patches of a
+    /// chunk of pixels are copied into scratch.</para>
+    /// <para><b>Packing.</b> The K rows of a chunk are interleaved by quads: for a block of 16 pixels and a quad of rows
+    /// 4q..4q+3, 64 bytes, pixel j's four bytes at 4j..4j+3 (two rounds of byte/word unpacks of four 16-byte rows). The
+    /// weights are packed at build time (Q.Compiler.Ops.QConv.QConvWeights.PackNchw) in blocks of 4 output channels,
+    /// 16 bytes per quad (row r's four weights at 4r..4r+3), K zero-padded to a multiple of 4 and M to a multiple of 4
+    /// with zero rows, so padded depth contributes 0 whatever the activation bytes.</para>
+    /// <para><b>AVX2.</b> A 4 channels × 16 pixels tile: per quad, two activation vectors x' (8 pixels each) and |x'| (shared
+    /// by all rows), and per row the broadcast weight quad w: vpmaddubsw(|x'|, sign(w, x')) forms pairs bounded by
+    /// 2·128·127 (exact, needs w ≠ −128 as in <see cref="QGemm"/>), vpmaddwd by ones sums them into int32. The epilogue
+    /// requantizes with a broadcast scale per row and stores 16 contiguous bytes per row.</para>
+    /// <para>Scratch holds, in order: the packed activations (chunk · 4·⌈K/4⌉ bytes), and for non-pointwise convolutions
+    /// the patches (K · chunk bytes), slack, the padded image, slack (<see cref="ScratchLength"/>).</para>
+    /// </remarks>
+    internal static partial class QConvNchw
+    {
+        /// <summary>Output channels per weight block (rows of a tile).</summary>
+        public const int RowBlock = 4;
+        /// <summary>Pixels per packed activation block (columns of a tile).</summary>
+        public const int PixelBlock = 16;
+        /// <summary>Bytes of packed activations per chunk the lowering aims for: the chunk stays in L1 while the weight blocks pass.</summary>
+        public const int TargetPackedBytes = 16 * 1024;
+        /// <summary>Patch runs are copied 16 bytes at a time, overrunning by up to 15 bytes.</summary>
+        public const int CopySlack = 16;
+
+        /// <summary>Implementation ids for tests and benchmarks.</summary>
+        public enum Path { Scalar, Vector128, Avx2 }
+
+        public static bool IsSupported(Path p) => p switch
+        {
+            Path.Scalar => true,
+            Path.Vector128 => Vector128.IsHardwareAccelerated,
+            Path.Avx2 => Avx2.IsSupported,
+            _ => false,
+        };
+
+        /// <summary>The fastest exact path for weights that do (not) contain −128.</summary>
+        public static Path PathFor(bool weightsHaveMinus128) =>
+            !weightsHaveMinus128 && Avx2.IsSupported ? Path.Avx2 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
+
+        /// <summary>Bytes of packed weights for M output channels and depth K.</summary>
+        public static int PackedLength(int m, int k) => (m + RowBlock - 1) / RowBlock * ((k + 3) / 4) * RowBlock * 4;
+
+        /// <summary>Whether the K rows are the input planes themselves (1×1, stride 1, no padding).</summary>
+        public static bool IsPointwise(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight) =>
+            kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0;
+
+        /// <summary>Pixels per chunk for depth K: a multiple of 16, at least 16, at most the plane rounded up.</summary>
+        public static int ChunkFor(int k, int plane) =>
+            Math.Min(Math.Max(PixelBlock, TargetPackedBytes / (4 * ((k + 3) / 4)) / PixelBlock * PixelBlock), (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
+
+        /// <summary>Bytes of the padded, phase-split image of a non-pointwise convolution.</summary>
+        private static int PaddedLength(int c, int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight)
+        {
+            int pw = wd + padLeft + padRight;
+            return c * (h + padTop + padBottom) * strideW * ((pw + strideW - 1) / strideW);
+        }
+
+        /// <summary>Scratch bytes <see cref="Gemm"/> needs for a chunk of <paramref name="chunk"/> pixels (a multiple of 16).</summary>
+        public static int ScratchLength(int c, int h, int wd, int kh, int kw, int strideH, int strideW,
+            int padTop, int padLeft, int padBottom, int padRight, int chunk)
+        {
+            int k = c * kh * kw;
+            bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight);
+            int fixedBytes = pointwise ? 0 : 2 * CopySlack + PaddedLength(c, h, wd, strideW, padTop, padLeft, padBottom, padRight);
+            return chunk * (4 * ((k + 3) / 4) + (pointwise ? 0 : k)) + fixedBytes;
+        }
+
+        /// <summary>
+        /// y = clamp(zy + round((bias[oc] + Σ_ic,ky,kx (x − zx)·w[oc])·scale[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
+        /// is QConvWeights.PackNchw of the OIHW int8 weights, <paramref name="weightSums"/> their per-channel sums.
+        /// </summary>
+        public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> weightSums, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
+            bool weightsHaveMinus128)
+            => Run(PathFor(weightsHaveMinus128), x, packedW, weightSums, bias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
+                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+
+        /// <summary>One given path (tests call each directly); <paramref name="bias"/> may be empty.</summary>
+        public static void Run(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> weightSums, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+        {
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QConvNchw path " + path + " is not supported on this machine");
+            int k = c * kh * kw, quads = (k + 3) / 4, plane = oh * ow, inPlane = h * wd;
+            bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight);
+            int pw = wd + padLeft + padRight, ph = h + padTop + padBottom, pws = (pw + strideW - 1) / strideW;
+            int paddedLength = pointwise ? 0 : PaddedLength(c, h, wd, strideW, padTop, padLeft, padBottom, padRight);
+            int perPixel = 4 * quads + (pointwise ? 0 : k);
+            int chunk = (scratch.Length - (pointwise ? 0 : paddedLength + 2 * CopySlack)) / perPixel / PixelBlock * PixelBlock;
+            chunk = Math.Min(chunk, (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
+            if (chunk <= 0 || x.Length < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
+                || weightSums.Length < m || scale.Length < m || (bias.Length != 0 && bias.Length < m))
+                throw new ArgumentException("QConvNchw operand or scratch sizes do not match");
+
+            Span<byte> packed = scratch.Slice(0, chunk * 4 * quads);
+            Span<byte> patches = pointwise ? default : scratch.Slice(chunk * 4 * quads, chunk * k + CopySlack);
+            Span<byte> padded = pointwise ? default : scratch.Slice(chunk * perPixel + CopySlack, paddedLength + CopySlack);
+            // The product every path forms is (x − cx)·w: cx = 128 where the activations are flipped to int8.
+            int cx = path == Path.Avx2 ? 128 : 0;
+            int blocks = (m + RowBlock - 1) / RowBlock;
+            Span<int> offsets = stackalloc int[blocks * RowBlock];
+            Span<float> scales = stackalloc float[blocks * RowBlock];
+            for (int oc = 0; oc < m; oc++)
+            {
+                offsets[oc] = unchecked((bias.IsEmpty ? 0 : bias[oc]) + (cx - xZeroPoint) * weightSums[oc]);
+                scales[oc] = scale[oc];
+            }
+            // Padding rows: zero weights, offset 0, scale 0 (computed, never stored).
+            offsets.Slice(m).Clear();
+            scales.Slice(m).Clear();
+
+            // Output rows of whole 16-pixel blocks: chunks are packed straight from the padded image through a table of tap offsets.
+            bool direct = !pointwise && ow % PixelBlock == 0 && k <= MaxDirectTaps;
+            Span<int> tapOffsets = direct ? stackalloc int[k] : default;
+            if (direct)
+                for (int ic = 0, row = 0; ic < c; ic++)
+                    for (int ky = 0; ky < kh; ky++)
+                        for (int kx = 0; kx < kw; kx++, row++)
+                            tapOffsets[row] = TapOffset(ic, ky, kx, ph, pws, strideW, dilH, dilW);
+
+            for (int ni = 0; ni < n; ni++)
+            {
+                ReadOnlySpan<byte> xi = x.Slice(ni * c * inPlane, c * inPlane);
+                Span<byte> yi = y.Slice(ni * m * plane, m * plane);
+                if (!pointwise)
+                    PadImage(xi, padded, c, h, wd, ph, pws, strideW, padTop, padLeft, (byte)xZeroPoint);
+                for (int p0 = 0; p0 < plane; p0 += chunk)
+                {
+                    int pixels = Math.Min(chunk, plane - p0);
+                    if (pointwise)
+                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels, flip: cx != 0);
+                    else if (direct)
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, strideH * strideW * pws, flip: cx != 0);
+                    else
+                    {
+                        Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
+                        Pack(patches, chunk, chunk, packed, k, pixels, flip: cx != 0);
+                    }
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        int oc0 = b * RowBlock;
+                        int rows = Math.Min(RowBlock, m - oc0);
+                        ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
+                        Span<byte> yBlock = yi.Slice(oc0 * plane + p0);
+                        if (path == Path.Avx2)
+                            BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                                yZeroPoint, clampMin, clampMax);
+                        else
+                            BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                                yZeroPoint, clampMin, clampMax);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Interleaves K rows (row i at src[i·stride], <paramref name="available"/> readable bytes in each) by quads into
+        /// 16-pixel blocks of <paramref name="quads"/>·64 bytes; missing rows of the last quad repeat row K − 1 (their weights are 0),
+        /// missing pixels of the last block are zero. With <paramref name="flip"/> every byte is x ^ 0x80.
+        /// </summary>
+        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels, bool flip)
+        {
+            int quads = (k + 3) / 4;
+            ref byte s0 = ref MemoryMarshal.GetReference(src);
+            ref byte d0 = ref MemoryMarshal.GetReference(dst);
+            Span<byte> edge = stackalloc byte[4 * PixelBlock];
+            ref byte e0 = ref MemoryMarshal.GetReference(edge);
+            for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
+            {
+                bool whole = p + PixelBlock <= available;
+                int count = Math.Min(PixelBlock, available - p);
+                for (int q = 0; q < quads; q++)
+                {
+                    scoped ref byte r0 = ref Unsafe.Add(ref s0, Math.Min(4 * q, k - 1) * stride + p);
+                    scoped ref byte r1 = ref Unsafe.Add(ref s0, Math.Min(4 * q + 1, k - 1) * stride + p);
+                    scoped ref byte r2 = ref Unsafe.Add(ref s0, Math.Min(4 * q + 2, k - 1) * stride + p);
+                    scoped ref byte r3 = ref Unsafe.Add(ref s0, Math.Min(4 * q + 3, k - 1) * stride + p);
+                    if (!whole)
+                    {
+                        // The last pixels of the plane: copied into a zeroed block so no read passes the input's end.
+                        edge.Clear();
+                        for (int j = 0; j < count; j++)
+                        {
+                            Unsafe.Add(ref e0, j) = Unsafe.Add(ref r0, j);
+                            Unsafe.Add(ref e0, PixelBlock + j) = Unsafe.Add(ref r1, j);
+                            Unsafe.Add(ref e0, 2 * PixelBlock + j) = Unsafe.Add(ref r2, j);
+                            Unsafe.Add(ref e0, 3 * PixelBlock + j) = Unsafe.Add(ref r3, j);
+                        }
+                        r0 = ref e0; r1 = ref Unsafe.Add(ref e0, PixelBlock); r2 = ref Unsafe.Add(ref e0, 2 * PixelBlock); r3 = ref Unsafe.Add(ref e0, 3 * PixelBlock);
+                    }
+                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Packs a chunk straight from the padded image when no 16-pixel block crosses an output row (OW a multiple of 16):
+        /// row k of a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches.
+        /// </summary>
+        private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
+            int ow, int rowStep, bool flip)
+        {
+            int quads = (k + 3) / 4;
+            ref byte s0 = ref MemoryMarshal.GetReference(padded);
+            ref byte d0 = ref MemoryMarshal.GetReference(dst);
+            ref int t0 = ref MemoryMarshal.GetReference(tapOffsets);
+            for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
+            {
+                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow;
+                ref byte b = ref Unsafe.Add(ref s0, oy * rowStep + ox);
+                for (int q = 0; q < quads; q++)
+                    PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
+                        ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
+            }
+        }
+
+        /// <summary>16 bytes of each of four rows interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, bool flip)
+        {
+            if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
+            {
+                var xor = Vector128.Create(flip ? (byte)0x80 : (byte)0);
+                var a = Vector128.LoadUnsafe(ref r0) ^ xor;
+                var b = Vector128.LoadUnsafe(ref r1) ^ xor;
+                var c = Vector128.LoadUnsafe(ref r2) ^ xor;
+                var e = Vector128.LoadUnsafe(ref r3) ^ xor;
+                var abLo = ZipLow(a, b);
+                var abHi = ZipHigh(a, b);
+                var ceLo = ZipLow(c, e);
+                var ceHi = ZipHigh(c, e);
+                ZipLow(abLo.AsUInt16(), ceLo.AsUInt16()).AsByte().StoreUnsafe(ref d);
+                ZipHigh(abLo.AsUInt16(), ceLo.AsUInt16()).AsByte().StoreUnsafe(ref d, 16);
+                ZipLow(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 32);
+                ZipHigh(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 48);
+                return;
+            }
+            byte f = flip ? (byte)0x80 : (byte)0;
+            for (int j = 0; j < PixelBlock; j++)
+            {
+                Unsafe.Add(ref d, 4 * j) = (byte)(Unsafe.Add(ref r0, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 1) = (byte)(Unsafe.Add(ref r1, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 2) = (byte)(Unsafe.Add(ref r2, j) ^ f);
+                Unsafe.Add(ref d, 4 * j + 3) = (byte)(Unsafe.Add(ref r3, j) ^ f);
+            }
+        }
+
+        /// <summary>
+        /// The padded image (C × PH rows of <paramref name="strideW"/> phases of <paramref name="pws"/> bytes): padded column j
+        /// is byte j / sW of phase j % sW, so a strided run of a padded row is a contiguous run of one phase.
+        /// </summary>
+        private static void PadImage(ReadOnlySpan<byte> x, Span<byte> padded, int c, int h, int wd, int ph, int pws, int strideW,
+            int padTop, int padLeft, byte zero)
+        {
+            int rowBytes = strideW * pws;
+            padded.Slice(0, c * ph * rowBytes).Fill(zero);
+            ref byte p0 = ref MemoryMarshal.GetReference(padded);
+            for (int ic = 0; ic < c; ic++)
+                for (int iy = 0; iy < h; iy++)
+                {
+                    ReadOnlySpan<byte> src = x.Slice((ic * h + iy) * wd, wd);
+                    ref byte row = ref Unsafe.Add(ref p0, (ic * ph + iy + padTop) * rowBytes);
+                    if (strideW == 1)
+                    {
+                        src.CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref row, padLeft), wd));
+                        continue;
+                    }
+                    int ix = 0;
+                    if (strideW == 2 && Vector128.IsHardwareAccelerated)
+                    {
+                        // Even input columns go to phase padLeft % 2 from padLeft / 2, odd ones to the other phase from (padLeft + 1) / 2.
+                        ref byte even = ref Unsafe.Add(ref row, (padLeft & 1) * pws + (padLeft >> 1));
+                        ref byte odd = ref Unsafe.Add(ref row, ((padLeft + 1) & 1) * pws + ((padLeft + 1) >> 1));
+                        ref byte s = ref MemoryMarshal.GetReference(src);
+                        var lowBytes = Vector128.Create((ushort)0xFF);
+                        for (; ix + 32 <= wd; ix += 32)
+                        {
+                            var v0 = Vector128.LoadUnsafe(ref s, (nuint)ix).AsUInt16();
+                            var v1 = Vector128.LoadUnsafe(ref s, (nuint)ix + 16).AsUInt16();
+                            Vector128.Narrow(v0 & lowBytes, v1 & lowBytes).StoreUnsafe(ref even, (nuint)(ix / 2));
+                            Vector128.Narrow(Vector128.ShiftRightLogical(v0, 8), Vector128.ShiftRightLogical(v1, 8)).StoreUnsafe(ref odd, (nuint)(ix / 2));
+                        }
+                    }
+                    for (; ix < wd; ix++)
+                    {
+                        int j = ix + padLeft;
+                        Unsafe.Add(ref row, j % strideW * pws + j / strideW) = src[ix];
+                    }
+                }
+        }
+
+        /// <summary>
+        /// Row k = (ic·KH + ky)·KW + kx of the patches of output pixels p0 .. p0 + pixels − 1, at patches[k·stride]: runs of
+        /// output rows, each a contiguous run of one phase of the padded image.
+        /// </summary>
+        private static void Im2Col(ReadOnlySpan<byte> padded, Span<byte> patches, int stride, int p0, int pixels, int c, int ph, int pws,
+            int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW)
+        {
+            ref byte s0 = ref MemoryMarshal.GetReference(padded);
+            ref byte d0 = ref MemoryMarshal.GetReference(patches);
+            int rowBytes = strideW * pws;
+            int row = 0;
+            for (int ic = 0; ic < c; ic++)
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++, row++)
+                    {
+                        int tapOffset = TapOffset(ic, ky, kx, ph, pws, strideW, dilH, dilW);
+                        ref byte dst = ref Unsafe.Add(ref d0, row * stride);
+                        int p = p0, end = p0 + pixels;
+                        while (p < end)
+                        {
+                            int oy = p / ow, ox = p - oy * ow;
+                            int run = Math.Min(ow - ox, end - p);
+                            CopyRun(ref Unsafe.Add(ref s0, tapOffset + oy * strideH * rowBytes + ox), ref Unsafe.Add(ref dst, p - p0), run);
+                            p += run;
+                        }
+                    }
+        }
+
+        /// <summary>Largest depth packed straight from the padded image (its tap offsets live on the stack).</summary>
+        private const int MaxDirectTaps = 4096;
+
+        /// <summary>
+        /// Offset in the padded image of tap (ic, ky, kx) for output pixel (0, 0); pixel (oy, ox) adds oy·sH·sW·PWs + ox:
+        /// ((ic·PH + ky·dH)·sW + phase)·PWs + kx·dW / sW with phase = kx·dW mod sW.
+        /// </summary>
+        private static int TapOffset(int ic, int ky, int kx, int ph, int pws, int strideW, int dilH, int dilW)
+        {
+            int col = kx * dilW;
+            return ((ic * ph + ky * dilH) * strideW + col % strideW) * pws + col / strideW;
+        }
+
+        /// <summary>Copies a run 16 bytes at a time, overrunning by up to 15 bytes (the buffers have <see cref="CopySlack"/> after them; later runs overwrite the rest).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void CopyRun(ref byte src, ref byte dst, int length)
+        {
+            for (int o = 0; o < length; o += 16)
+                Vector128.LoadUnsafe(ref Unsafe.Add(ref src, o)).StoreUnsafe(ref Unsafe.Add(ref dst, o));
+        }
+
+        /// <summary>
+        /// Portable tiles (Vector128, or scalar): raw activations (c = 0), a lane is a pixel and byte t of the lane is k = 4q + t,
+        /// zero-extended by shifts, times the broadcast weight. Exact for all weights. Requantized per row with <see cref="Requantize.Tile16"/>.
+        /// </summary>
+        private static void BlockPortable(Path path, ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
+        {
+            Span<int> acc = stackalloc int[PixelBlock];
+            Span<float> s16 = stackalloc float[PixelBlock];
+            Span<byte> out16 = stackalloc byte[PixelBlock];
+            var rq = path == Path.Scalar ? Requantize.Path.Scalar : Requantize.Path.Vector128;
+            ref byte a0 = ref MemoryMarshal.GetReference(packed);
+            ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
+            ref int acc0 = ref MemoryMarshal.GetReference(acc);
+            for (int r = 0; r < rows; r++)
+            {
+                s16.Fill(scales[r]);
+                for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
+                {
+                    ref byte a = ref Unsafe.Add(ref a0, blk * quads * 64);
+                    if (path == Path.Vector128)
+                    {
+                        var c0 = Vector128.Create(offsets[r]);
+                        Vector128<int> c1 = c0, c2 = c0, c3 = c0;
+                        for (int q = 0; q < quads; q++)
+                        {
+                            ref byte aq = ref Unsafe.Add(ref a, q * 64);
+                            var x0 = Vector128.LoadUnsafe(ref aq).AsInt32();
+                            var x1 = Vector128.LoadUnsafe(ref aq, 16).AsInt32();
+                            var x2 = Vector128.LoadUnsafe(ref aq, 32).AsInt32();
+                            var x3 = Vector128.LoadUnsafe(ref aq, 48).AsInt32();
+                            var mask = Vector128.Create(0xFF);
+                            for (int t = 0; t < 4; t++)
+                            {
+                                var w = Vector128.Create((int)Unsafe.Add(ref w0, q * 16 + r * 4 + t));
+                                c0 += (Vector128.ShiftRightLogical(x0, 8 * t) & mask) * w;
+                                c1 += (Vector128.ShiftRightLogical(x1, 8 * t) & mask) * w;
+                                c2 += (Vector128.ShiftRightLogical(x2, 8 * t) & mask) * w;
+                                c3 += (Vector128.ShiftRightLogical(x3, 8 * t) & mask) * w;
+                            }
+                        }
+                        c0.StoreUnsafe(ref acc0); c1.StoreUnsafe(ref acc0, 4); c2.StoreUnsafe(ref acc0, 8); c3.StoreUnsafe(ref acc0, 12);
+                    }
+                    else
+                    {
+                        for (int j = 0; j < PixelBlock; j++)
+                        {
+                            int sum = offsets[r];
+                            for (int q = 0; q < quads; q++)
+                                for (int t = 0; t < 4; t++)
+                                    sum = unchecked(sum + Unsafe.Add(ref a, q * 64 + 4 * j + t) * Unsafe.Add(ref w0, q * 16 + r * 4 + t));
+                            acc[j] = sum;
+                        }
+                    }
+                    int count = Math.Min(PixelBlock, pixels - p);
+                    Requantize.Tile16(rq, acc, s16, out16, yZeroPoint, clampMin, clampMax, signed: false);
+                    out16.Slice(0, count).CopyTo(y.Slice(r * plane + p, count));
+                }
+            }
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> ZipLow(Vector128<byte> a, Vector128<byte> b) =>
+            Sse2.IsSupported ? Sse2.UnpackLow(a, b) : AdvSimd.Arm64.ZipLow(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> ZipHigh(Vector128<byte> a, Vector128<byte> b) =>
+            Sse2.IsSupported ? Sse2.UnpackHigh(a, b) : AdvSimd.Arm64.ZipHigh(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<ushort> ZipLow(Vector128<ushort> a, Vector128<ushort> b) =>
+            Sse2.IsSupported ? Sse2.UnpackLow(a, b) : AdvSimd.Arm64.ZipLow(a, b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<ushort> ZipHigh(Vector128<ushort> a, Vector128<ushort> b) =>
+            Sse2.IsSupported ? Sse2.UnpackHigh(a, b) : AdvSimd.Arm64.ZipHigh(a, b);
+    }
+}
