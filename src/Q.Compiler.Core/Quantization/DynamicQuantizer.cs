@@ -21,6 +21,14 @@ namespace Q.Compiler.Quantization
         /// rule and default as the static quantizer's segments (<see cref="QuantizerOptions.MinMacsPerBoundaryElement"/>).
         /// </summary>
         public double MinMacsPerBoundaryElement { get; set; } = 8;
+        /// <summary>
+        /// A Conv is quantized only if each output element sums at least this many products (K = C/group · kh · kw, the
+        /// length of the patch the int8 kernel copies per output pixel). Below it the patch copy and the int32 round trip
+        /// cost more than the int8 products save: measured with <c>--profile</c>, mnist-8's first Conv (K = 25) takes
+        /// 40 µs as ConvInteger against 8 µs in float, kws-m's (K = 64) 122 µs against 92 µs, while kws-m's K = 192 and
+        /// K = 576 Convs are faster in int8 (see docs/quantization.md, "Dynamic").
+        /// </summary>
+        public int MinConvPatchLength { get; set; } = 128;
     }
 
     /// <summary>The result of <see cref="DynamicQuantizer.Quantize"/>.</summary>
@@ -53,6 +61,8 @@ namespace Q.Compiler.Quantization
     /// (<see cref="DynamicDequantizeOp"/>) in place of ORT's Cast → Mul → Mul → Add. Layers that read the same float value
     /// share one DynamicQuantizeLinear. A layer stays float32 when KeepFloat names it, when its multiply-accumulates do
     /// not pay for quantizing its input and dequantizing its output (<see cref="DynamicQuantizerOptions.MinMacsPerBoundaryElement"/>),
+    /// when it is a Conv with short patches (<see cref="DynamicQuantizerOptions.MinConvPatchLength"/>: depthwise and
+    /// single-channel-input convolutions),
     /// or when its form has no integer kernel (weights computed at run time, a Gemm with transA or a full-matrix C,
     /// K above the int8 GEMM's limit). A pure function of its inputs.
     /// </summary>
@@ -216,6 +226,12 @@ namespace Q.Compiler.Quantization
                         c.Weights = WeightQuantizer.PerChannel(w, channels, 1);
                         c.WeightShape = wt.Shape;
                         break;
+                }
+                if (n.OpType == "Conv" && k < _o.MinConvPatchLength)
+                {
+                    c.Reason = string.Format(CultureInfo.InvariantCulture,
+                        "patch too short: {0} products per output element (C/group·kh·kw) is below {1}, where ConvInteger is slower than float", k, _o.MinConvPatchLength);
+                    return c;
                 }
                 if (k > PackedQGemmWeights.MaxK)
                 {

@@ -110,7 +110,7 @@ public sealed class DynamicQuantizationTests
         foreach (var (b, x, name) in new[]
         {
             (MatMulAddRelu(5, 37, 19, 10), OnnxModelBuilder.Random(11, -2, 3, 5, 37), "DynExactMatMul"),
-            (ConvRelu(3, 13, 11, 10, 20), OnnxModelBuilder.Random(21, -1, 2, 1, 3, 13, 11), "DynExactConv"),
+            (ConvRelu(16, 13, 11, 10, 20), OnnxModelBuilder.Random(21, -1, 2, 1, 16, 13, 11), "DynExactConv"),
         })
         {
             var r = Compile(b, name);
@@ -155,6 +155,15 @@ public sealed class DynamicQuantizationTests
         var layer = Assert.Single(r.QuantizationReport!.Layers);
         Assert.False(layer.Quantized);
         Assert.StartsWith("too small", layer.KeptFloatReason);
+    }
+
+    [Fact]
+    public void A_Conv_with_short_patches_stays_float()
+    {
+        // 3 channels × 3×3 = 27 products per output element: below MinConvPatchLength (128), ConvInteger is slower than float.
+        var r = Compile(ConvRelu(3, 13, 11, 10, 60), "DynShortConv");
+        Assert.DoesNotContain(r.Graph!.Nodes, n => n.OpType == "ConvInteger");
+        Assert.StartsWith("patch too short", Assert.Single(r.QuantizationReport!.Layers).KeptFloatReason);
     }
 
     [Fact]

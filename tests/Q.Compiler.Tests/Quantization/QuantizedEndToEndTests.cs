@@ -94,7 +94,8 @@ public sealed class QuantizedEndToEndTests : IDisposable
         var (f, _) = Build("mnist-8/model.onnx", QuantizeMode.None, null, "MnistFloat");
         var report = r.QuantizationReport!;
         Assert.Equal("int8-dynamic", r.Plan!.Precision);
-        Assert.True(report.WeightBytes <= 0.27 * report.FloatWeightBytes, report.SummaryLine);
+        // The first Conv (1 channel, 5×5) stays float (short patches), so the weights are a little above the static build's 27%.
+        Assert.True(report.WeightBytes <= 0.35 * report.FloatWeightBytes, report.SummaryLine);
         var digits = QuantizerFixtures.MnistDigits(0, 10000);
         var labels = QuantizerFixtures.MnistLabelBytes(0, 10000);
         int agree = 0, correctQ = 0, correctF = 0;
@@ -116,7 +117,8 @@ public sealed class QuantizedEndToEndTests : IDisposable
         var (q, r) = Build("kws-m/model.onnx", QuantizeMode.Dynamic, null, "KwsDynamic");
         var (f, _) = Build("kws-m/model.onnx", QuantizeMode.None, null, "KwsFloat");
         var report = r.QuantizationReport!;
-        Assert.True(report.WeightBytes <= 0.27 * report.FloatWeightBytes, report.SummaryLine);
+        // The first Conv (1 channel, 8×8) and the last Gemm stay float (short patches, too small).
+        Assert.True(report.WeightBytes <= 0.35 * report.FloatWeightBytes, report.SummaryLine);
         Assert.Contains(r.Graph!.Nodes, n => n.OpType == "ConvInteger");
         foreach (var set in TestData.Sets(SharedData.Model("kws-m")))
         {
