@@ -171,12 +171,9 @@ namespace Q.Compiler.Quantization
 
             private Graph Build()
             {
-                var opsets = new SortedDictionary<string, long>(StringComparer.Ordinal);
-                foreach (var kv in _g.Info.Opsets) opsets[kv.Key] = kv.Value;
-                // DynamicQuantizeLinear is opset 11; the integer ops are opset 10 and did not change since.
-                if (!opsets.TryGetValue("", out long v) || v < 11) opsets[""] = 11;
-                opsets[HalfConvertOp.InternalDomain] = 1;
-                var info = new ModelInfo(_g.Info.Path, _g.Info.Sha256, _g.Info.Producer, _g.Info.IrVersion, opsets);
+                // The model's opsets stay as they are: the float ops left in the graph read their attributes by them (Clip
+                // before opset 11 takes min/max as attributes), and the integer ops have one version each.
+                var info = _g.Info;
                 var g = DeadCodePass.Run(new Graph(info, _g.Inputs, _g.Outputs, _nodes, _constants, _types));
                 var used = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs.Concat(n.Outputs)).Concat(g.Inputs.Select(i => i.Name)).Concat(g.Outputs.Select(o => o.Name)), StringComparer.Ordinal);
                 var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
