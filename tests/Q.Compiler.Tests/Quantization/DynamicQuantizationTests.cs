@@ -1,6 +1,7 @@
 using Q.Compiler.Diagnostics;
 using Q.Compiler.Interpreter;
 using Q.Compiler.Ir;
+using Q.Compiler.Kernels;
 using Q.Compiler.Ops.QDynamic;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
@@ -164,6 +165,34 @@ public sealed class DynamicQuantizationTests
         var r = Compile(ConvRelu(3, 13, 11, 10, 60), "DynShortConv");
         Assert.DoesNotContain(r.Graph!.Nodes, n => n.OpType == "ConvInteger");
         Assert.StartsWith("patch too short", Assert.Single(r.QuantizationReport!.Layers).KeptFloatReason);
+    }
+
+    [Fact]
+    public void DynamicDequantize_kernel_matches_the_reference_bit_for_bit()
+    {
+        var rng = new Random(70);
+        foreach (var (outer, channels, inner) in new[] { (1, 1, 1), (3, 19, 1), (2, 32, 1), (1, 5, 37), (2, 3, 8), (1, 16, 1960) })
+        {
+            int len = outer * channels * inner;
+            var acc = Enumerable.Range(0, len).Select(i => i % 13 == 0 ? int.MaxValue - i : rng.Next(-3_000_000, 3_000_000)).ToArray();
+            var xs = new[] { (float)(rng.NextDouble() * 0.05) };
+            var ws = Enumerable.Range(0, channels).Select(_ => (float)(rng.NextDouble() * 0.01)).ToArray();
+            var bias = Enumerable.Range(0, channels).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+            foreach (bool withBias in new[] { false, true })
+                foreach (var (code, lo, hi) in new[] { (0, 0f, 0f), (1, 0f, 0f), (2, -0.25f, 0.5f) })
+                {
+                    var y = new float[len];
+                    DynamicDequantize.Run(acc, xs, ws, withBias ? bias : default, y, outer, channels, inner, code, lo, hi);
+                    for (int i = 0; i < len; i++)
+                    {
+                        int c = i / inner % channels;
+                        float want = DynamicDequantizeOp.Apply(acc[i], xs[0], ws[c], withBias ? bias[c] : 0f);
+                        want = code == 1 ? Math.Max(want, 0f) : code == 2 ? Math.Min(Math.Max(want, lo), hi) : want;
+                        Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[i]),
+                            $"[{outer}, {channels}, {inner}] element {i}: {y[i]:R}, expected {want:R} (activation {code}, bias {withBias})");
+                    }
+                }
+        }
     }
 
     [Fact]
