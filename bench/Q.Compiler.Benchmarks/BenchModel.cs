@@ -36,12 +36,14 @@ public sealed class BenchModel : IDisposable
     /// <summary>
     /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
-    /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); null: the file is already quantized
+    /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
+    /// (no calibration; ORT runs the float model); null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
     public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
     {
         ("kws-m int8", "kws-m", "model.onnx", "kws-m", "normal"),
+        ("kws-m dynamic", "kws-m", "model.onnx", "kws-m", "dynamic"),
         ("kws-m QDQ", "kws-m", "qdq.onnx", "kws-m", null),
         ("mobilenet-v2-128-0.5 int8", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images"),
         ("ultraface-rfb-320 int8", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images"),
@@ -179,9 +181,22 @@ public sealed class BenchModel : IDisposable
         return string.Join(", ", parts);
     }
 
-    /// <summary>The Quantize=Int8 build of a float model, calibrated on a temp folder that is deleted once the build has read it.</summary>
-    private static (ModelInstance Model, Graph Graph) CompileInt8(string path, string shapes, string calibration)
+    /// <summary>
+    /// The Quantize=Int8 build of a float model, calibrated on a temp folder that is deleted once the build has read it
+    /// (or, for <paramref name="calibration"/> "dynamic", the Quantize=Dynamic build). The graph is the one ORT runs as the
+    /// int8 rival; null for Dynamic (its epilogue op has no ONNX form).
+    /// </summary>
+    private static (ModelInstance Model, Graph? Graph) CompileInt8(string path, string shapes, string calibration)
     {
+        if (calibration == "dynamic")
+        {
+            var d = ModelCompiler.Compile(new CompileOptions
+            {
+                ModelPath = path, ClassName = "DynamicModel", Namespace = "Bench", InputShapes = shapes, Quantize = QuantizeMode.Dynamic,
+            });
+            if (!d.Success) throw new InvalidOperationException("the dynamic build failed:\n" + string.Join("\n", d.Diagnostics));
+            return (CompiledModels.Compile(new[] { PlanText.Read(d.PlanText!) }).Create(), null);
+        }
         string folder = Path.GetFileName(Path.GetDirectoryName(path)!);
         var calib = calibration == "images"
             ? CalibrationFolders.Images(folder)

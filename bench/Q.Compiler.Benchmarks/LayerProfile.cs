@@ -14,7 +14,7 @@ using Q.Compiler.Tests.Support.Images;
 namespace Q.Compiler.Benchmarks;
 
 /// <summary>
-/// <c>--profile MODEL [--int8] [--dump DIR] [--seconds S]</c>: per-statement time of a model's generated Run. The
+/// <c>--profile MODEL [--int8 | --dynamic] [--dump DIR] [--seconds S]</c>: per-statement time of a model's generated Run. The
 /// generated source is instrumented (a thread-CPU-time mark after each statement of the layer methods) and compiled
 /// again with Roslyn; prints the statements by total time with the kernel they call.
 /// </summary>
@@ -35,6 +35,7 @@ public static class LayerProfile
         var opts = new CompileOptions { ModelPath = path, ClassName = "Prof", Namespace = "Bench" };
         CalibrationFolders.Result? calib = null;
         if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; }
+        if (args.Contains("--dynamic")) opts.Quantize = QuantizeMode.Dynamic;
         var r = ModelCompiler.Compile(opts);
         if (calib is not null) Directory.Delete(calib.Folder, true);
         if (!r.Success) { Console.Error.WriteLine(string.Join("\n", r.Diagnostics)); return 1; }

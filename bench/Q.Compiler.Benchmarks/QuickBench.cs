@@ -79,6 +79,9 @@ public static class QuickBench
         // Our int8 build against ORT's int8 run of the QDQ twin (the "within reach" criterion for kws-m).
         if (times.TryGetValue("kws-m int8", out var k) && times.TryGetValue("kws-m QDQ", out var qdq))
             Console.WriteLine(string.Format(inv, "\nkws-m: our int8 build {0:N1} µs, ORT's run of qdq.onnx {1:N1} µs: ratio {2:F2}.", k.Ours, qdq.Ort, k.Ours / qdq.Ort));
+        // Dynamic against static int8 (no calibration data against calibrated activation ranges).
+        if (times.TryGetValue("kws-m int8", out var s8) && times.TryGetValue("kws-m dynamic", out var dyn))
+            Console.WriteLine(string.Format(inv, "\nkws-m: our dynamic build {0:N1} µs, our int8 build {1:N1} µs: ratio {2:F2}.", dyn.Ours, s8.Ours, dyn.Ours / s8.Ours));
     }
 
     /// <summary>

@@ -115,6 +115,8 @@ namespace Q.Compiler.Tasks
                 {
                     var unused = new[] { Calibration, CalibrationMethod, CalibrationPercentile, MinLayerSqnrDb }.Where(n => Get(n).Length > 0).ToList();
                     if (m.Mode == QuantizeMode.None && m.KeepFloatNodes.Count > 0) unused.Add(KeepFloat);
+                    // A dynamic build's activation parameters exist only at run time: its boundary stays float.
+                    if (m.Mode == QuantizeMode.Dynamic && m.QuantizedBoundary) unused.Add(QuantizedIO);
                     if (unused.Count > 0)
                         problems.Add(Warning($"{string.Join(", ", unused)} {(unused.Count == 1 ? "has" : "have")} no effect with Quantize=\"{m.Mode}\" and {(unused.Count == 1 ? "is" : "are")} ignored; "
                             + (m.Mode == QuantizeMode.None ? "set Quantize=\"Int8\" to quantize the model with calibration data" : "Dynamic quantization computes activation ranges on every run and needs no calibration")));

@@ -80,8 +80,11 @@ namespace Q.Compiler.Diagnostics
         public const string LayerKeptFloatByUser = "QC3007";
         /// <summary>A KeepFloat entry names no node of the model.</summary>
         public const string KeepFloatUnknownNode = "QC3008";
-        /// <summary>Quantize=Dynamic is not implemented yet.</summary>
-        public const string DynamicNotSupported = "QC3009";
+        /// <summary>
+        /// Quantize=Dynamic found no Conv, Gemm or MatMul layer worth quantizing, so the model is built as float32 (info).
+        /// Until dynamic quantization was implemented this id was the error "Dynamic is not implemented yet".
+        /// </summary>
+        public const string DynamicNothingToQuantize = "QC3009";
 
         /// <summary>A quantization metadata value of a QModel item is malformed (Quantize, CalibrationMethod, CalibrationPercentile, ...).</summary>
         public const string BadQuantizationMetadata = "QC3015";

@@ -39,9 +39,17 @@ namespace Q.Compiler.Pipeline
                 graph = PassPipeline.Optimize(graph, bag);
                 string className = options.ClassName.Length > 0 ? options.ClassName : Identifiers.Pascal(Path.GetFileNameWithoutExtension(options.ModelPath));
                 QuantizationReport? report = null;
-                if (options.Quantize == QuantizeMode.Dynamic)
-                    throw new QcException(DiagnosticIds.DynamicNotSupported,
-                        "Quantize=\"Dynamic\" is not implemented yet; use Quantize=\"Int8\" with calibration data, or None");
+                string precision = "float32";
+                if (options.Quantize == QuantizeMode.Dynamic && !GraphQuantizer.IsQuantized(graph))
+                {
+                    var floatGraph = graph;
+                    var dynamic = DynamicQuantizer.Quantize(graph, new DynamicQuantizerOptions { KeepFloat = options.KeepFloat }, bag);
+                    graph = dynamic.Graph;
+                    report = dynamic.Report;
+                    report.Model = display;
+                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className);
+                    if (dynamic.QuantizedLayers > 0) precision = "int8-dynamic";
+                }
                 if (options.Quantize == QuantizeMode.Int8 && !GraphQuantizer.IsQuantized(graph))
                 {
                     var floatGraph = graph;
@@ -50,6 +58,7 @@ namespace Q.Compiler.Pipeline
                     report = quantized.Report;
                     report.Model = display;
                     report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className);
+                    precision = "int8";
                 }
                 var lowered = Lowerer.Lower(graph);
                 var layout = MemoryPlanner.Plan(lowered);
@@ -57,7 +66,7 @@ namespace Q.Compiler.Pipeline
                     throw new QcException(DiagnosticIds.TensorTooLarge, string.Format(CultureInfo.InvariantCulture,
                         "the model needs {0:N0} bytes of scratch memory at once, more than the 2 GiB one .NET array can hold; pin smaller input shapes (InputShapes)",
                         layout.ArenaBytes));
-                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, report is null ? "float32" : "int8", notes);
+                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, precision, notes);
                 if (report is not null)
                 {
                     report.WeightBytes = plan.Weights.Length;

@@ -79,6 +79,17 @@ namespace Q.Compiler.Kernels
                 xZeroPoint, 0, 0, 0);
 
         /// <summary>
+        /// ConvInteger with the input zero point computed at run time (DynamicQuantizeLinear's one-element output); otherwise
+        /// the overload with a build-time zero point.
+        /// </summary>
+        public static void GemmInt32(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> columnSums,
+            ReadOnlySpan<int> wZeroPoints, Span<int> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int group, ReadOnlySpan<byte> xZeroPoint, bool weightsHaveMinus128)
+            => GemmInt32(x, packedW, columnSums, wZeroPoints, y, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
+                padTop, padLeft, padBottom, padRight, group, xZeroPoint[0], weightsHaveMinus128);
+
+        /// <summary>
         /// One given QGemm path (tests call each directly). Exactly one of <paramref name="y8"/> (requantized) and
         /// <paramref name="y32"/> (accumulators) is non-empty; <paramref name="bias"/> may be empty.
         /// </summary>

@@ -60,6 +60,7 @@ public sealed partial class TaskTests
     [InlineData("None", "Calibration", "calib", "Calibration has no effect with Quantize=\"None\"")]
     [InlineData("", "CalibrationMethod", "MinMax", "CalibrationMethod has no effect with Quantize=\"None\"")]
     [InlineData("Dynamic", "MinLayerSqnrDb", "30", "MinLayerSqnrDb has no effect with Quantize=\"Dynamic\"")]
+    [InlineData("Dynamic", "QuantizedIO", "true", "QuantizedIO has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "KeepFloat", "Conv_0", "KeepFloat has no effect")]
     [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Mse\"")]
     public void MetadataTheModeDoesNotUseIsAQC3016Warning(string quantize, string name, string value, string message)
@@ -232,5 +233,22 @@ public sealed partial class TaskTests
         Assert.Contains("\"mode\": \"Int8\"", File.ReadAllText(Path.Combine(_out, "Mnist.qreport.json")));
         var summary = Assert.Single(engine.Messages, m => m.Code == "QC3017");
         Assert.Equal(MessageImportance.High, summary.Importance);
+    }
+
+    [Fact]
+    public void DynamicCompileNeedsNoCalibrationAndWritesTheReport()
+    {
+        var (prepared, prepareEngine, preparedOk) = Prepare(QuantizedItem(("Quantize", "Dynamic")));
+        Assert.True(preparedOk, string.Join("\n", prepareEngine.Errors.Select(e => e.Code + " " + e.Message)));
+        Assert.Empty(prepareEngine.Warnings);
+        var (_, engine, ok) = Compile(prepared.CompileModels);
+        Assert.True(ok, string.Join("\n", engine.Errors.Select(e => e.Code + " " + e.Message)));
+        string json = File.ReadAllText(Path.Combine(_out, "Mnist.qreport.json"));
+        Assert.Contains("\"mode\": \"Dynamic\"", json);
+        Assert.Contains("\"calibration\": null", json);
+        Assert.Contains("MatMulInteger", json);
+        var summary = Assert.Single(engine.Messages, m => m.Code == "QC3017");
+        Assert.Contains("Dynamic, 2/3 layers int8", summary.Message);
+        Assert.Contains("precision=int8-dynamic", File.ReadAllText(Directory.GetFiles(_out, "*.qplan").Single()));
     }
 }

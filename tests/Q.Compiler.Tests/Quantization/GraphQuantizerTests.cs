@@ -287,14 +287,6 @@ public sealed class QuantizerSegmentTests
 public sealed class QuantizeOptionTests
 {
     [SharedFact]
-    public void Dynamic_is_refused_with_QC3009()
-    {
-        var r = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model("mnist-8/model.onnx"), Quantize = QuantizeMode.Dynamic });
-        Assert.False(r.Success);
-        Assert.Equal(DiagnosticIds.DynamicNotSupported, Assert.Single(r.Diagnostics, d => d.Severity == Severity.Error).Id);
-    }
-
-    [SharedFact]
     public void Int8_without_calibration_data_is_QC3001()
     {
         var r = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model("mnist-8/model.onnx"), Quantize = QuantizeMode.Int8 });

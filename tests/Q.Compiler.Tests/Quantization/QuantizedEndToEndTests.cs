@@ -88,6 +88,50 @@ public sealed class QuantizedEndToEndTests : IDisposable
     }
 
     [SharedFact]
+    public void Mnist8_dynamic_matches_float_on_all_10000_digits()
+    {
+        var (q, r) = Build("mnist-8/model.onnx", QuantizeMode.Dynamic, null, "MnistDynamic");
+        var (f, _) = Build("mnist-8/model.onnx", QuantizeMode.None, null, "MnistFloat");
+        var report = r.QuantizationReport!;
+        Assert.Equal("int8-dynamic", r.Plan!.Precision);
+        // The first Conv (1 channel, 5×5) stays float (short patches), so the weights are a little above the static build's 27%.
+        Assert.True(report.WeightBytes <= 0.35 * report.FloatWeightBytes, report.SummaryLine);
+        var digits = QuantizerFixtures.MnistDigits(0, 10000);
+        var labels = QuantizerFixtures.MnistLabelBytes(0, 10000);
+        int agree = 0, correctQ = 0, correctF = 0;
+        for (int i = 0; i < digits.Count; i++)
+        {
+            int a = QuantizerFixtures.ArgMax(q.Run(digits[i])[0].ToFloats()), b = QuantizerFixtures.ArgMax(f.Run(digits[i])[0].ToFloats());
+            if (a == b) agree++;
+            if (a == labels[i]) correctQ++;
+            if (b == labels[i]) correctF++;
+        }
+        double accQ = 100.0 * correctQ / digits.Count, accF = 100.0 * correctF / digits.Count;
+        Assert.True(Math.Abs(accQ - accF) <= 0.15, $"dynamic {accQ:0.00}% vs float {accF:0.00}%");
+        Assert.True(agree >= 0.995 * digits.Count, $"top-1 agreement {agree}/{digits.Count}");
+    }
+
+    [SharedFact]
+    public void KwsM_dynamic_agrees_with_float_on_argmax_for_every_shared_test_set()
+    {
+        var (q, r) = Build("kws-m/model.onnx", QuantizeMode.Dynamic, null, "KwsDynamic");
+        var (f, _) = Build("kws-m/model.onnx", QuantizeMode.None, null, "KwsFloat");
+        var report = r.QuantizationReport!;
+        // The first Conv (1 channel, 8×8) and the last Gemm stay float (short patches, too small).
+        Assert.True(report.WeightBytes <= 0.35 * report.FloatWeightBytes, report.SummaryLine);
+        Assert.Contains(r.Graph!.Nodes, n => n.OpType == "ConvInteger");
+        foreach (var set in TestData.Sets(SharedData.Model("kws-m")))
+        {
+            var x = TestData.Inputs(set);
+            var expected = f.Run(x)[0].ToFloats();
+            var actual = q.Run(x)[0].ToFloats();
+            double sqnr = QuantMath.Sqnr(expected, actual);
+            Assert.Equal(QuantizerFixtures.ArgMax(expected), QuantizerFixtures.ArgMax(actual));
+            Assert.True(sqnr >= 25, $"{set}: output SQNR {sqnr:0.0} dB");
+        }
+    }
+
+    [SharedFact]
     public void Int8_build_is_deterministic_and_matches_the_integer_reference()
     {
         var calib = QuantizerFixtures.MnistDigits(0, 50);

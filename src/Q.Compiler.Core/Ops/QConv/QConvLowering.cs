@@ -32,10 +32,12 @@ namespace Q.Compiler.Ops.QConv
             if (requantize && ctx.OutputType(0).ElementType != DataType.UInt8)
                 throw op.Error(DiagnosticIds.QuantInt8Activation,
                     $"{name} with an int8 output: the kernels produce uint8 (y + 128, zero point + 128); the int8-to-uint8 pass did not convert this node");
+            // ConvInteger's x zero point may be computed at run time (DynamicQuantizeLinear's, Quantize="Dynamic").
+            bool runtimeXZero = !requantize && op.HasInput(slots.XZeroPoint) && op.Constant(slots.XZeroPoint) is null;
             var constants = new Tensor?[op.InputCount];
             for (int i = 0; i < op.InputCount; i++)
             {
-                if (i == slots.X || !op.HasInput(i)) continue;
+                if (i == slots.X || !op.HasInput(i) || (runtimeXZero && i == slots.XZeroPoint)) continue;
                 constants[i] = op.Constant(i) ?? throw op.Error(DiagnosticIds.NotConstant,
                     $"a {name} whose input {i} ({InputName(name, i)}) is computed at run time is not supported: weights, scales, zero points and bias must be initializers");
             }
@@ -123,7 +125,7 @@ namespace Q.Compiler.Ops.QConv
             });
             call.AddRange(geometry);
             call.Add(PlanArg.Int(s.Group));
-            call.Add(PlanArg.Int(p.XZeroPoint));
+            call.Add(runtimeXZero ? ctx.InArg(slots.XZeroPoint) : PlanArg.Int(p.XZeroPoint));
             if (requantize) call.AddRange(new[] { PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax) });
             call.Add(PlanArg.Bool(minus128));
             ctx.Call(requantize ? "QConv2D.Gemm" : "QConv2D.GemmInt32", call.ToArray());
