@@ -91,6 +91,7 @@ namespace Q.Compiler.Pipeline
             if (string.IsNullOrEmpty(options.Calibration))
                 throw new QcException(DiagnosticIds.CalibrationEmpty,
                     "Quantize=\"Int8\" needs calibration data: set Calibration to a folder of .pb/.npy inputs (see docs/quantization.md)");
+            graph = GraphQuantizer.Unfuse(graph);
             var set = CalibrationDataSet.Open(options.Calibration!, graph.Inputs);
             var calibration = Calibrator.Run(graph, set, new CalibrationOptions
             {

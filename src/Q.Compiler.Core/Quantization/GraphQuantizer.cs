@@ -6,6 +6,7 @@ using Q.Compiler.Diagnostics;
 using Q.Compiler.Interpreter;
 using Q.Compiler.Ir;
 using Q.Compiler.Ops;
+using Q.Compiler.Ops.QContrib;
 using Q.Compiler.Passes;
 
 namespace Q.Compiler.Quantization
@@ -85,6 +86,54 @@ namespace Q.Compiler.Quantization
         /// <summary>Whether the graph already holds quantized ops (then it keeps its own quantization and is not calibrated).</summary>
         public static bool IsQuantized(Graph graph) =>
             graph.Nodes.Any(n => s_quantizedOps.Contains(n.OpType));
+
+        /// <summary>Activations that run on uint8 through a 256-entry table (QLinearSigmoid, QLinearHardSwish, …).</summary>
+        private static readonly HashSet<string> s_lookup = new HashSet<string>(StringComparer.Ordinal)
+        { "Sigmoid", "LeakyRelu", "HardSigmoid", "HardSwish", "Tanh" };
+
+        /// <summary>
+        /// Splits every Conv, Gemm and MatMul with a fused activation that is not a clamp (Sigmoid, LeakyRelu, HardSigmoid,
+        /// HardSwish, Tanh) back into the layer and its activation node, so that calibration sees the layer's own output
+        /// (the int8 layer requantizes that one) and the activation can run on uint8 by a lookup table. Call it before
+        /// calibrating; <see cref="Quantize"/> fuses the pairs that stay float again.
+        /// </summary>
+        public static Graph Unfuse(Graph graph)
+        {
+            var names = new HashSet<string>(graph.Types.Keys.Concat(graph.Constants.Keys).Concat(graph.Nodes.Select(n => n.Name)), StringComparer.Ordinal);
+            string Fresh(string name)
+            {
+                string n = name;
+                for (int i = 1; names.Contains(n); i++) n = name + "_" + i.ToString(CultureInfo.InvariantCulture);
+                names.Add(n);
+                return n;
+            }
+            var nodes = new List<Node>();
+            var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+            foreach (var kv in graph.Types) types[kv.Key] = kv.Value;
+            bool changed = false;
+            foreach (var n in graph.Nodes)
+            {
+                var act = n.Activation;
+                if (act is null || !s_lookup.Contains(act.Op) || n.Domain.Length != 0 || n.Outputs.Count != 1
+                    || !(n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul"))
+                {
+                    nodes.Add(n);
+                    continue;
+                }
+                string y = n.Outputs[0], pre = Fresh(y + "_preact");
+                types[pre] = graph.TypeOf(y);
+                var sources = n.SourceNodes.Where(s => s != act.SourceNode).ToArray();
+                nodes.Add(new Node(n.Name, n.OpType, n.Domain, n.Inputs, new[] { pre }, n.Attributes, null, sources));
+                var attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+                if (act.Op == "LeakyRelu") attrs["alpha"] = AttributeValue.Float(act.Alpha);
+                if (act.Op == "HardSigmoid") { attrs["alpha"] = AttributeValue.Float(act.Alpha); attrs["beta"] = AttributeValue.Float(act.Beta); }
+                string actName = Fresh(act.SourceNode.Length > 0 ? act.SourceNode : n.Name + "_" + act.Op);
+                nodes.Add(new Node(actName, act.Op, "", new[] { pre }, new[] { y }, attrs, null,
+                    act.SourceNode.Length > 0 ? new[] { act.SourceNode } : null));
+                changed = true;
+            }
+            return changed ? new Graph(graph.Info, graph.Inputs, graph.Outputs, nodes, graph.Constants, types) : graph;
+        }
 
         /// <summary>Rewrites <paramref name="graph"/> into int8 with the ranges of <paramref name="calibration"/>.</summary>
         /// <param name="samples">The calibration set again, for the per-layer and model-output SQNR.</param>
@@ -223,6 +272,13 @@ namespace Q.Compiler.Quantization
                         if (n.Inputs.Any(v => v.Length > 0 && !IsFloat(v))) return Kind.Float;
                         if (n.Inputs.All(v => v.Length == 0 || _g.IsConstant(v))) return Kind.Float;
                         if (n.Activation is not null) { reason = "its fused " + act + " has no int8 form"; }
+                        return Kind.Elementwise;
+                    case "Sigmoid":
+                    case "LeakyRelu":
+                    case "HardSigmoid":
+                    case "HardSwish":
+                    case "Tanh":
+                        if (!IsFloat(n.Inputs[0]) || _g.IsConstant(n.Inputs[0])) return Kind.Float;
                         return Kind.Elementwise;
                     case "AveragePool":
                     case "GlobalAveragePool":
@@ -688,6 +744,8 @@ namespace Q.Compiler.Quantization
                 var info = new ModelInfo(_g.Info.Path, _g.Info.Sha256, _g.Info.Producer, _g.Info.IrVersion, opsets);
                 var g = new Graph(info, inputs, outputs, _nodes, _constants, _types);
                 g = DeadCodePass.Run(g);
+                // The float layers that Unfuse split take their activations back.
+                g = FuseActivationPass.Run(g);
                 var used = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs.Concat(n.Outputs)).Concat(g.Inputs.Select(i => i.Name)).Concat(g.Outputs.Select(o => o.Name)), StringComparer.Ordinal);
                 var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
                 foreach (var kv in _types) if (used.Contains(kv.Key)) types[kv.Key] = kv.Value;
@@ -730,6 +788,17 @@ namespace Q.Compiler.Quantization
                             case "Mul":
                                 opType = "QLinear" + n.OpType; domain = "com.microsoft";
                                 foreach (var q in qs) { inputs.Add(q); inputs.Add(P(q).Scale); inputs.Add(P(q).ZeroPoint); }
+                                inputs.Add(ys); inputs.Add(yz);
+                                break;
+                            case "Sigmoid":
+                            case "LeakyRelu":
+                            case "HardSigmoid":
+                            case "HardSwish":
+                            case "Tanh":
+                                // com.microsoft has QLinearSigmoid and QLinearLeakyRelu; the others are Q.Compiler's own.
+                                (opType, domain) = QLinearActivationOp.For(n.OpType) is string own
+                                    ? (own, Ops.Float16.HalfConvertOp.InternalDomain) : ("QLinear" + n.OpType, "com.microsoft");
+                                inputs.Add(qs[0]); inputs.Add(P(qs[0]).Scale); inputs.Add(P(qs[0]).ZeroPoint);
                                 inputs.Add(ys); inputs.Add(yz);
                                 break;
                             default: // AveragePool, GlobalAveragePool
