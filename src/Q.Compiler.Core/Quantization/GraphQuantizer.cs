@@ -25,6 +25,12 @@ namespace Q.Compiler.Quantization
         /// quantizes on entry and dequantizes on exit (see docs/quantization.md, "Segments").
         /// </summary>
         public double MinMacsPerBoundaryElement { get; set; } = 8;
+        /// <summary>
+        /// Values from which no Conv/Gemm/MatMul is reachable (the last layer's output and what follows it: logits, scores,
+        /// boxes) are quantized with their full calibrated min/max instead of the calibration method's range: clipping them
+        /// changes the model's answer directly, and no later layer averages the clipping error out.
+        /// </summary>
+        public bool FullRangeHeads { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -34,10 +40,14 @@ namespace Q.Compiler.Quantization
     {
         private readonly Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> _simulate;
 
-        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate)
+        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate,
+            Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> simulateWithFloat)
         {
-            Graph = graph; Report = report; _simulate = simulate;
+            Graph = graph; Report = report; _simulate = simulate; SimulateWithFloat = simulateWithFloat;
         }
+
+        /// <summary>For measurements: <see cref="Simulate"/> with the int8 layers the predicate names (node names) run in float.</summary>
+        internal Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> SimulateWithFloat { get; }
 
         /// <summary>
         /// Runs the quantized model by fake quantization on the float graph (float inputs and outputs, as the model without
@@ -146,7 +156,7 @@ namespace Q.Compiler.Quantization
             q.Decide(diagnostics);
             var rewritten = q.Rewrite();
             var report = q.Report(samples);
-            return new QuantizedGraph(rewritten, report, q.SimulateModel);
+            return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
         }
 
         internal enum Kind { Float, Compute, Elementwise, PassThrough }
@@ -358,12 +368,34 @@ namespace Q.Compiler.Quantization
                     var f = c.ToFloats();
                     p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
                 }
+                else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
+                    p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
                     p = QuantParams.AsymmetricUInt8(r.Min, r.Max);
                 else
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
                 return p;
+            }
+
+            private HashSet<string>? _heads;
+
+            /// <summary>Values from which no Conv, Gemm or MatMul can be reached (see <see cref="QuantizerOptions.FullRangeHeads"/>).</summary>
+            private HashSet<string> Heads
+            {
+                get
+                {
+                    if (_heads is not null) return _heads;
+                    var feeds = new HashSet<string>(StringComparer.Ordinal);   // values that reach a compute layer
+                    for (int i = _layers.Count - 1; i >= 0; i--)
+                    {
+                        var n = _layers[i].Node;
+                        bool compute = n.Domain.Length == 0 && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul");
+                        if (compute || n.Outputs.Any(feeds.Contains)) feeds.UnionWith(n.Inputs.Where(v => v.Length > 0));
+                    }
+                    _heads = new HashSet<string>(_layers.SelectMany(l => l.Node.Outputs).Where(v => v.Length > 0 && !feeds.Contains(v)), StringComparer.Ordinal);
+                    return _heads;
+                }
             }
 
             /// <summary>Weights in [channels, inner] layout with the bias, both quantized and fake-quantized, for a compute layer.</summary>
@@ -516,7 +548,10 @@ namespace Q.Compiler.Quantization
             }
 
             /// <summary>The whole quantized model simulated on one sample (fake quantization at every int8 value).</summary>
-            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample)
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample) => SimulateModel(sample, _ => false);
+
+            /// <summary>The quantized model simulated with the int8 layers <paramref name="asFloat"/> names computed in float.</summary>
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample, Func<string, bool> asFloat)
             {
                 var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
                 foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
@@ -529,7 +564,7 @@ namespace Q.Compiler.Quantization
                 foreach (var l in _layers)
                 {
                     var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
-                    var outs = l.Quantized ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
+                    var outs = l.Quantized && !asFloat(l.Node.Name) ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
                     for (int o = 0; o < l.Node.Outputs.Count && o < outs.Length; o++)
                         if (l.Node.Outputs[o].Length > 0) values[l.Node.Outputs[o]] = outs[o];
                 }

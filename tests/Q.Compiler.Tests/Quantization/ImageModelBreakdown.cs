@@ -60,6 +60,45 @@ public sealed class ImageModelBreakdown : IDisposable
         }
     }
 
+    /// <summary>
+    /// Which int8 layers cost the most output SQNR on the test sets: the simulated model with each one alone in float
+    /// (QC_QUANT_MEASURE=1, QC_ACC_MODEL, QC_ACC_METHOD).
+    /// </summary>
+    [MeasurementFact]
+    public void Output_sqnr_gain_per_layer_kept_float()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var models = (Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders);
+        foreach (var folder in models)
+        {
+            var calibFolder = CalibrationFolders.Images(folder);
+            _temp.Add(calibFolder.Folder);
+            var g = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model(folder + "/model.onnx"), ClassName = "F", Namespace = "T", InputShapes = ImageModels.InputShapes(folder) }).Graph!;
+            g = Q.Compiler.Quantization.GraphQuantizer.Unfuse(g);
+            var set = Q.Compiler.Quantization.CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
+            var method = Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm ? Enum.Parse<Q.Compiler.Quantization.CalibrationMethod>(cm) : Q.Compiler.Quantization.CalibrationMethod.Mse;
+            var calib = Q.Compiler.Quantization.Calibrator.Run(g, set, new Q.Compiler.Quantization.CalibrationOptions { Method = method });
+            var sets = TestData.Sets(SharedData.Model(folder)).Select(TestData.Inputs).ToList();
+            var reference = sets.Select(x => FloatInterpreter.Run(g, x)).ToList();
+            Q.Compiler.Quantization.QuantizedGraph q = null!;
+            double[] Sqnr(Func<string, bool> asFloat) => sets.Select((x, i) => FloatVsInt8.SqnrDb(reference[i][0], q.SimulateWithFloat(x, asFloat)[0])).ToArray();
+            foreach (var variant in (Environment.GetEnvironmentVariable("QC_ACC_VARIANTS") ?? "default").Split(','))
+            {
+                var qo = new Q.Compiler.Quantization.QuantizerOptions { FullRangeHeads = !variant.Contains("nohead") };
+                q = Q.Compiler.Quantization.GraphQuantizer.Quantize(g, calib, set, qo, new Q.Compiler.Diagnostics.DiagnosticBag());
+                if (Environment.GetEnvironmentVariable("QC_ACC_LAYERSQNR") == "1")
+                    _out.WriteLine(string.Join(" ", q.Report.Layers.Where(l => l.SqnrDb is not null).Select(l => l.SqnrDb!.Value.ToString("F1", inv))));
+                _out.WriteLine($"== {folder} {variant}: all int8 {string.Join(" ", Sqnr(_ => false).Select(v => v.ToString("F1", inv)))}; calibration output {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(v => v.ToString("F1", inv)))}, {q.Report.Layers.Count(l => l.Quantized)} int8 layers");
+            }
+            if (Environment.GetEnvironmentVariable("QC_ACC_SENS") != "1") continue;
+            var rows = new List<(string Layer, double[] Sqnr)>();
+            foreach (var layer in q.Report.Layers.Where(l => l.Quantized && l.SqnrDb is not null))
+                rows.Add((layer.Name + " (" + layer.OpType + ")", Sqnr(n => n == layer.Name)));
+            foreach (var (layer, v) in rows.OrderByDescending(r => r.Sqnr.Min()).Take(12))
+                _out.WriteLine($"  {layer}: {string.Join(" ", v.Select(x => x.ToString("F1", inv)))}");
+        }
+    }
+
     private void Bytes(ModelPlan f, ModelPlan q)
     {
         var inv = CultureInfo.InvariantCulture;
