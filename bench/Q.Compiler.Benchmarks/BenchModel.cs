@@ -47,6 +47,7 @@ public sealed class BenchModel : IDisposable
         ("kws-m QDQ", "kws-m", "qdq.onnx", "kws-m", null),
         ("mobilenet-v2-128-0.5 int8", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images"),
         ("ultraface-rfb-320 int8", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images"),
+        ("ppocr-cls-mobile int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images"),
     };
 
     /// <summary>Every row: the float models, then the quantized variants.</summary>

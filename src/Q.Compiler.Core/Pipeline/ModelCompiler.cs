@@ -100,6 +100,7 @@ namespace Q.Compiler.Pipeline
             if (string.IsNullOrEmpty(options.Calibration))
                 throw new QcException(DiagnosticIds.CalibrationEmpty,
                     "Quantize=\"Int8\" needs calibration data: set Calibration to a folder of .pb/.npy inputs (see docs/quantization.md)");
+            graph = GraphQuantizer.Unfuse(graph);
             var set = CalibrationDataSet.Open(options.Calibration!, graph.Inputs);
             // The float runs of the first calibration pass are kept (within a memory budget) for the later passes.
             var runs = new FloatRuns(graph, set, FloatRuns.DefaultBudgetBytes, options.Progress);

@@ -6,6 +6,7 @@ using Q.Compiler.Diagnostics;
 using Q.Compiler.Interpreter;
 using Q.Compiler.Ir;
 using Q.Compiler.Ops;
+using Q.Compiler.Ops.QContrib;
 using Q.Compiler.Passes;
 
 namespace Q.Compiler.Quantization
@@ -24,6 +25,12 @@ namespace Q.Compiler.Quantization
         /// quantizes on entry and dequantizes on exit (see docs/quantization.md, "Segments").
         /// </summary>
         public double MinMacsPerBoundaryElement { get; set; } = 8;
+        /// <summary>
+        /// Values from which no Conv/Gemm/MatMul is reachable (the last layer's output and what follows it: logits, scores,
+        /// boxes) are quantized with their full calibrated min/max instead of the calibration method's range: clipping them
+        /// changes the model's answer directly, and no later layer averages the clipping error out.
+        /// </summary>
+        public bool FullRangeHeads { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -33,10 +40,14 @@ namespace Q.Compiler.Quantization
     {
         private readonly Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> _simulate;
 
-        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate)
+        internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate,
+            Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> simulateWithFloat)
         {
-            Graph = graph; Report = report; _simulate = simulate;
+            Graph = graph; Report = report; _simulate = simulate; SimulateWithFloat = simulateWithFloat;
         }
+
+        /// <summary>For measurements: <see cref="Simulate"/> with the int8 layers the predicate names (node names) run in float.</summary>
+        internal Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> SimulateWithFloat { get; }
 
         /// <summary>
         /// Runs the quantized model by fake quantization on the float graph (float inputs and outputs, as the model without
@@ -86,6 +97,54 @@ namespace Q.Compiler.Quantization
         public static bool IsQuantized(Graph graph) =>
             graph.Nodes.Any(n => s_quantizedOps.Contains(n.OpType));
 
+        /// <summary>Activations that run on uint8 through a 256-entry table (QLinearSigmoid, QLinearHardSwish, …).</summary>
+        private static readonly HashSet<string> s_lookup = new HashSet<string>(StringComparer.Ordinal)
+        { "Sigmoid", "LeakyRelu", "HardSigmoid", "HardSwish", "Tanh" };
+
+        /// <summary>
+        /// Splits every Conv, Gemm and MatMul with a fused activation that is not a clamp (Sigmoid, LeakyRelu, HardSigmoid,
+        /// HardSwish, Tanh) back into the layer and its activation node, so that calibration sees the layer's own output
+        /// (the int8 layer requantizes that one) and the activation can run on uint8 by a lookup table. Call it before
+        /// calibrating; <see cref="Quantize"/> fuses the pairs that stay float again.
+        /// </summary>
+        public static Graph Unfuse(Graph graph)
+        {
+            var names = new HashSet<string>(graph.Types.Keys.Concat(graph.Constants.Keys).Concat(graph.Nodes.Select(n => n.Name)), StringComparer.Ordinal);
+            string Fresh(string name)
+            {
+                string n = name;
+                for (int i = 1; names.Contains(n); i++) n = name + "_" + i.ToString(CultureInfo.InvariantCulture);
+                names.Add(n);
+                return n;
+            }
+            var nodes = new List<Node>();
+            var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
+            foreach (var kv in graph.Types) types[kv.Key] = kv.Value;
+            bool changed = false;
+            foreach (var n in graph.Nodes)
+            {
+                var act = n.Activation;
+                if (act is null || !s_lookup.Contains(act.Op) || n.Domain.Length != 0 || n.Outputs.Count != 1
+                    || !(n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul"))
+                {
+                    nodes.Add(n);
+                    continue;
+                }
+                string y = n.Outputs[0], pre = Fresh(y + "_preact");
+                types[pre] = graph.TypeOf(y);
+                var sources = n.SourceNodes.Where(s => s != act.SourceNode).ToArray();
+                nodes.Add(new Node(n.Name, n.OpType, n.Domain, n.Inputs, new[] { pre }, n.Attributes, null, sources));
+                var attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+                if (act.Op == "LeakyRelu") attrs["alpha"] = AttributeValue.Float(act.Alpha);
+                if (act.Op == "HardSigmoid") { attrs["alpha"] = AttributeValue.Float(act.Alpha); attrs["beta"] = AttributeValue.Float(act.Beta); }
+                string actName = Fresh(act.SourceNode.Length > 0 ? act.SourceNode : n.Name + "_" + act.Op);
+                nodes.Add(new Node(actName, act.Op, "", new[] { pre }, new[] { y }, attrs, null,
+                    act.SourceNode.Length > 0 ? new[] { act.SourceNode } : null));
+                changed = true;
+            }
+            return changed ? new Graph(graph.Info, graph.Inputs, graph.Outputs, nodes, graph.Constants, types) : graph;
+        }
+
         /// <summary>Rewrites <paramref name="graph"/> into int8 with the ranges of <paramref name="calibration"/>.</summary>
         /// <param name="samples">The calibration set again, for the per-layer and model-output SQNR.</param>
         public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, IEnumerable<IReadOnlyList<Tensor>> samples,
@@ -103,7 +162,7 @@ namespace Q.Compiler.Quantization
             q.Decide(diagnostics);
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
-            return new QuantizedGraph(rewritten, report, q.SimulateModel);
+            return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
         }
 
         internal enum Kind { Float, Compute, Elementwise, PassThrough }
@@ -230,6 +289,13 @@ namespace Q.Compiler.Quantization
                         if (n.Inputs.All(v => v.Length == 0 || _g.IsConstant(v))) return Kind.Float;
                         if (n.Activation is not null) { reason = "its fused " + act + " has no int8 form"; }
                         return Kind.Elementwise;
+                    case "Sigmoid":
+                    case "LeakyRelu":
+                    case "HardSigmoid":
+                    case "HardSwish":
+                    case "Tanh":
+                        if (!IsFloat(n.Inputs[0]) || _g.IsConstant(n.Inputs[0])) return Kind.Float;
+                        return Kind.Elementwise;
                     case "AveragePool":
                     case "GlobalAveragePool":
                         if (!IsFloat(n.Inputs[0])) return Kind.Float;
@@ -308,12 +374,34 @@ namespace Q.Compiler.Quantization
                     var f = c.ToFloats();
                     p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
                 }
+                else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
+                    p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
                     p = QuantParams.AsymmetricUInt8(r.Min, r.Max);
                 else
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
                 return p;
+            }
+
+            private HashSet<string>? _heads;
+
+            /// <summary>Values from which no Conv, Gemm or MatMul can be reached (see <see cref="QuantizerOptions.FullRangeHeads"/>).</summary>
+            private HashSet<string> Heads
+            {
+                get
+                {
+                    if (_heads is not null) return _heads;
+                    var feeds = new HashSet<string>(StringComparer.Ordinal);   // values that reach a compute layer
+                    for (int i = _layers.Count - 1; i >= 0; i--)
+                    {
+                        var n = _layers[i].Node;
+                        bool compute = n.Domain.Length == 0 && (n.OpType == "Conv" || n.OpType == "Gemm" || n.OpType == "MatMul");
+                        if (compute || n.Outputs.Any(feeds.Contains)) feeds.UnionWith(n.Inputs.Where(v => v.Length > 0));
+                    }
+                    _heads = new HashSet<string>(_layers.SelectMany(l => l.Node.Outputs).Where(v => v.Length > 0 && !feeds.Contains(v)), StringComparer.Ordinal);
+                    return _heads;
+                }
             }
 
             /// <summary>Weights in [channels, inner] layout with the bias, both quantized and fake-quantized, for a compute layer.</summary>
@@ -456,7 +544,10 @@ namespace Q.Compiler.Quantization
             }
 
             /// <summary>The whole quantized model simulated on one sample (fake quantization at every int8 value).</summary>
-            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample)
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample) => SimulateModel(sample, _ => false);
+
+            /// <summary>The quantized model simulated with the int8 layers <paramref name="asFloat"/> names computed in float.</summary>
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample, Func<string, bool> asFloat)
             {
                 var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
                 foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
@@ -469,7 +560,7 @@ namespace Q.Compiler.Quantization
                 foreach (var l in _layers)
                 {
                     var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
-                    var outs = l.Quantized ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
+                    var outs = l.Quantized && !asFloat(l.Node.Name) ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
                     for (int o = 0; o < l.Node.Outputs.Count && o < outs.Length; o++)
                         if (l.Node.Outputs[o].Length > 0) values[l.Node.Outputs[o]] = outs[o];
                 }
@@ -684,6 +775,8 @@ namespace Q.Compiler.Quantization
                 var info = new ModelInfo(_g.Info.Path, _g.Info.Sha256, _g.Info.Producer, _g.Info.IrVersion, opsets);
                 var g = new Graph(info, inputs, outputs, _nodes, _constants, _types);
                 g = DeadCodePass.Run(g);
+                // The float layers that Unfuse split take their activations back.
+                g = FuseActivationPass.Run(g);
                 var used = new HashSet<string>(g.Nodes.SelectMany(n => n.Inputs.Concat(n.Outputs)).Concat(g.Inputs.Select(i => i.Name)).Concat(g.Outputs.Select(o => o.Name)), StringComparer.Ordinal);
                 var types = new Dictionary<string, TensorType>(StringComparer.Ordinal);
                 foreach (var kv in _types) if (used.Contains(kv.Key)) types[kv.Key] = kv.Value;
@@ -726,6 +819,17 @@ namespace Q.Compiler.Quantization
                             case "Mul":
                                 opType = "QLinear" + n.OpType; domain = "com.microsoft";
                                 foreach (var q in qs) { inputs.Add(q); inputs.Add(P(q).Scale); inputs.Add(P(q).ZeroPoint); }
+                                inputs.Add(ys); inputs.Add(yz);
+                                break;
+                            case "Sigmoid":
+                            case "LeakyRelu":
+                            case "HardSigmoid":
+                            case "HardSwish":
+                            case "Tanh":
+                                // com.microsoft has QLinearSigmoid and QLinearLeakyRelu; the others are Q.Compiler's own.
+                                (opType, domain) = QLinearActivationOp.For(n.OpType) is string own
+                                    ? (own, Ops.Float16.HalfConvertOp.InternalDomain) : ("QLinear" + n.OpType, "com.microsoft");
+                                inputs.Add(qs[0]); inputs.Add(P(qs[0]).Scale); inputs.Add(P(qs[0]).ZeroPoint);
                                 inputs.Add(ys); inputs.Add(yz);
                                 break;
                             default: // AveragePool, GlobalAveragePool

@@ -143,7 +143,7 @@ namespace Demo
             QConv2D.Gemm(pooling160Output0Reshape0QuantizedNchw, W_Times212Packed, W_Times212Colsum, W_Times212Bias,
                 wZeroPoints: [], W_Times212Scale, plus214Output0QuantizedNchw, times212Patches, n: 1, c: 256, h: 1,
                 wd: 1, m: 10, oh: 1, ow: 1, kh: 1, kw: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 0,
-                padLeft: 0, padBottom: 0, padRight: 0, group: 1, xZeroPoint: 0, yZeroPoint: 108, clampMin: 0,
+                padLeft: 0, padBottom: 0, padRight: 0, group: 1, xZeroPoint: 0, yZeroPoint: 107, clampMin: 0,
                 clampMax: 255, weightsHaveMinus128: false);
         }
 

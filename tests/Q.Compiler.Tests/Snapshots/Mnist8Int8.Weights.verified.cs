@@ -43,6 +43,6 @@ namespace Demo
         private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 3a1450861870e210…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 7ad5aa455bd70bac…]".AsSpan());
     }
 }

@@ -1,0 +1,130 @@
+using System.Globalization;
+using Q.Compiler.Interpreter;
+using Q.Compiler.Ir;
+using Q.Compiler.Pipeline;
+using Q.Compiler.Plan;
+using Q.Compiler.Tests.Support;
+using Q.Compiler.Tests.Support.Images;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// Where an image model's int8 weight bytes and output error come from (QC_QUANT_MEASURE=1, model in QC_ACC_MODEL, all
+/// four by default): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
+/// quantized graph's integer reference against the float graph on every shared test set. No C# is compiled.
+/// </summary>
+public sealed class ImageModelBreakdown : IDisposable
+{
+    private readonly ITestOutputHelper _out;
+    private readonly List<string> _temp = new();
+
+    public ImageModelBreakdown(ITestOutputHelper output) => _out = output;
+
+    public void Dispose()
+    {
+        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
+    }
+
+    [MeasurementFact]
+    public void Weight_bytes_and_output_sqnr_by_layer()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var models = (Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders);
+        foreach (var folder in models)
+        {
+            var calib = CalibrationFolders.Images(folder);
+            _temp.Add(calib.Folder);
+            string onnx = SharedData.Model(folder + "/model.onnx");
+            var shapes = ImageModels.InputShapes(folder);
+            var f = ModelCompiler.Compile(new CompileOptions { ModelPath = onnx, ClassName = "F", Namespace = "T", InputShapes = shapes });
+            var options = new CompileOptions { ModelPath = onnx, ClassName = "Q", Namespace = "T", InputShapes = shapes, Quantize = QuantizeMode.Int8, Calibration = calib.Folder };
+            if (Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm) options.CalibrationMethod = Enum.Parse<Q.Compiler.Quantization.CalibrationMethod>(cm);
+            if (Environment.GetEnvironmentVariable("QC_ACC_KEEP") is { Length: > 0 } keep) options.KeepFloat = keep.Split(';');
+            if (Environment.GetEnvironmentVariable("QC_ACC_SQNR") is { Length: > 0 } s) options.MinLayerSqnrDb = double.Parse(s, inv);
+            var q = ModelCompiler.Compile(options);
+            Assert.True(q.Success, string.Join("\n", q.Diagnostics));
+            _out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
+            if (Environment.GetEnvironmentVariable("QC_ACC_REPORT") == "1") _out.WriteLine(q.QuantizationReport.ToMarkdown());
+            Bytes(f.Plan!, q.Plan!);
+            foreach (var set in TestData.Sets(SharedData.Model(folder)))
+            {
+                var inputs = TestData.Inputs(set);
+                var a = FloatInterpreter.Run(f.Graph!, inputs);
+                var b = FloatInterpreter.Run(q.Graph!, inputs);
+                for (int o = 0; o < a.Count; o++)
+                    _out.WriteLine(string.Format(inv, "{0} {1} output {2}: SQNR {3:F1} dB, argmax {4} / {5}, max {6:G4} / {7:G4}", folder, Path.GetFileName(set), o,
+                        FloatVsInt8.SqnrDb(a[o], b[o]), FloatVsInt8.ArgMax(a[o]), FloatVsInt8.ArgMax(b[o]), a[o].ToDoubles().Max(), b[o].ToDoubles().Max()));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Which int8 layers cost the most output SQNR on the test sets: the simulated model with each one alone in float
+    /// (QC_QUANT_MEASURE=1, QC_ACC_MODEL, QC_ACC_METHOD).
+    /// </summary>
+    [MeasurementFact]
+    public void Output_sqnr_gain_per_layer_kept_float()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var models = (Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders);
+        foreach (var folder in models)
+        {
+            var calibFolder = CalibrationFolders.Images(folder);
+            _temp.Add(calibFolder.Folder);
+            var g = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model(folder + "/model.onnx"), ClassName = "F", Namespace = "T", InputShapes = ImageModels.InputShapes(folder) }).Graph!;
+            g = Q.Compiler.Quantization.GraphQuantizer.Unfuse(g);
+            var set = Q.Compiler.Quantization.CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
+            var method = Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm ? Enum.Parse<Q.Compiler.Quantization.CalibrationMethod>(cm) : Q.Compiler.Quantization.CalibrationMethod.Mse;
+            var calib = Q.Compiler.Quantization.Calibrator.Run(g, set, new Q.Compiler.Quantization.CalibrationOptions { Method = method });
+            var sets = TestData.Sets(SharedData.Model(folder)).Select(TestData.Inputs).ToList();
+            var reference = sets.Select(x => FloatInterpreter.Run(g, x)).ToList();
+            Q.Compiler.Quantization.QuantizedGraph q = null!;
+            double[] Sqnr(Func<string, bool> asFloat) => sets.Select((x, i) => FloatVsInt8.SqnrDb(reference[i][0], q.SimulateWithFloat(x, asFloat)[0])).ToArray();
+            foreach (var variant in (Environment.GetEnvironmentVariable("QC_ACC_VARIANTS") ?? "default").Split(','))
+            {
+                var qo = new Q.Compiler.Quantization.QuantizerOptions { FullRangeHeads = !variant.Contains("nohead") };
+                q = Q.Compiler.Quantization.GraphQuantizer.Quantize(g, calib, set, qo, new Q.Compiler.Diagnostics.DiagnosticBag());
+                if (Environment.GetEnvironmentVariable("QC_ACC_LAYERSQNR") == "1")
+                    _out.WriteLine(string.Join(" ", q.Report.Layers.Where(l => l.SqnrDb is not null).Select(l => l.SqnrDb!.Value.ToString("F1", inv))));
+                _out.WriteLine($"== {folder} {variant}: all int8 {string.Join(" ", Sqnr(_ => false).Select(v => v.ToString("F1", inv)))}; calibration output {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(v => v.ToString("F1", inv)))}, {q.Report.Layers.Count(l => l.Quantized)} int8 layers");
+            }
+            if (Environment.GetEnvironmentVariable("QC_ACC_SENS") != "1") continue;
+            var rows = new List<(string Layer, double[] Sqnr)>();
+            foreach (var layer in q.Report.Layers.Where(l => l.Quantized && l.SqnrDb is not null))
+                rows.Add((layer.Name + " (" + layer.OpType + ")", Sqnr(n => n == layer.Name)));
+            foreach (var (layer, v) in rows.OrderByDescending(r => r.Sqnr.Min()).Take(12))
+                _out.WriteLine($"  {layer}: {string.Join(" ", v.Select(x => x.ToString("F1", inv)))}");
+        }
+    }
+
+    private void Bytes(ModelPlan f, ModelPlan q)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        long Size(PlanBuffer b) => (long)b.Elements * (b.Type switch { "f32" or "i32" => 4, "i16" or "u16" or "f16" => 2, "i64" or "f64" => 8, _ => 1 });
+        var weights = q.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(g => g.First()).ToList();
+        long total = weights.Sum(Size);
+        _out.WriteLine(string.Format(inv, "weights: float {0:N0}, int8 {1:N0} ({2:P1}); buffers {3:N0} + alignment {4:N0}",
+            f.Weights.Length, q.Weights.Length, (double)q.Weights.Length / f.Weights.Length, total, q.Weights.Length - total));
+        foreach (var g in weights.GroupBy(b => Kind(b)).OrderByDescending(g => g.Sum(Size)))
+            _out.WriteLine(string.Format(inv, "  {0,-12} {1,9:N0} bytes in {2} buffers", g.Key, g.Sum(Size), g.Count()));
+        if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") != "1") return;
+        var byId = weights.ToDictionary(b => b.Id);
+        foreach (var layer in q.Layers)
+        {
+            var used = layer.Calls.SelectMany(c => c.Args).Where(a => a.Kind == ArgKind.In && byId.ContainsKey(a.Buffer)).Select(a => byId[a.Buffer]).Distinct().ToList();
+            if (used.Count == 0) continue;
+            _out.WriteLine(string.Format(inv, "  L{0} {1} {2}: {3}", layer.Index, layer.Method, layer.Detail,
+                string.Join(", ", used.Select(b => Kind(b) + " " + Size(b).ToString("N0", inv)))));
+        }
+    }
+
+    private static string Kind(PlanBuffer b)
+    {
+        string n = b.Name;
+        foreach (var k in new[] { "packed", "colsum", "bias", "scale", "wdiff", "wzp" })
+            if (n.EndsWith(k, StringComparison.Ordinal) || n.Contains("_" + k, StringComparison.Ordinal)) return k + " " + b.Type;
+        return "other " + b.Type;
+    }
+}

@@ -1,0 +1,147 @@
+using Q.Compiler.Diagnostics;
+using Q.Compiler.Import;
+using Q.Compiler.Interpreter;
+using Q.Compiler.Ir;
+using Q.Compiler.Onnx;
+using Q.Compiler.Passes;
+using Q.Compiler.Pipeline;
+using Q.Compiler.Plan;
+using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
+using Q.Compiler.Tests.Support.Images;
+using Xunit;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// Convolutions with a fused activation that is not a clamp (HardSwish, HardSigmoid, Sigmoid, Tanh, LeakyRelu): the
+/// quantizer unfuses them before calibration, requantizes the convolution's own output and runs the activation on uint8
+/// by a lookup table; pairs that stay float are fused again.
+/// </summary>
+public sealed class QuantizerActivationTests : IDisposable
+{
+    private readonly List<string> _temp = new();
+
+    public void Dispose()
+    {
+        foreach (var p in _temp) try { if (Directory.Exists(p)) Directory.Delete(p, true); else File.Delete(p); } catch (IOException) { }
+    }
+
+    /// <summary>x [1,8,12,12] → Conv 3×3 (16 channels) → activation → Conv 1×1 → y: 200 KMACs, well above the segment rule.</summary>
+    private string Model(string activation)
+    {
+        var b = new OnnxModelBuilder()
+            .Input("x", DataType.Float, 1, 8, 12, 12)
+            .Initializer("w1", OnnxModelBuilder.Random(1, -0.3f, 0.3f, 16, 8, 3, 3))
+            .Initializer("b1", OnnxModelBuilder.Random(2, -0.5f, 0.5f, 16))
+            .Initializer("w2", OnnxModelBuilder.Random(3, -0.3f, 0.3f, 16, 16, 1, 1))
+            .Node("Conv", new[] { "x", "w1", "b1" }, new[] { "c1" }, ("pads", new long[] { 1, 1, 1, 1 }))
+            .Node(activation, new[] { "c1" }, new[] { "a1" })
+            .Node("Conv", new[] { "a1", "w2" }, new[] { "y" })
+            .Output("y");
+        string path = Path.Combine(Path.GetTempPath(), "qc-act-" + Guid.NewGuid().ToString("N") + ".onnx");
+        b.Save(path);
+        _temp.Add(path);
+        return path;
+    }
+
+    private static Graph Optimized(string path)
+    {
+        var bag = new DiagnosticBag();
+        return PassPipeline.Optimize(GraphImporter.Import(OnnxReader.ReadFile(path), new Dictionary<string, int[]>(), bag), bag);
+    }
+
+    private static List<IReadOnlyList<Tensor>> Samples(int first, int count) =>
+        QuantizerFixtures.AsSamples(Enumerable.Range(first, count).Select(i => OnnxModelBuilder.Random(100 + i, -2, 2, 1, 8, 12, 12))).ToList();
+
+    private static QuantizedGraph Quantize(Graph optimized, QuantizerOptions? options = null)
+    {
+        var g = GraphQuantizer.Unfuse(optimized);
+        var samples = Samples(0, 8);
+        return GraphQuantizer.Quantize(g, Calibrator.Run(g, samples, new CalibrationOptions { Method = CalibrationMethod.Mse }), samples,
+            options ?? new QuantizerOptions(), new DiagnosticBag());
+    }
+
+    private static string Ops(Graph g) => string.Join(" ", g.Nodes.Select(n => n.OpType + (n.Activation is null ? "" : "+" + n.Activation.Op)));
+
+    [Theory]
+    [InlineData("HardSwish", "QLinearHardSwish", "ai.q-compiler")]
+    [InlineData("HardSigmoid", "QLinearHardSigmoid", "ai.q-compiler")]
+    [InlineData("Tanh", "QLinearTanh", "ai.q-compiler")]
+    [InlineData("Sigmoid", "QLinearSigmoid", "com.microsoft")]
+    [InlineData("LeakyRelu", "QLinearLeakyRelu", "com.microsoft")]
+    public void A_fused_activation_becomes_a_uint8_lookup_between_int8_convolutions(string activation, string lookup, string domain)
+    {
+        var optimized = Optimized(Model(activation));
+        Assert.Equal("Conv+" + activation + " Conv", Ops(optimized));
+        Assert.Equal("Conv " + activation + " Conv", Ops(GraphQuantizer.Unfuse(optimized)));
+
+        var q = Quantize(optimized);
+        Assert.Equal("QuantizeLinear QLinearConv " + lookup + " QLinearConv DequantizeLinear", Ops(q.Graph));
+        Assert.Equal(domain, q.Graph.Nodes[2].Domain);
+        // The first convolution requantizes its own (pre-activation) output, not the activation's.
+        var conv = q.Report.Layers.Single(l => l.OpType == "Conv" && l.Name == optimized.Nodes[0].Name);
+        var act = q.Report.Layers.Single(l => l.OpType == activation);
+        Assert.True(act.Quantized);
+        Assert.Equal(conv.OutputScale, act.InputScale);
+
+        // The integer reference of the rewritten graph is close to float on held-out inputs.
+        double signal = 0, noise = 0;
+        foreach (var s in Samples(50, 4))
+        {
+            var f = FloatInterpreter.Run(optimized, s)[0].ToDoubles();
+            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToDoubles();
+            for (int k = 0; k < f.Length; k++) { signal += f[k] * f[k]; noise += (f[k] - i8[k]) * (f[k] - i8[k]); }
+        }
+        double sqnr = 10 * Math.Log10(signal / noise);
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
+    }
+
+    [Fact]
+    public void A_convolution_kept_float_takes_its_activation_back()
+    {
+        var optimized = Optimized(Model("HardSwish"));
+        var q = Quantize(optimized, new QuantizerOptions { KeepFloat = new[] { optimized.Nodes[0].Name } });
+        Assert.Equal("Conv+HardSwish QuantizeLinear QLinearConv DequantizeLinear", Ops(q.Graph));
+    }
+
+    [Fact]
+    public void The_compiled_lookup_matches_the_integer_reference()
+    {
+        string model = Model("HardSwish");
+        string calib = Path.Combine(Path.GetTempPath(), "qc-act-calib-" + Guid.NewGuid().ToString("N"));
+        _temp.Add(calib);
+        QuantizerFixtures.WriteNpy(Path.Combine(calib, "x.npy"), Samples(0, 8).Select(s => s[0]).ToList());
+        var r = ModelCompiler.Compile(new CompileOptions { ModelPath = model, ClassName = "Act", Namespace = "T", Quantize = QuantizeMode.Int8, Calibration = calib });
+        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+        Assert.Contains(r.Plan!.Layers, l => l.Calls.Any(c => c.Target == "QLookup.Run"));
+        var plan = PlanText.Read(r.PlanText!);
+        var m = CompiledModels.Compile(new[] { plan }).Create(plan);
+        foreach (var s in Samples(60, 3))
+            Assert.Equal(FloatInterpreter.Run(r.Graph!, s)[0].ToFloats(), m.Run(s[0])[0].ToFloats());
+    }
+
+    /// <summary>The last layer's output (here the model output) keeps its full calibrated range: no clipping of the answer.</summary>
+    [Fact]
+    public void The_last_layer_output_is_quantized_with_its_full_calibrated_range()
+    {
+        var optimized = Optimized(Model("Relu"));
+        var g = GraphQuantizer.Unfuse(optimized);
+        var samples = Samples(0, 8);
+        var calibration = Calibrator.Run(g, samples, new CalibrationOptions { Method = CalibrationMethod.Percentile, Percentile = 99 });
+        var last = g.Nodes[^1].Outputs[0];
+        var h = calibration.Histograms[last];
+        var full = QuantParams.AsymmetricUInt8(h.Min, h.Max);
+        var clipped = QuantParams.AsymmetricUInt8(calibration.Ranges[last].Min, calibration.Ranges[last].Max);
+        Assert.NotEqual(full.Scale, clipped.Scale);
+
+        var heads = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions(), new DiagnosticBag());
+        Assert.Equal((double)full.Scale, heads.Report.Layers[^1].OutputScale);
+        // The first layer's output feeds a convolution: it keeps the method's range.
+        var first = g.Nodes[0].Outputs[0];
+        Assert.Equal((double)QuantParams.AsymmetricUInt8(calibration.Ranges[first].Min, calibration.Ranges[first].Max).Scale, heads.Report.Layers[0].OutputScale);
+
+        var methodOnly = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { FullRangeHeads = false }, new DiagnosticBag());
+        Assert.Equal((double)clipped.Scale, methodOnly.Report.Layers[^1].OutputScale);
+    }
+}
