@@ -23,9 +23,18 @@ namespace Q.Compiler.Kernels
             _ => true,
         };
 
-        /// <summary>Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack.</summary>
-        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight) =>
-            (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW) + 32;
+        /// <summary>
+        /// Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack, then (from a
+        /// 32-byte boundary) the AVX2 pair plane, 4 bytes a padded column, plus 64 bytes of slack.
+        /// </summary>
+        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight)
+        {
+            int plane = (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW);
+            return PairPlaneOffset(plane) + 4 * plane + 64;
+        }
+
+        /// <summary>Where the pair plane starts: after the padded plane and its slack, rounded up to 32 bytes.</summary>
+        private static int PairPlaneOffset(int paddedPlane) => (paddedPlane + 32 + 31) & ~31;
 
         /// <summary>
         /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·scale[c]), lo, hi) (float32 scale, see Requantize) with
@@ -60,8 +69,33 @@ namespace Q.Compiler.Kernels
             for (int ky = 0; ky < kh; ky++)
                 for (int kx = 0; kx < kw; kx++)
                     tapOffset[ky * kw + kx] = (ky * dilH * strideW + kx * dilW % strideW) * qw + kx * dilW / strideW;
-            int rowStep = strideH * strideW * qw;
-            Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
+            int rowStep = strideH * strideW * qw, rowLen = strideW * qw;
+            Span<byte> pad = scratch.Slice(0, ph * rowLen + 32);
+            // Every channel writes the same interior positions: the padding is filled once.
+            pad.Fill((byte)xZeroPoint);
+
+            // AVX2: taps paired vertically, (ky, kx) with (ky + 1, kx) for even ky (an odd last row paired with weight 0),
+            // read from the pair plane. Pair rows k·rs: with an even vertical stride only even padded rows start a pair.
+            int pairRows = (kh + 1) / 2, pairTaps = pairRows * kw;
+            bool pairPath = path == DepthwisePath.Avx2 && pairTaps <= MaxPairTaps;
+            int rs = strideH % 2 == 0 ? 2 : 1;
+            int vRows = ((oh - 1) * strideH + 2 * (pairRows - 1) * dilH) / rs + 1;
+            var taps6 = default(Taps6);
+            var tapsN = default(TapsN);
+            if (pairPath)
+                for (int j = 0; j < pairRows; j++)
+                    for (int kx = 0; kx < kw; kx++)
+                    {
+                        nint o = (nint)4 * (2 * j * dilH / rs * rowLen + kx * dilW % strideW * qw + kx * dilW / strideW);
+                        tapsN.O[j * kw + kx] = o;
+                    }
+            tapsN.Count = pairTaps;
+            if (pairTaps == 6)
+            {
+                taps6.O0 = tapsN.O[0]; taps6.O1 = tapsN.O[1]; taps6.O2 = tapsN.O[2];
+                taps6.O3 = tapsN.O[3]; taps6.O4 = tapsN.O[4]; taps6.O5 = tapsN.O[5];
+            }
+            nint vRowStep = (nint)4 * (strideH / rs) * rowLen;
             Span<int> acc = stackalloc int[16];
             Span<int> wcWide = stackalloc int[taps];
             Span<byte> partial = stackalloc byte[16];
@@ -72,8 +106,7 @@ namespace Q.Compiler.Kernels
             for (int ni = 0; ni < n; ni++)
                 for (int ch = 0; ch < c; ch++)
                 {
-                    // The padded, phase-split plane.
-                    pad.Fill((byte)xZeroPoint);
+                    // The padded, phase-split plane (interior only).
                     ReadOnlySpan<byte> xc = x.Slice((ni * c + ch) * inPlane, inPlane);
                     for (int iy = 0; iy < h; iy++)
                     {
@@ -115,9 +148,31 @@ namespace Q.Compiler.Kernels
                             }
                         continue;
                     }
-                    if (path == DepthwisePath.Avx2)
+                    if (pairPath)
                     {
-                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, sc, lo, hi, yZeroPoint);
+                        ref byte v0 = ref scratch[PairPlaneOffset(ph * rowLen)];
+                        BuildPairPlane(ref p0, ph, rowLen, rs, dilH, vRows, ref v0);
+                        var vs = Vector256.Create(sc);
+                        var vlo = Vector256.Create((float)lo);
+                        var vhi = Vector256.Create((float)hi);
+                        var vz = Vector256.Create(yZeroPoint);
+                        ref byte y0 = ref MemoryMarshal.GetReference(yc);
+                        for (int j = 0; j < pairRows; j++)
+                            for (int kx = 0; kx < kw; kx++)
+                                tapsN.W[j * kw + kx] = (wc[2 * j * kw + kx] & 0xFFFF) | (2 * j + 1 < kh ? wc[(2 * j + 1) * kw + kx] << 16 : 0);
+                        if (pairTaps == 6)
+                        {
+                            taps6.W0 = Vector256.Create(tapsN.W[0]).AsInt16(); taps6.W1 = Vector256.Create(tapsN.W[1]).AsInt16();
+                            taps6.W2 = Vector256.Create(tapsN.W[2]).AsInt16(); taps6.W3 = Vector256.Create(tapsN.W[3]).AsInt16();
+                            taps6.W4 = Vector256.Create(tapsN.W[4]).AsInt16(); taps6.W5 = Vector256.Create(tapsN.W[5]).AsInt16();
+                            taps6.Bias = Vector256.Create(b);
+                            PairPlaneRows(ref taps6, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
+                        }
+                        else
+                        {
+                            tapsN.Bias = Vector256.Create(b);
+                            PairPlaneRows(ref tapsN, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
+                        }
                         continue;
                     }
                     s16.Fill(sc);
@@ -138,76 +193,169 @@ namespace Q.Compiler.Kernels
                 }
         }
 
+        /// <summary>Most pair taps the AVX2 path takes (a 7x7 kernel has 28); larger kernels run the Vector128 path.</summary>
+        private const int MaxPairTaps = 32;
+
         /// <summary>
-        /// One channel's output plane, 16 outputs at a time: taps in pairs, the two taps' bytes interleaved and widened to
-        /// int16, vpmaddwd by the pair (w_t, w_t+1) into int32, then requantized and packed in registers.
+        /// Builds rows 0 .. <paramref name="rows"/> − 1 of the pair plane: pair row k holds, for every column of padded rows
+        /// k·rs and k·rs + dilH, the two bytes widened to int16 side by side (4 bytes a column), so one 32-byte load is the
+        /// vpmaddwd operand of 8 outputs for two vertically adjacent taps. A second row past the plane repeats the first (it
+        /// only meets weight 0).
         /// </summary>
-        private static void DepthwiseRowsAvx2(ref byte pad, Span<byte> yc, int oh, int ow, int rowStep, ReadOnlySpan<int> tapOffset,
-            ReadOnlySpan<int> w, int bias, float scale, int lo, int hi, int yZeroPoint)
+        private static void BuildPairPlane(ref byte u, int ph, int rowLen, int rs, int dilH, int rows, ref byte v)
         {
-            int taps = tapOffset.Length, pairs = (taps + 1) / 2;
-            // Offsets and weight pairs, an odd last tap paired with itself at weight 0.
-            Span<int> off = stackalloc int[2 * pairs];
-            Span<int> wp = stackalloc int[pairs];
-            for (int t = 0; t < 2 * pairs; t++) off[t] = tapOffset[Math.Min(t, taps - 1)];
-            for (int i = 0; i < pairs; i++) wp[i] = (w[2 * i] & 0xFFFF) | (2 * i + 1 < taps ? w[2 * i + 1] << 16 : 0);
-            ref int off0 = ref MemoryMarshal.GetReference(off);
-            ref int wp0 = ref MemoryMarshal.GetReference(wp);
-            var vb = Vector256.Create(bias);
-            // One scale for the whole channel; clamp bounds relative to the zero point, as floats (see Requantize.Avx2Row16).
-            var vs = Vector256.Create(scale);
-            var vlo = Vector256.Create((float)lo);
-            var vhi = Vector256.Create((float)hi);
-            var vz = Vector256.Create(yZeroPoint);
-            Span<byte> partial = stackalloc byte[16];
-            int oy = 0;
-            if (ow == 8 || ow == 4)
+            for (int k = 0; k < rows; k++)
             {
-                // Narrow rows (the late MobileNet layers): 16 / ow output rows per vector, whose outputs are 16 consecutive
-                // bytes of y. Tap bytes of the rows are gathered by 8- or 4-byte loads; the arithmetic is the same.
-                int rows = 16 / ow;
-                for (; oy + rows <= oh; oy += rows)
+                int ra = k * rs, rb = ra + dilH < ph ? ra + dilH : ra;
+                ref byte a = ref Unsafe.Add(ref u, ra * rowLen);
+                ref byte b = ref Unsafe.Add(ref u, rb * rowLen);
+                ref byte d = ref Unsafe.Add(ref v, 4 * k * rowLen);
+                // 16 columns at a time; the last block runs past the row (into the next pair row, written after, or the slack).
+                for (int col = 0; col < rowLen; col += 16)
                 {
-                    ref byte at = ref Unsafe.Add(ref pad, oy * rowStep);
-                    var acc0 = vb;
-                    var acc1 = vb;
-                    for (int i = 0; i < pairs; i++)
-                    {
-                        var a = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)), rowStep, ow);
-                        var c = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)), rowStep, ow);
-                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
-                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
-                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
-                    }
-                    Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false).StoreUnsafe(ref yc[oy * ow]);
+                    var x0 = Vector128.LoadUnsafe(ref a, (nuint)col);
+                    var x1 = Vector128.LoadUnsafe(ref b, (nuint)col);
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * col));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * col + 32));
                 }
             }
+        }
+
+        /// <summary>The int32 sums of 8 consecutive outputs (bias included) from the pair plane at <c>at</c>.</summary>
+        private interface IPairTaps
+        {
+            Vector256<int> Sum(ref byte at);
+            /// <summary>Outputs 0–3 from <paramref name="a"/>, 4–7 from <paramref name="b"/> (two output rows of 4).</summary>
+            Vector256<int> Sum2(ref byte a, ref byte b);
+        }
+
+        /// <summary>3x3 (and any 6 pair taps): weights and offsets held in registers.</summary>
+        private struct Taps6 : IPairTaps
+        {
+            public Vector256<short> W0, W1, W2, W3, W4, W5;
+            public nint O0, O1, O2, O3, O4, O5;
+            public Vector256<int> Bias;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum(ref byte at)
+            {
+                var s0 = Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(W0, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O0)).AsInt16()));
+                var s1 = Avx2.MultiplyAddAdjacent(W1, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O1)).AsInt16());
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W2, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O2)).AsInt16()));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W3, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O3)).AsInt16()));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W4, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O4)).AsInt16()));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W5, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O5)).AsInt16()));
+                return Avx2.Add(s0, s1);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum2(ref byte a, ref byte b)
+            {
+                var s0 = Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(W0, Load2(ref a, ref b, O0)));
+                var s1 = Avx2.MultiplyAddAdjacent(W1, Load2(ref a, ref b, O1));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W2, Load2(ref a, ref b, O2)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W3, Load2(ref a, ref b, O3)));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W4, Load2(ref a, ref b, O4)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W5, Load2(ref a, ref b, O5)));
+                return Avx2.Add(s0, s1);
+            }
+        }
+
+        [InlineArray(MaxPairTaps)]
+        private struct PairWeights { private int _e0; }
+
+        [InlineArray(MaxPairTaps)]
+        private struct PairOffsets { private nint _e0; }
+
+        /// <summary>Any other kernel: a loop over up to <see cref="MaxPairTaps"/> pair taps (weight pairs broadcast from memory).</summary>
+        private struct TapsN : IPairTaps
+        {
+            public PairWeights W;
+            public PairOffsets O;
+            public int Count;
+            public Vector256<int> Bias;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum(ref byte at)
+            {
+                var s = Bias;
+                for (int i = 0; i < Count; i++)
+                    s = Avx2.Add(s, Avx2.MultiplyAddAdjacent(Vector256.Create(W[i]).AsInt16(), Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O[i])).AsInt16()));
+                return s;
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum2(ref byte a, ref byte b)
+            {
+                var s = Bias;
+                for (int i = 0; i < Count; i++)
+                    s = Avx2.Add(s, Avx2.MultiplyAddAdjacent(Vector256.Create(W[i]).AsInt16(), Load2(ref a, ref b, O[i])));
+                return s;
+            }
+        }
+
+        /// <summary>4 pair columns at <paramref name="a"/> + <paramref name="o"/>, then 4 at <paramref name="b"/> + <paramref name="o"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<short> Load2(ref byte a, ref byte b, nint o) =>
+            Vector256.Create(Vector128.LoadUnsafe(ref Unsafe.Add(ref a, o)), Vector128.LoadUnsafe(ref Unsafe.Add(ref b, o))).AsInt16();
+
+        /// <summary>
+        /// One channel's output plane from its pair plane: 16 outputs per requantization (two vectors of 8 sums); rows of
+        /// 16 or more by 16 along the row (the last block overlapping the previous one), rows of 8 two at a time, rows of 4
+        /// four at a time (each vector two rows), other short rows one at a time.
+        /// </summary>
+        private static void PairPlaneRows<T>(ref T taps, ref byte v, ref byte y, int oh, int ow, nint rowStep,
+            Vector256<float> scale, Vector256<float> lo, Vector256<float> hi, Vector256<int> zy) where T : struct, IPairTaps
+        {
+            int oy = 0;
+            if (ow >= 16)
+            {
+                for (; oy < oh; oy++)
+                {
+                    ref byte row = ref Unsafe.Add(ref v, oy * rowStep);
+                    ref byte yRow = ref Unsafe.Add(ref y, oy * ow);
+                    for (int ox = 0; ; ox += 16)
+                    {
+                        if (ox > ow - 16) ox = ow - 16;   // the last block overlaps the previous one
+                        var a0 = taps.Sum(ref Unsafe.Add(ref row, 4 * ox));
+                        var a1 = taps.Sum(ref Unsafe.Add(ref row, 4 * ox + 32));
+                        Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref yRow, (nuint)ox);
+                        if (ox == ow - 16) break;
+                    }
+                }
+                return;
+            }
+            if (ow == 8)
+                for (; oy + 2 <= oh; oy += 2)
+                {
+                    var a0 = taps.Sum(ref Unsafe.Add(ref v, oy * rowStep));
+                    var a1 = taps.Sum(ref Unsafe.Add(ref v, (oy + 1) * rowStep));
+                    Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref y, (nuint)(oy * 8));
+                }
+            else if (ow == 4)
+                for (; oy + 4 <= oh; oy += 4)
+                {
+                    ref byte r0 = ref Unsafe.Add(ref v, oy * rowStep);
+                    var a0 = taps.Sum2(ref r0, ref Unsafe.Add(ref r0, rowStep));
+                    var a1 = taps.Sum2(ref Unsafe.Add(ref r0, 2 * rowStep), ref Unsafe.Add(ref r0, 3 * rowStep));
+                    Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref y, (nuint)(oy * 4));
+                }
             for (; oy < oh; oy++)
             {
-                ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
-                int ox = 0;
-                while (ox < ow)
+                // One row of fewer than 16: 8 sums at 0 and 8 at ow − 8 (the same ones when ow ≤ 8; lanes past ow are dropped).
+                ref byte row = ref Unsafe.Add(ref v, oy * rowStep);
+                int second = ow > 8 ? ow - 8 : 0;
+                var packed = Requantize.Avx2Row16(taps.Sum(ref row), taps.Sum(ref Unsafe.Add(ref row, 4 * second)), scale, scale, lo, hi, zy, signed: false).AsUInt64();
+                ref byte yRow = ref Unsafe.Add(ref y, oy * ow);
+                if (ow >= 8)
                 {
-                    int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
-                    ref byte at = ref Unsafe.Add(ref row, start);
-                    var acc0 = vb;
-                    var acc1 = vb;
-                    for (int i = 0; i < pairs; i++)
-                    {
-                        var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)));
-                        var c = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)));
-                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
-                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
-                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
-                    }
-                    var packed = Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false);
-                    if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
-                    else
-                    {
-                        packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
-                        partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
-                    }
-                    ox = start + 16;
+                    Unsafe.WriteUnaligned(ref yRow, packed.GetElement(0));
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref yRow, second), packed.GetElement(1));
+                }
+                else
+                {
+                    ulong bytes = packed.GetElement(0);
+                    for (int i = 0; i < ow; i++, bytes >>= 8) Unsafe.Add(ref yRow, i) = (byte)bytes;
                 }
             }
         }

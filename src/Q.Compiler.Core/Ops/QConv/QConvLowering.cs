@@ -64,8 +64,11 @@ namespace Q.Compiler.Ops.QConv
             {
                 var diff = QConvWeights.DepthwiseDifferences(w, zw, taps);
                 ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
-                    $"{s.C} channels, depthwise, {g.Describe()}; int16 pairs (vpmaddwd), zero point folded into the bias", math);
-                int scratch = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW) + 32;
+                    $"{s.C} channels, depthwise, {g.Describe()}; vertical tap pairs as int16 (vpmaddwd), zero point folded into the bias", math);
+                // QConv2D.DepthwiseScratchLength: the padded, phase-split plane (+ 32 bytes), then from a 32-byte boundary the
+                // AVX2 pair plane (4 bytes a padded column, + 64 bytes).
+                int paddedPlane = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW);
+                int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
                 var args = new List<PlanArg>
                 {
                     ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", new Tensor(DataType.Int16, new Shape(diff.Length), diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
