@@ -166,12 +166,12 @@ namespace Q.Compiler.Kernels
                             taps6.W2 = Vector256.Create(tapsN.W[2]).AsInt16(); taps6.W3 = Vector256.Create(tapsN.W[3]).AsInt16();
                             taps6.W4 = Vector256.Create(tapsN.W[4]).AsInt16(); taps6.W5 = Vector256.Create(tapsN.W[5]).AsInt16();
                             taps6.Bias = Vector256.Create(b);
-                            PairPlaneRows(ref taps6, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
+                            PairPlaneRows(taps6, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
                         }
                         else
                         {
                             tapsN.Bias = Vector256.Create(b);
-                            PairPlaneRows(ref tapsN, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
+                            PairPlaneRows(tapsN, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
                         }
                         continue;
                     }
@@ -304,7 +304,7 @@ namespace Q.Compiler.Kernels
         /// 16 or more by 16 along the row (the last block overlapping the previous one), rows of 8 two at a time, rows of 4
         /// four at a time (each vector two rows), other short rows one at a time.
         /// </summary>
-        private static void PairPlaneRows<T>(ref T taps, ref byte v, ref byte y, int oh, int ow, nint rowStep,
+        private static void PairPlaneRows<T>(T taps, ref byte v, ref byte y, int oh, int ow, nint rowStep,
             Vector256<float> scale, Vector256<float> lo, Vector256<float> hi, Vector256<int> zy) where T : struct, IPairTaps
         {
             int oy = 0;
