@@ -36,161 +36,188 @@ namespace Q.Compiler.Kernels
         /// <summary>Where the pair plane starts: after the padded plane and its slack, rounded up to 32 bytes.</summary>
         private static int PairPlaneOffset(int paddedPlane) => (paddedPlane + 32 + 31) & ~31;
 
+        /// <summary>Weight pairs per channel: ceil(KH / 2)·KW (see <see cref="Depthwise"/>).</summary>
+        public static int DepthwisePairTaps(int kh, int kw) => (kh + 1) / 2 * kw;
+
         /// <summary>
-        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·scale[c]), lo, hi) (float32 scale, see Requantize) with
-        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW int16 per channel, prepared at build time).
+        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((b'[c] + Σ_t x_t·w'[c, t])·scale[c]), lo, hi) (float32
+        /// scale, see Requantize), w' = w − zw[c] in [−255, 255], b' = bias[c] − zx·Σ_t w'[c, t] (the input zero point folded
+        /// into the bias at build time, so the taps multiply raw bytes and the padding is zx). <paramref name="wPairs"/> holds
+        /// the weights as vertical pairs, ceil(KH / 2)·KW int32 per channel: pair (j, kx) = w'[2j, kx] in the low 16 bits,
+        /// w'[2j + 1, kx] (0 past the last row) in the high 16 bits — the vpmaddwd operand.
         /// </summary>
         /// <remarks>
-        /// Each channel is copied into scratch as a plane padded with the zero point and split into strideW column phases
-        /// (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of 16 consecutive outputs is 16 consecutive bytes. Since
-        /// Σ (x − zx)·w' = Σ x·w' − zx·Σ w', the zero point folds into the bias and the taps multiply raw bytes: AVX2
-        /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
-        /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
+        /// Each channel is copied into scratch as a plane padded with the zero point (the padding written once per call) and
+        /// split into strideW column phases (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of consecutive outputs
+        /// is a run of consecutive bytes. AVX2 then widens the plane into a pair plane (padded rows r and r + dilH side by side
+        /// as int16, 4 bytes a column): a vertical tap pair of 8 outputs is one 32-byte load, multiplied by the weight pair
+        /// and summed into int32 by one vpmaddwd (exact: |x·w'| ≤ 255·255), 6 of them for 3x3. The last vector of a row
+        /// overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
             Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
-            => RunDepthwise(DepthwiseBest, x, wDiff, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+            => RunDepthwise(DepthwiseBest, x, wPairs, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias,
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QConv2D depthwise path " + path);
-            int taps = kh * kw, plane = oh * ow, inPlane = h * wd;
-            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW;
+            int taps = kh * kw, plane = oh * ow, inPlane = h * wd, pairTaps = DepthwisePairTaps(kh, kw);
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW, rowLen = strideW * qw;
             if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
-                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || scale.Length < c)
+                || y.Length < n * c * plane || wPairs.Length < c * pairTaps || bias.Length < c || scale.Length < c)
                 throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
+            if ((oh - 1) * strideH + (kh - 1) * dilH >= ph || (ow - 1) * strideW + (kw - 1) * dilW >= pw)
+                throw new ArgumentException("QConv2D.Depthwise output is larger than the padded input allows");
+            Span<byte> pad = scratch.Slice(0, ph * rowLen + 32);
+            // Every channel writes the same interior positions: the padding is filled once.
+            pad.Fill((byte)xZeroPoint);
+            var geometry = new PaddedGeometry { H = h, W = wd, PadTop = padTop, PadLeft = padLeft, StrideW = strideW, Qw = qw };
+            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
+
+            if (path == DepthwisePath.Avx2 && pairTaps <= MaxPairTaps)
+            {
+                // Pair rows k·rs: with an even vertical stride only even padded rows start a pair.
+                int rs = strideH % 2 == 0 ? 2 : 1;
+                var d = new PairGeometry
+                {
+                    Padded = geometry, Ph = ph, RowLen = rowLen, Rs = rs, DilH = dilH, Oh = oh, Ow = ow,
+                    Rows = ((oh - 1) * strideH + 2 * ((kh + 1) / 2 - 1) * dilH) / rs + 1,
+                    RowStep = (nint)4 * (strideH / rs) * rowLen,
+                };
+                var tapsN = default(TapsN);
+                tapsN.Count = pairTaps;
+                for (int j = 0; j < (kh + 1) / 2; j++)
+                    for (int kx = 0; kx < kw; kx++)
+                        tapsN.O[j * kw + kx] = (nint)4 * (2 * j * dilH / rs * rowLen + kx * dilW % strideW * qw + kx * dilW / strideW);
+                if (pairTaps == 6)
+                {
+                    var taps6 = new Taps6 { O0 = tapsN.O[0], O1 = tapsN.O[1], O2 = tapsN.O[2], O3 = tapsN.O[3], O4 = tapsN.O[4], O5 = tapsN.O[5] };
+                    PairChannels(taps6, x, wPairs, bias, scale, y, scratch, n * c, d, lo, hi, yZeroPoint);
+                }
+                else PairChannels(tapsN, x, wPairs, bias, scale, y, scratch, n * c, d, lo, hi, yZeroPoint);
+                return;
+            }
+
             Span<int> tapOffset = stackalloc int[taps];
             for (int ky = 0; ky < kh; ky++)
                 for (int kx = 0; kx < kw; kx++)
                     tapOffset[ky * kw + kx] = (ky * dilH * strideW + kx * dilW % strideW) * qw + kx * dilW / strideW;
-            int rowStep = strideH * strideW * qw, rowLen = strideW * qw;
-            Span<byte> pad = scratch.Slice(0, ph * rowLen + 32);
-            // Every channel writes the same interior positions: the padding is filled once.
-            pad.Fill((byte)xZeroPoint);
-
-            // AVX2: taps paired vertically, (ky, kx) with (ky + 1, kx) for even ky (an odd last row paired with weight 0),
-            // read from the pair plane. Pair rows k·rs: with an even vertical stride only even padded rows start a pair.
-            int pairRows = (kh + 1) / 2, pairTaps = pairRows * kw;
-            bool pairPath = path == DepthwisePath.Avx2 && pairTaps <= MaxPairTaps;
-            int rs = strideH % 2 == 0 ? 2 : 1;
-            int vRows = ((oh - 1) * strideH + 2 * (pairRows - 1) * dilH) / rs + 1;
-            var taps6 = default(Taps6);
-            var tapsN = default(TapsN);
-            if (pairPath)
-                for (int j = 0; j < pairRows; j++)
-                    for (int kx = 0; kx < kw; kx++)
-                    {
-                        nint o = (nint)4 * (2 * j * dilH / rs * rowLen + kx * dilW % strideW * qw + kx * dilW / strideW);
-                        tapsN.O[j * kw + kx] = o;
-                    }
-            tapsN.Count = pairTaps;
-            if (pairTaps == 6)
-            {
-                taps6.O0 = tapsN.O[0]; taps6.O1 = tapsN.O[1]; taps6.O2 = tapsN.O[2];
-                taps6.O3 = tapsN.O[3]; taps6.O4 = tapsN.O[4]; taps6.O5 = tapsN.O[5];
-            }
-            nint vRowStep = (nint)4 * (strideH / rs) * rowLen;
+            int rowStep = strideH * rowLen;
             Span<int> acc = stackalloc int[16];
-            Span<int> wcWide = stackalloc int[taps];
+            Span<int> wc = stackalloc int[taps];
             Span<byte> partial = stackalloc byte[16];
             Span<float> s16 = stackalloc float[16];
-            Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
-            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
-
-            for (int ni = 0; ni < n; ni++)
-                for (int ch = 0; ch < c; ch++)
+            Requantize.Path rq = path == DepthwisePath.Scalar ? Requantize.Path.Scalar : Requantize.Best;
+            ref byte p0 = ref MemoryMarshal.GetReference(pad);
+            for (int i = 0; i < n * c; i++)
+            {
+                int ch = i % c;
+                CopyInterior(x.Slice(i * inPlane, inPlane), pad, geometry);
+                for (int j = 0; j < pairTaps; j++)
                 {
-                    // The padded, phase-split plane (interior only).
-                    ReadOnlySpan<byte> xc = x.Slice((ni * c + ch) * inPlane, inPlane);
-                    for (int iy = 0; iy < h; iy++)
-                    {
-                        int rowBase = (iy + padTop) * strideW * qw;
-                        if (strideW == 1) CopyRow(ref MemoryMarshal.GetReference(xc.Slice(iy * wd, wd)), ref pad[rowBase + padLeft], wd);
-                        else if (strideW == 2)
-                        {
-                            // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
-                            int pe = padLeft % 2, po = 1 - pe;
-                            Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
-                        }
-                        else
-                            for (int phase = 0; phase < strideW; phase++)
-                            {
-                                // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
-                                int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
-                                ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
-                                ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
-                                for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
-                            }
-                    }
-                    for (int t = 0; t < taps; t++) wcWide[t] = wDiff[ch * taps + t];
-                    ReadOnlySpan<int> wc = wcWide;
-                    int sumW = 0;
-                    for (int t = 0; t < taps; t++) sumW += wc[t];
-                    int b = unchecked(bias[ch] - xZeroPoint * sumW);
-                    float sc = scale[ch];
-                    Span<byte> yc = y.Slice((ni * c + ch) * plane, plane);
-                    ref byte p0 = ref MemoryMarshal.GetReference(pad);
-
-                    if (path == DepthwisePath.Scalar)
-                    {
-                        for (int oy = 0; oy < oh; oy++)
-                            for (int ox = 0; ox < ow; ox++)
-                            {
-                                int s = b, at = oy * rowStep + ox;
-                                for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
-                                yc[oy * ow + ox] = (byte)(Requantize.Apply(s, sc, lo, hi) + yZeroPoint);
-                            }
-                        continue;
-                    }
-                    if (pairPath)
-                    {
-                        ref byte v0 = ref scratch[PairPlaneOffset(ph * rowLen)];
-                        BuildPairPlane(ref p0, ph, rowLen, rs, dilH, vRows, ref v0);
-                        var vs = Vector256.Create(sc);
-                        var vlo = Vector256.Create((float)lo);
-                        var vhi = Vector256.Create((float)hi);
-                        var vz = Vector256.Create(yZeroPoint);
-                        ref byte y0 = ref MemoryMarshal.GetReference(yc);
-                        for (int j = 0; j < pairRows; j++)
-                            for (int kx = 0; kx < kw; kx++)
-                                tapsN.W[j * kw + kx] = (wc[2 * j * kw + kx] & 0xFFFF) | (2 * j + 1 < kh ? wc[(2 * j + 1) * kw + kx] << 16 : 0);
-                        if (pairTaps == 6)
-                        {
-                            taps6.W0 = Vector256.Create(tapsN.W[0]).AsInt16(); taps6.W1 = Vector256.Create(tapsN.W[1]).AsInt16();
-                            taps6.W2 = Vector256.Create(tapsN.W[2]).AsInt16(); taps6.W3 = Vector256.Create(tapsN.W[3]).AsInt16();
-                            taps6.W4 = Vector256.Create(tapsN.W[4]).AsInt16(); taps6.W5 = Vector256.Create(tapsN.W[5]).AsInt16();
-                            taps6.Bias = Vector256.Create(b);
-                            PairPlaneRows(taps6, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
-                        }
-                        else
-                        {
-                            tapsN.Bias = Vector256.Create(b);
-                            PairPlaneRows(tapsN, ref v0, ref y0, oh, ow, vRowStep, vs, vlo, vhi, vz);
-                        }
-                        continue;
-                    }
-                    s16.Fill(sc);
+                    int ky = j / kw * 2, kx = j % kw, pair = wPairs[ch * pairTaps + j];
+                    wc[ky * kw + kx] = (short)pair;
+                    if (ky + 1 < kh) wc[(ky + 1) * kw + kx] = pair >> 16;
+                }
+                int b = bias[ch];
+                float sc = scale[ch];
+                Span<byte> yc = y.Slice(i * plane, plane);
+                if (path == DepthwisePath.Scalar)
+                {
                     for (int oy = 0; oy < oh; oy++)
-                    {
-                        int ox = 0;
-                        while (ox < ow)
+                        for (int ox = 0; ox < ow; ox++)
                         {
-                            // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
-                            int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
-                            DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
-                            Requantize.Tile16(rq, acc, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
-                            int count = Math.Min(16, ow);
-                            partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
-                            ox = start + 16;
+                            int s = b, at = oy * rowStep + ox;
+                            for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
+                            yc[oy * ow + ox] = (byte)(Requantize.Apply(s, sc, lo, hi) + yZeroPoint);
                         }
+                    continue;
+                }
+                s16.Fill(sc);
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    int ox = 0;
+                    while (ox < ow)
+                    {
+                        // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
+                        int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                        DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
+                        Requantize.Tile16(rq, acc, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                        int count = Math.Min(16, ow);
+                        partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
+                        ox = start + 16;
                     }
                 }
+            }
+        }
+
+        /// <summary>Where a channel's input rows go in the padded, phase-split plane.</summary>
+        private struct PaddedGeometry
+        {
+            public int H, W, PadTop, PadLeft, StrideW, Qw;
+        }
+
+        /// <summary>Copies one channel into the interior of the padded, phase-split plane (the padding is left as it is).</summary>
+        private static void CopyInterior(ReadOnlySpan<byte> xc, Span<byte> pad, in PaddedGeometry g)
+        {
+            int wd = g.W, qw = g.Qw, strideW = g.StrideW, padLeft = g.PadLeft;
+            for (int iy = 0; iy < g.H; iy++)
+            {
+                int rowBase = (iy + g.PadTop) * strideW * qw;
+                if (strideW == 1) CopyRow(ref MemoryMarshal.GetReference(xc.Slice(iy * wd, wd)), ref pad[rowBase + padLeft], wd);
+                else if (strideW == 2)
+                {
+                    // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
+                    int pe = padLeft % 2, po = 1 - pe;
+                    Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
+                }
+                else
+                    for (int phase = 0; phase < strideW; phase++)
+                    {
+                        // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
+                        int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
+                        ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
+                        ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
+                        for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
+                    }
+            }
+        }
+
+        private struct PairGeometry
+        {
+            public PaddedGeometry Padded;
+            public int Ph, RowLen, Rs, DilH, Oh, Ow, Rows;
+            public nint RowStep;
+        }
+
+        /// <summary>The AVX2 path: per channel the padded plane, its pair plane, then the output rows.</summary>
+        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int planes, in PairGeometry d, int lo, int hi, int yZeroPoint)
+            where T : struct, IPairTaps
+        {
+            int inPlane = d.Padded.H * d.Padded.W, plane = d.Oh * d.Ow, c = bias.Length, pairTaps = wPairs.Length / c;
+            Span<byte> pad = scratch.Slice(0, d.Ph * d.RowLen + 32);
+            ref byte u0 = ref MemoryMarshal.GetReference(pad);
+            ref byte v0 = ref scratch[PairPlaneOffset(d.Ph * d.RowLen)];
+            ref int w0 = ref MemoryMarshal.GetReference(wPairs);
+            var vlo = Vector256.Create((float)lo);
+            var vhi = Vector256.Create((float)hi);
+            var vz = Vector256.Create(yZeroPoint);
+            for (int i = 0; i < planes; i++)
+            {
+                int ch = i % c;
+                CopyInterior(x.Slice(i * inPlane, inPlane), pad, d.Padded);
+                BuildPairPlane(ref u0, d.Ph, d.RowLen, d.Rs, d.DilH, d.Rows, ref v0);
+                taps.Load(ref Unsafe.Add(ref w0, ch * pairTaps), bias[ch]);
+                PairPlaneRows(taps, ref v0, ref MemoryMarshal.GetReference(y.Slice(i * plane, plane)), d.Oh, d.Ow, d.RowStep,
+                    Vector256.Create(scale[ch]), vlo, vhi, vz);
+            }
         }
 
         /// <summary>Most pair taps the AVX2 path takes (a 7x7 kernel has 28); larger kernels run the Vector128 path.</summary>
@@ -224,6 +251,8 @@ namespace Q.Compiler.Kernels
         /// <summary>The int32 sums of 8 consecutive outputs (bias included) from the pair plane at <c>at</c>.</summary>
         private interface IPairTaps
         {
+            /// <summary>Takes one channel's weight pairs and bias.</summary>
+            void Load(ref int pairs, int bias);
             Vector256<int> Sum(ref byte at);
             /// <summary>Outputs 0–3 from <paramref name="a"/>, 4–7 from <paramref name="b"/> (two output rows of 4).</summary>
             Vector256<int> Sum2(ref byte a, ref byte b);
@@ -235,6 +264,15 @@ namespace Q.Compiler.Kernels
             public Vector256<short> W0, W1, W2, W3, W4, W5;
             public nint O0, O1, O2, O3, O4, O5;
             public Vector256<int> Bias;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Load(ref int pairs, int bias)
+            {
+                W0 = Vector256.Create(pairs).AsInt16(); W1 = Vector256.Create(Unsafe.Add(ref pairs, 1)).AsInt16();
+                W2 = Vector256.Create(Unsafe.Add(ref pairs, 2)).AsInt16(); W3 = Vector256.Create(Unsafe.Add(ref pairs, 3)).AsInt16();
+                W4 = Vector256.Create(Unsafe.Add(ref pairs, 4)).AsInt16(); W5 = Vector256.Create(Unsafe.Add(ref pairs, 5)).AsInt16();
+                Bias = Vector256.Create(bias);
+            }
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public readonly Vector256<int> Sum(ref byte at)
@@ -275,6 +313,12 @@ namespace Q.Compiler.Kernels
             public int Count;
             public Vector256<int> Bias;
 
+            public void Load(ref int pairs, int bias)
+            {
+                for (int i = 0; i < Count; i++) W[i] = Unsafe.Add(ref pairs, i);
+                Bias = Vector256.Create(bias);
+            }
+
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public readonly Vector256<int> Sum(ref byte at)
             {
@@ -304,6 +348,7 @@ namespace Q.Compiler.Kernels
         /// 16 or more by 16 along the row (the last block overlapping the previous one), rows of 8 two at a time, rows of 4
         /// four at a time (each vector two rows), other short rows one at a time.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PairPlaneRows<T>(T taps, ref byte v, ref byte y, int oh, int ow, nint rowStep,
             Vector256<float> scale, Vector256<float> lo, Vector256<float> hi, Vector256<int> zy) where T : struct, IPairTaps
         {
@@ -369,16 +414,6 @@ namespace Q.Compiler.Kernels
             if (i + 8 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, i))); i += 8; }
             if (i + 4 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, i))); i += 4; }
             for (; i < count; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
-        }
-
-        /// <summary>The first <paramref name="width"/> (8 or 4) bytes of 16 / width rows <paramref name="stride"/> apart, as one vector.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector128<byte> GatherRows(ref byte at, int stride, int width)
-        {
-            if (width == 8)
-                return Vector128.Create(Unsafe.ReadUnaligned<ulong>(ref at), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref at, stride))).AsByte();
-            return Vector128.Create(Unsafe.ReadUnaligned<uint>(ref at), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, stride)),
-                Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 2 * stride)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 3 * stride))).AsByte();
         }
 
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>

@@ -71,7 +71,8 @@ namespace Q.Compiler.Ops.QConv
                 int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", new Tensor(DataType.Int16, new Shape(diff.Length), diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wpairs", Int32(QConvWeights.DepthwisePairs(diff, g.KernelH, g.KernelW)))),
+                    PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.DepthwiseBias(p.Bias, diff, taps, p.XZeroPoint)))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
                     PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -160,6 +161,41 @@ namespace Q.Compiler.Ops.QConv
             var diff = new short[w.Count];
             for (int i = 0; i < diff.Length; i++) diff[i] = (short)(w[i] - zw[i / taps]);
             return diff;
+        }
+
+        /// <summary>
+        /// Depthwise weight differences <paramref name="diff"/> (C × KH × KW) as QConv2D.Depthwise's vertical pairs,
+        /// ceil(KH / 2)·KW int32 per channel: pair (j, kx) = diff[2j, kx] in the low 16 bits, diff[2j + 1, kx] (0 past the
+        /// last row) in the high 16 bits.
+        /// </summary>
+        public static int[] DepthwisePairs(IReadOnlyList<short> diff, int kh, int kw)
+        {
+            int taps = kh * kw, pairTaps = (kh + 1) / 2 * kw, c = diff.Count / taps;
+            var pairs = new int[c * pairTaps];
+            for (int ch = 0; ch < c; ch++)
+                for (int j = 0; j < (kh + 1) / 2; j++)
+                    for (int kx = 0; kx < kw; kx++)
+                    {
+                        int low = diff[ch * taps + 2 * j * kw + kx], high = 2 * j + 1 < kh ? diff[ch * taps + (2 * j + 1) * kw + kx] : 0;
+                        pairs[ch * pairTaps + j * kw + kx] = (low & 0xFFFF) | (high << 16);
+                    }
+            return pairs;
+        }
+
+        /// <summary>
+        /// The depthwise bias with the input zero point folded in: bias[c] − zx·Σ_t diff[c, t] (int32, wrapping as the
+        /// kernel's accumulation does), so the kernel multiplies raw input bytes.
+        /// </summary>
+        public static int[] DepthwiseBias(IReadOnlyList<int> bias, IReadOnlyList<short> diff, int taps, int xZeroPoint)
+        {
+            var folded = new int[bias.Count];
+            for (int ch = 0; ch < folded.Length; ch++)
+            {
+                long sum = 0;
+                for (int t = 0; t < taps; t++) sum += diff[ch * taps + t];
+                folded[ch] = unchecked((int)(bias[ch] - xZeroPoint * sum));
+            }
+            return folded;
         }
     }
 }
