@@ -167,6 +167,22 @@ namespace Q.Compiler.Kernels
         private static void CopyInterior(ReadOnlySpan<byte> xc, Span<byte> pad, in PaddedGeometry g)
         {
             int wd = g.W, qw = g.Qw, strideW = g.StrideW, padLeft = g.PadLeft;
+            if (strideW == 1 && wd <= 16)
+            {
+                // Short rows (the late MobileNet layers): one 16-, 8- or 4-byte move a row where the width allows.
+                if (xc.Length < g.H * wd || pad.Length < (g.PadTop + g.H) * qw) throw new ArgumentException("CopyInterior sizes do not match");
+                ref byte src = ref MemoryMarshal.GetReference(xc);
+                ref byte dst = ref Unsafe.Add(ref MemoryMarshal.GetReference(pad), g.PadTop * qw + padLeft);
+                if (wd == 16)
+                    for (int iy = 0; iy < g.H; iy++) Vector128.LoadUnsafe(ref src, (nuint)(iy * 16)).StoreUnsafe(ref dst, (nuint)(iy * qw));
+                else if (wd == 8)
+                    for (int iy = 0; iy < g.H; iy++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, iy * qw), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, iy * 8)));
+                else if (wd == 4)
+                    for (int iy = 0; iy < g.H; iy++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, iy * qw), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, iy * 4)));
+                else
+                    for (int iy = 0; iy < g.H; iy++) CopyRow(ref Unsafe.Add(ref src, iy * wd), ref Unsafe.Add(ref dst, iy * qw), wd);
+                return;
+            }
             for (int iy = 0; iy < g.H; iy++)
             {
                 int rowBase = (iy + g.PadTop) * strideW * qw;
@@ -231,7 +247,21 @@ namespace Q.Compiler.Kernels
         /// </summary>
         private static void BuildPairPlane(ref byte u, int ph, int rowLen, int rs, int dilH, int rows, ref byte v)
         {
-            for (int k = 0; k < rows; k++)
+            int k = 0;
+            if (rs == 1)
+            {
+                // Pair row k starts at padded row k: the rows whose partner lies inside the plane are one run of columns.
+                k = Math.Min(rows, ph - dilH);
+                int end = k * rowLen, partner = dilH * rowLen;
+                for (int col = 0; col < end; col += 16)
+                {
+                    var x0 = Vector128.LoadUnsafe(ref u, (nuint)col);
+                    var x1 = Vector128.LoadUnsafe(ref u, (nuint)(col + partner));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref v, (nuint)(4 * col));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref v, (nuint)(4 * col + 32));
+                }
+            }
+            for (; k < rows; k++)
             {
                 int ra = k * rs, rb = ra + dilH < ph ? ra + dilH : ra;
                 ref byte a = ref Unsafe.Add(ref u, ra * rowLen);
