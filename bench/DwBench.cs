@@ -80,6 +80,19 @@ void Other()
     Action f = () => { for (int i = 0; i < n; i++) yf[i] = xf[i]; };
     var (tf, tq) = TimePair(f, q);
     Console.WriteLine($"{"quantize 1x3x128x128 (vs float copy)",-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");
+
+    // QLinearAdd of two [1,16,32,32] tensors (mobilenet L10) against the float Add of the same shape.
+    int m = 16 * 32 * 32;
+    var a8 = Enumerable.Range(0, m).Select(_ => (byte)rng.Next(256)).ToArray();
+    var b8 = Enumerable.Range(0, m).Select(_ => (byte)rng.Next(256)).ToArray();
+    var c8 = new byte[m];
+    var af = Enumerable.Range(0, m).Select(_ => (float)rng.NextDouble()).ToArray();
+    var bf = Enumerable.Range(0, m).Select(_ => (float)rng.NextDouble()).ToArray();
+    var cf = new float[m];
+    Action qa = () => QLinearBinary.Add(a8, b8, c8, [m], [1], [1], 124, 119, 1812670, 1702036, 21, 123, 0, 255);
+    Action fa = () => { for (int i = 0; i < m; i++) cf[i] = af[i] + bf[i]; };
+    (tf, tq) = TimePair(fa, qa);
+    Console.WriteLine($"{"qlinearadd 16x32x32 (vs float loop)",-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");
 }
 
 static (double, double) TimePair(Action a, Action b)
