@@ -251,7 +251,7 @@ namespace Q.Compiler.Kernels
             if (rs == 1)
             {
                 // Pair row k starts at padded row k: the rows whose partner lies inside the plane are one run of columns.
-                k = Math.Min(rows, ph - dilH);
+                k = Math.Max(0, Math.Min(rows, ph - dilH));
                 int end = k * rowLen, partner = dilH * rowLen;
                 for (int col = 0; col < end; col += 16)
                 {

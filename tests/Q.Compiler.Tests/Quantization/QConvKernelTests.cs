@@ -139,6 +139,7 @@ public class QConvKernelTests
         new[] { 1, 2, 12, 12, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4 },     // 9x9: 45 pair taps, more than the AVX2 pair path holds
         new[] { 1, 3, 10, 20, 4, 3, 1, 1, 2, 1, 1, 1, 2, 1 },     // 4x3, vertical dilation 2: pairs of rows two apart
         new[] { 1, 2, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 6: one short row at a time
+        new[] { 1, 2, 3, 20, 1, 3, 1, 1, 5, 1, 0, 1, 0, 1 },      // 1x3 with a vertical dilation past the plane: partner rows repeat
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
