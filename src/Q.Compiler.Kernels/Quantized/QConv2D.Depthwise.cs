@@ -43,8 +43,8 @@ namespace Q.Compiler.Kernels
         /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((b'[c] + Σ_t x_t·w'[c, t])·scale[c]), lo, hi) (float32
         /// scale, see Requantize), w' = w − zw[c] in [−255, 255], b' = bias[c] − zx·Σ_t w'[c, t] (the input zero point folded
         /// into the bias at build time, so the taps multiply raw bytes and the padding is zx). <paramref name="wPairs"/> holds
-        /// the weights as vertical pairs, ceil(KH / 2)·KW int32 per channel: pair (j, kx) = w'[2j, kx] in the low 16 bits,
-        /// w'[2j + 1, kx] (0 past the last row) in the high 16 bits — the vpmaddwd operand.
+        /// w' as vertical pairs, KH·KW int16 per channel: first for j &lt; KH / 2 and each kx the pair w'[2j, kx], w'[2j + 1, kx]
+        /// (read as one int32: the vpmaddwd operand), then for an odd KH the last row w'[KH − 1, kx] (paired with 0).
         /// </summary>
         /// <remarks>
         /// Each channel is copied into scratch as a plane padded with the zero point (the padding written once per call) and
@@ -54,14 +54,14 @@ namespace Q.Compiler.Kernels
         /// and summed into int32 by one vpmaddwd (exact: |x·w'| ≤ 255·255), 6 of them for 3x3. The last vector of a row
         /// overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
             Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
             => RunDepthwise(DepthwiseBest, x, wPairs, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias,
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
@@ -70,7 +70,7 @@ namespace Q.Compiler.Kernels
             int taps = kh * kw, plane = oh * ow, inPlane = h * wd, pairTaps = DepthwisePairTaps(kh, kw);
             int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW, rowLen = strideW * qw;
             if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
-                || y.Length < n * c * plane || wPairs.Length < c * pairTaps || bias.Length < c || scale.Length < c)
+                || y.Length < n * c * plane || wPairs.Length < c * taps || bias.Length < c || scale.Length < c)
                 throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
             if ((oh - 1) * strideH + (kh - 1) * dilH >= ph || (ow - 1) * strideW + (kw - 1) * dilW >= pw)
                 throw new ArgumentException("QConv2D.Depthwise output is larger than the padded input allows");
@@ -87,6 +87,7 @@ namespace Q.Compiler.Kernels
                 var d = new PairGeometry
                 {
                     Padded = geometry, Ph = ph, RowLen = rowLen, Rs = rs, DilH = dilH, Oh = oh, Ow = ow,
+                    Taps = taps, FullPairs = kh / 2 * kw,
                     Rows = ((oh - 1) * strideH + 2 * ((kh + 1) / 2 - 1) * dilH) / rs + 1,
                     RowStep = (nint)4 * (strideH / rs) * rowLen,
                 };
@@ -98,9 +99,9 @@ namespace Q.Compiler.Kernels
                 if (pairTaps == 6)
                 {
                     var taps6 = new Taps6 { O0 = tapsN.O[0], O1 = tapsN.O[1], O2 = tapsN.O[2], O3 = tapsN.O[3], O4 = tapsN.O[4], O5 = tapsN.O[5] };
-                    PairChannels(taps6, x, wPairs, bias, scale, y, scratch, n * c, d, lo, hi, yZeroPoint);
+                    PairChannels(taps6, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
                 }
-                else PairChannels(tapsN, x, wPairs, bias, scale, y, scratch, n * c, d, lo, hi, yZeroPoint);
+                else PairChannels(tapsN, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
                 return;
             }
 
@@ -119,12 +120,13 @@ namespace Q.Compiler.Kernels
             {
                 int ch = i % c;
                 CopyInterior(x.Slice(i * inPlane, inPlane), pad, geometry);
-                for (int j = 0; j < pairTaps; j++)
+                for (int j = 0; j < kh / 2 * kw; j++)
                 {
-                    int ky = j / kw * 2, kx = j % kw, pair = wPairs[ch * pairTaps + j];
-                    wc[ky * kw + kx] = (short)pair;
-                    if (ky + 1 < kh) wc[(ky + 1) * kw + kx] = pair >> 16;
+                    int ky = j / kw * 2, kx = j % kw;
+                    wc[ky * kw + kx] = wPairs[ch * taps + 2 * j];
+                    wc[(ky + 1) * kw + kx] = wPairs[ch * taps + 2 * j + 1];
                 }
+                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) wc[(kh - 1) * kw + kx] = wPairs[ch * taps + kh / 2 * 2 * kw + kx];
                 int b = bias[ch];
                 float sc = scale[ch];
                 Span<byte> yc = y.Slice(i * plane, plane);
@@ -208,20 +210,20 @@ namespace Q.Compiler.Kernels
         private struct PairGeometry
         {
             public PaddedGeometry Padded;
-            public int Ph, RowLen, Rs, DilH, Oh, Ow, Rows;
+            public int Ph, RowLen, Rs, DilH, Oh, Ow, Rows, Taps, FullPairs;
             public nint RowStep;
         }
 
         /// <summary>The AVX2 path: per channel the padded plane, its pair plane, then the output rows.</summary>
-        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, ReadOnlySpan<int> wPairs, ReadOnlySpan<int> bias,
-            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int planes, in PairGeometry d, int lo, int hi, int yZeroPoint)
+        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, in PairGeometry d, int lo, int hi, int yZeroPoint)
             where T : struct, IPairTaps
         {
-            int inPlane = d.Padded.H * d.Padded.W, plane = d.Oh * d.Ow, c = bias.Length, pairTaps = wPairs.Length / c;
+            int inPlane = d.Padded.H * d.Padded.W, plane = d.Oh * d.Ow, planes = n * c;
             Span<byte> pad = scratch.Slice(0, d.Ph * d.RowLen + 32);
             ref byte u0 = ref MemoryMarshal.GetReference(pad);
             ref byte v0 = ref scratch[PairPlaneOffset(d.Ph * d.RowLen)];
-            ref int w0 = ref MemoryMarshal.GetReference(wPairs);
+            ref short w0 = ref MemoryMarshal.GetReference(wPairs);
             var vlo = Vector256.Create((float)lo);
             var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
@@ -230,7 +232,7 @@ namespace Q.Compiler.Kernels
                 int ch = i % c;
                 CopyInterior(x.Slice(i * inPlane, inPlane), pad, d.Padded);
                 BuildPairPlane(ref u0, d.Ph, d.RowLen, d.Rs, d.DilH, d.Rows, ref v0);
-                taps.Load(ref Unsafe.Add(ref w0, ch * pairTaps), bias[ch]);
+                taps.Load(ref Unsafe.Add(ref w0, ch * d.Taps), d.FullPairs, bias[ch]);
                 PairPlaneRows(taps, ref v0, ref MemoryMarshal.GetReference(y.Slice(i * plane, plane)), d.Oh, d.Ow, d.RowStep,
                     Vector256.Create(scale[ch]), vlo, vhi, vz);
             }
@@ -281,8 +283,8 @@ namespace Q.Compiler.Kernels
         /// <summary>The int32 sums of 8 consecutive outputs (bias included) from the pair plane at <c>at</c>.</summary>
         private interface IPairTaps
         {
-            /// <summary>Takes one channel's weight pairs and bias.</summary>
-            void Load(ref int pairs, int bias);
+            /// <summary>Takes one channel's weights (<paramref name="fullPairs"/> int16 pairs, then single taps) and bias.</summary>
+            void Load(ref short w, int fullPairs, int bias);
             Vector256<int> Sum(ref byte at);
             /// <summary>Outputs 0–3 from <paramref name="a"/>, 4–7 from <paramref name="b"/> (two output rows of 4).</summary>
             Vector256<int> Sum2(ref byte a, ref byte b);
@@ -296,11 +298,11 @@ namespace Q.Compiler.Kernels
             public Vector256<int> Bias;
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public void Load(ref int pairs, int bias)
+            public void Load(ref short w, int fullPairs, int bias)
             {
-                W0 = Vector256.Create(pairs).AsInt16(); W1 = Vector256.Create(Unsafe.Add(ref pairs, 1)).AsInt16();
-                W2 = Vector256.Create(Unsafe.Add(ref pairs, 2)).AsInt16(); W3 = Vector256.Create(Unsafe.Add(ref pairs, 3)).AsInt16();
-                W4 = Vector256.Create(Unsafe.Add(ref pairs, 4)).AsInt16(); W5 = Vector256.Create(Unsafe.Add(ref pairs, 5)).AsInt16();
+                W0 = Vector256.Create(PairAt(ref w, 0, fullPairs)).AsInt16(); W1 = Vector256.Create(PairAt(ref w, 1, fullPairs)).AsInt16();
+                W2 = Vector256.Create(PairAt(ref w, 2, fullPairs)).AsInt16(); W3 = Vector256.Create(PairAt(ref w, 3, fullPairs)).AsInt16();
+                W4 = Vector256.Create(PairAt(ref w, 4, fullPairs)).AsInt16(); W5 = Vector256.Create(PairAt(ref w, 5, fullPairs)).AsInt16();
                 Bias = Vector256.Create(bias);
             }
 
@@ -343,9 +345,9 @@ namespace Q.Compiler.Kernels
             public int Count;
             public Vector256<int> Bias;
 
-            public void Load(ref int pairs, int bias)
+            public void Load(ref short w, int fullPairs, int bias)
             {
-                for (int i = 0; i < Count; i++) W[i] = Unsafe.Add(ref pairs, i);
+                for (int i = 0; i < Count; i++) W[i] = PairAt(ref w, i, fullPairs);
                 Bias = Vector256.Create(bias);
             }
 
@@ -367,6 +369,12 @@ namespace Q.Compiler.Kernels
                 return s;
             }
         }
+
+        /// <summary>Pair tap <paramref name="i"/> as the vpmaddwd operand: an int16 pair, or past the pairs a single tap with 0.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int PairAt(ref short w, int i, int fullPairs) =>
+            i < fullPairs ? Unsafe.ReadUnaligned<int>(ref Unsafe.As<short, byte>(ref Unsafe.Add(ref w, 2 * i)))
+                : (ushort)Unsafe.Add(ref w, fullPairs + i);
 
         /// <summary>4 pair columns at <paramref name="a"/> + <paramref name="o"/>, then 4 at <paramref name="b"/> + <paramref name="o"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -89,16 +89,17 @@ namespace Q.Compiler.Kernels
                 var vc = Vector256.Create(c); var vz = Vector256.Create(zy);
                 var vlo = Vector256.Create((byte)lo); var vhi = Vector256.Create((byte)hi);
                 var zero = Vector256<byte>.Zero;
+                var count = Vector128.CreateScalar(shift);   // vpsrad by a register count
                 for (; i + 32 <= n; i += 32)
                 {
                     var va = Vector256.LoadUnsafe(ref ar, (nuint)i);
                     var vb = Vector256.LoadUnsafe(ref br, (nuint)i);
                     var ab0 = Avx2.UnpackLow(va, vb);
                     var ab1 = Avx2.UnpackHigh(va, vb);
-                    var r0 = AddPairs(Avx2.UnpackLow(ab0, zero).AsInt16(), mh, ml, vc, shift, vz);
-                    var r1 = AddPairs(Avx2.UnpackHigh(ab0, zero).AsInt16(), mh, ml, vc, shift, vz);
-                    var r2 = AddPairs(Avx2.UnpackLow(ab1, zero).AsInt16(), mh, ml, vc, shift, vz);
-                    var r3 = AddPairs(Avx2.UnpackHigh(ab1, zero).AsInt16(), mh, ml, vc, shift, vz);
+                    var r0 = AddPairs(Avx2.UnpackLow(ab0, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r1 = AddPairs(Avx2.UnpackHigh(ab0, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r2 = AddPairs(Avx2.UnpackLow(ab1, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r3 = AddPairs(Avx2.UnpackHigh(ab1, zero).AsInt16(), mh, ml, vc, count, vz);
                     var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(r0, r1), Avx2.PackSignedSaturate(r2, r3));
                     Avx2.Min(Avx2.Max(bytes, vlo), vhi).StoreUnsafe(ref yr, (nuint)i);
                 }
@@ -147,10 +148,10 @@ namespace Q.Compiler.Kernels
 
         /// <summary>8 elements of ((a·ma + b·mb + c) &gt;&gt; shift) + zy from (a, b) int16 pairs and the split multipliers.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> AddPairs(Vector256<short> pairs, Vector256<short> mh, Vector256<short> ml, Vector256<int> c, int shift, Vector256<int> zy)
+        private static Vector256<int> AddPairs(Vector256<short> pairs, Vector256<short> mh, Vector256<short> ml, Vector256<int> c, Vector128<int> shift, Vector256<int> zy)
         {
             var v = Avx2.Add(Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(pairs, mh), 11), Avx2.MultiplyAddAdjacent(pairs, ml));
-            return Avx2.Add(Avx2.ShiftRightArithmetic(Avx2.Add(v, c), (byte)shift), zy);
+            return Avx2.Add(Avx2.ShiftRightArithmetic(Avx2.Add(v, c), shift), zy);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

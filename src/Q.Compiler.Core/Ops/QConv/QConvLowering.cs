@@ -71,7 +71,7 @@ namespace Q.Compiler.Ops.QConv
                 int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wpairs", Int32(QConvWeights.DepthwisePairs(diff, g.KernelH, g.KernelW)))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wpairs", Int16(QConvWeights.DepthwisePairs(diff, g.KernelH, g.KernelW)))),
                     PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.DepthwiseBias(p.Bias, diff, taps, p.XZeroPoint)))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
@@ -121,6 +121,8 @@ namespace Q.Compiler.Ops.QConv
 
         private static Tensor Int32(int[] v) => new Tensor(DataType.Int32, new Shape(v.Length), v);
 
+        private static Tensor Int16(short[] v) => new Tensor(DataType.Int16, new Shape(v.Length), v);
+
         private static string InputName(string op, int i) => op == "QLinearConv"
             ? new[] { "x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B" }[i]
             : new[] { "x", "w", "x_zero_point", "w_zero_point" }[i];
@@ -164,22 +166,26 @@ namespace Q.Compiler.Ops.QConv
         }
 
         /// <summary>
-        /// Depthwise weight differences <paramref name="diff"/> (C × KH × KW) as QConv2D.Depthwise's vertical pairs,
-        /// ceil(KH / 2)·KW int32 per channel: pair (j, kx) = diff[2j, kx] in the low 16 bits, diff[2j + 1, kx] (0 past the
-        /// last row) in the high 16 bits.
+        /// Depthwise weight differences <paramref name="diff"/> (C × KH × KW) in QConv2D.Depthwise's order, still KH·KW int16
+        /// per channel: first for j &lt; KH / 2 and each kx the vertical pair diff[2j, kx], diff[2j + 1, kx] (one int32, the
+        /// vpmaddwd operand), then for an odd KH the last row diff[KH − 1, kx].
         /// </summary>
-        public static int[] DepthwisePairs(IReadOnlyList<short> diff, int kh, int kw)
+        public static short[] DepthwisePairs(IReadOnlyList<short> diff, int kh, int kw)
         {
-            int taps = kh * kw, pairTaps = (kh + 1) / 2 * kw, c = diff.Count / taps;
-            var pairs = new int[c * pairTaps];
+            int taps = kh * kw, c = diff.Count / taps;
+            var ordered = new short[diff.Count];
             for (int ch = 0; ch < c; ch++)
-                for (int j = 0; j < (kh + 1) / 2; j++)
+            {
+                int o = ch * taps;
+                for (int j = 0; j < kh / 2; j++)
                     for (int kx = 0; kx < kw; kx++)
                     {
-                        int low = diff[ch * taps + 2 * j * kw + kx], high = 2 * j + 1 < kh ? diff[ch * taps + (2 * j + 1) * kw + kx] : 0;
-                        pairs[ch * pairTaps + j * kw + kx] = (low & 0xFFFF) | (high << 16);
+                        ordered[o++] = diff[ch * taps + 2 * j * kw + kx];
+                        ordered[o++] = diff[ch * taps + (2 * j + 1) * kw + kx];
                     }
-            return pairs;
+                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) ordered[o++] = diff[ch * taps + (kh - 1) * kw + kx];
+            }
+            return ordered;
         }
 
         /// <summary>
