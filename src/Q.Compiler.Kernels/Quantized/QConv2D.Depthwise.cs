@@ -23,191 +23,422 @@ namespace Q.Compiler.Kernels
             _ => true,
         };
 
-        /// <summary>Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack.</summary>
-        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight) =>
-            (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW) + 32;
+        /// <summary>
+        /// Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack, then (from a
+        /// 32-byte boundary) the AVX2 pair plane, 4 bytes a padded column, plus 64 bytes of slack.
+        /// </summary>
+        public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight)
+        {
+            int plane = (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW);
+            return PairPlaneOffset(plane) + 4 * plane + 64;
+        }
+
+        /// <summary>Where the pair plane starts: after the padded plane and its slack, rounded up to 32 bytes.</summary>
+        private static int PairPlaneOffset(int paddedPlane) => (paddedPlane + 32 + 31) & ~31;
+
+        /// <summary>Weight pairs per channel: ceil(KH / 2)·KW (see <see cref="Depthwise"/>).</summary>
+        public static int DepthwisePairTaps(int kh, int kw) => (kh + 1) / 2 * kw;
 
         /// <summary>
-        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((bias[c] + Σ_t (x_t − zx)·w'[c, t])·scale[c]), lo, hi) (float32 scale, see Requantize) with
-        /// <paramref name="wDiff"/> = w − zw[c] (in [−255, 255], KH·KW int16 per channel, prepared at build time).
+        /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((b'[c] + Σ_t x_t·w'[c, t])·scale[c]), lo, hi) (float32
+        /// scale, see Requantize), w' = w − zw[c] in [−255, 255], b' = bias[c] − zx·Σ_t w'[c, t] (the input zero point folded
+        /// into the bias at build time, so the taps multiply raw bytes and the padding is zx). <paramref name="wPairs"/> holds
+        /// w' as vertical pairs, KH·KW int16 per channel: first for j &lt; KH / 2 and each kx the pair w'[2j, kx], w'[2j + 1, kx]
+        /// (read as one int32: the vpmaddwd operand), then for an odd KH the last row w'[KH − 1, kx] (paired with 0).
         /// </summary>
         /// <remarks>
-        /// Each channel is copied into scratch as a plane padded with the zero point and split into strideW column phases
-        /// (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of 16 consecutive outputs is 16 consecutive bytes. Since
-        /// Σ (x − zx)·w' = Σ x·w' − zx·Σ w', the zero point folds into the bias and the taps multiply raw bytes: AVX2
-        /// interleaves the bytes of two taps, widens them to int16 and multiplies by the weight pair with vpmaddwd
-        /// (x·w' + x'·w'' into int32, exact: |x·w'| ≤ 255·255). The last vector of a row overlaps the previous one.
+        /// Each channel is copied into scratch as a plane padded with the zero point (the padding written once per call) and
+        /// split into strideW column phases (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of consecutive outputs
+        /// is a run of consecutive bytes. AVX2 then widens the plane into a pair plane (padded rows r and r + dilH side by side
+        /// as int16, 4 bytes a column): a vertical tap pair of 8 outputs is one 32-byte load, multiplied by the weight pair
+        /// and summed into int32 by one vpmaddwd (exact: |x·w'| ≤ 255·255), 6 of them for 3x3. The last vector of a row
+        /// overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
             Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
-            => RunDepthwise(DepthwiseBest, x, wDiff, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+            => RunDepthwise(DepthwiseBest, x, wPairs, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wDiff, ReadOnlySpan<int> bias,
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QConv2D depthwise path " + path);
-            int taps = kh * kw, plane = oh * ow, inPlane = h * wd;
-            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW;
+            int taps = kh * kw, plane = oh * ow, inPlane = h * wd, pairTaps = DepthwisePairTaps(kh, kw);
+            int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW, rowLen = strideW * qw;
             if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
-                || y.Length < n * c * plane || wDiff.Length < c * taps || bias.Length < c || scale.Length < c)
+                || y.Length < n * c * plane || wPairs.Length < c * taps || bias.Length < c || scale.Length < c)
                 throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
+            if ((oh - 1) * strideH + (kh - 1) * dilH >= ph || (ow - 1) * strideW + (kw - 1) * dilW >= pw)
+                throw new ArgumentException("QConv2D.Depthwise output is larger than the padded input allows");
+            Span<byte> pad = scratch.Slice(0, ph * rowLen + 32);
+            // Every channel writes the same interior positions: the padding is filled once.
+            pad.Fill((byte)xZeroPoint);
+            var geometry = new PaddedGeometry { H = h, W = wd, PadTop = padTop, PadLeft = padLeft, StrideW = strideW, Qw = qw };
+            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
+
+            if (path == DepthwisePath.Avx2 && pairTaps <= MaxPairTaps)
+            {
+                // Pair rows k·rs: with an even vertical stride only even padded rows start a pair.
+                int rs = strideH % 2 == 0 ? 2 : 1;
+                var d = new PairGeometry
+                {
+                    Padded = geometry, Ph = ph, RowLen = rowLen, Rs = rs, DilH = dilH, Oh = oh, Ow = ow,
+                    Taps = taps, FullPairs = kh / 2 * kw,
+                    Rows = ((oh - 1) * strideH + 2 * ((kh + 1) / 2 - 1) * dilH) / rs + 1,
+                    RowStep = (nint)4 * (strideH / rs) * rowLen,
+                };
+                var tapsN = default(TapsN);
+                tapsN.Count = pairTaps;
+                for (int j = 0; j < (kh + 1) / 2; j++)
+                    for (int kx = 0; kx < kw; kx++)
+                        tapsN.O[j * kw + kx] = (nint)4 * (2 * j * dilH / rs * rowLen + kx * dilW % strideW * qw + kx * dilW / strideW);
+                if (pairTaps == 6)
+                {
+                    var taps6 = new Taps6 { O0 = tapsN.O[0], O1 = tapsN.O[1], O2 = tapsN.O[2], O3 = tapsN.O[3], O4 = tapsN.O[4], O5 = tapsN.O[5] };
+                    PairChannels(taps6, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
+                }
+                else PairChannels(tapsN, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
+                return;
+            }
+
             Span<int> tapOffset = stackalloc int[taps];
             for (int ky = 0; ky < kh; ky++)
                 for (int kx = 0; kx < kw; kx++)
                     tapOffset[ky * kw + kx] = (ky * dilH * strideW + kx * dilW % strideW) * qw + kx * dilW / strideW;
-            int rowStep = strideH * strideW * qw;
-            Span<byte> pad = scratch.Slice(0, ph * strideW * qw + 32);
+            int rowStep = strideH * rowLen;
             Span<int> acc = stackalloc int[16];
-            Span<int> wcWide = stackalloc int[taps];
+            Span<int> wc = stackalloc int[taps];
             Span<byte> partial = stackalloc byte[16];
             Span<float> s16 = stackalloc float[16];
-            Requantize.Path rq = path == DepthwisePath.Avx2 ? Requantize.Path.Avx2 : path == DepthwisePath.Vector128 ? Requantize.Best : Requantize.Path.Scalar;
-            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
-
-            for (int ni = 0; ni < n; ni++)
-                for (int ch = 0; ch < c; ch++)
+            Requantize.Path rq = path == DepthwisePath.Scalar ? Requantize.Path.Scalar : Requantize.Best;
+            ref byte p0 = ref MemoryMarshal.GetReference(pad);
+            for (int i = 0; i < n * c; i++)
+            {
+                int ch = i % c;
+                CopyInterior(x.Slice(i * inPlane, inPlane), pad, geometry);
+                for (int j = 0; j < kh / 2 * kw; j++)
                 {
-                    // The padded, phase-split plane.
-                    pad.Fill((byte)xZeroPoint);
-                    ReadOnlySpan<byte> xc = x.Slice((ni * c + ch) * inPlane, inPlane);
-                    for (int iy = 0; iy < h; iy++)
-                    {
-                        int rowBase = (iy + padTop) * strideW * qw;
-                        if (strideW == 1) CopyRow(ref MemoryMarshal.GetReference(xc.Slice(iy * wd, wd)), ref pad[rowBase + padLeft], wd);
-                        else if (strideW == 2)
-                        {
-                            // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
-                            int pe = padLeft % 2, po = 1 - pe;
-                            Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
-                        }
-                        else
-                            for (int phase = 0; phase < strideW; phase++)
-                            {
-                                // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
-                                int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
-                                ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
-                                ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
-                                for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
-                            }
-                    }
-                    for (int t = 0; t < taps; t++) wcWide[t] = wDiff[ch * taps + t];
-                    ReadOnlySpan<int> wc = wcWide;
-                    int sumW = 0;
-                    for (int t = 0; t < taps; t++) sumW += wc[t];
-                    int b = unchecked(bias[ch] - xZeroPoint * sumW);
-                    float sc = scale[ch];
-                    Span<byte> yc = y.Slice((ni * c + ch) * plane, plane);
-                    ref byte p0 = ref MemoryMarshal.GetReference(pad);
-
-                    if (path == DepthwisePath.Scalar)
-                    {
-                        for (int oy = 0; oy < oh; oy++)
-                            for (int ox = 0; ox < ow; ox++)
-                            {
-                                int s = b, at = oy * rowStep + ox;
-                                for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
-                                yc[oy * ow + ox] = (byte)(Requantize.Apply(s, sc, lo, hi) + yZeroPoint);
-                            }
-                        continue;
-                    }
-                    if (path == DepthwisePath.Avx2)
-                    {
-                        DepthwiseRowsAvx2(ref p0, yc, oh, ow, rowStep, tapOffset, wc, b, sc, lo, hi, yZeroPoint);
-                        continue;
-                    }
-                    s16.Fill(sc);
+                    int ky = j / kw * 2, kx = j % kw;
+                    wc[ky * kw + kx] = wPairs[ch * taps + 2 * j];
+                    wc[(ky + 1) * kw + kx] = wPairs[ch * taps + 2 * j + 1];
+                }
+                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) wc[(kh - 1) * kw + kx] = wPairs[ch * taps + kh / 2 * 2 * kw + kx];
+                int b = bias[ch];
+                float sc = scale[ch];
+                Span<byte> yc = y.Slice(i * plane, plane);
+                if (path == DepthwisePath.Scalar)
+                {
                     for (int oy = 0; oy < oh; oy++)
-                    {
-                        int ox = 0;
-                        while (ox < ow)
+                        for (int ox = 0; ox < ow; ox++)
                         {
-                            // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
-                            int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
-                            DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
-                            Requantize.Tile16(rq, acc, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
-                            int count = Math.Min(16, ow);
-                            partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
-                            ox = start + 16;
+                            int s = b, at = oy * rowStep + ox;
+                            for (int t = 0; t < taps; t++) s += Unsafe.Add(ref p0, at + tapOffset[t]) * wc[t];
+                            yc[oy * ow + ox] = (byte)(Requantize.Apply(s, sc, lo, hi) + yZeroPoint);
                         }
+                    continue;
+                }
+                s16.Fill(sc);
+                for (int oy = 0; oy < oh; oy++)
+                {
+                    int ox = 0;
+                    while (ox < ow)
+                    {
+                        // The last vector overlaps the previous one (same values rewritten) when the row has 16 or more.
+                        int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
+                        DepthwiseVector128(ref p0, oy * rowStep + start, tapOffset, wc, b, acc);
+                        Requantize.Tile16(rq, acc, s16, partial, yZeroPoint, clampMin, clampMax, signed: false);
+                        int count = Math.Min(16, ow);
+                        partial.Slice(0, count).CopyTo(yc.Slice(oy * ow + start, count));
+                        ox = start + 16;
                     }
                 }
+            }
         }
 
-        /// <summary>
-        /// One channel's output plane, 16 outputs at a time: taps in pairs, the two taps' bytes interleaved and widened to
-        /// int16, vpmaddwd by the pair (w_t, w_t+1) into int32, then requantized and packed in registers.
-        /// </summary>
-        private static void DepthwiseRowsAvx2(ref byte pad, Span<byte> yc, int oh, int ow, int rowStep, ReadOnlySpan<int> tapOffset,
-            ReadOnlySpan<int> w, int bias, float scale, int lo, int hi, int yZeroPoint)
+        /// <summary>Where a channel's input rows go in the padded, phase-split plane.</summary>
+        private struct PaddedGeometry
         {
-            int taps = tapOffset.Length, pairs = (taps + 1) / 2;
-            // Offsets and weight pairs, an odd last tap paired with itself at weight 0.
-            Span<int> off = stackalloc int[2 * pairs];
-            Span<int> wp = stackalloc int[pairs];
-            for (int t = 0; t < 2 * pairs; t++) off[t] = tapOffset[Math.Min(t, taps - 1)];
-            for (int i = 0; i < pairs; i++) wp[i] = (w[2 * i] & 0xFFFF) | (2 * i + 1 < taps ? w[2 * i + 1] << 16 : 0);
-            ref int off0 = ref MemoryMarshal.GetReference(off);
-            ref int wp0 = ref MemoryMarshal.GetReference(wp);
-            var vb = Vector256.Create(bias);
-            // One scale for the whole channel; clamp bounds relative to the zero point, as floats (see Requantize.Avx2Row16).
-            var vs = Vector256.Create(scale);
+            public int H, W, PadTop, PadLeft, StrideW, Qw;
+        }
+
+        /// <summary>Copies one channel into the interior of the padded, phase-split plane (the padding is left as it is).</summary>
+        private static void CopyInterior(ReadOnlySpan<byte> xc, Span<byte> pad, in PaddedGeometry g)
+        {
+            int wd = g.W, qw = g.Qw, strideW = g.StrideW, padLeft = g.PadLeft;
+            if (strideW == 1 && wd <= 16)
+            {
+                // Short rows (the late MobileNet layers): one 16-, 8- or 4-byte move a row where the width allows.
+                if (xc.Length < g.H * wd || pad.Length < (g.PadTop + g.H) * qw) throw new ArgumentException("CopyInterior sizes do not match");
+                ref byte src = ref MemoryMarshal.GetReference(xc);
+                ref byte dst = ref Unsafe.Add(ref MemoryMarshal.GetReference(pad), g.PadTop * qw + padLeft);
+                if (wd == 16)
+                    for (int iy = 0; iy < g.H; iy++) Vector128.LoadUnsafe(ref src, (nuint)(iy * 16)).StoreUnsafe(ref dst, (nuint)(iy * qw));
+                else if (wd == 8)
+                    for (int iy = 0; iy < g.H; iy++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, iy * qw), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, iy * 8)));
+                else if (wd == 4)
+                    for (int iy = 0; iy < g.H; iy++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, iy * qw), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, iy * 4)));
+                else
+                    for (int iy = 0; iy < g.H; iy++) CopyRow(ref Unsafe.Add(ref src, iy * wd), ref Unsafe.Add(ref dst, iy * qw), wd);
+                return;
+            }
+            for (int iy = 0; iy < g.H; iy++)
+            {
+                int rowBase = (iy + g.PadTop) * strideW * qw;
+                if (strideW == 1) CopyRow(ref MemoryMarshal.GetReference(xc.Slice(iy * wd, wd)), ref pad[rowBase + padLeft], wd);
+                else if (strideW == 2)
+                {
+                    // Even input columns go to phase padLeft % 2, odd ones to the other (see Deinterleave2).
+                    int pe = padLeft % 2, po = 1 - pe;
+                    Deinterleave2(xc.Slice(iy * wd, wd), pad.Slice(rowBase + pe * qw + padLeft / 2), pad.Slice(rowBase + po * qw + (padLeft + 1) / 2));
+                }
+                else
+                    for (int phase = 0; phase < strideW; phase++)
+                    {
+                        // Input columns ix with (ix + padLeft) mod s = phase go to slots (ix + padLeft) div s, one apart.
+                        int ix0 = ((phase - padLeft) % strideW + strideW) % strideW;
+                        ref byte dst = ref pad[rowBase + phase * qw + (ix0 + padLeft) / strideW];
+                        ref byte src = ref MemoryMarshal.GetReference(xc.Slice(iy * wd));
+                        for (int ix = ix0, q = 0; ix < wd; ix += strideW, q++) Unsafe.Add(ref dst, q) = Unsafe.Add(ref src, ix);
+                    }
+            }
+        }
+
+        private struct PairGeometry
+        {
+            public PaddedGeometry Padded;
+            public int Ph, RowLen, Rs, DilH, Oh, Ow, Rows, Taps, FullPairs;
+            public nint RowStep;
+        }
+
+        /// <summary>The AVX2 path: per channel the padded plane, its pair plane, then the output rows.</summary>
+        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, in PairGeometry d, int lo, int hi, int yZeroPoint)
+            where T : struct, IPairTaps
+        {
+            int inPlane = d.Padded.H * d.Padded.W, plane = d.Oh * d.Ow, planes = n * c;
+            Span<byte> pad = scratch.Slice(0, d.Ph * d.RowLen + 32);
+            ref byte u0 = ref MemoryMarshal.GetReference(pad);
+            ref byte v0 = ref scratch[PairPlaneOffset(d.Ph * d.RowLen)];
+            ref short w0 = ref MemoryMarshal.GetReference(wPairs);
             var vlo = Vector256.Create((float)lo);
             var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
-            Span<byte> partial = stackalloc byte[16];
-            int oy = 0;
-            if (ow == 8 || ow == 4)
+            for (int i = 0; i < planes; i++)
             {
-                // Narrow rows (the late MobileNet layers): 16 / ow output rows per vector, whose outputs are 16 consecutive
-                // bytes of y. Tap bytes of the rows are gathered by 8- or 4-byte loads; the arithmetic is the same.
-                int rows = 16 / ow;
-                for (; oy + rows <= oh; oy += rows)
+                int ch = i % c;
+                CopyInterior(x.Slice(i * inPlane, inPlane), pad, d.Padded);
+                BuildPairPlane(ref u0, d.Ph, d.RowLen, d.Rs, d.DilH, d.Rows, ref v0);
+                taps.Load(ref Unsafe.Add(ref w0, ch * d.Taps), d.FullPairs, bias[ch]);
+                PairPlaneRows(taps, ref v0, ref MemoryMarshal.GetReference(y.Slice(i * plane, plane)), d.Oh, d.Ow, d.RowStep,
+                    Vector256.Create(scale[ch]), vlo, vhi, vz);
+            }
+        }
+
+        /// <summary>Most pair taps the AVX2 path takes (a 7x7 kernel has 28); larger kernels run the Vector128 path.</summary>
+        private const int MaxPairTaps = 32;
+
+        /// <summary>
+        /// Builds rows 0 .. <paramref name="rows"/> − 1 of the pair plane: pair row k holds, for every column of padded rows
+        /// k·rs and k·rs + dilH, the two bytes widened to int16 side by side (4 bytes a column), so one 32-byte load is the
+        /// vpmaddwd operand of 8 outputs for two vertically adjacent taps. A second row past the plane repeats the first (it
+        /// only meets weight 0).
+        /// </summary>
+        private static void BuildPairPlane(ref byte u, int ph, int rowLen, int rs, int dilH, int rows, ref byte v)
+        {
+            int k = 0;
+            if (rs == 1)
+            {
+                // Pair row k starts at padded row k: the rows whose partner lies inside the plane are one run of columns.
+                k = Math.Max(0, Math.Min(rows, ph - dilH));
+                int end = k * rowLen, partner = dilH * rowLen;
+                for (int col = 0; col < end; col += 16)
                 {
-                    ref byte at = ref Unsafe.Add(ref pad, oy * rowStep);
-                    var acc0 = vb;
-                    var acc1 = vb;
-                    for (int i = 0; i < pairs; i++)
-                    {
-                        var a = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)), rowStep, ow);
-                        var c = GatherRows(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)), rowStep, ow);
-                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
-                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
-                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
-                    }
-                    Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false).StoreUnsafe(ref yc[oy * ow]);
+                    var x0 = Vector128.LoadUnsafe(ref u, (nuint)col);
+                    var x1 = Vector128.LoadUnsafe(ref u, (nuint)(col + partner));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref v, (nuint)(4 * col));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref v, (nuint)(4 * col + 32));
                 }
             }
+            for (; k < rows; k++)
+            {
+                int ra = k * rs, rb = ra + dilH < ph ? ra + dilH : ra;
+                ref byte a = ref Unsafe.Add(ref u, ra * rowLen);
+                ref byte b = ref Unsafe.Add(ref u, rb * rowLen);
+                ref byte d = ref Unsafe.Add(ref v, 4 * k * rowLen);
+                // 16 columns at a time; the last block runs past the row (into the next pair row, written after, or the slack).
+                for (int col = 0; col < rowLen; col += 16)
+                {
+                    var x0 = Vector128.LoadUnsafe(ref a, (nuint)col);
+                    var x1 = Vector128.LoadUnsafe(ref b, (nuint)col);
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * col));
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * col + 32));
+                }
+            }
+        }
+
+        /// <summary>The int32 sums of 8 consecutive outputs (bias included) from the pair plane at <c>at</c>.</summary>
+        private interface IPairTaps
+        {
+            /// <summary>Takes one channel's weights (<paramref name="fullPairs"/> int16 pairs, then single taps) and bias.</summary>
+            void Load(ref short w, int fullPairs, int bias);
+            Vector256<int> Sum(ref byte at);
+            /// <summary>Outputs 0–3 from <paramref name="a"/>, 4–7 from <paramref name="b"/> (two output rows of 4).</summary>
+            Vector256<int> Sum2(ref byte a, ref byte b);
+        }
+
+        /// <summary>3x3 (and any 6 pair taps): weights and offsets held in registers.</summary>
+        private struct Taps6 : IPairTaps
+        {
+            public Vector256<short> W0, W1, W2, W3, W4, W5;
+            public nint O0, O1, O2, O3, O4, O5;
+            public Vector256<int> Bias;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public void Load(ref short w, int fullPairs, int bias)
+            {
+                W0 = Vector256.Create(PairAt(ref w, 0, fullPairs)).AsInt16(); W1 = Vector256.Create(PairAt(ref w, 1, fullPairs)).AsInt16();
+                W2 = Vector256.Create(PairAt(ref w, 2, fullPairs)).AsInt16(); W3 = Vector256.Create(PairAt(ref w, 3, fullPairs)).AsInt16();
+                W4 = Vector256.Create(PairAt(ref w, 4, fullPairs)).AsInt16(); W5 = Vector256.Create(PairAt(ref w, 5, fullPairs)).AsInt16();
+                Bias = Vector256.Create(bias);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum(ref byte at)
+            {
+                var s0 = Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(W0, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O0)).AsInt16()));
+                var s1 = Avx2.MultiplyAddAdjacent(W1, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O1)).AsInt16());
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W2, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O2)).AsInt16()));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W3, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O3)).AsInt16()));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W4, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O4)).AsInt16()));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W5, Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O5)).AsInt16()));
+                return Avx2.Add(s0, s1);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum2(ref byte a, ref byte b)
+            {
+                var s0 = Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(W0, Load2(ref a, ref b, O0)));
+                var s1 = Avx2.MultiplyAddAdjacent(W1, Load2(ref a, ref b, O1));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W2, Load2(ref a, ref b, O2)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W3, Load2(ref a, ref b, O3)));
+                s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(W4, Load2(ref a, ref b, O4)));
+                s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(W5, Load2(ref a, ref b, O5)));
+                return Avx2.Add(s0, s1);
+            }
+        }
+
+        [InlineArray(MaxPairTaps)]
+        private struct PairWeights { private int _e0; }
+
+        [InlineArray(MaxPairTaps)]
+        private struct PairOffsets { private nint _e0; }
+
+        /// <summary>Any other kernel: a loop over up to <see cref="MaxPairTaps"/> pair taps (weight pairs broadcast from memory).</summary>
+        private struct TapsN : IPairTaps
+        {
+            public PairWeights W;
+            public PairOffsets O;
+            public int Count;
+            public Vector256<int> Bias;
+
+            public void Load(ref short w, int fullPairs, int bias)
+            {
+                for (int i = 0; i < Count; i++) W[i] = PairAt(ref w, i, fullPairs);
+                Bias = Vector256.Create(bias);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum(ref byte at)
+            {
+                var s = Bias;
+                for (int i = 0; i < Count; i++)
+                    s = Avx2.Add(s, Avx2.MultiplyAddAdjacent(Vector256.Create(W[i]).AsInt16(), Vector256.LoadUnsafe(ref Unsafe.Add(ref at, O[i])).AsInt16()));
+                return s;
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly Vector256<int> Sum2(ref byte a, ref byte b)
+            {
+                var s = Bias;
+                for (int i = 0; i < Count; i++)
+                    s = Avx2.Add(s, Avx2.MultiplyAddAdjacent(Vector256.Create(W[i]).AsInt16(), Load2(ref a, ref b, O[i])));
+                return s;
+            }
+        }
+
+        /// <summary>Pair tap <paramref name="i"/> as the vpmaddwd operand: an int16 pair, or past the pairs a single tap with 0.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static int PairAt(ref short w, int i, int fullPairs) =>
+            i < fullPairs ? Unsafe.ReadUnaligned<int>(ref Unsafe.As<short, byte>(ref Unsafe.Add(ref w, 2 * i)))
+                : (ushort)Unsafe.Add(ref w, fullPairs + i);
+
+        /// <summary>4 pair columns at <paramref name="a"/> + <paramref name="o"/>, then 4 at <paramref name="b"/> + <paramref name="o"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<short> Load2(ref byte a, ref byte b, nint o) =>
+            Vector256.Create(Vector128.LoadUnsafe(ref Unsafe.Add(ref a, o)), Vector128.LoadUnsafe(ref Unsafe.Add(ref b, o))).AsInt16();
+
+        /// <summary>
+        /// One channel's output plane from its pair plane: 16 outputs per requantization (two vectors of 8 sums); rows of
+        /// 16 or more by 16 along the row (the last block overlapping the previous one), rows of 8 two at a time, rows of 4
+        /// four at a time (each vector two rows), other short rows one at a time.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PairPlaneRows<T>(T taps, ref byte v, ref byte y, int oh, int ow, nint rowStep,
+            Vector256<float> scale, Vector256<float> lo, Vector256<float> hi, Vector256<int> zy) where T : struct, IPairTaps
+        {
+            int oy = 0;
+            if (ow >= 16)
+            {
+                for (; oy < oh; oy++)
+                {
+                    ref byte row = ref Unsafe.Add(ref v, oy * rowStep);
+                    ref byte yRow = ref Unsafe.Add(ref y, oy * ow);
+                    for (int ox = 0; ; ox += 16)
+                    {
+                        if (ox > ow - 16) ox = ow - 16;   // the last block overlaps the previous one
+                        var a0 = taps.Sum(ref Unsafe.Add(ref row, 4 * ox));
+                        var a1 = taps.Sum(ref Unsafe.Add(ref row, 4 * ox + 32));
+                        Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref yRow, (nuint)ox);
+                        if (ox == ow - 16) break;
+                    }
+                }
+                return;
+            }
+            if (ow == 8)
+                for (; oy + 2 <= oh; oy += 2)
+                {
+                    var a0 = taps.Sum(ref Unsafe.Add(ref v, oy * rowStep));
+                    var a1 = taps.Sum(ref Unsafe.Add(ref v, (oy + 1) * rowStep));
+                    Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref y, (nuint)(oy * 8));
+                }
+            else if (ow == 4)
+                for (; oy + 4 <= oh; oy += 4)
+                {
+                    ref byte r0 = ref Unsafe.Add(ref v, oy * rowStep);
+                    var a0 = taps.Sum2(ref r0, ref Unsafe.Add(ref r0, rowStep));
+                    var a1 = taps.Sum2(ref Unsafe.Add(ref r0, 2 * rowStep), ref Unsafe.Add(ref r0, 3 * rowStep));
+                    Requantize.Avx2Row16(a0, a1, scale, scale, lo, hi, zy, signed: false).StoreUnsafe(ref y, (nuint)(oy * 4));
+                }
             for (; oy < oh; oy++)
             {
-                ref byte row = ref Unsafe.Add(ref pad, oy * rowStep);
-                int ox = 0;
-                while (ox < ow)
+                // One row of fewer than 16: 8 sums at 0 and 8 at ow − 8 (the same ones when ow ≤ 8; lanes past ow are dropped).
+                ref byte row = ref Unsafe.Add(ref v, oy * rowStep);
+                int second = ow > 8 ? ow - 8 : 0;
+                var packed = Requantize.Avx2Row16(taps.Sum(ref row), taps.Sum(ref Unsafe.Add(ref row, 4 * second)), scale, scale, lo, hi, zy, signed: false).AsUInt64();
+                ref byte yRow = ref Unsafe.Add(ref y, oy * ow);
+                if (ow >= 8)
                 {
-                    int start = ox + 16 <= ow || ow < 16 ? ox : ow - 16;
-                    ref byte at = ref Unsafe.Add(ref row, start);
-                    var acc0 = vb;
-                    var acc1 = vb;
-                    for (int i = 0; i < pairs; i++)
-                    {
-                        var a = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i)));
-                        var c = Vector128.LoadUnsafe(ref Unsafe.Add(ref at, Unsafe.Add(ref off0, 2 * i + 1)));
-                        var pair = Vector256.Create(Unsafe.Add(ref wp0, i)).AsInt16();
-                        acc0 = Avx2.Add(acc0, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackLow(a, c)), pair));
-                        acc1 = Avx2.Add(acc1, Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(a, c)), pair));
-                    }
-                    var packed = Requantize.Avx2Row16(acc0, acc1, vs, vs, vlo, vhi, vz, signed: false);
-                    if (ow >= 16) packed.StoreUnsafe(ref yc[oy * ow + start]);
-                    else
-                    {
-                        packed.StoreUnsafe(ref MemoryMarshal.GetReference(partial));
-                        partial.Slice(0, ow).CopyTo(yc.Slice(oy * ow, ow));
-                    }
-                    ox = start + 16;
+                    Unsafe.WriteUnaligned(ref yRow, packed.GetElement(0));
+                    Unsafe.WriteUnaligned(ref Unsafe.Add(ref yRow, second), packed.GetElement(1));
+                }
+                else
+                {
+                    ulong bytes = packed.GetElement(0);
+                    for (int i = 0; i < ow; i++, bytes >>= 8) Unsafe.Add(ref yRow, i) = (byte)bytes;
                 }
             }
         }
@@ -221,16 +452,6 @@ namespace Q.Compiler.Kernels
             if (i + 8 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref src, i))); i += 8; }
             if (i + 4 <= count) { Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, i), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref src, i))); i += 4; }
             for (; i < count; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
-        }
-
-        /// <summary>The first <paramref name="width"/> (8 or 4) bytes of 16 / width rows <paramref name="stride"/> apart, as one vector.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector128<byte> GatherRows(ref byte at, int stride, int width)
-        {
-            if (width == 8)
-                return Vector128.Create(Unsafe.ReadUnaligned<ulong>(ref at), Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref at, stride))).AsByte();
-            return Vector128.Create(Unsafe.ReadUnaligned<uint>(ref at), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, stride)),
-                Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 2 * stride)), Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref at, 3 * stride))).AsByte();
         }
 
         /// <summary>even[j] = src[2j], odd[j] = src[2j + 1]: 32 bytes at a time by byte shuffles (pshufb) or UZP1/UZP2, the rest scalar.</summary>

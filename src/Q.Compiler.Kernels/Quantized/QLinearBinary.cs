@@ -77,7 +77,34 @@ namespace Q.Compiler.Kernels
             // (a − za)·ma + (b − zb)·mb + 2^(s−1) = a·ma + b·mb + c; exact in wrapping int32 because the true value fits.
             int c = (1 << (shift - 1)) - za * ma - zb * mb;
             bool vec = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && !(sa == 0 && sb == 0);
-            if (vec && path == Path.Vector256)
+            if (sa == 1 && sb == 1 && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255)
+            {
+                // a·ma + b·mb by vpmaddwd on (a, b) int16 pairs with the multipliers split in 11-bit halves,
+                // m = mh·2^11 + ml (ml in [0, 2^11), |mh| < 2^10): (pairs·(mah, mbh) << 11) + pairs·(mal, mbl), the same
+                // wrapping int32 value. Pairs of 32 elements come out of the in-lane unpacks as [0–3 | 16–19], [4–7 | 20–23],
+                // [8–11 | 24–27], [12–15 | 28–31], which the in-lane saturating packs put back in order; the packs' [0, 255]
+                // saturation is the clamp to the uint8 range, then [lo, hi] on the bytes.
+                var mh = Vector256.Create(((ma >> 11) & 0xFFFF) | ((mb >> 11) << 16)).AsInt16();
+                var ml = Vector256.Create((ma & 0x7FF) | ((mb & 0x7FF) << 16)).AsInt16();
+                var vc = Vector256.Create(c); var vz = Vector256.Create(zy);
+                var vlo = Vector256.Create((byte)lo); var vhi = Vector256.Create((byte)hi);
+                var zero = Vector256<byte>.Zero;
+                var count = Vector128.CreateScalar(shift);   // vpsrad by a register count
+                for (; i + 32 <= n; i += 32)
+                {
+                    var va = Vector256.LoadUnsafe(ref ar, (nuint)i);
+                    var vb = Vector256.LoadUnsafe(ref br, (nuint)i);
+                    var ab0 = Avx2.UnpackLow(va, vb);
+                    var ab1 = Avx2.UnpackHigh(va, vb);
+                    var r0 = AddPairs(Avx2.UnpackLow(ab0, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r1 = AddPairs(Avx2.UnpackHigh(ab0, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r2 = AddPairs(Avx2.UnpackLow(ab1, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var r3 = AddPairs(Avx2.UnpackHigh(ab1, zero).AsInt16(), mh, ml, vc, count, vz);
+                    var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(r0, r1), Avx2.PackSignedSaturate(r2, r3));
+                    Avx2.Min(Avx2.Max(bytes, vlo), vhi).StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            else if (vec && path == Path.Vector256)
             {
                 // A broadcast operand folds into the constant.
                 int cc = c + (sa == 0 ? ar * ma : 0) + (sb == 0 ? br * mb : 0);
@@ -117,6 +144,14 @@ namespace Q.Compiler.Kernels
                 int v = ((Unsafe.Add(ref ar, i * sa) * ma + Unsafe.Add(ref br, i * sb) * mb + c) >> shift) + zy;
                 Unsafe.Add(ref yr, i) = (byte)Math.Min(hi, Math.Max(lo, v));
             }
+        }
+
+        /// <summary>8 elements of ((a·ma + b·mb + c) &gt;&gt; shift) + zy from (a, b) int16 pairs and the split multipliers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> AddPairs(Vector256<short> pairs, Vector256<short> mh, Vector256<short> ml, Vector256<int> c, Vector128<int> shift, Vector256<int> zy)
+        {
+            var v = Avx2.Add(Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(pairs, mh), 11), Avx2.MultiplyAddAdjacent(pairs, ml));
+            return Avx2.Add(Avx2.ShiftRightArithmetic(Avx2.Add(v, c), shift), zy);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

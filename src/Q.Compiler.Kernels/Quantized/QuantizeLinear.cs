@@ -4,6 +4,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Q.Compiler.Kernels
 {
@@ -97,7 +98,27 @@ namespace Q.Compiler.Kernels
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref byte yr = ref MemoryMarshal.GetReference(y);
             const float Magic = 12582912f; // 1.5·2^23: v + Magic − Magic rounds v to nearest even
-            if (path == Path.Vector256)
+            if (path == Path.Vector256 && Avx2.IsSupported)
+            {
+                // x / scale, NaN → 0 (an ordered-compare mask), clamped to [lo, hi] (integers within ±255), then cvtps2dq, which
+                // rounds half to even under the default MXCSR (as Requantize.Avx2Scale); the values are in range, so the
+                // saturating packs only narrow: int32 → int16 → uint8 (or int8), dwords 0, 4, 1, 5, ... back in order.
+                var vs = Vector256.Create(scale); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+                var vz = Vector256.Create(zp); var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+                bool signed = qmin < 0;
+                for (; i + 32 <= n; i += 32)
+                {
+                    var q0 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)i), vs, vlo, vhi), vz);
+                    var q1 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)), vs, vlo, vhi), vz);
+                    var q2 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 16)), vs, vlo, vhi), vz);
+                    var q3 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 24)), vs, vlo, vhi), vz);
+                    var w0 = Avx2.PackSignedSaturate(q0, q1);
+                    var w1 = Avx2.PackSignedSaturate(q2, q3);
+                    var b = signed ? Avx2.PackSignedSaturate(w0, w1).AsInt32() : Avx2.PackUnsignedSaturate(w0, w1).AsInt32();
+                    Avx2.PermuteVar8x32(b, order).AsByte().StoreUnsafe(ref yr, (nuint)i);
+                }
+            }
+            else if (path == Path.Vector256)
             {
                 var vs = Vector256.Create(scale); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
                 var vm = Vector256.Create(Magic); var vz = Vector256.Create(zp);
@@ -134,6 +155,14 @@ namespace Q.Compiler.Kernels
                 v = MathF.Min(MathF.Max(v, lo), hi);
                 Unsafe.Add(ref yr, i) = (byte)((int)MathF.Round(v, MidpointRounding.ToEven) + zp);
             }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Avx2Step(Vector256<float> x, Vector256<float> scale, Vector256<float> lo, Vector256<float> hi)
+        {
+            var v = Avx.Divide(x, scale);
+            v = Avx.And(v, Avx.CompareOrdered(v, v));
+            return Avx.ConvertToVector256Int32(Avx.Min(Avx.Max(v, lo), hi));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

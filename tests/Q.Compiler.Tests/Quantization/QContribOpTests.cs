@@ -93,6 +93,9 @@ public class QContribOpTests
                     var y = new byte[outShape.ElementCount];
                     QLinearBinary.Run(path, mul, B(a), B(b), y, dims, st[0], st[1], za, zb, ma, mb, shift, limit, zc, 0, 255);
                     Assert.True(want.SequenceEqual(y), $"{op} {path} {shapeA}+{shapeB} zp {za},{zb},{zc}");
+                    // A fused activation's narrower clamp (the clamp of the full-range result).
+                    QLinearBinary.Run(path, mul, B(a), B(b), y, dims, st[0], st[1], za, zb, ma, mb, shift, limit, zc, 10, 200);
+                    Assert.True(want.Select(v => Math.Clamp(v, (byte)10, (byte)200)).SequenceEqual(y), $"{op} {path} {shapeA}+{shapeB} clamp [10, 200]");
                 }
             }
         }

@@ -78,7 +78,9 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                     var zd = Enumerable.Range(0, c).Select(_ => Next(-128, 128)).ToArray();
                     var yd = new byte[n * c * oh * ow];
                     var md = mult.Take(c).ToArray();
-                    QConv2D.Depthwise(xb, QConvWeights.DepthwiseDifferences(wd, zd, taps), bias.Take(c).ToArray(), md, yd, new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
+                    var dd = QConvWeights.DepthwiseDifferences(wd, zd, taps);
+                    QConv2D.Depthwise(xb, QConvWeights.DepthwisePairs(dd, kh, kw), QConvWeights.DepthwiseBias(bias.Take(c).ToArray(), dd, taps, zx), md, yd,
+                        new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
                         n, c, h, w, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 128, 0, 255);
                     var accd = QConvReference.Accumulate(x, wd, bias.Take(c).ToArray(), n, c, h, w, c, c, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zd);
                     if (!IntegerReference.Requantize(accd, md, oh * ow, 128, 0, 255).SequenceEqual(yd.Select(v => (int)v))) { Console.WriteLine("MISMATCH Depthwise"); return 1; }

@@ -176,6 +176,12 @@ public class QConvKernelTests
         new[] { 1, 2, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 8, odd row count
         new[] { 1, 2, 9, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // stride 2, rows of 24: 16- and 8-byte phase splits
         new[] { 1, 2, 6, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 13: 8-, 4- and 1-byte row copies
+        new[] { 1, 2, 9, 10, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1 },      // vertical stride 2 only: pair rows from even padded rows
+        new[] { 1, 2, 11, 11, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1 },     // stride 3: odd vertical stride, three column phases
+        new[] { 1, 2, 12, 12, 9, 9, 1, 1, 1, 1, 4, 4, 4, 4 },     // 9x9: 45 pair taps, more than the AVX2 pair path holds
+        new[] { 1, 3, 10, 20, 4, 3, 1, 1, 2, 1, 1, 1, 2, 1 },     // 4x3, vertical dilation 2: pairs of rows two apart
+        new[] { 1, 2, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 6: one short row at a time
+        new[] { 1, 2, 3, 20, 1, 3, 1, 1, 5, 1, 0, 1, 0, 1 },      // 1x3 with a vertical dilation past the plane: partner rows repeat
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -198,7 +204,7 @@ public class QConvKernelTests
                 var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
                 var scratch = new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)];
                 var y = new byte[c.N * c.M * c.OH * c.OW];
-                QConv2D.RunDepthwise(path, c.X, diff, c.Bias, c.Mult,
+                QConv2D.RunDepthwise(path, c.X, QConvWeights.DepthwisePairs(diff, c.KH, c.KW), QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult,
                     y, scratch, c.N, c.C, c.H, c.Wd, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", d)}] zx={zx} zy={zy} zw={zeroPoints}");
                 index++;
@@ -217,7 +223,7 @@ public class QConvKernelTests
         foreach (var path in Enum.GetValues<QConv2D.DepthwisePath>().Where(QConv2D.IsSupported))
         {
             // 2 channels, 1x2 plane, 1x1 kernel: acc = ±255·255 = ±65025, /1024 = ±63.501 → ±64, plus zy 128.
-            QConv2D.RunDepthwise(path, x, diff, new[] { 0, 0 }, new[] { one, one }, y,
+            QConv2D.RunDepthwise(path, x, QConvWeights.DepthwisePairs(diff, 1, 1), new[] { 0, 0 }, new[] { one, one }, y,
                 new byte[QConv2D.DepthwiseScratchLength(1, 2, 1, 0, 0, 0, 0)], 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 128, 0, 255);
             Assert.Equal(new byte[] { 128 - 64, 128 - 64, 128 + 64, 128 + 64 }, y);
         }

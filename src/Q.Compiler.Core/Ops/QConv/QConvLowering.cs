@@ -67,11 +67,15 @@ namespace Q.Compiler.Ops.QConv
             {
                 var diff = QConvWeights.DepthwiseDifferences(w, zw, taps);
                 ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
-                    $"{s.C} channels, depthwise, {g.Describe()}; int16 pairs (vpmaddwd), zero point folded into the bias", math);
-                int scratch = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW) + 32;
+                    $"{s.C} channels, depthwise, {g.Describe()}; vertical tap pairs as int16 (vpmaddwd), zero point folded into the bias", math);
+                // QConv2D.DepthwiseScratchLength: the padded, phase-split plane (+ 32 bytes), then from a 32-byte boundary the
+                // AVX2 pair plane (4 bytes a padded column, + 64 bytes).
+                int paddedPlane = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW);
+                int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdiff", new Tensor(DataType.Int16, new Shape(diff.Length), diff))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wpairs", Int16(QConvWeights.DepthwisePairs(diff, g.KernelH, g.KernelW)))),
+                    PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.DepthwiseBias(p.Bias, diff, taps, p.XZeroPoint)))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
                     PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -176,6 +180,8 @@ namespace Q.Compiler.Ops.QConv
 
         private static Tensor Int32(int[] v) => new Tensor(DataType.Int32, new Shape(v.Length), v);
 
+        private static Tensor Int16(short[] v) => new Tensor(DataType.Int16, new Shape(v.Length), v);
+
         private static string InputName(string op, int i) => op == "QLinearConv"
             ? new[] { "x", "x_scale", "x_zero_point", "w", "w_scale", "w_zero_point", "y_scale", "y_zero_point", "B" }[i]
             : new[] { "x", "w", "x_zero_point", "w_zero_point" }[i];
@@ -238,6 +244,45 @@ namespace Q.Compiler.Ops.QConv
             var diff = new short[w.Count];
             for (int i = 0; i < diff.Length; i++) diff[i] = (short)(w[i] - zw[i / taps]);
             return diff;
+        }
+
+        /// <summary>
+        /// Depthwise weight differences <paramref name="diff"/> (C × KH × KW) in QConv2D.Depthwise's order, still KH·KW int16
+        /// per channel: first for j &lt; KH / 2 and each kx the vertical pair diff[2j, kx], diff[2j + 1, kx] (one int32, the
+        /// vpmaddwd operand), then for an odd KH the last row diff[KH − 1, kx].
+        /// </summary>
+        public static short[] DepthwisePairs(IReadOnlyList<short> diff, int kh, int kw)
+        {
+            int taps = kh * kw, c = diff.Count / taps;
+            var ordered = new short[diff.Count];
+            for (int ch = 0; ch < c; ch++)
+            {
+                int o = ch * taps;
+                for (int j = 0; j < kh / 2; j++)
+                    for (int kx = 0; kx < kw; kx++)
+                    {
+                        ordered[o++] = diff[ch * taps + 2 * j * kw + kx];
+                        ordered[o++] = diff[ch * taps + (2 * j + 1) * kw + kx];
+                    }
+                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) ordered[o++] = diff[ch * taps + (kh - 1) * kw + kx];
+            }
+            return ordered;
+        }
+
+        /// <summary>
+        /// The depthwise bias with the input zero point folded in: bias[c] − zx·Σ_t diff[c, t] (int32, wrapping as the
+        /// kernel's accumulation does), so the kernel multiplies raw input bytes.
+        /// </summary>
+        public static int[] DepthwiseBias(IReadOnlyList<int> bias, IReadOnlyList<short> diff, int taps, int xZeroPoint)
+        {
+            var folded = new int[bias.Count];
+            for (int ch = 0; ch < folded.Length; ch++)
+            {
+                long sum = 0;
+                for (int t = 0; t < taps; t++) sum += diff[ch * taps + t];
+                folded[ch] = unchecked((int)(bias[ch] - xZeroPoint * sum));
+            }
+            return folded;
         }
     }
 }

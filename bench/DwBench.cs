@@ -1,0 +1,144 @@
+// Times the int8 depthwise kernel (QConv2D.Depthwise) against the float Conv2D.Depthwise on the depthwise layers of
+// mobilenet-v2-128-0.5 (and UltraFace-like shapes), one thread; then QuantizeLinear and QLinearAdd against their float
+// counterparts.
+// Run: dotnet run -c Release bench/DwBench.cs [filter]
+// (A file-based app; it builds Q.Compiler.Kernels' sources into itself under the name the kernels grant access to.)
+#:property AssemblyName=Q.Compiler.Benchmarks
+#:property TargetFramework=net10.0
+#:property Nullable=enable
+#:property TieredCompilation=false
+#:project ../src/Q.Compiler.Core/Q.Compiler.Core.csproj
+#:project ../src/Q.Compiler.Kernels/Q.Compiler.Kernels.csproj
+using System;
+using System.Diagnostics;
+using System.Linq;
+using Q.Compiler.Kernels;
+using Q.Compiler.Ops.QConv;
+using Q.Compiler.Quantization;
+
+var rng = new Random(1);
+string filter = args.Length > 0 ? args[0] : "";
+Console.WriteLine($"depthwise path {QConv2D.DepthwiseBest}, timing by {Clock.Kind}");
+Console.WriteLine($"{"layer",-36} {"float us",9} {"int8 us",9} {"speed-up",8}");
+double totalF = 0, totalQ = 0;
+//  name                        c    h   s
+Dw("dw 8 @64x64 s1 (L2)",        8, 64, 1);
+Dw("dw 48 @64x64 s2 (L5)",      48, 64, 2);
+Dw("dw 80 @32x32 s1 (L8)",      80, 32, 1);
+Dw("dw 96 @32x32 s2 (L12)",     96, 32, 2);
+Dw("dw 64 @16x16 s1 (L15)",     64, 16, 1);
+Dw("dw 96 @16x16 s1 (L19)",     96, 16, 1);
+Dw("dw 96 @16x16 s2 (L23)",     96, 16, 2);
+Dw("dw 152 @8x8 s1 (L26)",     152,  8, 1);
+Dw("dw 232 @8x8 s1 (L41)",     232,  8, 1);
+Dw("dw 272 @8x8 s2 (L49)",     272,  8, 2);
+Dw("dw 272 @4x4 s1 (L52)",     272,  4, 1);
+Dw("dw 328 @4x4 s1 (L60)",     328,  4, 1);
+Dw("dw 16 @120x160 s1 (uf)",    16, 120, 1, 160);
+Dw("dw 32 @60x80 s2 (uf)",      32, 60, 2, 80);
+Dw("dw 64 @30x40 s1 (uf)",      64, 30, 1, 40);
+Console.WriteLine($"{"depthwise total",-36} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
+Other();
+
+void Dw(string name, int c, int h, int s, int wd = 0)
+{
+    if (!name.Contains(filter)) return;
+    if (wd == 0) wd = h;
+    int k = 3, pad = 1;
+    int oh = (h + 2 * pad - k) / s + 1, ow = (wd + 2 * pad - k) / s + 1, taps = k * k, plane = oh * ow;
+    var xf = Enumerable.Range(0, c * h * wd).Select(_ => (float)rng.NextDouble()).ToArray();
+    var wf = Enumerable.Range(0, c * taps).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+    var bf = new float[c];
+    var yf = new float[c * plane];
+    var x8 = Enumerable.Range(0, c * h * wd).Select(_ => (byte)rng.Next(256)).ToArray();
+    var w8 = Enumerable.Range(0, c * taps).Select(_ => rng.Next(-127, 128)).ToArray();
+    var bias = new int[c];
+    var zw = new int[c];
+    var scale = Enumerable.Repeat(RequantScale.FromReal(1.0 / 4096), c).ToArray();
+    var y8 = new byte[c * plane];
+    var sf = new float[Conv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
+    Action f = () => Conv2D.Depthwise(xf, wf, bf, yf, sf, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 1, 0, 0);
+    var diff = QConvWeights.DepthwiseDifferences(w8, zw, taps);
+    var s8 = new byte[QConv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
+    var pairs = QConvWeights.DepthwisePairs(diff, k, k);
+    Action q = () => QConv2D.Depthwise(x8, pairs, bias, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 0, 0, 0, 255);
+    var (tf, tq) = TimePair(f, q);
+    totalF += tf; totalQ += tq;
+    Console.WriteLine($"{name,-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");
+}
+
+void Other()
+{
+    if (!"quantize add".Contains(filter) && filter != "") return;
+    int n = 3 * 128 * 128;
+    var xf = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    var y8 = new byte[n];
+    var yf = new float[n];
+    var one = new float[] { 0.0078125f };
+    var zp = new byte[] { 128 };
+    Action q = () => QuantizeLinear.ToUInt8(xf, one, zp, y8, 1, n);
+    Action f = () => { for (int i = 0; i < n; i++) yf[i] = xf[i]; };
+    var (tf, tq) = TimePair(f, q);
+    Console.WriteLine($"{"quantize 1x3x128x128 (vs float copy)",-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");
+
+    // QLinearAdd of two [1,16,32,32] tensors (mobilenet L10) against the float Add of the same shape.
+    int m = 16 * 32 * 32;
+    var a8 = Enumerable.Range(0, m).Select(_ => (byte)rng.Next(256)).ToArray();
+    var b8 = Enumerable.Range(0, m).Select(_ => (byte)rng.Next(256)).ToArray();
+    var c8 = new byte[m];
+    var af = Enumerable.Range(0, m).Select(_ => (float)rng.NextDouble()).ToArray();
+    var bf = Enumerable.Range(0, m).Select(_ => (float)rng.NextDouble()).ToArray();
+    var cf = new float[m];
+    Action qa = () => QLinearBinary.Add(a8, b8, c8, [m], [1], [1], 124, 119, 1812670, 1702036, 21, 123, 0, 255);
+    Action fa = () => { for (int i = 0; i < m; i++) cf[i] = af[i] + bf[i]; };
+    (tf, tq) = TimePair(fa, qa);
+    Console.WriteLine($"{"qlinearadd 16x32x32 (vs float loop)",-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");
+}
+
+static (double, double) TimePair(Action a, Action b)
+{
+    for (int i = 0; i < 5; i++) { a(); b(); }
+    int Reps(Action run)
+    {
+        int reps = 1;
+        while (true)
+        {
+            double t0 = Clock.Now();
+            for (int i = 0; i < reps; i++) run();
+            if (Clock.Now() - t0 > 10_000) return reps;
+            reps *= 2;
+        }
+    }
+    int ra = Reps(a), rb = Reps(b);
+    double bestA = double.MaxValue, bestB = double.MaxValue;
+    for (int batch = 0; batch < 11; batch++)
+    {
+        double t0 = Clock.Now();
+        for (int i = 0; i < ra; i++) a();
+        bestA = Math.Min(bestA, (Clock.Now() - t0) / ra);
+        t0 = Clock.Now();
+        for (int i = 0; i < rb; i++) b();
+        bestB = Math.Min(bestB, (Clock.Now() - t0) / rb);
+    }
+    return (bestA, bestB);
+}
+
+static class Clock
+{
+    private struct Timespec { public long Sec; public long Nsec; }
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out Timespec ts);
+    private static readonly bool s_cpu = OperatingSystem.IsLinux() && Probe();
+    private static readonly Stopwatch s_wall = Stopwatch.StartNew();
+    public static string Kind => s_cpu ? "thread CPU time" : "wall time";
+
+    private static bool Probe() { try { return ClockGetTime(3, out _) == 0; } catch (DllNotFoundException) { return false; } catch (EntryPointNotFoundException) { return false; } }
+
+    /// <summary>Microseconds.</summary>
+    public static double Now()
+    {
+        if (!s_cpu) return s_wall.Elapsed.TotalMilliseconds * 1000;
+        ClockGetTime(3, out var ts);   // CLOCK_THREAD_CPUTIME_ID
+        return ts.Sec * 1e6 + ts.Nsec / 1e3;
+    }
+}
