@@ -101,6 +101,8 @@ namespace Q.Compiler.Export
                     if (n.Domain == QContribMath.Domain) _usesMicrosoft = true;
                     else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain
                         && (n.OpType == Ops.Float16.HalfConvertOp.HalfToFloat || n.OpType == Ops.Float16.HalfConvertOp.FloatToHalf)) { AddHalfConvert(n); continue; }
+                    else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain && QLinearActivationOp.For(n.OpType.Replace("QLinear", "")) == n.OpType)
+                    { AddLookupActivation(n); continue; }
                     else if (n.Domain.Length != 0) { Problem(n, $"domain '{n.Domain}' is internal to Q.Compiler"); continue; }
                     foreach (var a in n.Attributes)
                         if (a.Value.Kind == AttributeKind.Graph) Problem(n, $"attribute '{a.Key}' is a subgraph, which the compiled graph keeps only as a name");
@@ -429,6 +431,47 @@ namespace Q.Compiler.Export
                         Problem(n, $"the fused activation {a.Op} has no ONNX form here");
                         return;
                 }
+            }
+
+            /// <summary>
+            /// Our uint8 lookup activations (QLinearHardSwish, QLinearHardSigmoid, QLinearTanh) as what their table holds:
+            /// QuantizeLinear(f(DequantizeLinear(x))). ONNX Runtime computes f in float32, the table in double; a value
+            /// on a rounding tie can differ by one step.
+            /// </summary>
+            private void AddLookupActivation(Node n)
+            {
+                string Input(int i) => i < n.Inputs.Count ? n.Inputs[i] : "";
+                var shape = _types[n.Inputs[0]].Shape;
+                string x = Fresh(n.Outputs[0] + "_dequantized"), fx = Fresh(n.Outputs[0] + "_float");
+                _types[x] = new TensorType(DataType.Float, shape);
+                _types[fx] = new TensorType(DataType.Float, shape);
+                _nodes.Add(new Node(Fresh(n.Name + "_DequantizeLinear"), "DequantizeLinear", "", WithoutTrailingOmitted(Input(0), Input(1), Input(2)), new[] { x }));
+                string op = n.OpType.Substring("QLinear".Length);
+                var attrs = new SortedDictionary<string, AttributeValue>(StringComparer.Ordinal);
+                if (op == "HardSigmoid")
+                {
+                    attrs["alpha"] = n.Attributes.TryGetValue("alpha", out var al) ? al : AttributeValue.Float(0.2f);
+                    attrs["beta"] = n.Attributes.TryGetValue("beta", out var be) ? be : AttributeValue.Float(0.5f);
+                }
+                if (op == "HardSwish" && _opset < 14)
+                {
+                    // HardSwish(x) = x · HardSigmoid(x) with alpha 1/6, beta 0.5 (its ONNX definition).
+                    string gate = Fresh(fx + "_gate");
+                    _types[gate] = _types[fx];
+                    attrs["alpha"] = AttributeValue.Float(1f / 6);
+                    attrs["beta"] = AttributeValue.Float(0.5f);
+                    _nodes.Add(new Node(Fresh(n.Name + "_HardSigmoid"), "HardSigmoid", "", new[] { x }, new[] { gate }, attrs));
+                    _nodes.Add(new Node(Fresh(n.Name + "_Mul"), "Mul", "", new[] { x, gate }, new[] { fx }));
+                }
+                else _nodes.Add(new Node(Fresh(n.Name + "_" + op), op, "", new[] { x }, new[] { fx }, attrs));
+                _nodes.Add(new Node(n.Name, "QuantizeLinear", "", WithoutTrailingOmitted(fx, Input(3), Input(4)), n.Outputs));
+            }
+
+            private static List<string> WithoutTrailingOmitted(params string[] inputs)
+            {
+                var list = inputs.ToList();
+                while (list.Count > 0 && list[list.Count - 1].Length == 0) list.RemoveAt(list.Count - 1);
+                return list;
             }
 
             /// <summary>The float16 boundary conversions of a float16 model (Float16ToFloat32Pass) as ONNX Cast.</summary>
