@@ -32,7 +32,11 @@ public static class LayerProfile
         string dir = Path.Combine(BenchModel.SharedModels, model);
         string path = Path.Combine(dir, "model.onnx");
         var inputs = TestData.Inputs(Path.Combine(dir, "test_data_set_0"));
-        var opts = new CompileOptions { ModelPath = path, ClassName = "Prof", Namespace = "Bench" };
+        // Pin every input to its test data's shape, as the quick benchmark does (ppocr's input is dynamic).
+        IReadOnlyList<string> inputNames;
+        using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path)) inputNames = session.InputNames.ToList();
+        string shapes = string.Join(";", inputNames.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
+        var opts = new CompileOptions { ModelPath = path, ClassName = "Prof", Namespace = "Bench", InputShapes = shapes };
         CalibrationFolders.Result? calib = null;
         if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; }
         if (args.Contains("--dynamic")) opts.Quantize = QuantizeMode.Dynamic;
