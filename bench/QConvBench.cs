@@ -8,15 +8,17 @@
 #:property TieredCompilation=false
 #:project ../src/Q.Compiler.Core/Q.Compiler.Core.csproj
 #:project ../src/Q.Compiler.Kernels/Q.Compiler.Kernels.csproj
+#:project Timing/Q.Compiler.Bench.Timing.csproj
 using System;
 using System.Diagnostics;
 using System.Linq;
+using Q.Compiler.Bench;
 using Q.Compiler.Kernels;
 using Q.Compiler.Ops.QConv;
 using Q.Compiler.Quantization;
 
 var rng = new Random(1);
-Console.WriteLine($"QGemm path {QGemm.SelectedPath}, depthwise path {QConv2D.DepthwiseBest}, timing by {Clock.Kind}");
+Console.WriteLine($"QGemm path {QGemm.SelectedPath}, depthwise path {QConv2D.DepthwiseBest}, timing by {ThreadClock.Kind}");
 Console.WriteLine($"{"layer",-44} {"float us",9} {"int8 us",9} {"speed-up",8} {"nchw us",9} {"speed-up",8}");
 double totalF = 0, totalQ = 0;
 //    name                                   c   h    w    m  k  s  pad group
@@ -99,53 +101,4 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
     Console.WriteLine($"{name,-44} {tf,9:F1} {tq,9:F1} {tf / tq,7:F2}x{nchw}");
 }
 
-// The two kernels in alternating batches of ~20 ms of this thread's CPU time (clock_gettime(CLOCK_THREAD_CPUTIME_ID)
-// where available, else wall time), best of 15 each: the build machine is shared, and CPU time does not count the slices
-// other processes take.
-static (double, double) TimePair(Action a, Action b)
-{
-    for (int i = 0; i < 5; i++) { a(); b(); }
-    int Reps(Action run)
-    {
-        int reps = 1;
-        while (true)
-        {
-            double t0 = Clock.Now();
-            for (int i = 0; i < reps; i++) run();
-            if (Clock.Now() - t0 > 20_000) return reps;
-            reps *= 2;
-        }
-    }
-    int ra = Reps(a), rb = Reps(b);
-    double bestA = double.MaxValue, bestB = double.MaxValue;
-    for (int batch = 0; batch < 15; batch++)
-    {
-        double t0 = Clock.Now();
-        for (int i = 0; i < ra; i++) a();
-        bestA = Math.Min(bestA, (Clock.Now() - t0) / ra);
-        t0 = Clock.Now();
-        for (int i = 0; i < rb; i++) b();
-        bestB = Math.Min(bestB, (Clock.Now() - t0) / rb);
-    }
-    return (bestA, bestB);
-}
-
-static class Clock
-{
-    private struct Timespec { public long Sec; public long Nsec; }
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out Timespec ts);
-    private static readonly bool s_cpu = OperatingSystem.IsLinux() && Probe();
-    private static readonly Stopwatch s_wall = Stopwatch.StartNew();
-    public static string Kind => s_cpu ? "thread CPU time" : "wall time";
-
-    private static bool Probe() { try { return ClockGetTime(3, out _) == 0; } catch (DllNotFoundException) { return false; } catch (EntryPointNotFoundException) { return false; } }
-
-    /// <summary>Microseconds.</summary>
-    public static double Now()
-    {
-        if (!s_cpu) return s_wall.Elapsed.TotalMilliseconds * 1000;
-        ClockGetTime(3, out var ts);   // CLOCK_THREAD_CPUTIME_ID
-        return ts.Sec * 1e6 + ts.Nsec / 1e3;
-    }
-}
+static (double, double) TimePair(Action a, Action b) => PairTimer.Time(a, b, batchMicroseconds: 20_000, batches: 15);

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Q.Compiler.Bench;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
 using Q.Compiler.Tests.Support;

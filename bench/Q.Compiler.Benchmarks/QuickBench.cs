@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Intrinsics;
+using Q.Compiler.Bench;
 
 namespace Q.Compiler.Benchmarks;
 
@@ -181,32 +182,5 @@ public static class QuickBench
     {
         v.Sort();
         return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
-    }
-}
-
-/// <summary>The calling thread's CPU time (Linux clock_gettime(CLOCK_THREAD_CPUTIME_ID)), or wall time elsewhere.</summary>
-internal static class ThreadClock
-{
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    private struct TimeSpec { public long Seconds, Nanoseconds; }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    private const int ClockThreadCpuTime = 3;
-
-    public static bool IsCpuTime { get; } = OperatingSystem.IsLinux() && Probe();
-
-    private static bool Probe()
-    {
-        try { return ClockGetTime(ClockThreadCpuTime, out _) == 0; }
-        catch (DllNotFoundException) { return false; }
-        catch (EntryPointNotFoundException) { return false; }
-    }
-
-    public static double Microseconds()
-    {
-        if (IsCpuTime && ClockGetTime(ClockThreadCpuTime, out var t) == 0) return t.Seconds * 1e6 + t.Nanoseconds / 1e3;
-        return Stopwatch.GetTimestamp() * 1e6 / Stopwatch.Frequency;
     }
 }
