@@ -16,7 +16,7 @@ namespace Q.Compiler.Kernels
     /// ox is then slot ox + t / s of phase t mod s.
     /// </para>
     /// </summary>
-    internal static class PaddedPlane
+    internal static partial class PaddedPlane
     {
         /// <summary>
         /// Fills <paramref name="dst"/> (at least ph · s · pws floats) from <paramref name="x"/> (h · w floats). The

@@ -8,7 +8,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Q.Compiler.Kernels
 {
-    // Requires: QGemm, Requantize
+    // Requires: QGemm, Requantize, PaddedPlane
     /// <summary>
     /// Integer convolution on NCHW uint8 activations with int8 weights (QLinearConv, ConvInteger), through <see cref="QGemm"/>:
     /// the GEMM's rows are output pixels, its columns output channels, its depth K = C/G · KH · KW.
@@ -269,7 +269,7 @@ namespace Q.Compiler.Kernels
                     int rest = cols - j;
                     if (rest > 0)
                     {
-                        for (int ii = 0; ii < 16; ii++) CopyRow(ref Unsafe.Add(ref s0, (i + ii) * srcStride + j), ref Unsafe.Add(ref b0, ii * 16), rest);
+                        for (int ii = 0; ii < 16; ii++) PaddedPlane.CopyRow(ref Unsafe.Add(ref s0, (i + ii) * srcStride + j), ref Unsafe.Add(ref b0, ii * 16), rest);
                         Transpose16(ref b0, 16, ref t0, 16);
                         for (int jj = 0; jj < rest; jj++)
                             Vector128.LoadUnsafe(ref Unsafe.Add(ref t0, jj * 16)).StoreUnsafe(ref Unsafe.Add(ref d0, (j + jj) * dstStride + i));
@@ -283,7 +283,7 @@ namespace Q.Compiler.Kernels
                 {
                     for (int ii = 0; ii < rows; ii++) Vector128.LoadUnsafe(ref Unsafe.Add(ref s0, ii * srcStride + j)).StoreUnsafe(ref Unsafe.Add(ref b0, ii * 16));
                     Transpose16(ref b0, 16, ref t0, 16);
-                    for (int jj = 0; jj < 16; jj++) CopyRow(ref Unsafe.Add(ref t0, jj * 16), ref Unsafe.Add(ref d0, (j + jj) * dstStride), rows);
+                    for (int jj = 0; jj < 16; jj++) PaddedPlane.CopyRow(ref Unsafe.Add(ref t0, jj * 16), ref Unsafe.Add(ref d0, (j + jj) * dstStride), rows);
                 }
                 for (; j < cols; j++)
                     for (int ii = 0; ii < rows; ii++)

@@ -8,7 +8,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Q.Compiler.Kernels
 {
-    // Requires: Requantize
+    // Requires: Requantize, PaddedPlane
     /// <summary>
     /// Integer convolution (QLinearConv, one group, symmetric weights) as an NCHW-native GEMM: rows are output channels
     /// (the weights), columns are output pixels (the activations), so a tile of results is stored straight into the output
@@ -280,41 +280,11 @@ namespace Q.Compiler.Kernels
         private static void PadImage(ReadOnlySpan<byte> x, Span<byte> padded, int c, int h, int wd, int ph, int pws, int strideW,
             int padTop, int padLeft, byte zero)
         {
-            int rowBytes = strideW * pws;
-            padded.Slice(0, c * ph * rowBytes).Fill(zero);
-            ref byte p0 = ref MemoryMarshal.GetReference(padded);
+            int planeBytes = ph * strideW * pws;
+            padded.Slice(0, c * planeBytes).Fill(zero);
+            var g = new PaddedPlane.Geometry(h, wd, padTop, padLeft, strideW, pws);
             for (int ic = 0; ic < c; ic++)
-                for (int iy = 0; iy < h; iy++)
-                {
-                    ReadOnlySpan<byte> src = x.Slice((ic * h + iy) * wd, wd);
-                    ref byte row = ref Unsafe.Add(ref p0, (ic * ph + iy + padTop) * rowBytes);
-                    if (strideW == 1)
-                    {
-                        src.CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref row, padLeft), wd));
-                        continue;
-                    }
-                    int ix = 0;
-                    if (strideW == 2 && Vector128.IsHardwareAccelerated)
-                    {
-                        // Even input columns go to phase padLeft % 2 from padLeft / 2, odd ones to the other phase from (padLeft + 1) / 2.
-                        ref byte even = ref Unsafe.Add(ref row, (padLeft & 1) * pws + (padLeft >> 1));
-                        ref byte odd = ref Unsafe.Add(ref row, ((padLeft + 1) & 1) * pws + ((padLeft + 1) >> 1));
-                        ref byte s = ref MemoryMarshal.GetReference(src);
-                        var lowBytes = Vector128.Create((ushort)0xFF);
-                        for (; ix + 32 <= wd; ix += 32)
-                        {
-                            var v0 = Vector128.LoadUnsafe(ref s, (nuint)ix).AsUInt16();
-                            var v1 = Vector128.LoadUnsafe(ref s, (nuint)ix + 16).AsUInt16();
-                            Vector128.Narrow(v0 & lowBytes, v1 & lowBytes).StoreUnsafe(ref even, (nuint)(ix / 2));
-                            Vector128.Narrow(Vector128.ShiftRightLogical(v0, 8), Vector128.ShiftRightLogical(v1, 8)).StoreUnsafe(ref odd, (nuint)(ix / 2));
-                        }
-                    }
-                    for (; ix < wd; ix++)
-                    {
-                        int j = ix + padLeft;
-                        Unsafe.Add(ref row, j % strideW * pws + j / strideW) = src[ix];
-                    }
-                }
+                PaddedPlane.CopyInterior(x.Slice(ic * h * wd, h * wd), padded.Slice(ic * planeBytes, planeBytes), g);
         }
 
         /// <summary>
