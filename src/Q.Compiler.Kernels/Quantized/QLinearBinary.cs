@@ -166,7 +166,13 @@ namespace Q.Compiler.Kernels
             ref byte br = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), bo);
             ref byte yr = ref MemoryMarshal.GetReference(y);
             bool vec = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && !(sa == 0 && sb == 0);
-            if (vec && path == Path.Vector256)
+            if (vec && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255)
+            {
+                // Mul is symmetric: the contiguous operand goes first, a broadcast one becomes the row constant.
+                i = sa == 0 ? MulAvx2(ref br, zb, ref ar, za, true, y, m, shift, accLimit, zy, lo, hi)
+                    : MulAvx2(ref ar, za, ref br, zb, sb == 0, y, m, shift, accLimit, zy, lo, hi);
+            }
+            else if (vec && path == Path.Vector256)
             {
                 var vza = Vector256.Create(sa == 0 ? za - ar : za); var vzb = Vector256.Create(sb == 0 ? zb - br : zb);
                 var vlim = Vector256.Create(accLimit); var vnlim = Vector256.Create(-accLimit);
@@ -207,6 +213,62 @@ namespace Q.Compiler.Kernels
                 int v = Requantize.Apply(acc, m, shift) + zy;
                 Unsafe.Add(ref yr, i) = (byte)Math.Min(hi, Math.Max(lo, v));
             }
+        }
+
+        /// <summary>
+        /// AVX2 QLinearMul of whole 32-element blocks (b contiguous, or the scalar b[0] when <paramref name="bScalar"/>); returns
+        /// the count done. (a − za) and (b − zb) are int16 lanes whose exact int32 products come from vpmullw/vpmulhw,
+        /// unpacked in-lane. round(acc·m·2^−s) with ties toward +∞ is one vpmuldq per even and odd int32 lane with a uniform
+        /// logical shift: the bias 2^62 (plus the rounding half) keeps acc·m (|acc·m| &lt; 2^47) non-negative, and the
+        /// 2^(62−s) it adds after the shift is subtracted with zy, modulo 2^32, from the low halves. |acc| ≤ 255² so the
+        /// ±accLimit clamp is only needed when acc·m·2^−s could leave int32 (huge multipliers). The saturating packs
+        /// clamp to [0, 255], then [lo, hi] on the bytes.
+        /// </summary>
+        private static int MulAvx2(ref byte ar, int za, ref byte br, int zb, bool bScalar, Span<byte> y, int m, int shift, int accLimit,
+            int zy, int lo, int hi)
+        {
+            int n = y.Length, i = 0;
+            ref byte yr = ref MemoryMarshal.GetReference(y);
+            var vza = Vector256.Create((short)za); var vzb = Vector256.Create((short)zb);
+            var vk = Vector256.Create((short)(br - zb));
+            bool clamp = accLimit < 255 * 255;
+            var vlim = Vector256.Create(accLimit); var vnlim = Vector256.Create(-accLimit);
+            var vm = Vector256.Create(m);
+            var bias = Vector256.Create((1L << 62) + (1L << (shift - 1)));
+            var count = Vector128.CreateScalar((long)shift);
+            var vz = Vector256.Create(unchecked(zy - (int)(1L << (62 - shift))));   // modulo 2^32: zy when 62 − s ≥ 32
+            var vlo = Vector256.Create((byte)lo); var vhi = Vector256.Create((byte)hi);
+            for (; i + 32 <= n; i += 32)
+            {
+                var t0 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref ar, (nuint)i)) - vza;
+                var t1 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref ar, (nuint)(i + 16))) - vza;
+                var u0 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref br, (nuint)i)) - vzb;
+                var u1 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref br, (nuint)(i + 16))) - vzb;
+                var l0 = Avx2.MultiplyLow(t0, u0); var h0 = Avx2.MultiplyHigh(t0, u0);
+                var l1 = Avx2.MultiplyLow(t1, u1); var h1 = Avx2.MultiplyHigh(t1, u1);
+                // In-lane unpacks: [0–3 | 8–11], [4–7 | 12–15] (and +16), which the in-lane packs put back in order.
+                var acc0 = Avx2.UnpackLow(l0, h0).AsInt32(); var acc1 = Avx2.UnpackHigh(l0, h0).AsInt32();
+                var acc2 = Avx2.UnpackLow(l1, h1).AsInt32(); var acc3 = Avx2.UnpackHigh(l1, h1).AsInt32();
+                if (clamp)
+                {
+                    acc0 = Avx2.Min(Avx2.Max(acc0, vnlim), vlim); acc1 = Avx2.Min(Avx2.Max(acc1, vnlim), vlim);
+                    acc2 = Avx2.Min(Avx2.Max(acc2, vnlim), vlim); acc3 = Avx2.Min(Avx2.Max(acc3, vnlim), vlim);
+                }
+                var p0 = Avx2.PackSignedSaturate(MulRound(acc0, vm, bias, count, vz), MulRound(acc1, vm, bias, count, vz));
+                var p1 = Avx2.PackSignedSaturate(MulRound(acc2, vm, bias, count, vz), MulRound(acc3, vm, bias, count, vz));
+                var bytes = Avx2.Permute4x64(Avx2.PackUnsignedSaturate(p0, p1).AsInt64(), 0b11_01_10_00).AsByte();
+                Avx2.Min(Avx2.Max(bytes, vlo), vhi).StoreUnsafe(ref yr, (nuint)i);
+            }
+            return i;
+        }
+
+        /// <summary>8 lanes of round(acc·m·2^−s) + zy (ties toward +∞) for |acc·m| &lt; 2^62 with a result within int32; see <see cref="MulAvx2"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> MulRound(Vector256<int> acc, Vector256<int> m, Vector256<long> bias, Vector128<long> shift, Vector256<int> zy)
+        {
+            var even = Avx2.ShiftRightLogical(Avx2.Add(Avx2.Multiply(acc, m), bias), shift);
+            var odd = Avx2.ShiftRightLogical(Avx2.Add(Avx2.Multiply(Avx2.ShiftRightLogical(acc.AsInt64(), 32).AsInt32(), m), bias), shift);
+            return Avx2.Add(Avx2.Blend(even.AsInt32(), Avx2.ShiftLeftLogical(odd, 32).AsInt32(), 0b10101010), zy);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -59,6 +59,8 @@ public class QContribOpTests
         new object[] { "31", "31" }, new object[] { "32", "32" }, new object[] { "33", "33" }, new object[] { "100", "100" },
         new object[] { "3x37", "37" }, new object[] { "2x3x5", "3x1" }, new object[] { "1", "45" }, new object[] { "70", "1" },
         new object[] { "4x33", "4x1" }, new object[] { "2x1x65", "1x3x65" },
+        // Squeeze-excite: a plane times one value per channel (either side), rows of whole and partial 32-byte blocks.
+        new object[] { "3x64", "3x1" }, new object[] { "5x96", "5x1" }, new object[] { "4x1", "4x70" }, new object[] { "2x3x40", "2x3x1" },
     };
 
     [Theory]
@@ -71,6 +73,8 @@ public class QContribOpTests
         {
             (0.02f, 0, 0.03f, 0, 0.05f, 0), (0.1f, 255, 0.004f, 128, 0.01f, 0), (0.05f, 3, 0.07f, 250, 0.002f, 255),
             (0.013f, 128, 0.013f, 128, 0.026f, 128), (1.5f, 17, 0.25f, 200, 0.75f, 99), (1e-4f, 60, 2e-4f, 1, 3e-2f, 7),
+            // Mul's multiplier 1e5: accumulators beyond ±accLimit (10737) are clamped before rounding.
+            (1f, 128, 1f, 120, 1e-5f, 128),
         };
         foreach (var (fa, za, fb, zb, fc, zc) in cases)
         {
