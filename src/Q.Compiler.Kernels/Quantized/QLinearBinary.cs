@@ -51,6 +51,22 @@ namespace Q.Compiler.Kernels
             int inner = dims[rank - 1], sa = aStrides[rank - 1], sb = bStrides[rank - 1];
             if (inner == 0) return;
             int rows = y.Length / inner;
+            if (mul && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255 && rank == 2)
+            {
+                // Squeeze-excite's plane × one value per channel, after coalescing: [rows, inner] × [rows, 1] (either side).
+                ref byte ar = ref MemoryMarshal.GetReference(a);
+                ref byte br = ref MemoryMarshal.GetReference(b);
+                if (sa == 1 && aStrides[0] == inner && sb == 0 && bStrides[0] == 1)
+                {
+                    MulAvx2(ref ar, za, inner, ref br, zb, 1, true, y, rows, inner, ma, shift, accLimit, zy, lo, hi);
+                    return;
+                }
+                if (sb == 1 && bStrides[0] == inner && sa == 0 && aStrides[0] == 1)
+                {
+                    MulAvx2(ref br, zb, inner, ref ar, za, 1, true, y, rows, inner, ma, shift, accLimit, zy, lo, hi);
+                    return;
+                }
+            }
             Span<int> idx = stackalloc int[rank];
             int ao = 0, bo = 0;
             for (int r = 0; r < rows; r++)
@@ -169,8 +185,9 @@ namespace Q.Compiler.Kernels
             if (vec && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255)
             {
                 // Mul is symmetric: the contiguous operand goes first, a broadcast one becomes the row constant.
-                i = sa == 0 ? MulAvx2(ref br, zb, ref ar, za, true, y, m, shift, accLimit, zy, lo, hi)
-                    : MulAvx2(ref ar, za, ref br, zb, sb == 0, y, m, shift, accLimit, zy, lo, hi);
+                if (sa == 0) MulAvx2(ref br, zb, 0, ref ar, za, 0, true, y, 1, n, m, shift, accLimit, zy, lo, hi);
+                else MulAvx2(ref ar, za, 0, ref br, zb, 0, sb == 0, y, 1, n, m, shift, accLimit, zy, lo, hi);
+                return;
             }
             else if (vec && path == Path.Vector256)
             {
@@ -216,59 +233,78 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// AVX2 QLinearMul of whole 32-element blocks (b contiguous, or the scalar b[0] when <paramref name="bScalar"/>); returns
-        /// the count done. (a − za) and (b − zb) are int16 lanes whose exact int32 products come from vpmullw/vpmulhw,
-        /// unpacked in-lane. round(acc·m·2^−s) with ties toward +∞ is one vpmuldq per even and odd int32 lane with a uniform
-        /// logical shift: the bias 2^62 (plus the rounding half) keeps acc·m (|acc·m| &lt; 2^47) non-negative, and the
-        /// 2^(62−s) it adds after the shift is subtracted with zy, modulo 2^32, from the low halves. |acc| ≤ 255² so the
-        /// ±accLimit clamp is only needed when acc·m·2^−s could leave int32 (huge multipliers). The saturating packs
-        /// clamp to [0, 255], then [lo, hi] on the bytes.
+        /// AVX2 QLinearMul of <paramref name="rows"/> rows of <paramref name="inner"/> elements: row r of a starts at
+        /// r·<paramref name="aStep"/>, b is contiguous there (at r·<paramref name="bStep"/>) or, when
+        /// <paramref name="bScalar"/>, the one value b[r·bStep] (squeeze-excite's per-channel factor). (a − za) and
+        /// (b − zb) are int16 lanes whose exact int32 products come from vpmullw/vpmulhw, unpacked in-lane.
+        /// round(acc·m·2^−s) with ties toward +∞ is one vpmuldq per even and odd int32 lane and a uniform logical shift:
+        /// the bias 2^62 (plus the rounding half) keeps acc·m (|acc·m| &lt; 2^47) non-negative, and the 2^(62−s) it adds
+        /// after the shift is subtracted with zy, modulo 2^32, from the low halves. For s ≥ 32 the odd lanes shift by
+        /// s − 32 only, which leaves their result in the high half where the blend takes it. |acc| ≤ 255², so the
+        /// ±accLimit clamp is only needed when acc·m·2^−s could leave int32 (huge multipliers). The saturating packs clamp
+        /// to [0, 255], then [lo, hi] on the bytes; a row's last inner mod 32 elements take the scalar formula.
         /// </summary>
-        private static int MulAvx2(ref byte ar, int za, ref byte br, int zb, bool bScalar, Span<byte> y, int m, int shift, int accLimit,
-            int zy, int lo, int hi)
+        private static void MulAvx2(ref byte ar, int za, int aStep, ref byte br, int zb, int bStep, bool bScalar, Span<byte> y,
+            int rows, int inner, int m, int shift, int accLimit, int zy, int lo, int hi)
         {
-            int n = y.Length, i = 0;
-            ref byte yr = ref MemoryMarshal.GetReference(y);
+            ref byte y0 = ref MemoryMarshal.GetReference(y);
             var vza = Vector256.Create((short)za); var vzb = Vector256.Create((short)zb);
-            var vk = Vector256.Create((short)(br - zb));
             bool clamp = accLimit < 255 * 255;
             var vlim = Vector256.Create(accLimit); var vnlim = Vector256.Create(-accLimit);
             var vm = Vector256.Create(m);
             var bias = Vector256.Create((1L << 62) + (1L << (shift - 1)));
+            bool high = shift >= 32;
             var count = Vector128.CreateScalar((long)shift);
+            var oddCount = Vector128.CreateScalar((long)(high ? shift - 32 : shift));
             var vz = Vector256.Create(unchecked(zy - (int)(1L << (62 - shift))));   // modulo 2^32: zy when 62 − s ≥ 32
             var vlo = Vector256.Create((byte)lo); var vhi = Vector256.Create((byte)hi);
-            for (; i + 32 <= n; i += 32)
+            for (int r = 0; r < rows; r++)
             {
-                var t0 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref ar, (nuint)i)) - vza;
-                var t1 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref ar, (nuint)(i + 16))) - vza;
-                var u0 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref br, (nuint)i)) - vzb;
-                var u1 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref br, (nuint)(i + 16))) - vzb;
-                var l0 = Avx2.MultiplyLow(t0, u0); var h0 = Avx2.MultiplyHigh(t0, u0);
-                var l1 = Avx2.MultiplyLow(t1, u1); var h1 = Avx2.MultiplyHigh(t1, u1);
-                // In-lane unpacks: [0–3 | 8–11], [4–7 | 12–15] (and +16), which the in-lane packs put back in order.
-                var acc0 = Avx2.UnpackLow(l0, h0).AsInt32(); var acc1 = Avx2.UnpackHigh(l0, h0).AsInt32();
-                var acc2 = Avx2.UnpackLow(l1, h1).AsInt32(); var acc3 = Avx2.UnpackHigh(l1, h1).AsInt32();
-                if (clamp)
+                ref byte arow = ref Unsafe.Add(ref ar, r * aStep);
+                ref byte brow = ref Unsafe.Add(ref br, r * bStep);
+                ref byte yr = ref Unsafe.Add(ref y0, r * inner);
+                var vk = Vector256.Create((short)(brow - zb));
+                int i = 0;
+                for (; i + 32 <= inner; i += 32)
                 {
-                    acc0 = Avx2.Min(Avx2.Max(acc0, vnlim), vlim); acc1 = Avx2.Min(Avx2.Max(acc1, vnlim), vlim);
-                    acc2 = Avx2.Min(Avx2.Max(acc2, vnlim), vlim); acc3 = Avx2.Min(Avx2.Max(acc3, vnlim), vlim);
+                    var t0 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref arow, (nuint)i)) - vza;
+                    var t1 = Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref arow, (nuint)(i + 16))) - vza;
+                    var u0 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref brow, (nuint)i)) - vzb;
+                    var u1 = bScalar ? vk : Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref brow, (nuint)(i + 16))) - vzb;
+                    var l0 = Avx2.MultiplyLow(t0, u0); var h0 = Avx2.MultiplyHigh(t0, u0);
+                    var l1 = Avx2.MultiplyLow(t1, u1); var h1 = Avx2.MultiplyHigh(t1, u1);
+                    // In-lane unpacks: [0–3 | 8–11], [4–7 | 12–15] (and +16), which the in-lane packs put back in order.
+                    var acc0 = Avx2.UnpackLow(l0, h0).AsInt32(); var acc1 = Avx2.UnpackHigh(l0, h0).AsInt32();
+                    var acc2 = Avx2.UnpackLow(l1, h1).AsInt32(); var acc3 = Avx2.UnpackHigh(l1, h1).AsInt32();
+                    if (clamp)
+                    {
+                        acc0 = Avx2.Min(Avx2.Max(acc0, vnlim), vlim); acc1 = Avx2.Min(Avx2.Max(acc1, vnlim), vlim);
+                        acc2 = Avx2.Min(Avx2.Max(acc2, vnlim), vlim); acc3 = Avx2.Min(Avx2.Max(acc3, vnlim), vlim);
+                    }
+                    var p0 = Avx2.PackSignedSaturate(MulRound(acc0, vm, bias, count, oddCount, high, vz), MulRound(acc1, vm, bias, count, oddCount, high, vz));
+                    var p1 = Avx2.PackSignedSaturate(MulRound(acc2, vm, bias, count, oddCount, high, vz), MulRound(acc3, vm, bias, count, oddCount, high, vz));
+                    var bytes = Avx2.Permute4x64(Avx2.PackUnsignedSaturate(p0, p1).AsInt64(), 0b11_01_10_00).AsByte();
+                    Avx2.Min(Avx2.Max(bytes, vlo), vhi).StoreUnsafe(ref yr, (nuint)i);
                 }
-                var p0 = Avx2.PackSignedSaturate(MulRound(acc0, vm, bias, count, vz), MulRound(acc1, vm, bias, count, vz));
-                var p1 = Avx2.PackSignedSaturate(MulRound(acc2, vm, bias, count, vz), MulRound(acc3, vm, bias, count, vz));
-                var bytes = Avx2.Permute4x64(Avx2.PackUnsignedSaturate(p0, p1).AsInt64(), 0b11_01_10_00).AsByte();
-                Avx2.Min(Avx2.Max(bytes, vlo), vhi).StoreUnsafe(ref yr, (nuint)i);
+                for (; i < inner; i++)
+                {
+                    int acc = (Unsafe.Add(ref arow, i) - za) * ((bScalar ? brow : Unsafe.Add(ref brow, i)) - zb);
+                    acc = Math.Max(-accLimit, Math.Min(accLimit, acc));
+                    int v = Requantize.Apply(acc, m, shift) + zy;
+                    Unsafe.Add(ref yr, i) = (byte)Math.Min(hi, Math.Max(lo, v));
+                }
             }
-            return i;
         }
 
         /// <summary>8 lanes of round(acc·m·2^−s) + zy (ties toward +∞) for |acc·m| &lt; 2^62 with a result within int32; see <see cref="MulAvx2"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> MulRound(Vector256<int> acc, Vector256<int> m, Vector256<long> bias, Vector128<long> shift, Vector256<int> zy)
+        private static Vector256<int> MulRound(Vector256<int> acc, Vector256<int> m, Vector256<long> bias, Vector128<long> shift,
+            Vector128<long> oddShift, bool high, Vector256<int> zy)
         {
             var even = Avx2.ShiftRightLogical(Avx2.Add(Avx2.Multiply(acc, m), bias), shift);
-            var odd = Avx2.ShiftRightLogical(Avx2.Add(Avx2.Multiply(Avx2.ShiftRightLogical(acc.AsInt64(), 32).AsInt32(), m), bias), shift);
-            return Avx2.Add(Avx2.Blend(even.AsInt32(), Avx2.ShiftLeftLogical(odd, 32).AsInt32(), 0b10101010), zy);
+            var odd = Avx2.ShiftRightLogical(Avx2.Add(Avx2.Multiply(Avx2.ShiftRightLogical(acc.AsInt64(), 32).AsInt32(), m), bias), oddShift);
+            if (!high) odd = Avx2.ShiftLeftLogical(odd, 32);
+            return Avx2.Add(Avx2.Blend(even.AsInt32(), odd.AsInt32(), 0b10101010), zy);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
