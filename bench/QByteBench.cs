@@ -1,6 +1,6 @@
-// Times the uint8 element kernels of ppocr-cls-mobile's int8 build on its shapes, one thread: the squeeze-excite
-// QLinearMul ([C,H·W] × [C,1]) per path against the float broadcast multiply, and the 256-entry table lookup
-// (QLinearHardSwish) per path against a float HardSwish loop.
+// Times the uint8 element kernels of ppocr-cls-mobile's int8 build on its shapes, one thread, per path: the
+// squeeze-excite QLinearMul ([C,H·W] × [C,1], and one long row) and the 256-entry table lookup (QLinearHardSwish).
+// (The float twins are in the model's per-layer profile: --profile ppocr-cls-mobile in Q.Compiler.Benchmarks.)
 // Run: dotnet run -c Release bench/QByteBench.cs [filter]
 // (A file-based app; it builds Q.Compiler.Kernels' sources into itself under the name the kernels grant access to.)
 #:property AssemblyName=Q.Compiler.Benchmarks
@@ -29,20 +29,10 @@ void Mul(string name, int c, int plane)
 {
     if (!name.Contains(filter)) return;
     var a = Bytes(c * plane); var b = Bytes(c); var y = new byte[c * plane];
-    var af = a.Select(v => v * 0.05f).ToArray(); var bf = b.Select(v => v * 0.004f).ToArray(); var yf = new float[c * plane];
-    Action f = () =>
-    {
-        for (int ch = 0; ch < c; ch++)
-        {
-            float s = bf[ch];
-            var xs = af.AsSpan(ch * plane, plane); var ys = yf.AsSpan(ch * plane, plane);
-            for (int i = 0; i < plane; i++) ys[i] = xs[i] * s;
-        }
-    };
     // sA·sB/sC = 0.05·0.004/0.03 as QFixedMultiplier.FromReal makes it.
     double real = 0.05 * 0.004 / 0.03;
     int e = (int)Math.Floor(Math.Log2(real)) + 1, shift = 31 - e, m = (int)Math.Round(real * Math.Pow(2, shift));
-    var line = $"{name,-24} float {Time(f),8:F2}";
+    var line = $"{name,-24}";
     foreach (var path in Enum.GetValues<QLinearBinary.Path>().Where(QLinearBinary.IsSupported))
     {
         Action q = () => QLinearBinary.Run(path, true, a, b, y, [c, plane], [plane, 1], [1, 0], 3, 0, m, 0, shift, int.MaxValue, 5, 0, 255);
@@ -55,9 +45,7 @@ void Lookup(string name, int n)
 {
     if (!name.Contains(filter)) return;
     var x = Bytes(n); var table = Bytes(256); var y = new byte[n];
-    var xf = x.Select(v => (v - 100) * 0.05f).ToArray(); var yf = new float[n];
-    Action f = () => { for (int i = 0; i < n; i++) { float v = xf[i]; yf[i] = v * Math.Clamp(v / 6 + 0.5f, 0f, 1f); } };
-    var line = $"{name,-24} float {Time(f),8:F2}";
+    var line = $"{name,-24}";
     foreach (var path in Enum.GetValues<QLookup.Path>().Where(QLookup.IsSupported))
     {
         Action q = () => QLookup.RunPath(path, x, table, y);
