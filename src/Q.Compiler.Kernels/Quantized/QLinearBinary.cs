@@ -17,7 +17,8 @@ namespace Q.Compiler.Kernels
     /// <item>Mul: y = clamp(zy + round((a − za)(b − zb) · m·2^−s), lo, hi), the product clamped to ±accLimit first, the
     /// rounding that of <see cref="Requantize"/> (64-bit product, ties toward +∞).</item>
     /// </list>
-    /// The innermost dimension is vectorized when both operands are contiguous there or one is broadcast.
+    /// The innermost dimension is vectorized when both operands are contiguous there or one is broadcast; on AVX2 a Mul of
+    /// rows by one value per row (squeeze-excite's [C, H·W] × [C, 1]) runs in one call (see <see cref="MulAvx2"/>).
     /// </summary>
     internal static class QLinearBinary
     {
@@ -182,29 +183,12 @@ namespace Q.Compiler.Kernels
             ref byte br = ref Unsafe.Add(ref MemoryMarshal.GetReference(b), bo);
             ref byte yr = ref MemoryMarshal.GetReference(y);
             bool vec = (sa == 1 || sa == 0) && (sb == 1 || sb == 0) && !(sa == 0 && sb == 0);
-            if (vec && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255)
+            if (vec && path == Path.Vector256 && Avx2.IsSupported && lo >= 0 && hi <= 255)   // (Vector256 accelerated means AVX2; uint8 bounds)
             {
                 // Mul is symmetric: the contiguous operand goes first, a broadcast one becomes the row constant.
                 if (sa == 0) MulAvx2(ref br, zb, 0, ref ar, za, 0, true, y, 1, n, m, shift, accLimit, zy, lo, hi);
                 else MulAvx2(ref ar, za, 0, ref br, zb, 0, sb == 0, y, 1, n, m, shift, accLimit, zy, lo, hi);
                 return;
-            }
-            else if (vec && path == Path.Vector256)
-            {
-                var vza = Vector256.Create(sa == 0 ? za - ar : za); var vzb = Vector256.Create(sb == 0 ? zb - br : zb);
-                var vlim = Vector256.Create(accLimit); var vnlim = Vector256.Create(-accLimit);
-                var vz = Vector256.Create(zy); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
-                for (; i + 32 <= n; i += 32)
-                {
-                    var va = sa == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref ar, (nuint)i);
-                    var vb = sb == 0 ? Vector256<byte>.Zero : Vector256.LoadUnsafe(ref br, (nuint)i);
-                    var (a0, a1, a2, a3) = Widen(va); var (b0, b1, b2, b3) = Widen(vb);
-                    var r0 = MulFinish((a0 - vza) * (b0 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
-                    var r1 = MulFinish((a1 - vza) * (b1 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
-                    var r2 = MulFinish((a2 - vza) * (b2 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
-                    var r3 = MulFinish((a3 - vza) * (b3 - vzb), m, shift, vnlim, vlim, vz, vlo, vhi);
-                    Vector256.Narrow(Vector256.Narrow(r0, r1).AsUInt16(), Vector256.Narrow(r2, r3).AsUInt16()).StoreUnsafe(ref yr, (nuint)i);
-                }
             }
             else if (vec && path == Path.Vector128)
             {
@@ -308,30 +292,11 @@ namespace Q.Compiler.Kernels
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> MulFinish(Vector256<int> acc, int m, int shift, Vector256<int> nlim, Vector256<int> lim,
-            Vector256<int> zy, Vector256<int> lo, Vector256<int> hi)
-        {
-            acc = Vector256.Min(Vector256.Max(acc, nlim), lim);
-            return Vector256.Min(Vector256.Max(Apply(acc, m, shift) + zy, lo), hi);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector128<int> MulFinish(Vector128<int> acc, int m, int shift, Vector128<int> nlim, Vector128<int> lim,
             Vector128<int> zy, Vector128<int> lo, Vector128<int> hi)
         {
             acc = Vector128.Min(Vector128.Max(acc, nlim), lim);
             return Vector128.Min(Vector128.Max(Apply(acc, m, shift) + zy, lo), hi);
-        }
-
-        /// <summary>8 lanes of round(acc·m·2^−s) (|acc·m·2^−s| &lt; 2^31): AVX2's vpmuldq pair, else 64-bit lanes.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> Apply(Vector256<int> acc, int m, int shift)
-        {
-            if (Avx2.IsSupported) return Requantize.Avx2Apply(acc, Vector256.Create(m), Vector256.Create(shift));
-            var r = Vector256.Create(1L << (shift - 1));
-            var lo = Vector256.ShiftRightArithmetic(Vector256.WidenLower(acc) * m + r, shift);
-            var hi = Vector256.ShiftRightArithmetic(Vector256.WidenUpper(acc) * m + r, shift);
-            return Vector256.Narrow(lo, hi);
         }
 
         /// <summary>4 lanes of round(acc·m·2^−s): Arm's SMULL + SRSHL, else 64-bit lanes.</summary>
