@@ -1,6 +1,9 @@
 // Times the uint8 element kernels of ppocr-cls-mobile's int8 build on its shapes, one thread, per path: the
 // squeeze-excite QLinearMul ([C,H·W] × [C,1], and one long row) and the 256-entry table lookup (QLinearHardSwish).
 // (The float twins are in the model's per-layer profile: --profile ppocr-cls-mobile in Q.Compiler.Benchmarks.)
+// "fusion": what fusing HardSwish into a convolution's requantization epilogue would save, on int32 accumulators of
+// a layer's size: the epilogue alone (what the conv pays today), epilogue + the separate table lookup pass (today's
+// HardSwish), and an epilogue that applies HardSwish in float before rounding (the proposed fused form).
 // Run: dotnet run -c Release bench/QByteBench.cs [filter]
 // (A file-based app; it builds Q.Compiler.Kernels' sources into itself under the name the kernels grant access to.)
 #:property AssemblyName=Q.Compiler.Benchmarks
@@ -11,6 +14,8 @@
 #:project Timing/Q.Compiler.Bench.Timing.csproj
 using System;
 using System.Linq;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Q.Compiler.Bench;
 using Q.Compiler.Kernels;
 
@@ -24,6 +29,8 @@ Mul("mul 1x38400 (one row)", 1, 38400);
 Lookup("lookup 8x24x96", 8 * 24 * 96);
 Lookup("lookup 88x3x96", 88 * 3 * 96);
 Lookup("lookup 200x2x96", 200 * 2 * 96);
+Fusion("fusion 200x2x96", 200 * 2 * 96);
+Fusion("fusion 88x3x96", 88 * 3 * 96);
 
 void Mul(string name, int c, int plane)
 {
@@ -52,6 +59,39 @@ void Lookup(string name, int n)
         line += $"  {path} {Time(q),8:F2}";
     }
     Console.WriteLine(line);
+}
+
+void Fusion(string name, int n)
+{
+    if (!name.Contains(filter) || !Avx2.IsSupported) return;
+    var acc = Enumerable.Range(0, n).Select(_ => rng.Next(-40000, 40000)).ToArray();
+    var mid = new byte[n]; var y = new byte[n]; var table = Bytes(256);
+    float scale = 1f / 300, sy6 = 0.05f / 6;
+    Action plain = () => Epilogue(acc, mid, scale, 0f, 128, false);
+    Action separate = () => { Epilogue(acc, mid, scale, 0f, 128, false); QLookup.Run(mid, table, y); };
+    Action fused = () => Epilogue(acc, y, scale, sy6, 128, true);
+    Console.WriteLine($"{name,-24}  epilogue {Time(plain),8:F2}  + lookup pass {Time(separate),8:F2}  fused HardSwish {Time(fused),8:F2}");
+}
+
+// acc → u = acc·scale → (HardSwish in output units: u·clamp(u·sy/6 + 0.5, 0, 1)) → round half even → + zy → [0, 255].
+static void Epilogue(int[] acc, byte[] y, float scale, float sy6, int zy, bool hardSwish)
+{
+    var vs = Vector256.Create(scale); var v6 = Vector256.Create(sy6);
+    var half = Vector256.Create(0.5f); var one = Vector256.Create(1f); var vz = Vector256.Create(zy);
+    for (int i = 0; i + 32 <= acc.Length; i += 32)
+    {
+        var r0 = Step(Vector256.LoadUnsafe(ref acc[i])); var r1 = Step(Vector256.LoadUnsafe(ref acc[i + 8]));
+        var r2 = Step(Vector256.LoadUnsafe(ref acc[i + 16])); var r3 = Step(Vector256.LoadUnsafe(ref acc[i + 24]));
+        var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(r0, r1), Avx2.PackSignedSaturate(r2, r3));
+        Avx2.Permute4x64(bytes.AsInt64(), 0b11_01_10_00).AsByte().StoreUnsafe(ref y[i]);
+    }
+
+    Vector256<int> Step(Vector256<int> a)
+    {
+        var u = Vector256.ConvertToSingle(a) * vs;
+        if (hardSwish) u *= Vector256.Min(Vector256.Max(u * v6 + half, Vector256<float>.Zero), one);
+        return Avx.ConvertToVector256Int32(u) + vz;
+    }
 }
 
 byte[] Bytes(int n) { var b = new byte[n]; rng.NextBytes(b); return b; }
