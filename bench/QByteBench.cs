@@ -76,22 +76,25 @@ void Fusion(string name, int n)
 // acc → u = acc·scale → (HardSwish in output units: u·clamp(u·sy/6 + 0.5, 0, 1)) → round half even → + zy → [0, 255].
 static void Epilogue(int[] acc, byte[] y, float scale, float sy6, int zy, bool hardSwish)
 {
-    var vs = Vector256.Create(scale); var v6 = Vector256.Create(sy6);
-    var half = Vector256.Create(0.5f); var one = Vector256.Create(1f); var vz = Vector256.Create(zy);
+    var vs = Vector256.Create(scale); var v6 = Vector256.Create(sy6); var vz = Vector256.Create(zy);
     for (int i = 0; i + 32 <= acc.Length; i += 32)
     {
-        var r0 = Step(Vector256.LoadUnsafe(ref acc[i])); var r1 = Step(Vector256.LoadUnsafe(ref acc[i + 8]));
-        var r2 = Step(Vector256.LoadUnsafe(ref acc[i + 16])); var r3 = Step(Vector256.LoadUnsafe(ref acc[i + 24]));
+        var r0 = Step(Vector256.LoadUnsafe(ref acc[i]), vs, v6, vz, hardSwish);
+        var r1 = Step(Vector256.LoadUnsafe(ref acc[i + 8]), vs, v6, vz, hardSwish);
+        var r2 = Step(Vector256.LoadUnsafe(ref acc[i + 16]), vs, v6, vz, hardSwish);
+        var r3 = Step(Vector256.LoadUnsafe(ref acc[i + 24]), vs, v6, vz, hardSwish);
         var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(r0, r1), Avx2.PackSignedSaturate(r2, r3));
         Avx2.Permute4x64(bytes.AsInt64(), 0b11_01_10_00).AsByte().StoreUnsafe(ref y[i]);
     }
+}
 
-    Vector256<int> Step(Vector256<int> a)
-    {
-        var u = Vector256.ConvertToSingle(a) * vs;
-        if (hardSwish) u *= Vector256.Min(Vector256.Max(u * v6 + half, Vector256<float>.Zero), one);
-        return Avx.ConvertToVector256Int32(u) + vz;
-    }
+[System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+static Vector256<int> Step(Vector256<int> a, Vector256<float> scale, Vector256<float> sy6, Vector256<int> zy, bool hardSwish)
+{
+    var u = Vector256.ConvertToSingle(a) * scale;
+    // vmaxps/vminps (Vector256.Max/Min also order NaN and −0, at several instructions each)
+    if (hardSwish) u *= Avx.Min(Avx.Max(u * sy6 + Vector256.Create(0.5f), Vector256<float>.Zero), Vector256.Create(1f));
+    return Avx.ConvertToVector256Int32(u) + zy;
 }
 
 byte[] Bytes(int n) { var b = new byte[n]; rng.NextBytes(b); return b; }
