@@ -64,9 +64,9 @@ namespace Q.Compiler.Plan
     /// <summary>A typed view on storage: a Run argument, a slice of the scratch arena, or a slice of the weights.</summary>
     public sealed class PlanBuffer
     {
-        public PlanBuffer(string id, string type, string shape, int elements, BufferKind kind, long offset, string name)
+        public PlanBuffer(string id, string type, string shape, int elements, BufferKind kind, long offset, string name, WeightCoding? coding = null)
         {
-            Id = id; Type = type; Shape = shape; Elements = elements; Kind = kind; Offset = offset; Name = name;
+            Id = id; Type = type; Shape = shape; Elements = elements; Kind = kind; Offset = offset; Name = name; Coding = coding;
         }
 
         public string Id { get; }
@@ -78,7 +78,81 @@ namespace Q.Compiler.Plan
         public long Offset { get; }
         /// <summary>The ONNX value name it holds (for comments and identifiers).</summary>
         public string Name { get; }
-        public PlanBuffer WithOffset(long offset) => new PlanBuffer(Id, Type, Shape, Elements, Kind, offset, Name);
+        /// <summary>
+        /// For a weight stored coded (smaller) in the weight blob: how, so that the generated code expands it once into
+        /// the plain array the kernels read. Null when the bytes at <see cref="Offset"/> are the elements themselves.
+        /// </summary>
+        public WeightCoding? Coding { get; }
+        public PlanBuffer WithOffset(long offset) => new PlanBuffer(Id, Type, Shape, Elements, Kind, offset, Name, Coding);
+    }
+
+    /// <summary>How a coded weight is stored (lossless: expanding it gives the original bits).</summary>
+    public enum WeightCodingKind
+    {
+        /// <summary>The distinct values, then one 1-, 2-, 4- or 8-bit index per element (lowest bits first).</summary>
+        Palette,
+        /// <summary>Integers stored as value − offset in 1, 2 or 4 signed bytes.</summary>
+        Offset,
+    }
+
+    /// <summary>The coding of one weight in the blob (see <see cref="WeightCodingKind"/>); immutable.</summary>
+    public sealed class WeightCoding : IEquatable<WeightCoding>
+    {
+        private WeightCoding(WeightCodingKind kind, int paletteSize, int indexBits, int storedBytes, long offset)
+        {
+            Kind = kind; PaletteSize = paletteSize; IndexBits = indexBits; StoredBytes = storedBytes; Offset = offset;
+        }
+
+        public WeightCodingKind Kind { get; }
+        /// <summary>Palette: the number of distinct values stored before the indices.</summary>
+        public int PaletteSize { get; }
+        /// <summary>Palette: bits per index (1, 2, 4 or 8).</summary>
+        public int IndexBits { get; }
+        /// <summary>Offset: bytes per stored element (1, 2 or 4).</summary>
+        public int StoredBytes { get; }
+        /// <summary>Offset: the value added back to each stored element.</summary>
+        public long Offset { get; }
+
+        public static WeightCoding Palette(int paletteSize, int indexBits)
+        {
+            if (indexBits != 1 && indexBits != 2 && indexBits != 4 && indexBits != 8) throw new ArgumentOutOfRangeException(nameof(indexBits));
+            if (paletteSize < 1 || paletteSize > 1 << indexBits) throw new ArgumentOutOfRangeException(nameof(paletteSize));
+            return new WeightCoding(WeightCodingKind.Palette, paletteSize, indexBits, 0, 0);
+        }
+
+        public static WeightCoding WithOffset(int storedBytes, long offset)
+        {
+            if (storedBytes != 1 && storedBytes != 2 && storedBytes != 4) throw new ArgumentOutOfRangeException(nameof(storedBytes));
+            return new WeightCoding(WeightCodingKind.Offset, 0, 0, storedBytes, offset);
+        }
+
+        /// <summary>Bytes the coded form of <paramref name="elements"/> elements of <paramref name="elementBytes"/> bytes takes in the blob.</summary>
+        public long StoredLength(int elements, int elementBytes) => Kind == WeightCodingKind.Palette
+            ? (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8
+            : (long)elements * StoredBytes;
+
+        /// <summary>The plan-text form: "palette:SIZE:BITS" or "offset:BYTES:OFFSET".</summary>
+        public override string ToString() => Kind == WeightCodingKind.Palette
+            ? "palette:" + PaletteSize.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + IndexBits.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : "offset:" + StoredBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + Offset.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        /// <summary>Reads the <see cref="ToString"/> form.</summary>
+        public static WeightCoding Parse(string text)
+        {
+            var parts = text.Split(':');
+            if (parts.Length == 3)
+            {
+                var inv = System.Globalization.CultureInfo.InvariantCulture;
+                var ns = System.Globalization.NumberStyles.AllowLeadingSign;
+                if (parts[0] == "palette") return Palette(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv));
+                if (parts[0] == "offset") return WithOffset(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
+            }
+            throw new FormatException("unknown weight coding '" + text + "'");
+        }
+
+        public bool Equals(WeightCoding? o) => o is not null && o.ToString() == ToString();
+        public override bool Equals(object? obj) => Equals(obj as WeightCoding);
+        public override int GetHashCode() => ToString().GetHashCode();
     }
 
     /// <summary>One layer: one generated method, made of one or more kernel calls.</summary>

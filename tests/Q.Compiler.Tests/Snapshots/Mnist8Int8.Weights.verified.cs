@@ -4,6 +4,7 @@
 #nullable enable
 using System;
 using System.Runtime.InteropServices;
+using Q.Compiler.Kernels;
 
 namespace Demo
 {
@@ -23,26 +24,31 @@ namespace Demo
         private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(320, 32));
         /// <summary>Convolution110_packed i8[3200].</summary>
         private static ReadOnlySpan<sbyte> W_Convolution110Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(352, 3200));
-        /// <summary>Convolution110_colsum i32[16].</summary>
-        private static ReadOnlySpan<int> W_Convolution110Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3552, 64));
-        /// <summary>Convolution110_bias i32[16].</summary>
-        private static ReadOnlySpan<int> W_Convolution110Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3616, 64));
+        /// <summary>Convolution110_colsum i32[16]. Stored as 2-byte integers (32 bytes instead of 64), expanded once.</summary>
+        private static ReadOnlySpan<int> W_Convolution110Colsum => s_convolution110Colsum;
+        /// <summary>Convolution110_bias i32[16]. Stored as 1-byte integers (16 bytes instead of 64), expanded once.</summary>
+        private static ReadOnlySpan<int> W_Convolution110Bias => s_convolution110Bias;
         /// <summary>Convolution110_scale f32[16].</summary>
-        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(3680, 64));
+        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(3552, 64));
         /// <summary>Times212_packed i8[2560].</summary>
-        private static ReadOnlySpan<sbyte> W_Times212Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(3744, 2560));
+        private static ReadOnlySpan<sbyte> W_Times212Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(3616, 2560));
         /// <summary>Times212_colsum i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6304, 40));
+        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6176, 40));
         /// <summary>Times212_bias i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6352, 40));
+        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6224, 40));
         /// <summary>Times212_scale f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6400, 40));
+        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6272, 40));
         /// <summary>Plus214_Output_0_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6448, 4));
+        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6320, 4));
         /// <summary>Plus214_Output_0_quantized_zero_point u8[].</summary>
-        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
+        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6336, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 7ad5aa455bd70bac…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,385 bytes, sha256 d16ff6f16d34ba80…]".AsSpan());
+
+        // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
+        // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
+        private static readonly int[] s_convolution110Colsum = CodedWeights.Int32(WeightData.Slice(6337, 32), storedBytes: 2, offset: 0, length: 16);
+        private static readonly int[] s_convolution110Bias = CodedWeights.Int32(WeightData.Slice(6369, 16), storedBytes: 1, offset: 0, length: 16);
     }
 }

@@ -1,0 +1,69 @@
+#nullable enable
+using System;
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Q.Compiler.Kernels
+{
+    /// <summary>
+    /// Expands weights that the compiler stored coded (smaller in the assembly) into the plain arrays the kernels read.
+    /// Called once per coded constant, from the model class's type initializer; the result is bit-identical to the
+    /// constant the compiler coded. Two codings (all data little-endian):
+    /// <list type="bullet">
+    /// <item><b>Palette</b>: <c>paletteSize</c> distinct values of the element type, then one <c>indexBits</c>-bit index
+    /// (1, 2, 4 or 8) per element, packed from the lowest bit of each byte up.</item>
+    /// <item><b>Offset</b>: each integer element stored as <c>value − offset</c>, a signed integer of
+    /// <c>storedBytes</c> (1, 2 or 4) bytes.</item>
+    /// </list>
+    /// </summary>
+    internal static class CodedWeights
+    {
+        /// <summary>Expands palette-coded data into <paramref name="length"/> elements.</summary>
+        public static T[] Palette<T>(ReadOnlySpan<byte> data, int paletteSize, int indexBits, int length) where T : struct
+        {
+            int valueBytes = Unsafe.SizeOf<T>();
+            ReadOnlySpan<T> palette = MemoryMarshal.Cast<byte, T>(data.Slice(0, paletteSize * valueBytes));
+            ReadOnlySpan<byte> indices = data.Slice(paletteSize * valueBytes);
+            var result = new T[length];
+            int perByte = 8 / indexBits, mask = (1 << indexBits) - 1;
+            for (int i = 0; i < length; i++)
+            {
+                int index = (indices[i / perByte] >> (i % perByte * indexBits)) & mask;
+                result[i] = palette[index];
+            }
+            return result;
+        }
+
+        /// <summary>Widens offset-coded data into <paramref name="length"/> int32 elements.</summary>
+        public static int[] Int32(ReadOnlySpan<byte> data, int storedBytes, int offset, int length)
+        {
+            var result = new int[length];
+            for (int i = 0; i < length; i++) result[i] = (int)Stored(data, storedBytes, i) + offset;
+            return result;
+        }
+
+        /// <summary>Widens offset-coded data into <paramref name="length"/> int16 elements.</summary>
+        public static short[] Int16(ReadOnlySpan<byte> data, int storedBytes, int offset, int length)
+        {
+            var result = new short[length];
+            for (int i = 0; i < length; i++) result[i] = (short)(Stored(data, storedBytes, i) + offset);
+            return result;
+        }
+
+        /// <summary>Widens offset-coded data into <paramref name="length"/> int64 elements.</summary>
+        public static long[] Int64(ReadOnlySpan<byte> data, int storedBytes, long offset, int length)
+        {
+            var result = new long[length];
+            for (int i = 0; i < length; i++) result[i] = Stored(data, storedBytes, i) + offset;
+            return result;
+        }
+
+        private static long Stored(ReadOnlySpan<byte> data, int storedBytes, int i) => storedBytes switch
+        {
+            1 => (sbyte)data[i],
+            2 => BinaryPrimitives.ReadInt16LittleEndian(data.Slice(2 * i)),
+            _ => BinaryPrimitives.ReadInt32LittleEndian(data.Slice(4 * i)),
+        };
+    }
+}
