@@ -12,7 +12,7 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Where an image model's int8 weight bytes and output error come from (QC_QUANT_MEASURE=1, model in QC_ACC_MODEL, all
-/// four by default): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
+/// four by default; QC_ACC_PLANDIR writes both plans there): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
 /// quantized graph's integer reference against the float graph on every shared test set. No C# is compiled.
 /// </summary>
 public sealed class ImageModelBreakdown : IDisposable
@@ -48,6 +48,11 @@ public sealed class ImageModelBreakdown : IDisposable
             _out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
             if (Environment.GetEnvironmentVariable("QC_ACC_REPORT") == "1") _out.WriteLine(q.QuantizationReport.ToMarkdown());
             Bytes(f.Plan!, q.Plan!);
+            if (Environment.GetEnvironmentVariable("QC_ACC_PLANDIR") is { Length: > 0 } planDir)
+            {
+                File.WriteAllText(Path.Combine(planDir, folder + ".f32.qplan"), f.PlanText!);
+                File.WriteAllText(Path.Combine(planDir, folder + ".int8.qplan"), q.PlanText!);
+            }
             PackingPadding(q.Plan!, q.Graph!);
             foreach (var set in TestData.Sets(SharedData.Model(folder)))
             {
