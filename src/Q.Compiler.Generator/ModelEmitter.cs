@@ -386,9 +386,12 @@ namespace Q.Compiler.Generator
         {
             var c = b.Coding!;
             long stored = c.StoredLength(b.Elements, SizeOf(b.Type)), plain = (long)b.Elements * SizeOf(b.Type);
-            string how = c.Kind == WeightCodingKind.Palette
-                ? $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element"
-                : c.Offset == 0 ? $"{I(c.StoredBytes)}-byte integers" : $"{I(c.StoredBytes)}-byte differences from {I(c.Offset)}";
+            string how = c.Kind switch
+            {
+                WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
+                WeightCodingKind.Huffman => "a Huffman code per element",
+                _ => c.Offset == 0 ? $"{I(c.StoredBytes)}-byte integers" : $"{I(c.StoredBytes)}-byte differences from {I(c.Offset)}",
+            };
             return $"Stored as {how} ({Inv(stored)} bytes instead of {Inv(plain)}), expanded once.";
         }
 
@@ -397,6 +400,8 @@ namespace Q.Compiler.Generator
         {
             var c = b.Coding!;
             string data = $"WeightData.Slice({I(b.Offset)}, {I(c.StoredLength(b.Elements, SizeOf(b.Type)))})";
+            if (c.Kind == WeightCodingKind.Huffman)
+                return $"CodedWeights.Huffman<{CsType(b.Type)}>({data}, length: {I(b.Elements)})";
             if (c.Kind == WeightCodingKind.Palette)
                 return $"CodedWeights.Palette<{CsType(b.Type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(b.Elements)})";
             string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", _ => throw new FormatException("no offset coding for " + b.Type) };

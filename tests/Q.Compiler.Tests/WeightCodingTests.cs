@@ -71,6 +71,40 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Equal(t.As<long>(), expanded);
     }
 
+    public static TheoryData<string, int> HuffmanCases => new()
+    {
+        { "laplace", 151_424 },   // trained int8 weights: most near zero
+        { "laplace", 1_001 },
+        { "geometric", 20_000 },  // counts halving per value: unlimited codes would be up to 200 bits long
+        { "padded", 4_096 },      // a packed layout with many zero bytes
+    };
+
+    [Theory]
+    [MemberData(nameof(HuffmanCases))]
+    public void Huffman_round_trips_with_codes_of_at_most_12_bits(string distribution, int n)
+    {
+        var rng = new Random(n);
+        var data = new sbyte[n];
+        for (int i = 0; i < n; i++)
+            data[i] = distribution switch
+            {
+                "laplace" => (sbyte)Math.Clamp(Math.Round(-18 * Math.Log(1 - rng.NextDouble()) * (rng.Next(2) * 2 - 1)), -128, 127),
+                "geometric" => (sbyte)Math.Min(200, (int)Math.Floor(-Math.Log2(1 - rng.NextDouble()))) ,
+                _ => i % 4 == 3 ? (sbyte)0 : (sbyte)rng.Next(-128, 128),
+            };
+        if (distribution == "geometric") data[0] = -128;   // and one rare value far out
+        var t = new Tensor(DataType.Int8, new Shape(n), data);
+        var (stored, coding) = WeightEncoder.Encode(t);
+        Assert.NotNull(coding);
+        Assert.Equal(WeightCodingKind.Huffman, coding!.Kind);
+        Assert.Equal(coding.StoredLength(n, 1), stored.Length);
+        for (int v = 0; v < 256; v++) Assert.InRange((stored[v / 2] >> (v % 2 * 4)) & 15, 0, WeightCoding.HuffmanMaxBits);
+        Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Int8, n));
+        Assert.Equal(data, CodedWeights.Huffman<sbyte>(stored, n));
+        Assert.Equal(t.ToBytes(), CodedWeights.Huffman<byte>(stored, n));
+        if (distribution == "laplace" && n > 100_000) Assert.True(stored.Length < 0.85 * n, $"{stored.Length} bytes for {n}");
+    }
+
     [Fact]
     public void Weights_stay_plain_when_no_coding_saves_enough()
     {
@@ -88,6 +122,10 @@ public sealed class WeightCodingTests : IDisposable
         // uint8 weights with 200 distinct values: an 8-bit palette is no smaller than the bytes.
         var bytes = new Tensor(DataType.UInt8, new Shape(1000), Enumerable.Range(0, 1000).Select(i => (byte)(i % 200)).ToArray());
         Assert.Null(WeightEncoder.Encode(bytes).Coding);
+        // Uniform bytes: no Huffman code is shorter.
+        var rng = new Random(4);
+        var uniform = new Tensor(DataType.UInt8, new Shape(10_000), Enumerable.Range(0, 10_000).Select(_ => (byte)rng.Next(256)).ToArray());
+        Assert.Null(WeightEncoder.Encode(uniform).Coding);
     }
 
     public static TheoryData<string, long, long, int, long> OffsetCases => new()
@@ -150,7 +188,8 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Equal(PlanText.Write(plan), PlanText.Write(back));
         Assert.Equal(WeightCoding.Palette(5, 4), WeightCoding.Parse("palette:5:4"));
         Assert.Equal(WeightCoding.WithOffset(2, -7), WeightCoding.Parse("offset:2:-7"));
-        Assert.Throws<FormatException>(() => WeightCoding.Parse("huffman:1:2"));
+        Assert.Equal(WeightCoding.Huffman(4000), WeightCoding.Parse("huffman:4000"));
+        Assert.Throws<FormatException>(() => WeightCoding.Parse("zip:1:2"));
     }
 
     /// <summary>A float model whose two constants are palette-coded (a detector's prior-box decoding in miniature).</summary>

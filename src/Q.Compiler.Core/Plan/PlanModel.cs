@@ -93,6 +93,11 @@ namespace Q.Compiler.Plan
         Palette,
         /// <summary>Integers stored as value − offset in 1, 2 or 4 signed bytes.</summary>
         Offset,
+        /// <summary>
+        /// One-byte elements as a canonical Huffman code: 256 code lengths (4 bits each, at most
+        /// <see cref="WeightCoding.HuffmanMaxBits"/>), then the codes, most significant bit first.
+        /// </summary>
+        Huffman,
     }
 
     /// <summary>The coding of one weight in the blob (see <see cref="WeightCodingKind"/>); immutable.</summary>
@@ -103,12 +108,18 @@ namespace Q.Compiler.Plan
             Kind = kind; PaletteSize = paletteSize; IndexBits = indexBits; StoredBytes = storedBytes; Offset = offset;
         }
 
+        /// <summary>The longest Huffman code: the decoder's lookup table has 2^this entries.</summary>
+        public const int HuffmanMaxBits = 12;
+
+        /// <summary>Bytes of the Huffman code-length table at the start of Huffman-coded data.</summary>
+        public const int HuffmanTableBytes = 128;
+
         public WeightCodingKind Kind { get; }
         /// <summary>Palette: the number of distinct values stored before the indices.</summary>
         public int PaletteSize { get; }
         /// <summary>Palette: bits per index (1, 2, 4 or 8).</summary>
         public int IndexBits { get; }
-        /// <summary>Offset: bytes per stored element (1, 2 or 4).</summary>
+        /// <summary>Offset: bytes per stored element (1, 2 or 4). Huffman: bytes of the whole coded data.</summary>
         public int StoredBytes { get; }
         /// <summary>Offset: the value added back to each stored element.</summary>
         public long Offset { get; }
@@ -126,24 +137,41 @@ namespace Q.Compiler.Plan
             return new WeightCoding(WeightCodingKind.Offset, 0, 0, storedBytes, offset);
         }
 
-        /// <summary>Bytes the coded form of <paramref name="elements"/> elements of <paramref name="elementBytes"/> bytes takes in the blob.</summary>
-        public long StoredLength(int elements, int elementBytes) => Kind == WeightCodingKind.Palette
-            ? (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8
-            : (long)elements * StoredBytes;
+        public static WeightCoding Huffman(int storedBytes)
+        {
+            if (storedBytes < HuffmanTableBytes) throw new ArgumentOutOfRangeException(nameof(storedBytes));
+            return new WeightCoding(WeightCodingKind.Huffman, 0, 0, storedBytes, 0);
+        }
 
-        /// <summary>The plan-text form: "palette:SIZE:BITS" or "offset:BYTES:OFFSET".</summary>
-        public override string ToString() => Kind == WeightCodingKind.Palette
-            ? "palette:" + PaletteSize.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + IndexBits.ToString(System.Globalization.CultureInfo.InvariantCulture)
-            : "offset:" + StoredBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) + ":" + Offset.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        /// <summary>Bytes the coded form of <paramref name="elements"/> elements of <paramref name="elementBytes"/> bytes takes in the blob.</summary>
+        public long StoredLength(int elements, int elementBytes) => Kind switch
+        {
+            WeightCodingKind.Palette => (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8,
+            WeightCodingKind.Offset => (long)elements * StoredBytes,
+            _ => StoredBytes,
+        };
+
+        /// <summary>The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET" or "huffman:BYTES".</summary>
+        public override string ToString()
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            return Kind switch
+            {
+                WeightCodingKind.Palette => "palette:" + PaletteSize.ToString(inv) + ":" + IndexBits.ToString(inv),
+                WeightCodingKind.Offset => "offset:" + StoredBytes.ToString(inv) + ":" + Offset.ToString(inv),
+                _ => "huffman:" + StoredBytes.ToString(inv),
+            };
+        }
 
         /// <summary>Reads the <see cref="ToString"/> form.</summary>
         public static WeightCoding Parse(string text)
         {
             var parts = text.Split(':');
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            var ns = System.Globalization.NumberStyles.AllowLeadingSign;
+            if (parts.Length == 2 && parts[0] == "huffman") return Huffman(int.Parse(parts[1], ns, inv));
             if (parts.Length == 3)
             {
-                var inv = System.Globalization.CultureInfo.InvariantCulture;
-                var ns = System.Globalization.NumberStyles.AllowLeadingSign;
                 if (parts[0] == "palette") return Palette(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv));
                 if (parts[0] == "offset") return WithOffset(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
             }

@@ -13,6 +13,8 @@ namespace Q.Compiler.Plan
     /// prior boxes: a few grid centres and sizes repeated thousands of times).</item>
     /// <item>Offset: signed integers (int16, int32, int64) whose range fits 1, 2 or 4 bytes around an offset
     /// (e.g. int32 biases that are small in accumulator scale).</item>
+    /// <item>Huffman: one-byte elements (int8 weights), whose values cluster around zero: about 6 to 7 bits a weight
+    /// instead of 8, and packing padding (zeros) almost free.</item>
     /// </list>
     /// </summary>
     public static class WeightEncoder
@@ -32,6 +34,7 @@ namespace Q.Compiler.Plan
             (byte[] Bytes, WeightCoding? Coding) best = (raw, null);
             if (TryPalette(raw, size, n) is { } palette && palette.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = palette;
             if (TryOffset(weight) is { } offset && offset.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = offset;
+            if (size == 1 && TryHuffman(raw) is { } huffman && huffman.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = huffman;
             return best;
         }
 
@@ -40,6 +43,18 @@ namespace Q.Compiler.Plan
         {
             int size = type.SizeOf();
             var result = new byte[(long)elements * size];
+            if (coding.Kind == WeightCodingKind.Huffman)
+            {
+                var table = DecodingTable(stored);
+                var bits = new BitReader(stored, WeightCoding.HuffmanTableBytes);
+                for (int i = 0; i < elements; i++)
+                {
+                    int entry = table[bits.Peek(WeightCoding.HuffmanMaxBits)];
+                    result[i] = (byte)entry;
+                    bits.Skip(entry >> 8);
+                }
+                return result;
+            }
             if (coding.Kind == WeightCodingKind.Palette)
             {
                 var indices = stored.Slice(coding.PaletteSize * size);
@@ -86,6 +101,119 @@ namespace Q.Compiler.Plan
             int perByte = 8 / bits, start = index.Count * size;
             for (int i = 0; i < n; i++) bytes[start + i / perByte] |= (byte)(codes[i] << (i % perByte * bits));
             return (bytes, coding);
+        }
+
+        /// <summary>
+        /// Huffman code lengths for byte frequencies, at most <see cref="WeightCoding.HuffmanMaxBits"/> long: the classic
+        /// merge of the two rarest subtrees (ties: the subtree made first), repeated with halved counts while a code is
+        /// too long. Deterministic.
+        /// </summary>
+        public static int[] HuffmanLengths(long[] counts)
+        {
+            var lengths = new int[256];
+            var c = (long[])counts.Clone();
+            while (true)
+            {
+                var trees = new List<(long Count, int Order, List<int> Symbols)>();
+                for (int s = 0; s < 256; s++) if (c[s] > 0) trees.Add((c[s], s, new List<int> { s }));
+                Array.Clear(lengths, 0, 256);
+                if (trees.Count == 1) { lengths[trees[0].Symbols[0]] = 1; return lengths; }
+                int order = 256;
+                while (trees.Count > 1)
+                {
+                    int a = Rarest(trees, -1), b = Rarest(trees, a);
+                    var merged = new List<int>(trees[a].Symbols);
+                    merged.AddRange(trees[b].Symbols);
+                    foreach (int s in merged) lengths[s]++;
+                    var t = (trees[a].Count + trees[b].Count, order++, merged);
+                    trees.RemoveAt(Math.Max(a, b));
+                    trees.RemoveAt(Math.Min(a, b));
+                    trees.Add(t);
+                }
+                int longest = 0;
+                foreach (int l in lengths) longest = Math.Max(longest, l);
+                if (longest <= WeightCoding.HuffmanMaxBits) return lengths;
+                for (int s = 0; s < 256; s++) if (c[s] > 0) c[s] = Math.Max(1, c[s] / 2);
+            }
+        }
+
+        private static int Rarest(List<(long Count, int Order, List<int> Symbols)> trees, int except)
+        {
+            int best = -1;
+            for (int i = 0; i < trees.Count; i++)
+                if (i != except && (best < 0 || trees[i].Count < trees[best].Count || (trees[i].Count == trees[best].Count && trees[i].Order < trees[best].Order)))
+                    best = i;
+            return best;
+        }
+
+        /// <summary>Canonical codes for the lengths: shorter codes first, then by symbol (the order the decoder rebuilds).</summary>
+        private static int[] CanonicalCodes(int[] lengths)
+        {
+            var codes = new int[256];
+            int code = 0;
+            for (int len = 1; len <= WeightCoding.HuffmanMaxBits; len++)
+            {
+                for (int s = 0; s < 256; s++) if (lengths[s] == len) codes[s] = code++;
+                code <<= 1;
+            }
+            return codes;
+        }
+
+        /// <summary>The decoder's table: for each <see cref="WeightCoding.HuffmanMaxBits"/>-bit prefix, symbol | length &lt;&lt; 8.</summary>
+        private static int[] DecodingTable(ReadOnlySpan<byte> stored)
+        {
+            var lengths = new int[256];
+            for (int s = 0; s < 256; s++) lengths[s] = (stored[s / 2] >> (s % 2 * 4)) & 15;
+            var codes = CanonicalCodes(lengths);
+            var table = new int[1 << WeightCoding.HuffmanMaxBits];
+            for (int s = 0; s < 256; s++)
+            {
+                int len = lengths[s];
+                if (len == 0) continue;
+                int first = codes[s] << (WeightCoding.HuffmanMaxBits - len);
+                for (int j = 0; j < 1 << (WeightCoding.HuffmanMaxBits - len); j++) table[first + j] = s | len << 8;
+            }
+            return table;
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryHuffman(byte[] raw)
+        {
+            if (raw.Length < 2 * WeightCoding.HuffmanTableBytes) return null;
+            var counts = new long[256];
+            foreach (byte b in raw) counts[b]++;
+            var lengths = HuffmanLengths(counts);
+            long bits = 0;
+            for (int s = 0; s < 256; s++) bits += counts[s] * lengths[s];
+            long total = WeightCoding.HuffmanTableBytes + (bits + 7) / 8;
+            if (total >= raw.Length) return null;
+            var codes = CanonicalCodes(lengths);
+            var bytes = new byte[total];
+            for (int s = 0; s < 256; s++) bytes[s / 2] |= (byte)(lengths[s] << (s % 2 * 4));
+            long at = 8L * WeightCoding.HuffmanTableBytes;   // bit position, most significant bit of each byte first
+            foreach (byte b in raw)
+                for (int k = lengths[b] - 1; k >= 0; k--, at++)
+                    if (((codes[b] >> k) & 1) != 0) bytes[at >> 3] |= (byte)(0x80 >> (int)(at & 7));
+            return (bytes, WeightCoding.Huffman(checked((int)total)));
+        }
+
+        /// <summary>Reads bits most significant first; past the end it reads zeros.</summary>
+        private ref struct BitReader
+        {
+            private readonly ReadOnlySpan<byte> _data;
+            private long _bit;
+            public BitReader(ReadOnlySpan<byte> data, int startByte) { _data = data; _bit = 8L * startByte; }
+            public int Peek(int n)
+            {
+                int v = 0;
+                for (int k = 0; k < n; k++)
+                {
+                    long b = _bit + k;
+                    int bit = (b >> 3) < _data.Length ? (_data[(int)(b >> 3)] >> (7 - (int)(b & 7))) & 1 : 0;
+                    v = (v << 1) | bit;
+                }
+                return v;
+            }
+            public void Skip(int n) => _bit += n;
         }
 
         private static (byte[] Bytes, WeightCoding? Coding)? TryOffset(Tensor weight)

@@ -15,6 +15,9 @@ namespace Q.Compiler.Kernels
     /// (1, 2, 4 or 8) per element, packed from the lowest bit of each byte up.</item>
     /// <item><b>Offset</b>: each integer element stored as <c>value − offset</c>, a signed integer of
     /// <c>storedBytes</c> (1, 2 or 4) bytes.</item>
+    /// <item><b>Huffman</b> (one-byte elements): 256 code lengths of 4 bits (two a byte, low nibble first; 0 = value
+    /// absent, at most 12), then each element's canonical Huffman code, most significant bit first. Canonical: codes
+    /// are numbered in order of length, then of value.</item>
     /// </list>
     /// </summary>
     internal static class CodedWeights
@@ -31,6 +34,44 @@ namespace Q.Compiler.Kernels
             {
                 int index = (indices[i / perByte] >> (i % perByte * indexBits)) & mask;
                 result[i] = palette[index];
+            }
+            return result;
+        }
+
+        /// <summary>Decodes Huffman-coded data into <paramref name="length"/> one-byte elements (byte or sbyte).</summary>
+        public static T[] Huffman<T>(ReadOnlySpan<byte> data, int length) where T : struct
+        {
+            const int MaxBits = 12, TableBytes = 128;
+            // Lookup table: for every MaxBits-bit prefix of the stream, the value it starts with and its code length.
+            var table = new ushort[1 << MaxBits];
+            int code = 0;
+            for (int len = 1; len <= MaxBits; len++)
+            {
+                for (int v = 0; v < 256; v++)
+                {
+                    if (((data[v >> 1] >> ((v & 1) * 4)) & 15) != len) continue;
+                    int first = code << (MaxBits - len), count = 1 << (MaxBits - len);
+                    table.AsSpan(first, count).Fill((ushort)(v | len << 8));
+                    code++;
+                }
+                code <<= 1;
+            }
+            var result = new T[length];
+            Span<byte> output = MemoryMarshal.AsBytes(result.AsSpan());
+            ulong window = 0;   // the next bits of the stream, most significant first
+            int bits = 0, next = TableBytes;
+            for (int i = 0; i < output.Length; i++)
+            {
+                while (bits <= 56)
+                {
+                    window |= (ulong)(next < data.Length ? data[next] : 0) << (56 - bits);
+                    next++;
+                    bits += 8;
+                }
+                int entry = table[(int)(window >> (64 - MaxBits))];
+                output[i] = (byte)entry;
+                window <<= entry >> 8;
+                bits -= entry >> 8;
             }
             return result;
         }
