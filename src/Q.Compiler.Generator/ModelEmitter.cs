@@ -390,7 +390,7 @@ namespace Q.Compiler.Generator
             {
                 WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
                 WeightCodingKind.Huffman => "a Huffman code per element",
-                _ => c.Offset == 0 ? $"{I(c.StoredBytes)}-byte integers" : $"{I(c.StoredBytes)}-byte differences from {I(c.Offset)}",
+                _ => (b.Type == "f32" ? "float bits as " : "") + (c.Offset == 0 ? $"{I(c.StoredBytes)}-byte integers" : $"{I(c.StoredBytes)}-byte differences from {I(c.Offset)}"),
             };
             return $"Stored as {how} ({Inv(stored)} bytes instead of {Inv(plain)}), expanded once.";
         }
@@ -404,7 +404,7 @@ namespace Q.Compiler.Generator
                 return $"CodedWeights.Huffman<{CsType(b.Type)}>({data}, length: {I(b.Elements)})";
             if (c.Kind == WeightCodingKind.Palette)
                 return $"CodedWeights.Palette<{CsType(b.Type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(b.Elements)})";
-            string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", _ => throw new FormatException("no offset coding for " + b.Type) };
+            string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", "f32" => "Single", _ => throw new FormatException("no offset coding for " + b.Type) };
             return $"CodedWeights.{method}({data}, storedBytes: {I(c.StoredBytes)}, offset: {I(c.Offset)}{(b.Type == "i64" ? "L" : "")}, length: {I(b.Elements)})";
         }
 

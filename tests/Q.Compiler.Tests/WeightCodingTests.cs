@@ -136,7 +136,9 @@ public sealed class WeightCodingTests : IDisposable
         { "i32", -129, 200, 2, 0 },
         { "i32", 1_000_000, 1_000_255, 1, 1_000_128 },
         { "i32", -40_000, 20_000, 2, -40_000 + 32_768 },
-        { "i32", -5_000_000, 5_000_000, 4, 0 },   // 3 bytes of range: stored as 4 (no gain, so plain; see below)
+        { "i32", -5_000_000, 5_000_000, 3, 0 },
+        { "i32", 100_000_000, 110_000_000, 3, 100_000_000 + 8_388_608 },
+        { "i32", -20_000_000, 20_000_000, 4, 0 },  // needs all 4 bytes: stays plain
         { "i16", -100, 100, 1, 0 },
         { "i16", 30_000, 30_200, 1, 30_128 },
         { "i64", -100, 100, 1, 0 },
@@ -173,6 +175,23 @@ public sealed class WeightCodingTests : IDisposable
             _ => CodedWeights.Int64(stored, coding.StoredBytes, coding.Offset, n),
         };
         Assert.Equal(t.ToLongs(), new Tensor(dt, new Shape(n), expanded).ToLongs());
+    }
+
+    [Fact]
+    public void Float_bits_round_trip_through_offset_coding()
+    {
+        // Per-channel requantization scales: positive, within two binades, so their bits differ in the low 24.
+        var rng = new Random(11);
+        var scales = Enumerable.Range(0, 600).Select(_ => (float)(0.001 + 0.0019 * rng.NextDouble())).ToArray();
+        var t = Tensor.FromFloats(new Shape(scales.Length), scales);
+        var (stored, coding) = WeightEncoder.Encode(t);
+        Assert.Equal(WeightCodingKind.Offset, coding!.Kind);
+        Assert.Equal(3, coding.StoredBytes);
+        Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, scales.Length));
+        var expanded = CodedWeights.Single(stored, coding.StoredBytes, checked((int)coding.Offset), scales.Length);
+        Assert.Equal(t.ToBytes(), MemoryMarshal.AsBytes(expanded.AsSpan()).ToArray());
+        // Mixed signs span the whole int32 range: plain.
+        Assert.Null(WeightEncoder.Encode(Tensor.FromFloats(new Shape(600), scales.Select((v, i) => i % 2 == 0 ? v : -v).ToArray())).Coding);
     }
 
     [Fact]

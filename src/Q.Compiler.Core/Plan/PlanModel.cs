@@ -91,7 +91,7 @@ namespace Q.Compiler.Plan
     {
         /// <summary>The distinct values, then one 1-, 2-, 4- or 8-bit index per element (lowest bits first).</summary>
         Palette,
-        /// <summary>Integers stored as value − offset in 1, 2 or 4 signed bytes.</summary>
+        /// <summary>Integers (and float32 as their bits) stored as value − offset in 1 to 4 signed bytes.</summary>
         Offset,
         /// <summary>
         /// One-byte elements as a canonical Huffman code: 256 code lengths (4 bits each, at most
@@ -119,7 +119,7 @@ namespace Q.Compiler.Plan
         public int PaletteSize { get; }
         /// <summary>Palette: bits per index (1, 2, 4 or 8).</summary>
         public int IndexBits { get; }
-        /// <summary>Offset: bytes per stored element (1, 2 or 4). Huffman: bytes of the whole coded data.</summary>
+        /// <summary>Offset: bytes per stored element (1 to 4). Huffman: bytes of the whole coded data.</summary>
         public int StoredBytes { get; }
         /// <summary>Offset: the value added back to each stored element.</summary>
         public long Offset { get; }
@@ -133,7 +133,7 @@ namespace Q.Compiler.Plan
 
         public static WeightCoding WithOffset(int storedBytes, long offset)
         {
-            if (storedBytes != 1 && storedBytes != 2 && storedBytes != 4) throw new ArgumentOutOfRangeException(nameof(storedBytes));
+            if (storedBytes < 1 || storedBytes > 4) throw new ArgumentOutOfRangeException(nameof(storedBytes));
             return new WeightCoding(WeightCodingKind.Offset, 0, 0, storedBytes, offset);
         }
 

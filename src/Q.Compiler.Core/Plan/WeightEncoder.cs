@@ -11,8 +11,9 @@ namespace Q.Compiler.Plan
     /// <list type="bullet">
     /// <item>Palette: any element type, when the tensor holds at most 256 distinct bit patterns (e.g. a detector's
     /// prior boxes: a few grid centres and sizes repeated thousands of times).</item>
-    /// <item>Offset: signed integers (int16, int32, int64) whose range fits 1, 2 or 4 bytes around an offset
-    /// (e.g. int32 biases that are small in accumulator scale).</item>
+    /// <item>Offset: signed integers (int16, int32, int64) whose range fits 1 to 4 bytes around an offset
+    /// (e.g. int32 biases that are small in accumulator scale), and float32 by their bits (per-channel scales of one
+    /// sign within two binades fit 3 bytes).</item>
     /// <item>Huffman: one-byte elements (int8 weights), whose values cluster around zero: about 6 to 7 bits a weight
     /// instead of 8, and packing padding (zeros) almost free.</item>
     /// </list>
@@ -219,19 +220,24 @@ namespace Q.Compiler.Plan
         private static (byte[] Bytes, WeightCoding? Coding)? TryOffset(Tensor weight)
         {
             long typeMax;
+            long[] v;
             switch (weight.ElementType)
             {
-                case DataType.Int16: typeMax = short.MaxValue; break;
-                case DataType.Int32: typeMax = int.MaxValue; break;
-                case DataType.Int64: typeMax = long.MaxValue; break;
+                case DataType.Int16: typeMax = short.MaxValue; v = weight.ToLongs(); break;
+                case DataType.Int32: typeMax = int.MaxValue; v = weight.ToLongs(); break;
+                case DataType.Int64: typeMax = long.MaxValue; v = weight.ToLongs(); break;
+                case DataType.Float:
+                    // The bits as int32: values of one sign within a few binades (per-channel scales) differ in fewer bits.
+                    typeMax = int.MaxValue;
+                    v = System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Select(weight.As<float>(), f => (long)BitConverter.ToInt32(BitConverter.GetBytes(f), 0)));
+                    break;
                 default: return null;
             }
-            var v = weight.ToLongs();
             if (v.Length == 0) return null;
             long min = long.MaxValue, max = long.MinValue;
             foreach (long x in v) { if (x < min) min = x; if (x > max) max = x; }
             int size = weight.ElementType.SizeOf();
-            foreach (int stored in new[] { 1, 2, 4 })
+            foreach (int stored in new[] { 1, 2, 3, 4 })
             {
                 if (stored >= size) break;
                 long lo = -(1L << (8 * stored - 1)), hi = (1L << (8 * stored - 1)) - 1;

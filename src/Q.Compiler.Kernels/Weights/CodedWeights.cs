@@ -13,8 +13,8 @@ namespace Q.Compiler.Kernels
     /// <list type="bullet">
     /// <item><b>Palette</b>: <c>paletteSize</c> distinct values of the element type, then one <c>indexBits</c>-bit index
     /// (1, 2, 4 or 8) per element, packed from the lowest bit of each byte up.</item>
-    /// <item><b>Offset</b>: each integer element stored as <c>value − offset</c>, a signed integer of
-    /// <c>storedBytes</c> (1, 2 or 4) bytes.</item>
+    /// <item><b>Offset</b>: each integer element (a float32: its bits as an int32) stored as <c>value − offset</c>,
+    /// a signed integer of <c>storedBytes</c> (1 to 4) bytes.</item>
     /// <item><b>Huffman</b> (one-byte elements): 256 code lengths of 4 bits (two a byte, low nibble first; 0 = value
     /// absent, at most 12), then each element's canonical Huffman code, most significant bit first. Canonical: codes
     /// are numbered in order of length, then of value.</item>
@@ -100,10 +100,19 @@ namespace Q.Compiler.Kernels
             return result;
         }
 
+        /// <summary>Expands offset-coded float32 bits into <paramref name="length"/> floats.</summary>
+        public static float[] Single(ReadOnlySpan<byte> data, int storedBytes, int offset, int length)
+        {
+            var result = new float[length];
+            for (int i = 0; i < length; i++) result[i] = BitConverter.Int32BitsToSingle((int)Stored(data, storedBytes, i) + offset);
+            return result;
+        }
+
         private static long Stored(ReadOnlySpan<byte> data, int storedBytes, int i) => storedBytes switch
         {
             1 => (sbyte)data[i],
             2 => BinaryPrimitives.ReadInt16LittleEndian(data.Slice(2 * i)),
+            3 => data[3 * i] | data[3 * i + 1] << 8 | (sbyte)data[3 * i + 2] << 16,
             _ => BinaryPrimitives.ReadInt32LittleEndian(data.Slice(4 * i)),
         };
     }
