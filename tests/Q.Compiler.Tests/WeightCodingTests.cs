@@ -18,6 +18,9 @@ namespace Q.Compiler.Tests;
 public sealed class WeightCodingTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "qc-coding-" + Guid.NewGuid().ToString("N"));
+    private readonly Xunit.Abstractions.ITestOutputHelper _out;
+
+    public WeightCodingTests(Xunit.Abstractions.ITestOutputHelper output) => _out = output;
 
     public void Dispose() { try { Directory.Delete(_dir, recursive: true); } catch (IOException) { } }
 
@@ -100,7 +103,9 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Equal(coding.StoredLength(n, 1), stored.Length);
         for (int v = 0; v < 256; v++) Assert.InRange((stored[v / 2] >> (v % 2 * 4)) & 15, 0, WeightCoding.HuffmanMaxBits);
         Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Int8, n));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         Assert.Equal(data, CodedWeights.Huffman<sbyte>(stored, n));
+        _out.WriteLine($"{distribution} {n:N0}: {stored.Length:N0} bytes coded; decoded in {clock.Elapsed.TotalMilliseconds:F2} ms");
         Assert.Equal(t.ToBytes(), CodedWeights.Huffman<byte>(stored, n));
         if (distribution == "laplace" && n > 100_000) Assert.True(stored.Length < 0.85 * n, $"{stored.Length} bytes for {n}");
     }
