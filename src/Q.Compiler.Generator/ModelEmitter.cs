@@ -390,10 +390,14 @@ namespace Q.Compiler.Generator
             {
                 WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
                 WeightCodingKind.Huffman => "a Huffman code per element",
-                _ => (b.Type == "f32" ? "float bits as " : "") + (c.Offset == 0 ? $"{I(c.StoredBytes)}-byte integers" : $"{I(c.StoredBytes)}-byte differences from {I(c.Offset)}"),
+                WeightCodingKind.Packed => $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.Bits)}-bit fields",
+                _ => c.Offset == 0 ? $"{(b.Type == "f32" ? "its float bits as " : "")}{I(c.StoredBytes)}-byte integers"
+                    : $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.StoredBytes)}-byte integers",
             };
             return $"Stored as {how} ({Inv(stored)} bytes instead of {Inv(plain)}), expanded once.";
         }
+
+        private static string Signed(long v) => v < 0 ? "(" + I(v) + ")" : I(v);
 
         /// <summary>The expression that expands a coded weight into its array.</summary>
         private static string Expansion(PlanBuffer b)
@@ -402,10 +406,12 @@ namespace Q.Compiler.Generator
             string data = $"WeightData.Slice({I(b.Offset)}, {I(c.StoredLength(b.Elements, SizeOf(b.Type)))})";
             if (c.Kind == WeightCodingKind.Huffman)
                 return $"CodedWeights.Huffman<{CsType(b.Type)}>({data}, length: {I(b.Elements)})";
+            string packed = c.Kind == WeightCodingKind.Packed ? "Packed" : "";
+            string width = c.Kind == WeightCodingKind.Packed ? $"bits: {I(c.Bits)}" : $"storedBytes: {I(c.StoredBytes)}";
             if (c.Kind == WeightCodingKind.Palette)
                 return $"CodedWeights.Palette<{CsType(b.Type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(b.Elements)})";
             string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", "f32" => "Single", _ => throw new FormatException("no offset coding for " + b.Type) };
-            return $"CodedWeights.{method}({data}, storedBytes: {I(c.StoredBytes)}, offset: {I(c.Offset)}{(b.Type == "i64" ? "L" : "")}, length: {I(b.Elements)})";
+            return $"CodedWeights.{packed}{method}({data}, {width}, offset: {I(c.Offset)}{(b.Type == "i64" ? "L" : "")}, length: {I(b.Elements)})";
         }
 
         private static string EmitWeights(ModelPlan p)

@@ -133,28 +133,31 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Null(WeightEncoder.Encode(uniform).Coding);
     }
 
-    public static TheoryData<string, long, long, int, long> OffsetCases => new()
+    public static TheoryData<string, long, long, string> IntegerCases => new()
     {
-        // type, min, max → stored bytes, offset
-        { "i32", -128, 127, 1, 0 },
-        { "i32", -129, 100, 1, -1 },         // 230 values: one byte around an offset
-        { "i32", -129, 200, 2, 0 },
-        { "i32", 1_000_000, 1_000_255, 1, 1_000_128 },
-        { "i32", -40_000, 20_000, 2, -40_000 + 32_768 },
-        { "i32", -5_000_000, 5_000_000, 3, 0 },
-        { "i32", 100_000_000, 110_000_000, 3, 100_000_000 + 8_388_608 },
-        { "i32", -20_000_000, 20_000_000, 4, 0 },  // needs all 4 bytes: stays plain
-        { "i16", -100, 100, 1, 0 },
-        { "i16", 30_000, 30_200, 1, 30_128 },
-        { "i64", -100, 100, 1, 0 },
-        { "i64", 1L << 40, (1L << 40) + 60_000, 2, (1L << 40) + 32_768 },
-        { "i64", long.MinValue, long.MinValue + 1000, 2, long.MinValue + 32_768 },
-        { "i64", -2_000_000_000, 2_000_000_000, 4, 0 },
+        // type, min, max → the coding chosen (plain: none saves enough)
+        { "i32", -128, 127, "offset:1:0" },
+        { "i32", -129, 100, "offset:1:-1" },          // 230 values: one byte around an offset
+        { "i32", -129, 200, "packed:9:-129" },        // 330 values: 9-bit fields beat 2 bytes
+        { "i32", 1_000_000, 1_000_255, "offset:1:1000128" },
+        { "i32", -40_000, 20_000, "offset:2:-7232" },
+        { "i32", -5_000_000, 5_000_000, "offset:3:0" },
+        { "i32", 100_000_000, 110_000_000, "offset:3:108388608" },
+        { "i32", 0, 5_000, "packed:13:0" },
+        { "i32", -20_000_000, 20_000_000, "packed:26:-20000000" },
+        { "i32", int.MinValue, int.MaxValue, "plain" },
+        { "i16", -100, 100, "offset:1:0" },
+        { "i16", 30_000, 30_200, "offset:1:30128" },
+        { "i16", 0, 1_000, "packed:10:0" },
+        { "i64", -100, 100, "offset:1:0" },
+        { "i64", 1L << 40, (1L << 40) + 60_000, "offset:2:1099511660544" },
+        { "i64", long.MinValue, long.MinValue + 1000, "packed:10:-9223372036854775808" },
+        { "i64", -2_000_000_000, 2_000_000_000, "offset:4:0" },
     };
 
     [Theory]
-    [MemberData(nameof(OffsetCases))]
-    public void Offset_coding_round_trips(string type, long min, long max, int storedBytes, long offset)
+    [MemberData(nameof(IntegerCases))]
+    public void Integer_codings_round_trip(string type, long min, long max, string expected)
     {
         const int n = 500;
         var rng = new Random(5);
@@ -163,21 +166,17 @@ public sealed class WeightCodingTests : IDisposable
         var dt = type switch { "i16" => DataType.Int16, "i32" => DataType.Int32, _ => DataType.Int64 };
         var t = Tensor.FromLongs(dt, new Shape(n), values);
         var (stored, coding) = WeightEncoder.Encode(t);
-        if (storedBytes >= dt.SizeOf())
-        {
-            Assert.Null(coding);
-            return;
-        }
-        Assert.NotNull(coding);
-        Assert.Equal(WeightCodingKind.Offset, coding!.Kind);
-        Assert.Equal(storedBytes, coding.StoredBytes);
-        Assert.Equal(offset, coding.Offset);
+        Assert.Equal(expected, coding?.ToString() ?? "plain");
+        if (coding is null) return;
+        Assert.Equal(coding.StoredLength(n, dt.SizeOf()), stored.Length);
         Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, dt, n));
+        bool packed = coding.Kind == WeightCodingKind.Packed;
+        int width = packed ? coding.Bits : coding.StoredBytes;
         Array expanded = dt switch
         {
-            DataType.Int16 => CodedWeights.Int16(stored, coding.StoredBytes, checked((int)coding.Offset), n),
-            DataType.Int32 => CodedWeights.Int32(stored, coding.StoredBytes, checked((int)coding.Offset), n),
-            _ => CodedWeights.Int64(stored, coding.StoredBytes, coding.Offset, n),
+            DataType.Int16 => packed ? CodedWeights.PackedInt16(stored, width, checked((int)coding.Offset), n) : CodedWeights.Int16(stored, width, checked((int)coding.Offset), n),
+            DataType.Int32 => packed ? CodedWeights.PackedInt32(stored, width, checked((int)coding.Offset), n) : CodedWeights.Int32(stored, width, checked((int)coding.Offset), n),
+            _ => packed ? CodedWeights.PackedInt64(stored, width, coding.Offset, n) : CodedWeights.Int64(stored, width, coding.Offset, n),
         };
         Assert.Equal(t.ToLongs(), new Tensor(dt, new Shape(n), expanded).ToLongs());
     }
@@ -195,6 +194,12 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, scales.Length));
         var expanded = CodedWeights.Single(stored, coding.StoredBytes, checked((int)coding.Offset), scales.Length);
         Assert.Equal(t.ToBytes(), MemoryMarshal.AsBytes(expanded.AsSpan()).ToArray());
+        // Over five binades: 26-bit fields.
+        var wide = Enumerable.Range(0, 600).Select(_ => (float)(0.001 * Math.Pow(2, 5 * rng.NextDouble()))).ToArray();
+        var (packedBytes, packed) = WeightEncoder.Encode(Tensor.FromFloats(new Shape(600), wide));
+        Assert.Equal(WeightCodingKind.Packed, packed!.Kind);
+        Assert.InRange(packed.Bits, 25, 26);
+        Assert.Equal(wide, CodedWeights.PackedSingle(packedBytes, packed.Bits, checked((int)packed.Offset), 600));
         // Mixed signs span the whole int32 range: plain.
         Assert.Null(WeightEncoder.Encode(Tensor.FromFloats(new Shape(600), scales.Select((v, i) => i % 2 == 0 ? v : -v).ToArray())).Coding);
     }
@@ -213,6 +218,7 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Equal(WeightCoding.Palette(5, 4), WeightCoding.Parse("palette:5:4"));
         Assert.Equal(WeightCoding.WithOffset(2, -7), WeightCoding.Parse("offset:2:-7"));
         Assert.Equal(WeightCoding.Huffman(4000), WeightCoding.Parse("huffman:4000"));
+        Assert.Equal(WeightCoding.Packed(26, -3), WeightCoding.Parse("packed:26:-3"));
         Assert.Throws<FormatException>(() => WeightCoding.Parse("zip:1:2"));
     }
 

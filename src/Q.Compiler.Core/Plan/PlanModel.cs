@@ -98,6 +98,11 @@ namespace Q.Compiler.Plan
         /// <see cref="WeightCoding.HuffmanMaxBits"/>), then the codes, most significant bit first.
         /// </summary>
         Huffman,
+        /// <summary>
+        /// Integers (and float32 as their bits) stored as value − offset (the smallest value) in unsigned fields of
+        /// 1 to 32 bits, packed lowest bit first.
+        /// </summary>
+        Packed,
     }
 
     /// <summary>The coding of one weight in the blob (see <see cref="WeightCodingKind"/>); immutable.</summary>
@@ -121,7 +126,9 @@ namespace Q.Compiler.Plan
         public int IndexBits { get; }
         /// <summary>Offset: bytes per stored element (1 to 4). Huffman: bytes of the whole coded data.</summary>
         public int StoredBytes { get; }
-        /// <summary>Offset: the value added back to each stored element.</summary>
+        /// <summary>Packed: bits per element (1 to 32).</summary>
+        public int Bits => IndexBits;
+        /// <summary>Offset and Packed: the value added back to each stored element.</summary>
         public long Offset { get; }
 
         public static WeightCoding Palette(int paletteSize, int indexBits)
@@ -137,6 +144,12 @@ namespace Q.Compiler.Plan
             return new WeightCoding(WeightCodingKind.Offset, 0, 0, storedBytes, offset);
         }
 
+        public static WeightCoding Packed(int bits, long offset)
+        {
+            if (bits < 1 || bits > 32) throw new ArgumentOutOfRangeException(nameof(bits));
+            return new WeightCoding(WeightCodingKind.Packed, 0, bits, 0, offset);
+        }
+
         public static WeightCoding Huffman(int storedBytes)
         {
             if (storedBytes < HuffmanTableBytes) throw new ArgumentOutOfRangeException(nameof(storedBytes));
@@ -148,10 +161,11 @@ namespace Q.Compiler.Plan
         {
             WeightCodingKind.Palette => (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8,
             WeightCodingKind.Offset => (long)elements * StoredBytes,
+            WeightCodingKind.Packed => ((long)elements * Bits + 7) / 8,
             _ => StoredBytes,
         };
 
-        /// <summary>The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET" or "huffman:BYTES".</summary>
+        /// <summary>The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET", "packed:BITS:OFFSET" or "huffman:BYTES".</summary>
         public override string ToString()
         {
             var inv = System.Globalization.CultureInfo.InvariantCulture;
@@ -159,6 +173,7 @@ namespace Q.Compiler.Plan
             {
                 WeightCodingKind.Palette => "palette:" + PaletteSize.ToString(inv) + ":" + IndexBits.ToString(inv),
                 WeightCodingKind.Offset => "offset:" + StoredBytes.ToString(inv) + ":" + Offset.ToString(inv),
+                WeightCodingKind.Packed => "packed:" + Bits.ToString(inv) + ":" + Offset.ToString(inv),
                 _ => "huffman:" + StoredBytes.ToString(inv),
             };
         }
@@ -174,6 +189,7 @@ namespace Q.Compiler.Plan
             {
                 if (parts[0] == "palette") return Palette(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv));
                 if (parts[0] == "offset") return WithOffset(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
+                if (parts[0] == "packed") return Packed(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
             }
             throw new FormatException("unknown weight coding '" + text + "'");
         }

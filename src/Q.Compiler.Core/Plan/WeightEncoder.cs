@@ -14,6 +14,8 @@ namespace Q.Compiler.Plan
     /// <item>Offset: signed integers (int16, int32, int64) whose range fits 1 to 4 bytes around an offset
     /// (e.g. int32 biases that are small in accumulator scale), and float32 by their bits (per-channel scales of one
     /// sign within two binades fit 3 bytes).</item>
+    /// <item>Packed: the same integers as value − minimum in fields of just enough bits (1 to 32), for ranges
+    /// that fall between byte widths (a layer's scales over five binades: 26 bits).</item>
     /// <item>Huffman: one-byte elements (int8 weights), whose values cluster around zero: about 6 to 7 bits a weight
     /// instead of 8, and packing padding (zeros) almost free.</item>
     /// </list>
@@ -35,6 +37,7 @@ namespace Q.Compiler.Plan
             (byte[] Bytes, WeightCoding? Coding) best = (raw, null);
             if (TryPalette(raw, size, n) is { } palette && palette.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = palette;
             if (TryOffset(weight) is { } offset && offset.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = offset;
+            if (TryPacked(weight) is { } packed && packed.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = packed;
             if (size == 1 && TryHuffman(raw) is { } huffman && huffman.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = huffman;
             return best;
         }
@@ -64,6 +67,20 @@ namespace Q.Compiler.Plan
                 {
                     int index = (indices[i / perByte] >> (i % perByte * coding.IndexBits)) & mask;
                     stored.Slice(index * size, size).CopyTo(result.AsSpan(i * size, size));
+                }
+                return result;
+            }
+            if (coding.Kind == WeightCodingKind.Packed)
+            {
+                for (int i = 0; i < elements; i++)
+                {
+                    ulong field = 0;
+                    for (int k = 0; k < coding.Bits; k++)
+                    {
+                        long bit = (long)i * coding.Bits + k;
+                        field |= (ulong)((stored[(int)(bit >> 3)] >> (int)(bit & 7)) & 1) << k;
+                    }
+                    WriteLittleEndian(result.AsSpan(i * size, size), (long)field + coding.Offset);
                 }
                 return result;
             }
@@ -217,22 +234,52 @@ namespace Q.Compiler.Plan
             public void Skip(int n) => _bit += n;
         }
 
-        private static (byte[] Bytes, WeightCoding? Coding)? TryOffset(Tensor weight)
+        /// <summary>The elements as integers (float32: their bits as int32) and the type's largest value; null for other types.</summary>
+        private static (long[] Values, long TypeMax)? Integers(Tensor weight)
         {
-            long typeMax;
-            long[] v;
             switch (weight.ElementType)
             {
-                case DataType.Int16: typeMax = short.MaxValue; v = weight.ToLongs(); break;
-                case DataType.Int32: typeMax = int.MaxValue; v = weight.ToLongs(); break;
-                case DataType.Int64: typeMax = long.MaxValue; v = weight.ToLongs(); break;
+                case DataType.Int16: return (weight.ToLongs(), short.MaxValue);
+                case DataType.Int32: return (weight.ToLongs(), int.MaxValue);
+                case DataType.Int64: return (weight.ToLongs(), long.MaxValue);
                 case DataType.Float:
                     // The bits as int32: values of one sign within a few binades (per-channel scales) differ in fewer bits.
-                    typeMax = int.MaxValue;
-                    v = System.Linq.Enumerable.ToArray(System.Linq.Enumerable.Select(weight.As<float>(), f => (long)BitConverter.ToInt32(BitConverter.GetBytes(f), 0)));
-                    break;
+                    var f = weight.As<float>();
+                    var bits = new long[f.Length];
+                    for (int i = 0; i < f.Length; i++) bits[i] = BitConverter.ToInt32(BitConverter.GetBytes(f[i]), 0);
+                    return (bits, int.MaxValue);
                 default: return null;
             }
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryPacked(Tensor weight)
+        {
+            if (!(Integers(weight) is { } ints) || ints.Values.Length == 0) return null;
+            var v = ints.Values;
+            long min = long.MaxValue, max = long.MinValue;
+            foreach (long x in v) { if (x < min) min = x; if (x > max) max = x; }
+            ulong range = (ulong)(max - min);
+            int bits = 1;
+            while (bits < 64 && range >> bits != 0) bits++;
+            if (bits > 32 || bits >= 8 * weight.ElementType.SizeOf()) return null;
+            var coding = WeightCoding.Packed(bits, min);
+            var bytes = new byte[coding.StoredLength(v.Length, weight.ElementType.SizeOf())];
+            for (int i = 0; i < v.Length; i++)
+            {
+                ulong field = (ulong)(v[i] - min);
+                for (int k = 0; k < bits; k++)
+                {
+                    long bit = (long)i * bits + k;
+                    if (((field >> k) & 1) != 0) bytes[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+                }
+            }
+            return (bytes, coding);
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryOffset(Tensor weight)
+        {
+            if (!(Integers(weight) is { } ints)) return null;
+            var (v, typeMax) = ints;
             if (v.Length == 0) return null;
             long min = long.MaxValue, max = long.MinValue;
             foreach (long x in v) { if (x < min) min = x; if (x > max) max = x; }

@@ -15,6 +15,8 @@ namespace Q.Compiler.Kernels
     /// (1, 2, 4 or 8) per element, packed from the lowest bit of each byte up.</item>
     /// <item><b>Offset</b>: each integer element (a float32: its bits as an int32) stored as <c>value − offset</c>,
     /// a signed integer of <c>storedBytes</c> (1 to 4) bytes.</item>
+    /// <item><b>Packed</b>: each integer element (a float32: its bits as an int32) stored as <c>value − offset</c> in an
+    /// unsigned field of <c>bits</c> (1 to 32) bits, fields packed from the lowest bit of each byte up.</item>
     /// <item><b>Huffman</b> (one-byte elements): 256 code lengths of 4 bits (two a byte, low nibble first; 0 = value
     /// absent, at most 12), then each element's canonical Huffman code, most significant bit first. Canonical: codes
     /// are numbered in order of length, then of value.</item>
@@ -106,6 +108,48 @@ namespace Q.Compiler.Kernels
             var result = new float[length];
             for (int i = 0; i < length; i++) result[i] = BitConverter.Int32BitsToSingle((int)Stored(data, storedBytes, i) + offset);
             return result;
+        }
+
+        /// <summary>Expands bit-packed int32 data (value − offset in <paramref name="bits"/>-bit fields).</summary>
+        public static int[] PackedInt32(ReadOnlySpan<byte> data, int bits, int offset, int length)
+        {
+            var result = new int[length];
+            for (int i = 0; i < length; i++) result[i] = (int)Field(data, bits, i) + offset;
+            return result;
+        }
+
+        /// <summary>Expands bit-packed int16 data (value − offset in <paramref name="bits"/>-bit fields).</summary>
+        public static short[] PackedInt16(ReadOnlySpan<byte> data, int bits, int offset, int length)
+        {
+            var result = new short[length];
+            for (int i = 0; i < length; i++) result[i] = (short)((int)Field(data, bits, i) + offset);
+            return result;
+        }
+
+        /// <summary>Expands bit-packed int64 data (value − offset in <paramref name="bits"/>-bit fields).</summary>
+        public static long[] PackedInt64(ReadOnlySpan<byte> data, int bits, long offset, int length)
+        {
+            var result = new long[length];
+            for (int i = 0; i < length; i++) result[i] = (long)Field(data, bits, i) + offset;
+            return result;
+        }
+
+        /// <summary>Expands bit-packed float32 bits (bits − offset in <paramref name="bits"/>-bit fields).</summary>
+        public static float[] PackedSingle(ReadOnlySpan<byte> data, int bits, int offset, int length)
+        {
+            var result = new float[length];
+            for (int i = 0; i < length; i++) result[i] = BitConverter.Int32BitsToSingle((int)Field(data, bits, i) + offset);
+            return result;
+        }
+
+        /// <summary>Field <paramref name="i"/> of <paramref name="bits"/> bits (at most 32), fields packed lowest bit first.</summary>
+        private static ulong Field(ReadOnlySpan<byte> data, int bits, int i)
+        {
+            long bit = (long)i * bits;
+            int first = (int)(bit >> 3);
+            ulong window = 0;
+            for (int k = 0; k < 5 && first + k < data.Length; k++) window |= (ulong)data[first + k] << (8 * k);
+            return (window >> (int)(bit & 7)) & ((1UL << bits) - 1);
         }
 
         private static long Stored(ReadOnlySpan<byte> data, int storedBytes, int i) => storedBytes switch

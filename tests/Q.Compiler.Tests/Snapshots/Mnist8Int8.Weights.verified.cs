@@ -34,23 +34,24 @@ namespace Demo
         private static ReadOnlySpan<sbyte> W_Times212Packed => s_times212Packed;
         /// <summary>Times212_colsum i32[10].</summary>
         private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(416, 40));
-        /// <summary>Times212_bias i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(464, 40));
+        /// <summary>Times212_bias i32[10]. Stored as value − (-2) in 3-bit fields (4 bytes instead of 40), expanded once.</summary>
+        private static ReadOnlySpan<int> W_Times212Bias => s_times212Bias;
         /// <summary>Times212_scale f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(512, 40));
+        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(464, 40));
         /// <summary>Plus214_Output_0_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(560, 4));
+        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(512, 4));
         /// <summary>Plus214_Output_0_quantized_zero_point u8[].</summary>
-        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(576, 1);
+        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(528, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,118 bytes, sha256 31b48f8fff6219e1…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,074 bytes, sha256 6252bd33dbe06cc2…]".AsSpan());
 
         // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
         // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
-        private static readonly sbyte[] s_convolution110Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(577, 3099), length: 3200);
-        private static readonly int[] s_convolution110Colsum = CodedWeights.Int32(WeightData.Slice(3676, 32), storedBytes: 2, offset: 0, length: 16);
-        private static readonly int[] s_convolution110Bias = CodedWeights.Int32(WeightData.Slice(3708, 16), storedBytes: 1, offset: 0, length: 16);
-        private static readonly sbyte[] s_times212Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(3724, 2394), length: 2560);
+        private static readonly sbyte[] s_convolution110Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(529, 3099), length: 3200);
+        private static readonly int[] s_convolution110Colsum = CodedWeights.Int32(WeightData.Slice(3628, 32), storedBytes: 2, offset: 0, length: 16);
+        private static readonly int[] s_convolution110Bias = CodedWeights.Int32(WeightData.Slice(3660, 16), storedBytes: 1, offset: 0, length: 16);
+        private static readonly sbyte[] s_times212Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(3676, 2394), length: 2560);
+        private static readonly int[] s_times212Bias = CodedWeights.PackedInt32(WeightData.Slice(6070, 4), bits: 3, offset: -2, length: 10);
     }
 }
