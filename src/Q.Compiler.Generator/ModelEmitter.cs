@@ -83,7 +83,7 @@ namespace Q.Compiler.Generator
             w.Line("/// </code>");
             string arena = p.ArenaBytes == 0 ? "Scratch arena: none (every tensor is a Run argument or a weight)."
                 : $"Scratch arena: {Inv(p.ArenaBytes)} bytes (no layout can use less than {Inv(p.ArenaLowerBound)}).";
-            w.Line("/// <para>" + Xml($"{arena} Weights: {Inv(p.Weights.Length)} bytes.") + "</para>");
+            w.Line("/// <para>" + Xml($"{arena} Weights: {Inv(p.Weights.Length)} bytes{CodedSummary(p)}.") + "</para>");
             w.Line("/// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>");
             w.Line("/// </remarks>");
             w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Q.Compiler\", \"{p.CompilerVersion}\")]");
@@ -349,19 +349,95 @@ namespace Q.Compiler.Generator
             return s + "f";
         }
 
+        /// <summary>
+        /// Coded weights (see <see cref="WeightCoding"/>): one expanded array per stored weight (buffers that view the same
+        /// weight share it), keyed by blob offset, with the field's name and the first buffer that uses it.
+        /// </summary>
+        private static List<(long Offset, string Field, PlanBuffer Buffer)> CodedWeights(ModelPlan p, Dictionary<string, string> names)
+        {
+            var taken = new HashSet<string>(StringComparer.Ordinal) { "s_weightWords" };
+            var list = new List<(long, string, PlanBuffer)>();
+            var seen = new HashSet<long>();
+            foreach (var b in p.Buffers.Where(b => b.Kind == BufferKind.Weight && b.Coding is not null))
+            {
+                if (!seen.Add(b.Offset)) continue;
+                string n = names[b.Id].Substring(2);
+                string field = "s_" + char.ToLowerInvariant(n[0]) + n.Substring(1);
+                string u = field;
+                for (int k = 2; !taken.Add(u); k++) u = field + "_" + I(k);
+                list.Add((b.Offset, u, b));
+            }
+            return list;
+        }
+
+        /// <summary>The class remarks' note on coded weights: how much memory their expansion takes.</summary>
+        private static string CodedSummary(ModelPlan p)
+        {
+            var coded = CodedWeights(p, WeightNames(p));
+            if (coded.Count == 0) return "";
+            long expanded = coded.Sum(c => (long)c.Buffer.Elements * SizeOf(c.Buffer.Type));
+            long stored = coded.Sum(c => c.Buffer.Coding!.StoredLength(c.Buffer.Elements, SizeOf(c.Buffer.Type)));
+            return $" in the assembly; {Inv(coded.Count)} coded weight{(coded.Count == 1 ? "" : "s")} ({Inv(stored)} of those bytes) " +
+                   $"{(coded.Count == 1 ? "is" : "are")} expanded once, when the class is first used, into {Inv(expanded)} bytes of arrays";
+        }
+
+        /// <summary>One line on how a coded weight is stored, for its doc comment.</summary>
+        private static string CodingDescription(PlanBuffer b)
+        {
+            var c = b.Coding!;
+            long stored = c.StoredLength(b.Elements, SizeOf(b.Type)), plain = (long)b.Elements * SizeOf(b.Type);
+            string how = c.Kind switch
+            {
+                WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
+                WeightCodingKind.Huffman => "a Huffman code per element",
+                WeightCodingKind.Packed => $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.Bits)}-bit fields",
+                _ => c.Offset == 0 ? $"{(b.Type == "f32" ? "its float bits as " : "")}{I(c.StoredBytes)}-byte integers"
+                    : $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.StoredBytes)}-byte integers",
+            };
+            return $"Stored as {how} ({Inv(stored)} bytes instead of {Inv(plain)}), expanded once.";
+        }
+
+        private static string Signed(long v) => v < 0 ? "(" + I(v) + ")" : I(v);
+
+        /// <summary>The expression that expands a coded weight into its array.</summary>
+        private static string Expansion(PlanBuffer b)
+        {
+            var c = b.Coding!;
+            string data = $"WeightData.Slice({I(b.Offset)}, {I(c.StoredLength(b.Elements, SizeOf(b.Type)))})";
+            if (c.Kind == WeightCodingKind.Huffman)
+                return $"CodedWeights.Huffman<{CsType(b.Type)}>({data}, length: {I(b.Elements)})";
+            string packed = c.Kind == WeightCodingKind.Packed ? "Packed" : "";
+            string width = c.Kind == WeightCodingKind.Packed ? $"bits: {I(c.Bits)}" : $"storedBytes: {I(c.StoredBytes)}";
+            if (c.Kind == WeightCodingKind.Palette)
+                return $"CodedWeights.Palette<{CsType(b.Type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(b.Elements)})";
+            string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", "f32" => "Single", _ => throw new FormatException("no offset coding for " + b.Type) };
+            return $"CodedWeights.{packed}{method}({data}, {width}, offset: {I(c.Offset)}{(b.Type == "i64" ? "L" : "")}, length: {I(b.Elements)})";
+        }
+
         private static string EmitWeights(ModelPlan p)
         {
             var sb = new StringBuilder();
             Header(p, sb);
-            sb.Append("using System;\nusing System.Runtime.InteropServices;\n\n");
+            var names = WeightNames(p);
+            var coded = CodedWeights(p, names);
+            sb.Append("using System;\nusing System.Runtime.InteropServices;\n");
+            if (coded.Count > 0) sb.Append("using Q.Compiler.Kernels;\n");
+            sb.Append('\n');
             bool hasNs = p.Namespace.Length > 0;
             if (hasNs) sb.Append("namespace ").Append(p.Namespace).Append("\n{\n");
             sb.Append("partial class ").Append(p.ClassName).Append("\n{\n");
-            var names = WeightNames(p);
+            var fieldOf = coded.ToDictionary(c => c.Offset, c => c.Field);
             foreach (var b in p.Buffers.Where(b => b.Kind == BufferKind.Weight))
             {
                 string t = CsType(b.Type);
                 long bytes = (long)b.Elements * SizeOf(b.Type);
+                if (b.Coding is not null)
+                {
+                    sb.Append("    /// <summary>").Append(Xml(b.Name)).Append(' ').Append(b.Type).Append(Shape(b.Shape)).Append(". ")
+                      .Append(Xml(CodingDescription(b))).Append("</summary>\n");
+                    sb.Append($"    private static ReadOnlySpan<{t}> {names[b.Id]} => {fieldOf[b.Offset]};\n");
+                    continue;
+                }
                 sb.Append("    /// <summary>").Append(Xml(b.Name)).Append(' ').Append(b.Type).Append(Shape(b.Shape)).Append(".</summary>\n");
                 if (t == "byte")
                     sb.Append($"    private static ReadOnlySpan<byte> {names[b.Id]} => WeightData.Slice({I(b.Offset)}, {I(bytes)});\n");
@@ -396,6 +472,14 @@ namespace Q.Compiler.Generator
                     if (i % 64 == 56 || i + 8 >= data.Length) sb.Append('\n');
                 }
                 sb.Append("    };\n");
+            }
+            if (coded.Count > 0)
+            {
+                // After WeightData's own initializer (the ulong[] form is a field too): initializers run in textual order.
+                sb.Append("\n    // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold\n");
+                sb.Append("    // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).\n");
+                foreach (var (_, field, b) in coded)
+                    sb.Append($"    private static readonly {CsType(b.Type)}[] {field} = {Expansion(b)};\n");
             }
             sb.Append("}\n");
             if (!hasNs) return sb.ToString();

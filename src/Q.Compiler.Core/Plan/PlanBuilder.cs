@@ -39,29 +39,59 @@ namespace Q.Compiler.Plan
                 if (a.Kind == ArgKind.In || a.Kind == ArgKind.Out) used.Add(a.Buffer);
             foreach (var b in model.Inputs.Concat(model.Outputs)) used.Add(b.Id);
 
+            // A weight may be stored coded (WeightEncoder) when every buffer that views it has its element type and count,
+            // so that one expanded array serves them all.
+            var codable = new Dictionary<LoweredBuffer, bool>();
+            foreach (var b in model.Buffers)
+            {
+                if (!used.Contains(b.Id) || b.Root.Kind != BufferKind.Weight) continue;
+                var root = b.Root;
+                bool same = b.Type.ElementType == root.Type.ElementType && b.Type.Shape.ElementCount == root.Type.Shape.ElementCount;
+                codable[root] = (!codable.TryGetValue(root, out bool before) || before) && same;
+            }
+
+            // Plain weights first, each 16-byte aligned (kernels read them in place); coded ones after them, unaligned
+            // (they are read once, by the expansion).
             var weights = new MemoryStream();
-            var weightOffsets = new Dictionary<LoweredBuffer, long>();
+            var coded = new MemoryStream();
+            var weightOffsets = new Dictionary<LoweredBuffer, (long Offset, WeightCoding? Coding)>();
+            foreach (var b in model.Buffers)
+            {
+                if (!used.Contains(b.Id) || b.Root.Kind != BufferKind.Weight || weightOffsets.ContainsKey(b.Root)) continue;
+                var root = b.Root;
+                var (bytes, coding) = codable[root] ? WeightEncoder.Encode(root.Weight!) : (root.Weight!.ToBytes(), null);
+                if (coding is null)
+                {
+                    while (weights.Length % WeightAlignment != 0) weights.WriteByte(0);
+                    weightOffsets[root] = (weights.Length, null);
+                    weights.Write(bytes, 0, bytes.Length);
+                }
+                else
+                {
+                    weightOffsets[root] = (coded.Length, coding);   // relative to the coded section until it is placed
+                    coded.Write(bytes, 0, bytes.Length);
+                }
+            }
+            long codedStart = weights.Length;
+            coded.Position = 0;
+            coded.CopyTo(weights);
+
             foreach (var b in model.Buffers)
             {
                 if (!used.Contains(b.Id)) continue;
                 var root = b.Root;
                 long offset;
+                WeightCoding? coding = null;
                 switch (root.Kind)
                 {
                     case BufferKind.Weight:
-                        if (!weightOffsets.TryGetValue(root, out offset))
-                        {
-                            while (weights.Length % WeightAlignment != 0) weights.WriteByte(0);
-                            offset = weights.Length;
-                            var bytes = root.Weight!.ToBytes();
-                            weights.Write(bytes, 0, bytes.Length);
-                            weightOffsets[root] = offset;
-                        }
+                        (offset, coding) = weightOffsets[root];
+                        if (coding is not null) offset += codedStart;
                         break;
                     case BufferKind.Arena: offset = layout.Offsets[root.Id]; break;
                     default: offset = root.ArgIndex; break;
                 }
-                p.Buffers.Add(new PlanBuffer(b.Id, b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Type.Shape.ElementCount, root.Kind, offset, b.ValueName));
+                p.Buffers.Add(new PlanBuffer(b.Id, b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Type.Shape.ElementCount, root.Kind, offset, b.ValueName, coding));
             }
             p.Weights = weights.ToArray();
 
@@ -72,7 +102,10 @@ namespace Q.Compiler.Plan
                 p.Outputs.Add(new PlanValue(b.ValueName, Identifiers.Parameter(b.ValueName, ids), b.Type.ElementType.ShortName(), b.Type.Shape.ToCompact(), b.Id));
 
             p.Layers.AddRange(model.Layers);
-            p.Kernels.AddRange(model.Layers.SelectMany(l => l.Calls).Select(c => c.KernelClass).Distinct().OrderBy(k => k, StringComparer.Ordinal));
+            // The generated code expands coded weights with the CodedWeights kernel.
+            var kernels = model.Layers.SelectMany(l => l.Calls).Select(c => c.KernelClass);
+            if (p.Buffers.Any(b => b.Coding is not null)) kernels = kernels.Append("CodedWeights");
+            p.Kernels.AddRange(kernels.Distinct().OrderBy(k => k, StringComparer.Ordinal));
             return p;
         }
     }

@@ -64,9 +64,9 @@ namespace Q.Compiler.Plan
     /// <summary>A typed view on storage: a Run argument, a slice of the scratch arena, or a slice of the weights.</summary>
     public sealed class PlanBuffer
     {
-        public PlanBuffer(string id, string type, string shape, int elements, BufferKind kind, long offset, string name)
+        public PlanBuffer(string id, string type, string shape, int elements, BufferKind kind, long offset, string name, WeightCoding? coding = null)
         {
-            Id = id; Type = type; Shape = shape; Elements = elements; Kind = kind; Offset = offset; Name = name;
+            Id = id; Type = type; Shape = shape; Elements = elements; Kind = kind; Offset = offset; Name = name; Coding = coding;
         }
 
         public string Id { get; }
@@ -78,7 +78,125 @@ namespace Q.Compiler.Plan
         public long Offset { get; }
         /// <summary>The ONNX value name it holds (for comments and identifiers).</summary>
         public string Name { get; }
-        public PlanBuffer WithOffset(long offset) => new PlanBuffer(Id, Type, Shape, Elements, Kind, offset, Name);
+        /// <summary>
+        /// For a weight stored coded (smaller) in the weight blob: how, so that the generated code expands it once into
+        /// the plain array the kernels read. Null when the bytes at <see cref="Offset"/> are the elements themselves.
+        /// </summary>
+        public WeightCoding? Coding { get; }
+        public PlanBuffer WithOffset(long offset) => new PlanBuffer(Id, Type, Shape, Elements, Kind, offset, Name, Coding);
+    }
+
+    /// <summary>How a coded weight is stored (lossless: expanding it gives the original bits).</summary>
+    public enum WeightCodingKind
+    {
+        /// <summary>The distinct values, then one 1-, 2-, 4- or 8-bit index per element (lowest bits first).</summary>
+        Palette,
+        /// <summary>Integers (and float32 as their bits) stored as value − offset in 1 to 4 signed bytes.</summary>
+        Offset,
+        /// <summary>
+        /// One-byte elements as a canonical Huffman code: 256 code lengths (4 bits each, at most
+        /// <see cref="WeightCoding.HuffmanMaxBits"/>), then the codes, most significant bit first.
+        /// </summary>
+        Huffman,
+        /// <summary>
+        /// Integers (and float32 as their bits) stored as value − offset (the smallest value) in unsigned fields of
+        /// 1 to 32 bits, packed lowest bit first.
+        /// </summary>
+        Packed,
+    }
+
+    /// <summary>The coding of one weight in the blob (see <see cref="WeightCodingKind"/>); immutable.</summary>
+    public sealed class WeightCoding : IEquatable<WeightCoding>
+    {
+        private WeightCoding(WeightCodingKind kind, int paletteSize, int indexBits, int storedBytes, long offset)
+        {
+            Kind = kind; PaletteSize = paletteSize; IndexBits = indexBits; StoredBytes = storedBytes; Offset = offset;
+        }
+
+        /// <summary>The longest Huffman code: the decoder's lookup table has 2^this entries.</summary>
+        public const int HuffmanMaxBits = 12;
+
+        /// <summary>Bytes of the Huffman code-length table at the start of Huffman-coded data.</summary>
+        public const int HuffmanTableBytes = 128;
+
+        public WeightCodingKind Kind { get; }
+        /// <summary>Palette: the number of distinct values stored before the indices.</summary>
+        public int PaletteSize { get; }
+        /// <summary>Palette: bits per index (1, 2, 4 or 8).</summary>
+        public int IndexBits { get; }
+        /// <summary>Offset: bytes per stored element (1 to 4). Huffman: bytes of the whole coded data.</summary>
+        public int StoredBytes { get; }
+        /// <summary>Packed: bits per element (1 to 32).</summary>
+        public int Bits => IndexBits;
+        /// <summary>Offset and Packed: the value added back to each stored element.</summary>
+        public long Offset { get; }
+
+        public static WeightCoding Palette(int paletteSize, int indexBits)
+        {
+            if (indexBits != 1 && indexBits != 2 && indexBits != 4 && indexBits != 8) throw new ArgumentOutOfRangeException(nameof(indexBits));
+            if (paletteSize < 1 || paletteSize > 1 << indexBits) throw new ArgumentOutOfRangeException(nameof(paletteSize));
+            return new WeightCoding(WeightCodingKind.Palette, paletteSize, indexBits, 0, 0);
+        }
+
+        public static WeightCoding WithOffset(int storedBytes, long offset)
+        {
+            if (storedBytes < 1 || storedBytes > 4) throw new ArgumentOutOfRangeException(nameof(storedBytes));
+            return new WeightCoding(WeightCodingKind.Offset, 0, 0, storedBytes, offset);
+        }
+
+        public static WeightCoding Packed(int bits, long offset)
+        {
+            if (bits < 1 || bits > 32) throw new ArgumentOutOfRangeException(nameof(bits));
+            return new WeightCoding(WeightCodingKind.Packed, 0, bits, 0, offset);
+        }
+
+        public static WeightCoding Huffman(int storedBytes)
+        {
+            if (storedBytes < HuffmanTableBytes) throw new ArgumentOutOfRangeException(nameof(storedBytes));
+            return new WeightCoding(WeightCodingKind.Huffman, 0, 0, storedBytes, 0);
+        }
+
+        /// <summary>Bytes the coded form of <paramref name="elements"/> elements of <paramref name="elementBytes"/> bytes takes in the blob.</summary>
+        public long StoredLength(int elements, int elementBytes) => Kind switch
+        {
+            WeightCodingKind.Palette => (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8,
+            WeightCodingKind.Offset => (long)elements * StoredBytes,
+            WeightCodingKind.Packed => ((long)elements * Bits + 7) / 8,
+            _ => StoredBytes,
+        };
+
+        /// <summary>The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET", "packed:BITS:OFFSET" or "huffman:BYTES".</summary>
+        public override string ToString()
+        {
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            return Kind switch
+            {
+                WeightCodingKind.Palette => "palette:" + PaletteSize.ToString(inv) + ":" + IndexBits.ToString(inv),
+                WeightCodingKind.Offset => "offset:" + StoredBytes.ToString(inv) + ":" + Offset.ToString(inv),
+                WeightCodingKind.Packed => "packed:" + Bits.ToString(inv) + ":" + Offset.ToString(inv),
+                _ => "huffman:" + StoredBytes.ToString(inv),
+            };
+        }
+
+        /// <summary>Reads the <see cref="ToString"/> form.</summary>
+        public static WeightCoding Parse(string text)
+        {
+            var parts = text.Split(':');
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            var ns = System.Globalization.NumberStyles.AllowLeadingSign;
+            if (parts.Length == 2 && parts[0] == "huffman") return Huffman(int.Parse(parts[1], ns, inv));
+            if (parts.Length == 3)
+            {
+                if (parts[0] == "palette") return Palette(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv));
+                if (parts[0] == "offset") return WithOffset(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
+                if (parts[0] == "packed") return Packed(int.Parse(parts[1], ns, inv), long.Parse(parts[2], ns, inv));
+            }
+            throw new FormatException("unknown weight coding '" + text + "'");
+        }
+
+        public bool Equals(WeightCoding? o) => o is not null && o.ToString() == ToString();
+        public override bool Equals(object? obj) => Equals(obj as WeightCoding);
+        public override int GetHashCode() => ToString().GetHashCode();
     }
 
     /// <summary>One layer: one generated method, made of one or more kernel calls.</summary>

@@ -26,8 +26,16 @@ namespace Q.Compiler.Plan
             foreach (var v in p.Outputs) Value(w, "output", v);
             Line(w, "arena", ("bytes", I(p.ArenaBytes)), ("lowerbound", I(p.ArenaLowerBound)));
             foreach (var b in p.Buffers)
-                Line(w, "buffer", ("id", b.Id), ("type", b.Type), ("shape", b.Shape), ("elements", I(b.Elements)),
-                    ("kind", b.Kind.ToString().ToLowerInvariant()), ("offset", I(b.Offset)), ("name", b.Name));
+            {
+                var pairs = new List<(string, string)>
+                {
+                    ("id", b.Id), ("type", b.Type), ("shape", b.Shape), ("elements", I(b.Elements)),
+                    ("kind", b.Kind.ToString().ToLowerInvariant()), ("offset", I(b.Offset)), ("name", b.Name),
+                };
+                // Only coded weights carry the key, so plans without coded weights read as before.
+                if (b.Coding is not null) pairs.Add(("coding", b.Coding.ToString()));
+                Line(w, "buffer", pairs.ToArray());
+            }
             foreach (var l in p.Layers)
             {
                 Line(w, "layer", ("index", I(l.Index)), ("method", l.Method), ("op", l.Op), ("nodes", string.Join("\u0001", l.Nodes)),
@@ -87,7 +95,8 @@ namespace Q.Compiler.Plan
                     case "arena": p.ArenaBytes = L(kv["bytes"]); p.ArenaLowerBound = L(kv["lowerbound"]); break;
                     case "buffer":
                         p.Buffers.Add(new PlanBuffer(kv["id"], kv["type"], kv["shape"], (int)L(kv["elements"]),
-                            (BufferKind)Enum.Parse(typeof(BufferKind), kv["kind"], true), L(kv["offset"]), kv["name"]));
+                            (BufferKind)Enum.Parse(typeof(BufferKind), kv["kind"], true), L(kv["offset"]), kv["name"],
+                            kv.TryGetValue("coding", out var coding) ? WeightCoding.Parse(coding) : null));
                         break;
                     case "layer":
                         layer = new PlanLayer

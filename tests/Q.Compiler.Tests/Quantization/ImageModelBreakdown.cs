@@ -12,7 +12,7 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Where an image model's int8 weight bytes and output error come from (QC_QUANT_MEASURE=1, model in QC_ACC_MODEL, all
-/// four by default): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
+/// four by default; QC_ACC_PLANDIR writes both plans there): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
 /// quantized graph's integer reference against the float graph on every shared test set. No C# is compiled.
 /// </summary>
 public sealed class ImageModelBreakdown : IDisposable
@@ -48,6 +48,12 @@ public sealed class ImageModelBreakdown : IDisposable
             _out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
             if (Environment.GetEnvironmentVariable("QC_ACC_REPORT") == "1") _out.WriteLine(q.QuantizationReport.ToMarkdown());
             Bytes(f.Plan!, q.Plan!);
+            if (Environment.GetEnvironmentVariable("QC_ACC_PLANDIR") is { Length: > 0 } planDir)
+            {
+                File.WriteAllText(Path.Combine(planDir, folder + ".f32.qplan"), f.PlanText!);
+                File.WriteAllText(Path.Combine(planDir, folder + ".int8.qplan"), q.PlanText!);
+            }
+            PackingPadding(q.Plan!, q.Graph!);
             foreach (var set in TestData.Sets(SharedData.Model(folder)))
             {
                 var inputs = TestData.Inputs(set);
@@ -102,13 +108,22 @@ public sealed class ImageModelBreakdown : IDisposable
     private void Bytes(ModelPlan f, ModelPlan q)
     {
         var inv = CultureInfo.InvariantCulture;
-        long Size(PlanBuffer b) => (long)b.Elements * (b.Type switch { "f32" or "i32" => 4, "i16" or "u16" or "f16" => 2, "i64" or "f64" => 8, _ => 1 });
+        int ElementBytes(PlanBuffer b) => b.Type switch { "f32" or "i32" => 4, "i16" or "u16" or "f16" => 2, "i64" or "f64" => 8, _ => 1 };
+        long Plain(PlanBuffer b) => (long)b.Elements * ElementBytes(b);
+        // What the buffer takes in the blob (the binary): its coded length when it is stored coded.
+        long Size(PlanBuffer b) => b.Coding?.StoredLength(b.Elements, ElementBytes(b)) ?? Plain(b);
         var weights = q.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(g => g.First()).ToList();
         long total = weights.Sum(Size);
-        _out.WriteLine(string.Format(inv, "weights: float {0:N0}, int8 {1:N0} ({2:P1}); buffers {3:N0} + alignment {4:N0}",
-            f.Weights.Length, q.Weights.Length, (double)q.Weights.Length / f.Weights.Length, total, q.Weights.Length - total));
+        var fWeights = f.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(g => g.First()).ToList();
+        _out.WriteLine(string.Format(inv, "weights in the binary: float {0:N0}, int8 {1:N0} ({2:P1}); int8 buffers {3:N0} + alignment {4:N0}; in memory after expansion: float {5:N0}, int8 {6:N0} ({7:P1})",
+            f.Weights.Length, q.Weights.Length, (double)q.Weights.Length / f.Weights.Length, total, q.Weights.Length - total,
+            fWeights.Sum(Plain), weights.Sum(Plain), (double)weights.Sum(Plain) / fWeights.Sum(Plain)));
+        foreach (var (plan, label) in new[] { (f, "float"), (q, "int8") })
+            foreach (var g in plan.Buffers.Where(b => b.Kind == BufferKind.Weight && b.Coding is not null).GroupBy(b => b.Offset).Select(g => g.First())
+                         .GroupBy(b => b.Type + " " + b.Coding!.Kind).OrderBy(g => g.Key, StringComparer.Ordinal))
+                _out.WriteLine(string.Format(inv, "  {0} coded {1,-16} {2,9:N0} → {3,9:N0} bytes in {4} buffers", label, g.Key, g.Sum(Plain), g.Sum(Size), g.Count()));
         foreach (var g in weights.GroupBy(b => Kind(b)).OrderByDescending(g => g.Sum(Size)))
-            _out.WriteLine(string.Format(inv, "  {0,-12} {1,9:N0} bytes in {2} buffers", g.Key, g.Sum(Size), g.Count()));
+            _out.WriteLine(string.Format(inv, "  {0,-12} {1,9:N0} bytes in {2} buffers (plain {3:N0})", g.Key, g.Sum(Size), g.Count(), g.Sum(Plain)));
         if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") != "1") return;
         var byId = weights.ToDictionary(b => b.Id);
         foreach (var layer in q.Layers)
@@ -118,6 +133,39 @@ public sealed class ImageModelBreakdown : IDisposable
             _out.WriteLine(string.Format(inv, "  L{0} {1} {2}: {3}", layer.Index, layer.Method, layer.Detail,
                 string.Join(", ", used.Select(b => Kind(b) + " " + Size(b).ToString("N0", inv)))));
         }
+    }
+
+    /// <summary>
+    /// How many bytes of the packed int8 weights are padding: packed bytes minus the weights the layer's node holds
+    /// (K rounded up to 4 and M to 4 in QConvNchw, panels of 16 columns in QGemm).
+    /// </summary>
+    private void PackingPadding(ModelPlan q, Graph g)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var nodes = g.Nodes.ToDictionary(n => n.Name);
+        var byId = q.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(x => x.First()).ToDictionary(b => b.Id);
+        long packed = 0, weights = 0;
+        var rows = new List<string>();
+        foreach (var layer in q.Layers)
+        {
+            var buffers = layer.Calls.SelectMany(c => c.Args).Where(a => a.Kind == ArgKind.In && byId.ContainsKey(a.Buffer)).Select(a => byId[a.Buffer])
+                .Where(b => Kind(b).StartsWith("packed", StringComparison.Ordinal)).Distinct().ToList();
+            if (buffers.Count == 0) continue;
+            // The weight of the layer's quantized node: QLinearConv/QLinearMatMul input 3, ConvInteger/MatMulInteger input 1.
+            long w = 0;
+            foreach (var name in layer.Nodes)
+                if (nodes.TryGetValue(name, out var n))
+                {
+                    int wi = n.OpType is "QLinearConv" or "QLinearMatMul" ? 3 : n.OpType is "ConvInteger" or "MatMulInteger" ? 1 : -1;
+                    if (wi >= 0 && g.Constants.TryGetValue(n.Inputs[wi], out var t)) w += t.Length;
+                }
+            if (w == 0) continue;
+            long p = buffers.Sum(b => (long)b.Elements);
+            packed += p; weights += w;
+            if (p > w) rows.Add(string.Format(inv, "    L{0} {1}: {2:N0} packed for {3:N0} weights ({4:N0} padding)", layer.Index, layer.Detail, p, w, p - w));
+        }
+        _out.WriteLine(string.Format(inv, "packed int8 weights: {0:N0} bytes for {1:N0} weights: {2:N0} bytes of padding ({3:P1})", packed, weights, packed - weights, packed == 0 ? 0 : (double)(packed - weights) / packed));
+        if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") == "1") foreach (var r in rows) _out.WriteLine(r);
     }
 
     private static string Kind(PlanBuffer b)

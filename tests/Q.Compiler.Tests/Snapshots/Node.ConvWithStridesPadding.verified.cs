@@ -15,7 +15,7 @@ namespace Snapshots
     /// <code>
     /// L0_DepthwiseConv3x3  Conv  [1,1,7,5]  → [1,1,4,3], [72]  1→1 channels, 3x3, stride 2, pads 1,1,1,1; depthwise kernel
     /// </code>
-    /// <para>Scratch arena: 320 bytes (no layout can use less than 320). Weights: 52 bytes.</para>
+    /// <para>Scratch arena: 320 bytes (no layout can use less than 320). Weights: 6 bytes in the assembly; 1 coded weight (2 of those bytes) is expanded once, when the class is first used, into 36 bytes of arrays.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -25,7 +25,7 @@ namespace Snapshots
         public const int ScratchBytes = 320;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
-        public const int WeightBytes = 52;
+        public const int WeightBytes = 6;
 
         /// <summary>Elements in x [1,1,7,5].</summary>
         public const int XLength = 35;
@@ -108,6 +108,7 @@ namespace Snapshots
 #nullable enable
 using System;
 using System.Runtime.InteropServices;
+using Q.Compiler.Kernels;
 
 namespace Snapshots
 {
@@ -115,10 +116,14 @@ namespace Snapshots
     {
         /// <summary>Conv_0_zero_bias f32[1].</summary>
         private static ReadOnlySpan<float> W_Conv0ZeroBias => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
-        /// <summary>W f32[1,1,3,3].</summary>
-        private static ReadOnlySpan<float> W_W => MemoryMarshal.Cast<byte, float>(WeightData.Slice(16, 36));
+        /// <summary>W f32[1,1,3,3]. Stored as its float bits − 1065353216 in 1-bit fields (2 bytes instead of 36), expanded once.</summary>
+        private static ReadOnlySpan<float> W_W => s_w;
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 52 bytes, sha256 2c148d5e3e265596…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\u0000\u0000\u0000".AsSpan());
+
+        // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
+        // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
+        private static readonly float[] s_w = CodedWeights.PackedSingle(WeightData.Slice(4, 2), bits: 1, offset: 1065353216, length: 9);
     }
 }

@@ -1,0 +1,315 @@
+using System;
+using System.Collections.Generic;
+using Q.Compiler.Ir;
+
+namespace Q.Compiler.Plan
+{
+    /// <summary>
+    /// Chooses how a weight is stored in the plan's weight blob: as its plain little-endian elements, or coded smaller
+    /// (<see cref="WeightCoding"/>) when that saves at least <see cref="MinSavedBytes"/>. Lossless: the generated code
+    /// expands a coded weight once (Q.Compiler.Kernels.CodedWeights) into exactly the original bits.
+    /// <list type="bullet">
+    /// <item>Palette: any element type, when the tensor holds at most 256 distinct bit patterns (e.g. a detector's
+    /// prior boxes: a few grid centres and sizes repeated thousands of times).</item>
+    /// <item>Offset: signed integers (int16, int32, int64) whose range fits 1 to 4 bytes around an offset
+    /// (e.g. int32 biases that are small in accumulator scale), and float32 by their bits (per-channel scales of one
+    /// sign within two binades fit 3 bytes).</item>
+    /// <item>Packed: the same integers as value − minimum in fields of just enough bits (1 to 32), for ranges
+    /// that fall between byte widths (a layer's scales over five binades: 26 bits).</item>
+    /// <item>Huffman: one-byte elements (int8 weights), whose values cluster around zero: about 6 to 7 bits a weight
+    /// instead of 8, and packing padding (zeros) almost free.</item>
+    /// </list>
+    /// </summary>
+    public static class WeightEncoder
+    {
+        /// <summary>
+        /// A coding must save at least this many bytes: below it, the static field and the call that expand the weight
+        /// cost about as much in the assembly as they save.
+        /// </summary>
+        public const int MinSavedBytes = 32;
+
+        /// <summary>The bytes to store for <paramref name="weight"/> and their coding (null: the plain elements).</summary>
+        public static (byte[] Bytes, WeightCoding? Coding) Encode(Tensor weight)
+        {
+            var raw = weight.ToBytes();
+            if (weight.ElementType == DataType.String || weight.ElementType == DataType.Bool) return (raw, null);
+            int size = weight.ElementType.SizeOf(), n = weight.Length;
+            (byte[] Bytes, WeightCoding? Coding) best = (raw, null);
+            if (TryPalette(raw, size, n) is { } palette && palette.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = palette;
+            if (TryOffset(weight) is { } offset && offset.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = offset;
+            if (TryPacked(weight) is { } packed && packed.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = packed;
+            if (size == 1 && TryHuffman(raw) is { } huffman && huffman.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = huffman;
+            return best;
+        }
+
+        /// <summary>Expands coded bytes back into the plain little-endian elements (the build-time twin of CodedWeights).</summary>
+        public static byte[] Decode(ReadOnlySpan<byte> stored, WeightCoding coding, DataType type, int elements)
+        {
+            int size = type.SizeOf();
+            var result = new byte[(long)elements * size];
+            if (coding.Kind == WeightCodingKind.Huffman)
+            {
+                var table = DecodingTable(stored);
+                var bits = new BitReader(stored, WeightCoding.HuffmanTableBytes);
+                for (int i = 0; i < elements; i++)
+                {
+                    int entry = table[bits.Peek(WeightCoding.HuffmanMaxBits)];
+                    result[i] = (byte)entry;
+                    bits.Skip(entry >> 8);
+                }
+                return result;
+            }
+            if (coding.Kind == WeightCodingKind.Palette)
+            {
+                var indices = stored.Slice(coding.PaletteSize * size);
+                int perByte = 8 / coding.IndexBits, mask = (1 << coding.IndexBits) - 1;
+                for (int i = 0; i < elements; i++)
+                {
+                    int index = (indices[i / perByte] >> (i % perByte * coding.IndexBits)) & mask;
+                    stored.Slice(index * size, size).CopyTo(result.AsSpan(i * size, size));
+                }
+                return result;
+            }
+            if (coding.Kind == WeightCodingKind.Packed)
+            {
+                for (int i = 0; i < elements; i++)
+                {
+                    ulong field = 0;
+                    for (int k = 0; k < coding.Bits; k++)
+                    {
+                        long bit = (long)i * coding.Bits + k;
+                        field |= (ulong)((stored[(int)(bit >> 3)] >> (int)(bit & 7)) & 1) << k;
+                    }
+                    WriteLittleEndian(result.AsSpan(i * size, size), (long)field + coding.Offset);
+                }
+                return result;
+            }
+            for (int i = 0; i < elements; i++)
+            {
+                long v = ReadSigned(stored.Slice(i * coding.StoredBytes), coding.StoredBytes) + coding.Offset;
+                WriteLittleEndian(result.AsSpan(i * size, size), v);
+            }
+            return result;
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryPalette(byte[] raw, int size, int n)
+        {
+            if (n == 0 || size > 8) return null;
+            // Distinct bit patterns, in order of first appearance (deterministic).
+            var index = new Dictionary<ulong, int>();
+            var codes = new int[n];
+            for (int i = 0; i < n; i++)
+            {
+                ulong key = 0;
+                for (int k = size - 1; k >= 0; k--) key = (key << 8) | raw[i * size + k];
+                if (!index.TryGetValue(key, out int code))
+                {
+                    if (index.Count == 256) return null;
+                    code = index.Count;
+                    index[key] = code;
+                }
+                codes[i] = code;
+            }
+            int bits = index.Count <= 2 ? 1 : index.Count <= 4 ? 2 : index.Count <= 16 ? 4 : 8;
+            if (bits >= size * 8) return null;
+            var coding = WeightCoding.Palette(index.Count, bits);
+            var bytes = new byte[coding.StoredLength(n, size)];
+            foreach (var kv in index)
+                for (int k = 0; k < size; k++) bytes[kv.Value * size + k] = (byte)(kv.Key >> (8 * k));
+            int perByte = 8 / bits, start = index.Count * size;
+            for (int i = 0; i < n; i++) bytes[start + i / perByte] |= (byte)(codes[i] << (i % perByte * bits));
+            return (bytes, coding);
+        }
+
+        /// <summary>
+        /// Huffman code lengths for byte frequencies, at most <see cref="WeightCoding.HuffmanMaxBits"/> long: the classic
+        /// merge of the two rarest subtrees (ties: the subtree made first), repeated with halved counts while a code is
+        /// too long. Deterministic.
+        /// </summary>
+        public static int[] HuffmanLengths(long[] counts)
+        {
+            var lengths = new int[256];
+            var c = (long[])counts.Clone();
+            while (true)
+            {
+                var trees = new List<(long Count, int Order, List<int> Symbols)>();
+                for (int s = 0; s < 256; s++) if (c[s] > 0) trees.Add((c[s], s, new List<int> { s }));
+                Array.Clear(lengths, 0, 256);
+                if (trees.Count == 1) { lengths[trees[0].Symbols[0]] = 1; return lengths; }
+                int order = 256;
+                while (trees.Count > 1)
+                {
+                    int a = Rarest(trees, -1), b = Rarest(trees, a);
+                    var merged = new List<int>(trees[a].Symbols);
+                    merged.AddRange(trees[b].Symbols);
+                    foreach (int s in merged) lengths[s]++;
+                    var t = (trees[a].Count + trees[b].Count, order++, merged);
+                    trees.RemoveAt(Math.Max(a, b));
+                    trees.RemoveAt(Math.Min(a, b));
+                    trees.Add(t);
+                }
+                int longest = 0;
+                foreach (int l in lengths) longest = Math.Max(longest, l);
+                if (longest <= WeightCoding.HuffmanMaxBits) return lengths;
+                for (int s = 0; s < 256; s++) if (c[s] > 0) c[s] = Math.Max(1, c[s] / 2);
+            }
+        }
+
+        private static int Rarest(List<(long Count, int Order, List<int> Symbols)> trees, int except)
+        {
+            int best = -1;
+            for (int i = 0; i < trees.Count; i++)
+                if (i != except && (best < 0 || trees[i].Count < trees[best].Count || (trees[i].Count == trees[best].Count && trees[i].Order < trees[best].Order)))
+                    best = i;
+            return best;
+        }
+
+        /// <summary>Canonical codes for the lengths: shorter codes first, then by symbol (the order the decoder rebuilds).</summary>
+        private static int[] CanonicalCodes(int[] lengths)
+        {
+            var codes = new int[256];
+            int code = 0;
+            for (int len = 1; len <= WeightCoding.HuffmanMaxBits; len++)
+            {
+                for (int s = 0; s < 256; s++) if (lengths[s] == len) codes[s] = code++;
+                code <<= 1;
+            }
+            return codes;
+        }
+
+        /// <summary>The decoder's table: for each <see cref="WeightCoding.HuffmanMaxBits"/>-bit prefix, symbol | length &lt;&lt; 8.</summary>
+        private static int[] DecodingTable(ReadOnlySpan<byte> stored)
+        {
+            var lengths = new int[256];
+            for (int s = 0; s < 256; s++) lengths[s] = (stored[s / 2] >> (s % 2 * 4)) & 15;
+            var codes = CanonicalCodes(lengths);
+            var table = new int[1 << WeightCoding.HuffmanMaxBits];
+            for (int s = 0; s < 256; s++)
+            {
+                int len = lengths[s];
+                if (len == 0) continue;
+                int first = codes[s] << (WeightCoding.HuffmanMaxBits - len);
+                for (int j = 0; j < 1 << (WeightCoding.HuffmanMaxBits - len); j++) table[first + j] = s | len << 8;
+            }
+            return table;
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryHuffman(byte[] raw)
+        {
+            if (raw.Length < 2 * WeightCoding.HuffmanTableBytes) return null;
+            var counts = new long[256];
+            foreach (byte b in raw) counts[b]++;
+            var lengths = HuffmanLengths(counts);
+            long bits = 0;
+            for (int s = 0; s < 256; s++) bits += counts[s] * lengths[s];
+            long total = WeightCoding.HuffmanTableBytes + (bits + 7) / 8;
+            if (total >= raw.Length) return null;
+            var codes = CanonicalCodes(lengths);
+            var bytes = new byte[total];
+            for (int s = 0; s < 256; s++) bytes[s / 2] |= (byte)(lengths[s] << (s % 2 * 4));
+            long at = 8L * WeightCoding.HuffmanTableBytes;   // bit position, most significant bit of each byte first
+            foreach (byte b in raw)
+                for (int k = lengths[b] - 1; k >= 0; k--, at++)
+                    if (((codes[b] >> k) & 1) != 0) bytes[at >> 3] |= (byte)(0x80 >> (int)(at & 7));
+            return (bytes, WeightCoding.Huffman(checked((int)total)));
+        }
+
+        /// <summary>Reads bits most significant first; past the end it reads zeros.</summary>
+        private ref struct BitReader
+        {
+            private readonly ReadOnlySpan<byte> _data;
+            private long _bit;
+            public BitReader(ReadOnlySpan<byte> data, int startByte) { _data = data; _bit = 8L * startByte; }
+            public int Peek(int n)
+            {
+                int v = 0;
+                for (int k = 0; k < n; k++)
+                {
+                    long b = _bit + k;
+                    int bit = (b >> 3) < _data.Length ? (_data[(int)(b >> 3)] >> (7 - (int)(b & 7))) & 1 : 0;
+                    v = (v << 1) | bit;
+                }
+                return v;
+            }
+            public void Skip(int n) => _bit += n;
+        }
+
+        /// <summary>The elements as integers (float32: their bits as int32) and the type's largest value; null for other types.</summary>
+        private static (long[] Values, long TypeMax)? Integers(Tensor weight)
+        {
+            switch (weight.ElementType)
+            {
+                case DataType.Int16: return (weight.ToLongs(), short.MaxValue);
+                case DataType.Int32: return (weight.ToLongs(), int.MaxValue);
+                case DataType.Int64: return (weight.ToLongs(), long.MaxValue);
+                case DataType.Float:
+                    // The bits as int32: values of one sign within a few binades (per-channel scales) differ in fewer bits.
+                    var f = weight.As<float>();
+                    var bits = new long[f.Length];
+                    for (int i = 0; i < f.Length; i++) bits[i] = BitConverter.ToInt32(BitConverter.GetBytes(f[i]), 0);
+                    return (bits, int.MaxValue);
+                default: return null;
+            }
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryPacked(Tensor weight)
+        {
+            if (!(Integers(weight) is { } ints) || ints.Values.Length == 0) return null;
+            var v = ints.Values;
+            long min = long.MaxValue, max = long.MinValue;
+            foreach (long x in v) { if (x < min) min = x; if (x > max) max = x; }
+            ulong range = (ulong)(max - min);
+            int bits = 1;
+            while (bits < 64 && range >> bits != 0) bits++;
+            if (bits > 32 || bits >= 8 * weight.ElementType.SizeOf()) return null;
+            var coding = WeightCoding.Packed(bits, min);
+            var bytes = new byte[coding.StoredLength(v.Length, weight.ElementType.SizeOf())];
+            for (int i = 0; i < v.Length; i++)
+            {
+                ulong field = (ulong)(v[i] - min);
+                for (int k = 0; k < bits; k++)
+                {
+                    long bit = (long)i * bits + k;
+                    if (((field >> k) & 1) != 0) bytes[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+                }
+            }
+            return (bytes, coding);
+        }
+
+        private static (byte[] Bytes, WeightCoding? Coding)? TryOffset(Tensor weight)
+        {
+            if (!(Integers(weight) is { } ints)) return null;
+            var (v, typeMax) = ints;
+            if (v.Length == 0) return null;
+            long min = long.MaxValue, max = long.MinValue;
+            foreach (long x in v) { if (x < min) min = x; if (x > max) max = x; }
+            int size = weight.ElementType.SizeOf();
+            foreach (int stored in new[] { 1, 2, 3, 4 })
+            {
+                if (stored >= size) break;
+                long lo = -(1L << (8 * stored - 1)), hi = (1L << (8 * stored - 1)) - 1;
+                long offset;
+                if (min >= lo && max <= hi) offset = 0;                                 // fits as it is: plain narrowing
+                else if ((ulong)(max - min) <= (ulong)(hi - lo) && min <= typeMax + lo) offset = min - lo;   // min is stored as lo
+                else continue;
+                var bytes = new byte[(long)v.Length * stored];
+                for (int i = 0; i < v.Length; i++) WriteLittleEndian(bytes.AsSpan(i * stored, stored), v[i] - offset);
+                return (bytes, WeightCoding.WithOffset(stored, offset));
+            }
+            return null;
+        }
+
+        private static long ReadSigned(ReadOnlySpan<byte> b, int bytes)
+        {
+            long v = 0;
+            for (int k = bytes - 1; k >= 0; k--) v = (v << 8) | b[k];
+            int shift = 64 - 8 * bytes;
+            return (v << shift) >> shift;
+        }
+
+        private static void WriteLittleEndian(Span<byte> b, long v)
+        {
+            for (int k = 0; k < b.Length; k++) b[k] = (byte)(v >> (8 * k));
+        }
+    }
+}
