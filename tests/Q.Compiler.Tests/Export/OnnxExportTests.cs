@@ -92,7 +92,8 @@ public sealed class OnnxExportTests : IDisposable
     /// <summary>
     /// The size of one output step of each graph output: the scale of the DequantizeLinear that produces it (through
     /// data-movement ops such as Reshape, and through a float Softmax, which moves no output by more than half the
-    /// largest change of its inputs), or 1 for a quantized output. Null where the output is computed otherwise.
+    /// largest change of its inputs), one accumulator unit of the DynamicDequantize of a float-output head, or 1 for a
+    /// quantized output. Null where the output is computed otherwise.
     /// </summary>
     internal static double?[] OutputSteps(Graph g)
     {
@@ -105,6 +106,9 @@ public sealed class OnnxExportTests : IDisposable
             while (producers.TryGetValue(v, out var p))
             {
                 if (p.OpType == "DequantizeLinear") return g.Constants[p.Inputs[1]].ToDoubles().Max();
+                // A float-output head: one accumulator unit, x_scale·w_scale[c] (the ops after it agree to float rounding).
+                if (p.OpType == Ops.QDynamic.DynamicDequantizeOp.OpType && g.Constants.TryGetValue(p.Inputs[1], out var xs))
+                    return xs.ToDoubles()[0] * g.Constants[p.Inputs[2]].ToDoubles().Max();
                 if (!moves.Contains(p.OpType)) return (double?)null;
                 v = p.Inputs[0];
             }
