@@ -40,6 +40,13 @@ namespace Q.Compiler.Quantization
         /// with <see cref="QuantizedIO"/> (the outputs are uint8 there anyway).
         /// </summary>
         public bool FloatHeads { get; set; } = true;
+        /// <summary>
+        /// Empirical bias correction: layer by layer in graph order, each int8 Conv/Gemm's bias is moved by the mean, per
+        /// output channel over the calibration set, of the difference between its simulated int8 pre-activation output
+        /// (its inputs coming from the already corrected int8 layers before it) and the float model's, so that the
+        /// quantization error of the weights and of everything upstream has no systematic part.
+        /// </summary>
+        public bool BiasCorrection { get; set; }
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -169,6 +176,7 @@ namespace Q.Compiler.Quantization
             q.Classify(diagnostics);
             q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
+            if (options.BiasCorrection) q.CorrectBiases(runs.Samples("bias correction").ToList());
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
@@ -450,17 +458,10 @@ namespace Q.Compiler.Quantization
                         break;
                 }
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
-                float sx = ParamsOf(n.Inputs[0]).Scale;
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
-                if (bias is not null)
-                {
-                    l.BiasFloat = bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray();
-                    l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
-                    l.BiasFq = new float[channels];
-                    for (int c = 0; c < channels; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
-                }
+                if (bias is not null) SetBias(l, bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray());
             }
 
             // ---------------------------------------------------------------- simulation
@@ -480,7 +481,7 @@ namespace Q.Compiler.Quantization
             /// and bias as the integers stand for them, the output fake-quantized with its parameters. Only rounding ties and
             /// float rounding differ from the integer reference.
             /// </summary>
-            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values)
+            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values, bool preActivation = false)
             {
                 var n = l.Node;
                 var outShape = ShapeOf(n.Outputs[0]);
@@ -507,7 +508,7 @@ namespace Q.Compiler.Quantization
                     var w = new Tensor(DataType.Float, _g.Constants[n.Inputs[1]].Shape, l.WeightsFq!);
                     var b = biasFq is null ? null : Tensor.FromFloats(new Shape(biasFq.Length), biasFq);
                     var node = new Node(n.Name, "Conv", "", b is null ? new[] { n.Inputs[0], n.Inputs[1] } : new[] { n.Inputs[0], n.Inputs[1], "bias" },
-                        n.Outputs, n.Attributes, n.Activation, n.SourceNodes);
+                        n.Outputs, n.Attributes, preActivation ? null : n.Activation, n.SourceNodes);
                     y = Evaluate(node, b is null ? new Tensor?[] { x, w } : new Tensor?[] { x, w, b })[0].ToFloats();
                 }
                 else
@@ -526,9 +527,100 @@ namespace Q.Compiler.Quantization
                                 s += (double)xf[r * k + i] * l.WeightsFq[gemm ? c * k + i : i * channels + c];
                             y[r * channels + c] = (float)s;
                         }
-                    Ops.Activation.ActivationReference.Apply(y, n.Activation);
+                    if (!preActivation) Ops.Activation.ActivationReference.Apply(y, n.Activation);
                 }
+                if (preActivation) return Tensor.FromFloats(outShape, y);
                 return Tensor.FromFloats(outShape, l.FloatOutput ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
+            }
+
+            /// <summary>New float bias of a compute layer (one per channel): the int32 and fake-quantized copies follow it.</summary>
+            private void SetBias(Layer l, float[] bias)
+            {
+                var qw = l.Weights!;
+                float sx = ParamsOf(l.Node.Inputs[0]).Scale;
+                l.BiasFloat = bias;
+                l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
+                l.BiasFq = new float[bias.Length];
+                for (int c = 0; c < bias.Length; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
+            }
+
+            /// <summary>
+            /// Empirical bias correction (<see cref="QuantizerOptions.BiasCorrection"/>). All samples advance together layer
+            /// by layer: the float model's values and the simulated int8 model's, each freed after its last reader.
+            /// </summary>
+            public void CorrectBiases(IReadOnlyList<IReadOnlyList<Tensor>> samples)
+            {
+                if (samples.Count == 0) return;
+                var lastUse = new Dictionary<string, int>(StringComparer.Ordinal);
+                foreach (var l in _layers) foreach (var v in l.Node.Inputs) if (v.Length > 0) lastUse[v] = l.Index;
+                foreach (var o in _g.Outputs) lastUse[o.Name] = int.MaxValue;
+                var fv = samples.Select(_ => new Dictionary<string, Tensor>(StringComparer.Ordinal)).ToList();
+                var qv = samples.Select(_ => new Dictionary<string, Tensor>(StringComparer.Ordinal)).ToList();
+                for (int k = 0; k < samples.Count; k++)
+                    for (int i = 0; i < _g.Inputs.Count; i++) { fv[k][_g.Inputs[i].Name] = samples[k][i]; qv[k][_g.Inputs[i].Name] = samples[k][i]; }
+                Tensor? Get(Dictionary<string, Tensor> d, string v) => v.Length == 0 ? null : _g.Constants.TryGetValue(v, out var c) ? c : d[v];
+                foreach (var l in _layers)
+                {
+                    var n = l.Node;
+                    bool correct = l.Quantized && l.Kind == Kind.Compute && n.OpType != "MatMul";
+                    var bare = correct ? new Node(n.Name, n.OpType, n.Domain, n.Inputs, n.Outputs, n.Attributes, null, n.SourceNodes) : n;
+                    var floatPre = new Tensor[samples.Count];
+                    for (int k = 0; k < samples.Count; k++)
+                    {
+                        var ins = n.Inputs.Select(v => Get(fv[k], v)).ToArray();
+                        var outs = Evaluate(bare, ins);
+                        if (correct) floatPre[k] = outs[0];
+                        for (int o = 0; o < n.Outputs.Count && o < outs.Length; o++)
+                            if (n.Outputs[o].Length > 0)
+                                fv[k][n.Outputs[o]] = correct ? Tensor.FromFloats(outs[0].Shape, Ops.Activation.ActivationReference.Apply(outs[0].ToFloats(), n.Activation)) : outs[o];
+                    }
+                    if (!correct)
+                    {
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var ins = n.Inputs.Select(v => Get(qv[k], v)).ToArray();
+                            var outs = l.Quantized ? new[] { SimulateLayer(l, ins) } : Evaluate(n, ins);
+                            for (int o = 0; o < n.Outputs.Count && o < outs.Length; o++)
+                                if (n.Outputs[o].Length > 0) qv[k][n.Outputs[o]] = outs[o];
+                        }
+                    }
+                    else
+                    {
+                        PrepareWeights(l);
+                        int channels = l.Weights!.Channels;
+                        var shape = ShapeOf(n.Outputs[0]);
+                        int inner = n.OpType == "Conv" ? shape.ElementCount / shape[0] / channels : 1;
+                        var sum = new double[channels];
+                        long count = 0;
+                        var pre = new float[samples.Count][];
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var ins = n.Inputs.Select(v => Get(qv[k], v)).ToArray();
+                            pre[k] = SimulateLayer(l, ins, preActivation: true).ToFloats();
+                            var f = floatPre[k].ToFloats();
+                            for (int i = 0; i < f.Length; i++) sum[(i / inner) % channels] += pre[k][i] - f[i];
+                            count += f.Length / channels;
+                        }
+                        var old = l.FloatOutput ? l.BiasFloat : l.BiasFq;
+                        var bias = new float[channels];
+                        for (int c = 0; c < channels; c++) bias[c] = (float)((l.BiasFloat is null ? 0 : l.BiasFloat[c]) - sum[c] / count);
+                        SetBias(l, bias);
+                        var now = l.FloatOutput ? l.BiasFloat! : l.BiasFq!;
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var y = pre[k];
+                            for (int i = 0; i < y.Length; i++)
+                            {
+                                int c = (i / inner) % channels;
+                                y[i] += now[c] - (old is null ? 0 : old[c]);
+                            }
+                            Ops.Activation.ActivationReference.Apply(y, n.Activation);
+                            qv[k][n.Outputs[0]] = Tensor.FromFloats(shape, l.FloatOutput ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
+                        }
+                    }
+                    foreach (var v in n.Inputs.Where(v => v.Length > 0 && lastUse.TryGetValue(v, out int last) && last == l.Index).Distinct())
+                        for (int k = 0; k < samples.Count; k++) { fv[k].Remove(v); qv[k].Remove(v); }
+                }
             }
 
             /// <summary>Per candidate layer, signal and noise of its simulated int8 output against the float output, same float inputs.</summary>
