@@ -117,9 +117,6 @@ namespace Q.Compiler.Pipeline
                 KeepFloat = options.KeepFloat,
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
                 QuantizedIO = options.QuantizedIO,
-                BiasCorrection = Environment.GetEnvironmentVariable("QC_EXP_NOBC") != "1", // EXPERIMENT
-                FloatHeads = Environment.GetEnvironmentVariable("QC_EXP_NOFH") != "1", // EXPERIMENT
-                SharedConcatParams = Environment.GetEnvironmentVariable("QC_EXP_NOCC") != "1", // EXPERIMENT
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
             }, bag);
         }

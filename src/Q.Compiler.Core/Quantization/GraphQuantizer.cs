@@ -47,11 +47,6 @@ namespace Q.Compiler.Quantization
         /// quantization error of the weights and of everything upstream has no systematic part.
         /// </summary>
         public bool BiasCorrection { get; set; } = true;
-        /// <summary>
-        /// A value whose only reader is a Concat is quantized with the Concat output's parameters (one rounding, and
-        /// QLinearConcat copies it) instead of its own calibrated range (rounded, then requantized by the Concat).
-        /// </summary>
-        public bool SharedConcatParams { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -401,8 +396,6 @@ namespace Q.Compiler.Quantization
                     var f = c.ToFloats();
                     p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
                 }
-                else if (ConcatReading(v) is string concat)
-                    p = ParamsOf(concat);
                 else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
                     p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
@@ -411,22 +404,6 @@ namespace Q.Compiler.Quantization
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
                 return p;
-            }
-
-            /// <summary>
-            /// The output of the Concat that is the only reader of computed value <paramref name="v"/> (null otherwise): then
-            /// <paramref name="v"/> takes the Concat's output parameters, so that its producer requantizes straight to the
-            /// concatenation's grid and QLinearConcat copies it, instead of rounding twice (to its own grid, then to the
-            /// Concat's). Measured on squeezenet's fire modules: see docs/quantization.md.
-            /// </summary>
-            private string? ConcatReading(string v)
-            {
-                if (!_o.SharedConcatParams || !_producer.ContainsKey(v) || _graphOutputs.Contains(v)) return null;
-                var readers = Consumers(v).ToList();
-                if (readers.Count != 1) return null;
-                var n = readers[0].Node;
-                if (n.OpType != "Concat" || n.Domain.Length != 0 || n.Inputs.Count(i => i == v) != 1 || !IsFloat(n.Outputs[0])) return null;
-                return n.Outputs[0];
             }
 
             private HashSet<string>? _heads;

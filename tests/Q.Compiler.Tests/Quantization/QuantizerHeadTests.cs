@@ -12,32 +12,23 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// The quantizer's accuracy rules on small synthetic models: float-output heads (nothing after the last weight layer is
-/// rounded), empirical bias correction (no systematic error per output channel), and Concat inputs quantized on the
-/// Concat's own grid (one rounding instead of two).
+/// rounded) and empirical bias correction (no systematic error per output channel).
 /// </summary>
 public sealed class QuantizerHeadTests
 {
-    /// <summary>x [1,8,12,12] → Conv 3×3 (16) + Relu → Conv 1×1 (16) → y, or with <paramref name="concat"/> two branches concatenated before the last Conv.</summary>
-    private static Graph Model(bool concat = false)
+    /// <summary>x [1,8,12,12] → Conv 3×3 (16) + Relu → Conv 1×1 (16) → y.</summary>
+    private static Graph Model()
     {
         var b = new OnnxModelBuilder()
             .Input("x", DataType.Float, 1, 8, 12, 12)
             .Initializer("w1", OnnxModelBuilder.Random(1, -0.3f, 0.3f, 16, 8, 3, 3))
             .Initializer("b1", OnnxModelBuilder.Random(2, -0.5f, 0.5f, 16))
-            .Initializer("w2", OnnxModelBuilder.Random(3, -0.3f, 0.3f, 16, concat ? 24 : 16, 1, 1))
+            .Initializer("w2", OnnxModelBuilder.Random(3, -0.3f, 0.3f, 16, 16, 1, 1))
             .Initializer("b2", OnnxModelBuilder.Random(4, -0.5f, 0.5f, 16))
             .Node("Conv", new[] { "x", "w1", "b1" }, new[] { "c1" }, ("pads", new long[] { 1, 1, 1, 1 }))
-            .Node("Relu", new[] { "c1" }, new[] { "a1" });
-        string last = "a1";
-        if (concat)
-        {
-            // A second, narrower branch (1×1, 8 channels, other weights): its own range differs from the first's.
-            b.Initializer("w3", OnnxModelBuilder.Random(5, -0.1f, 0.1f, 8, 8, 1, 1))
-             .Node("Conv", new[] { "x", "w3" }, new[] { "c3" })
-             .Node("Concat", new[] { "a1", "c3" }, new[] { "cat" }, ("axis", 1L));
-            last = "cat";
-        }
-        b.Node("Conv", new[] { last, "w2", "b2" }, new[] { "y" }).Output("y");
+            .Node("Relu", new[] { "c1" }, new[] { "a1" })
+            .Node("Conv", new[] { "a1", "w2", "b2" }, new[] { "y" })
+            .Output("y");
         string path = Path.Combine(Path.GetTempPath(), "qc-heads-" + Guid.NewGuid().ToString("N") + ".onnx");
         b.Save(path);
         try
@@ -108,21 +99,5 @@ public sealed class QuantizerHeadTests
         // Corrected: the per-channel mean error is float rounding; uncorrected it is a visible part of the error.
         Assert.True(corrected < 1e-3 * rms, $"corrected mean error {corrected:G3} (rms error {rms:G3})");
         Assert.True(plain > 1e-2 * rmsPlain, $"uncorrected mean error {plain:G3} (rms error {rmsPlain:G3})");
-    }
-
-    [Fact]
-    public void A_value_read_only_by_a_Concat_is_quantized_on_the_Concat_grid()
-    {
-        var g = Model(concat: true);
-        float Scale(Graph q, string name) => q.Constants[name].ToFloats()[0];
-        var shared = Quantize(g, new QuantizerOptions()).Graph;
-        var cat = shared.Nodes.Single(n => n.OpType == "QLinearConcat");
-        // Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input: every part already has the output's grid.
-        Assert.Equal(Scale(shared, cat.Inputs[0]), Scale(shared, cat.Inputs[3]));
-        Assert.Equal(Scale(shared, cat.Inputs[0]), Scale(shared, cat.Inputs[6]));
-
-        var own = Quantize(g, new QuantizerOptions { SharedConcatParams = false }).Graph;
-        var cat2 = own.Nodes.Single(n => n.OpType == "QLinearConcat");
-        Assert.NotEqual(Scale(own, cat2.Inputs[3]), Scale(own, cat2.Inputs[6]));
     }
 }
