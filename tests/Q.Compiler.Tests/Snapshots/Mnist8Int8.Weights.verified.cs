@@ -33,16 +33,14 @@ namespace Demo
         private static ReadOnlySpan<sbyte> W_Times212Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(3744, 2560));
         /// <summary>Times212_colsum i32[10].</summary>
         private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6304, 40));
-        /// <summary>Times212_bias i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6352, 40));
-        /// <summary>Times212_scale f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6400, 40));
-        /// <summary>Plus214_Output_0_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6448, 4));
-        /// <summary>Plus214_Output_0_quantized_zero_point u8[].</summary>
-        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
+        /// <summary>Parameter193_reshape1_scale f32[10].</summary>
+        private static ReadOnlySpan<float> W_Parameter193Reshape1Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6352, 40));
+        /// <summary>Times212_B_add_float f32[10].</summary>
+        private static ReadOnlySpan<float> W_Times212BAddFloat => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6400, 40));
+        /// <summary>Pooling160_Output_0_reshape0_quantized_scale f32[].</summary>
+        private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6448, 4));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 7ad5aa455bd70bac…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,452 bytes, sha256 4604b110fe95b4b2…]".AsSpan());
     }
 }
