@@ -91,7 +91,9 @@ namespace Q.Compiler.Quantization
     /// <see cref="QuantizerOptions.MinLayerSqnrDb"/> and KeepFloat layers in float; (3) choose segments: compute layers
     /// start them, elementwise and pass-through ops only extend them, pass-through ops also pull the quantization toward the
     /// graph input, elementwise and pass-through ops at a segment's end go back to float, and a segment whose
-    /// multiply-accumulates do not pay for its quantize/dequantize passes goes back to float; (4) rewrite.</para>
+    /// multiply-accumulates do not pay for its quantize/dequantize passes goes back to float; (4) bias correction
+    /// (<see cref="QuantizerOptions.BiasCorrection"/>); (5) rewrite, head layers with a float output
+    /// (<see cref="QuantizerOptions.FloatHeads"/>: ConvInteger/MatMulInteger and a DynamicDequantize epilogue).</para>
     /// <para>Activations are per tensor uint8 (<see cref="QuantParams.AsymmetricUInt8"/> of the calibrated range; a
     /// pass-through op's output keeps its input's parameters); weights int8 symmetric per output channel
     /// (<see cref="WeightQuantizer"/>); bias int32. Gemm becomes Reshape → 1×1 QLinearConv → Reshape (int32 bias, per-channel
