@@ -44,7 +44,8 @@ namespace Q.Compiler.Quantization
         /// Empirical bias correction: layer by layer in graph order, each int8 Conv/Gemm's bias is moved by the mean, per
         /// output channel over the calibration set, of the difference between its simulated int8 pre-activation output
         /// (its inputs coming from the already corrected int8 layers before it) and the float model's, so that the
-        /// quantization error of the weights and of everything upstream has no systematic part.
+        /// quantization error of the weights and of everything upstream has no systematic part. Uses the calibration
+        /// samples that fit in 256 MiB (float and simulated values at the graph's widest point, all samples at once).
         /// </summary>
         public bool BiasCorrection { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
@@ -178,7 +179,7 @@ namespace Q.Compiler.Quantization
             q.Classify(diagnostics);
             q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
-            if (options.BiasCorrection) q.CorrectBiases(runs.Samples("bias correction").ToList());
+            if (options.BiasCorrection) q.CorrectBiases(runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList());
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
@@ -544,6 +545,29 @@ namespace Q.Compiler.Quantization
                 l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
                 l.BiasFq = new float[bias.Length];
                 for (int c = 0; c < bias.Length; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
+            }
+
+            /// <summary>Bytes that bias correction may hold (the float and simulated values of all samples it uses at once).</summary>
+            private const long BiasCorrectionBudgetBytes = 256L << 20;
+
+            /// <summary>
+            /// How many of <paramref name="available"/> calibration samples bias correction uses: as many as fit in
+            /// <see cref="BiasCorrectionBudgetBytes"/> with two copies (float and simulated) of the values live at the
+            /// widest point of the graph, at least one.
+            /// </summary>
+            public int BiasCorrectionSamples(int available)
+            {
+                var lastUse = new Dictionary<string, int>(StringComparer.Ordinal);
+                foreach (var l in _layers) foreach (var v in l.Node.Inputs) if (v.Length > 0 && !_g.IsConstant(v)) lastUse[v] = l.Index;
+                long live = _g.Inputs.Sum(i => (long)i.Type.Shape.ElementCount * 4), peak = live;
+                foreach (var l in _layers)
+                {
+                    foreach (var o in l.Node.Outputs.Where(o => o.Length > 0 && _g.Types.ContainsKey(o))) live += (long)ShapeOf(o).ElementCount * 4;
+                    peak = Math.Max(peak, live);
+                    foreach (var v in l.Node.Inputs.Where(v => v.Length > 0 && lastUse.TryGetValue(v, out int last) && last == l.Index).Distinct())
+                        live -= (long)ShapeOf(v).ElementCount * 4;
+                }
+                return (int)Math.Max(1, Math.Min(available, BiasCorrectionBudgetBytes / Math.Max(1, 2 * peak)));
             }
 
             /// <summary>
