@@ -103,6 +103,8 @@ namespace Q.Compiler.Export
                         && (n.OpType == Ops.Float16.HalfConvertOp.HalfToFloat || n.OpType == Ops.Float16.HalfConvertOp.FloatToHalf)) { AddHalfConvert(n); continue; }
                     else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain && QLinearActivationOp.For(n.OpType.Replace("QLinear", "")) == n.OpType)
                     { AddLookupActivation(n); continue; }
+                    else if (n.Domain == Ops.Float16.HalfConvertOp.InternalDomain && n.OpType == Ops.QDynamic.DynamicDequantizeOp.OpType)
+                    { AddDynamicDequantize(n); continue; }
                     else if (n.Domain.Length != 0) { Problem(n, $"domain '{n.Domain}' is internal to Q.Compiler"); continue; }
                     foreach (var a in n.Attributes)
                         if (a.Value.Kind == AttributeKind.Graph) Problem(n, $"attribute '{a.Key}' is a subgraph, which the compiled graph keeps only as a name");
@@ -284,14 +286,21 @@ namespace Q.Compiler.Export
             /// </summary>
             private Node WithUInt8Weights(Node n)
             {
-                if (n.Domain.Length != 0 || (n.OpType != "QLinearConv" && n.OpType != "QLinearMatMul")) return n;
-                var w = ConstantOf(n.Input(3));
-                var z = ConstantOf(n.Input(5));
-                if (w is null || w.ElementType != DataType.Int8 || (n.HasInput(5) && (z is null || z.ElementType != DataType.Int8))) return n;
+                if (n.Domain.Length != 0) return n;
+                int wi, zi;
+                switch (n.OpType)
+                {
+                    case "QLinearConv": case "QLinearMatMul": (wi, zi) = (3, 5); break;
+                    case "ConvInteger": case "MatMulInteger": (wi, zi) = (1, 3); break;
+                    default: return n;
+                }
+                var w = ConstantOf(n.Input(wi));
+                var z = ConstantOf(n.Input(zi));
+                if (w is null || w.ElementType != DataType.Int8 || (n.HasInput(zi) && (z is null || z.ElementType != DataType.Int8))) return n;
                 var inputs = n.Inputs.ToList();
-                while (inputs.Count < 6) inputs.Add("");
-                inputs[3] = Shifted(n.Input(3), w);
-                inputs[5] = z is null ? Constant(n.Name + "_w_zero_point_u8", new Tensor(DataType.UInt8, Shape.Scalar, new byte[] { 128 })) : Shifted(n.Input(5), z);
+                while (inputs.Count < zi + 1) inputs.Add("");
+                inputs[wi] = Shifted(n.Input(wi), w);
+                inputs[zi] = z is null ? Constant(n.Name + "_w_zero_point_u8", new Tensor(DataType.UInt8, Shape.Scalar, new byte[] { 128 })) : Shifted(n.Input(zi), z);
                 return new Node(n.Name, n.OpType, n.Domain, inputs, n.Outputs, n.Attributes, n.Activation, n.SourceNodes);
             }
 
@@ -465,6 +474,52 @@ namespace Q.Compiler.Export
                 }
                 else _nodes.Add(new Node(Fresh(n.Name + "_" + op), op, "", new[] { x }, new[] { fx }, attrs));
                 _nodes.Add(new Node(n.Name, "QuantizeLinear", "", WithoutTrailingOmitted(fx, Input(3), Input(4)), n.Outputs));
+            }
+
+            /// <summary>
+            /// Q.Compiler's float epilogue DynamicDequantize as the chain ONNX Runtime's dynamic quantization writes, in the
+            /// kernel's order of float32 operations: s = Mul(x_scale, w_scale); y = Add(Mul(Cast(acc), s), bias); then the
+            /// fused activation. Per-channel w_scale and bias are reshaped to broadcast along the channel axis.
+            /// </summary>
+            private void AddDynamicDequantize(Node n)
+            {
+                string Input(int i) => i < n.Inputs.Count ? n.Inputs[i] : "";
+                var accType = _types[n.Inputs[0]];
+                int rank = accType.Shape.Rank;
+                long axisAttr = n.Attributes.TryGetValue("axis", out var a) ? a.I : -1;
+                int axis = (int)(axisAttr < 0 ? axisAttr + rank : axisAttr);
+                int channels = accType.Shape[axis];
+                var floatType = new TensorType(DataType.Float, accType.Shape);
+                // A per-channel operand [C] as [C, 1, …, 1] (ranks after the axis), so that it broadcasts along the channel axis.
+                string Broadcast(string v, string what)
+                {
+                    var t = ConstantOf(v);
+                    if (t is null)
+                    {
+                        Problem(n, $"its {what} is not a constant");
+                        return v;
+                    }
+                    if (t.Shape.ElementCount == 1 || rank - axis - 1 == 0) return v;
+                    var dims = new[] { channels }.Concat(Enumerable.Repeat(1, rank - axis - 1)).ToArray();
+                    return Constant(v + "_broadcast", Tensor.FromFloats(new Shape(dims), t.ToFloats()));
+                }
+                string ws = Broadcast(Input(2), "w_scale");
+                string scale = Fresh(n.Name + "_scale");
+                _types[scale] = new TensorType(DataType.Float, _types.TryGetValue(ws, out var wt) ? wt.Shape : Shape.Scalar);
+                _nodes.Add(new Node(Fresh(n.Name + "_Mul_scale"), "Mul", "", new[] { Input(1), ws }, new[] { scale }));
+                string accf = Fresh(n.Inputs[0] + "_float");
+                _types[accf] = floatType;
+                var cast = new SortedDictionary<string, AttributeValue>(StringComparer.Ordinal) { ["to"] = AttributeValue.Int((long)DataType.Float) };
+                _nodes.Add(new Node(Fresh(n.Name + "_Cast"), "Cast", "", new[] { n.Inputs[0] }, new[] { accf }, cast));
+                string y = n.Outputs[0];
+                bool bias = Input(3).Length > 0;
+                string product = bias ? Fresh(y + "_unbiased") : y;
+                _types[product] = floatType;
+                var last = new Node(n.Name, "Mul", "", new[] { accf, scale }, new[] { product }, null, bias ? null : n.Activation, n.SourceNodes);
+                if (bias) last = new Node(n.Name, "Add", "", new[] { product, Broadcast(Input(3), "bias") }, new[] { y }, null, n.Activation, n.SourceNodes);
+                if (bias) _nodes.Add(new Node(Fresh(n.Name + "_Mul"), "Mul", "", new[] { accf, scale }, new[] { product }));
+                if (last.Activation is null) _nodes.Add(last);
+                else AddWithActivation(last);
             }
 
             private static List<string> WithoutTrailingOmitted(params string[] inputs)

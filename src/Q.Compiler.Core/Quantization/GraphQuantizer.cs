@@ -31,6 +31,23 @@ namespace Q.Compiler.Quantization
         /// changes the model's answer directly, and no later layer averages the clipping error out.
         /// </summary>
         public bool FullRangeHeads { get; set; } = true;
+        /// <summary>
+        /// Head layers (a Conv, Gemm or MatMul whose output reaches the graph outputs only through ops without weights:
+        /// the logits, class maps, scores and boxes layers) keep their integer accumulation but give a float32 output:
+        /// <c>ConvInteger</c>/<c>MatMulInteger</c> on the uint8 input, then <c>DynamicDequantize</c> with the calibrated
+        /// input scale, the weight scales and the float bias (y = s_x·s_w[c]·acc + b[c], then the fused activation). Nothing
+        /// after the last weight layer is rounded, and the ops after it (pooling, Softmax, Concat, ...) run in float. Not
+        /// with <see cref="QuantizedIO"/> (the outputs are uint8 there anyway).
+        /// </summary>
+        public bool FloatHeads { get; set; } = true;
+        /// <summary>
+        /// Empirical bias correction: layer by layer in graph order, each int8 Conv/Gemm's bias is moved by the mean, per
+        /// output channel over the calibration set, of the difference between its simulated int8 pre-activation output
+        /// (its inputs coming from the already corrected int8 layers before it) and the float model's, so that the
+        /// quantization error of the weights and of everything upstream has no systematic part. Uses the calibration
+        /// samples that fit in 256 MiB (float and simulated values at the graph's widest point, all samples at once).
+        /// </summary>
+        public bool BiasCorrection { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -75,7 +92,9 @@ namespace Q.Compiler.Quantization
     /// <see cref="QuantizerOptions.MinLayerSqnrDb"/> and KeepFloat layers in float; (3) choose segments: compute layers
     /// start them, elementwise and pass-through ops only extend them, pass-through ops also pull the quantization toward the
     /// graph input, elementwise and pass-through ops at a segment's end go back to float, and a segment whose
-    /// multiply-accumulates do not pay for its quantize/dequantize passes goes back to float; (4) rewrite.</para>
+    /// multiply-accumulates do not pay for its quantize/dequantize passes goes back to float; (4) bias correction
+    /// (<see cref="QuantizerOptions.BiasCorrection"/>); (5) rewrite, head layers with a float output
+    /// (<see cref="QuantizerOptions.FloatHeads"/>: ConvInteger/MatMulInteger and a DynamicDequantize epilogue).</para>
     /// <para>Activations are per tensor uint8 (<see cref="QuantParams.AsymmetricUInt8"/> of the calibrated range; a
     /// pass-through op's output keeps its input's parameters); weights int8 symmetric per output channel
     /// (<see cref="WeightQuantizer"/>); bias int32. Gemm becomes Reshape → 1×1 QLinearConv → Reshape (int32 bias, per-channel
@@ -160,6 +179,7 @@ namespace Q.Compiler.Quantization
             q.Classify(diagnostics);
             q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
+            if (options.BiasCorrection) q.CorrectBiases(runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList());
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
@@ -177,12 +197,16 @@ namespace Q.Compiler.Quantization
             /// <summary>Why a node with an int8 form stays float (null while it may be quantized).</summary>
             public string? Reason;
             public bool Quantized;
+            /// <summary>A head compute layer that accumulates in int32 and gives a float32 output (<see cref="QuantizerOptions.FloatHeads"/>).</summary>
+            public bool FloatOutput;
             public long Macs;
             // Compute layers: weights as [channels, inner] with channel scales, int32 bias, fake-quantized copies.
             public QuantizedWeights? Weights;
             public int[]? Bias;
             public float[]? WeightsFq;
             public float[]? BiasFq;
+            /// <summary>The float bias per channel (Gemm's beta folded in), which a float-output head adds after dequantizing.</summary>
+            public float[]? BiasFloat;
             public double Signal, Noise;
             public double? Sqnr => Signal == 0 && Noise == 0 ? (double?)null : QuantMathSqnr(Signal, Noise);
         }
@@ -253,6 +277,7 @@ namespace Q.Compiler.Quantization
                                 "{0} stays float32: KeepFloat names '{1}'", l.Node.Describe(), named[0]), l.Node.Name);
                     }
                     if (l.Kind == Kind.Compute && l.Reason is null) PrepareMacs(l);
+                    l.FloatOutput = l.Kind == Kind.Compute && _o.FloatHeads && !_o.QuantizedIO && Heads.Contains(l.Node.Outputs[0]);
                 }
                 foreach (var name in keep.Where(k => !matched.Contains(k)).OrderBy(k => k, StringComparer.Ordinal))
                     bag.Warning(DiagnosticIds.KeepFloatUnknownNode, string.Format(CultureInfo.InvariantCulture,
@@ -436,16 +461,10 @@ namespace Q.Compiler.Quantization
                         break;
                 }
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
-                float sx = ParamsOf(n.Inputs[0]).Scale;
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
-                if (bias is not null)
-                {
-                    l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
-                    l.BiasFq = new float[channels];
-                    for (int c = 0; c < channels; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
-                }
+                if (bias is not null) SetBias(l, bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray());
             }
 
             // ---------------------------------------------------------------- simulation
@@ -465,10 +484,9 @@ namespace Q.Compiler.Quantization
             /// and bias as the integers stand for them, the output fake-quantized with its parameters. Only rounding ties and
             /// float rounding differ from the integer reference.
             /// </summary>
-            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values)
+            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values, bool preActivation = false)
             {
                 var n = l.Node;
-                var outParams = ParamsOf(n.Outputs[0]);
                 var outShape = ShapeOf(n.Outputs[0]);
                 if (l.Kind == Kind.PassThrough)
                 {
@@ -481,17 +499,19 @@ namespace Q.Compiler.Quantization
                     var ins = new Tensor?[values.Count];
                     for (int i = 0; i < ins.Length; i++)
                         ins[i] = values[i] is null ? null : FakeQuantize(values[i]!, ParamsOf(n.Inputs[i]));
-                    return FakeQuantize(Evaluate(n, ins)[0], outParams);
+                    return FakeQuantize(Evaluate(n, ins)[0], ParamsOf(n.Outputs[0]));
                 }
                 PrepareWeights(l);
                 var x = FakeQuantize(values[0]!, ParamsOf(n.Inputs[0]));
+                // A float-output head adds its float bias after dequantizing; the others add the int32 bias in the accumulator.
+                var biasFq = l.FloatOutput ? l.BiasFloat : l.BiasFq;
                 float[] y;
                 if (n.OpType == "Conv")
                 {
                     var w = new Tensor(DataType.Float, _g.Constants[n.Inputs[1]].Shape, l.WeightsFq!);
-                    var b = l.BiasFq is null ? null : Tensor.FromFloats(new Shape(l.BiasFq.Length), l.BiasFq);
+                    var b = biasFq is null ? null : Tensor.FromFloats(new Shape(biasFq.Length), biasFq);
                     var node = new Node(n.Name, "Conv", "", b is null ? new[] { n.Inputs[0], n.Inputs[1] } : new[] { n.Inputs[0], n.Inputs[1], "bias" },
-                        n.Outputs, n.Attributes, n.Activation, n.SourceNodes);
+                        n.Outputs, n.Attributes, preActivation ? null : n.Activation, n.SourceNodes);
                     y = Evaluate(node, b is null ? new Tensor?[] { x, w } : new Tensor?[] { x, w, b })[0].ToFloats();
                 }
                 else
@@ -505,14 +525,128 @@ namespace Q.Compiler.Quantization
                     for (int r = 0; r < rows; r++)
                         for (int c = 0; c < channels; c++)
                         {
-                            double s = l.BiasFq is null ? 0 : l.BiasFq[c];
+                            double s = biasFq is null ? 0 : biasFq[c];
                             for (int i = 0; i < k; i++)
                                 s += (double)xf[r * k + i] * l.WeightsFq[gemm ? c * k + i : i * channels + c];
                             y[r * channels + c] = (float)s;
                         }
-                    Ops.Activation.ActivationReference.Apply(y, n.Activation);
+                    if (!preActivation) Ops.Activation.ActivationReference.Apply(y, n.Activation);
                 }
-                return Tensor.FromFloats(outShape, outParams.FakeQuantize(y));
+                if (preActivation) return Tensor.FromFloats(outShape, y);
+                return Tensor.FromFloats(outShape, l.FloatOutput ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
+            }
+
+            /// <summary>New float bias of a compute layer (one per channel): the int32 and fake-quantized copies follow it.</summary>
+            private void SetBias(Layer l, float[] bias)
+            {
+                var qw = l.Weights!;
+                float sx = ParamsOf(l.Node.Inputs[0]).Scale;
+                l.BiasFloat = bias;
+                l.Bias = WeightQuantizer.Bias(bias, sx, qw.Scales);
+                l.BiasFq = new float[bias.Length];
+                for (int c = 0; c < bias.Length; c++) l.BiasFq[c] = (float)(l.Bias[c] * ((double)sx * qw.Scales[c]));
+            }
+
+            /// <summary>Bytes that bias correction may hold (the float and simulated values of all samples it uses at once).</summary>
+            private const long BiasCorrectionBudgetBytes = 256L << 20;
+
+            /// <summary>
+            /// How many of <paramref name="available"/> calibration samples bias correction uses: as many as fit in
+            /// <see cref="BiasCorrectionBudgetBytes"/> with two copies (float and simulated) of the values live at the
+            /// widest point of the graph, at least one.
+            /// </summary>
+            public int BiasCorrectionSamples(int available)
+            {
+                var lastUse = new Dictionary<string, int>(StringComparer.Ordinal);
+                foreach (var l in _layers) foreach (var v in l.Node.Inputs) if (v.Length > 0 && !_g.IsConstant(v)) lastUse[v] = l.Index;
+                long live = _g.Inputs.Sum(i => (long)i.Type.Shape.ElementCount * 4), peak = live;
+                foreach (var l in _layers)
+                {
+                    foreach (var o in l.Node.Outputs.Where(o => o.Length > 0 && _g.Types.ContainsKey(o))) live += (long)ShapeOf(o).ElementCount * 4;
+                    peak = Math.Max(peak, live);
+                    foreach (var v in l.Node.Inputs.Where(v => v.Length > 0 && lastUse.TryGetValue(v, out int last) && last == l.Index).Distinct())
+                        live -= (long)ShapeOf(v).ElementCount * 4;
+                }
+                return (int)Math.Max(1, Math.Min(available, BiasCorrectionBudgetBytes / Math.Max(1, 2 * peak)));
+            }
+
+            /// <summary>
+            /// Empirical bias correction (<see cref="QuantizerOptions.BiasCorrection"/>). All samples advance together layer
+            /// by layer: the float model's values and the simulated int8 model's, each freed after its last reader.
+            /// </summary>
+            public void CorrectBiases(IReadOnlyList<IReadOnlyList<Tensor>> samples)
+            {
+                if (samples.Count == 0) return;
+                var lastUse = new Dictionary<string, int>(StringComparer.Ordinal);
+                foreach (var l in _layers) foreach (var v in l.Node.Inputs) if (v.Length > 0) lastUse[v] = l.Index;
+                foreach (var o in _g.Outputs) lastUse[o.Name] = int.MaxValue;
+                var fv = samples.Select(_ => new Dictionary<string, Tensor>(StringComparer.Ordinal)).ToList();
+                var qv = samples.Select(_ => new Dictionary<string, Tensor>(StringComparer.Ordinal)).ToList();
+                for (int k = 0; k < samples.Count; k++)
+                    for (int i = 0; i < _g.Inputs.Count; i++) { fv[k][_g.Inputs[i].Name] = samples[k][i]; qv[k][_g.Inputs[i].Name] = samples[k][i]; }
+                Tensor? Get(Dictionary<string, Tensor> d, string v) => v.Length == 0 ? null : _g.Constants.TryGetValue(v, out var c) ? c : d[v];
+                foreach (var l in _layers)
+                {
+                    var n = l.Node;
+                    bool correct = l.Quantized && l.Kind == Kind.Compute && n.OpType != "MatMul";
+                    var bare = correct ? new Node(n.Name, n.OpType, n.Domain, n.Inputs, n.Outputs, n.Attributes, null, n.SourceNodes) : n;
+                    var floatPre = new Tensor[samples.Count];
+                    for (int k = 0; k < samples.Count; k++)
+                    {
+                        var ins = n.Inputs.Select(v => Get(fv[k], v)).ToArray();
+                        var outs = Evaluate(bare, ins);
+                        if (correct) floatPre[k] = outs[0];
+                        for (int o = 0; o < n.Outputs.Count && o < outs.Length; o++)
+                            if (n.Outputs[o].Length > 0)
+                                fv[k][n.Outputs[o]] = correct ? Tensor.FromFloats(outs[0].Shape, Ops.Activation.ActivationReference.Apply(outs[0].ToFloats(), n.Activation)) : outs[o];
+                    }
+                    if (!correct)
+                    {
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var ins = n.Inputs.Select(v => Get(qv[k], v)).ToArray();
+                            var outs = l.Quantized ? new[] { SimulateLayer(l, ins) } : Evaluate(n, ins);
+                            for (int o = 0; o < n.Outputs.Count && o < outs.Length; o++)
+                                if (n.Outputs[o].Length > 0) qv[k][n.Outputs[o]] = outs[o];
+                        }
+                    }
+                    else
+                    {
+                        PrepareWeights(l);
+                        int channels = l.Weights!.Channels;
+                        var shape = ShapeOf(n.Outputs[0]);
+                        int inner = n.OpType == "Conv" ? shape.ElementCount / shape[0] / channels : 1;
+                        var sum = new double[channels];
+                        long count = 0;
+                        var pre = new float[samples.Count][];
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var ins = n.Inputs.Select(v => Get(qv[k], v)).ToArray();
+                            pre[k] = SimulateLayer(l, ins, preActivation: true).ToFloats();
+                            var f = floatPre[k].ToFloats();
+                            for (int i = 0; i < f.Length; i++) sum[(i / inner) % channels] += pre[k][i] - f[i];
+                            count += f.Length / channels;
+                        }
+                        var old = l.FloatOutput ? l.BiasFloat : l.BiasFq;
+                        var bias = new float[channels];
+                        for (int c = 0; c < channels; c++) bias[c] = (float)((l.BiasFloat is null ? 0 : l.BiasFloat[c]) - sum[c] / count);
+                        SetBias(l, bias);
+                        var now = l.FloatOutput ? l.BiasFloat! : l.BiasFq!;
+                        for (int k = 0; k < samples.Count; k++)
+                        {
+                            var y = pre[k];
+                            for (int i = 0; i < y.Length; i++)
+                            {
+                                int c = (i / inner) % channels;
+                                y[i] += now[c] - (old is null ? 0 : old[c]);
+                            }
+                            Ops.Activation.ActivationReference.Apply(y, n.Activation);
+                            qv[k][n.Outputs[0]] = Tensor.FromFloats(shape, l.FloatOutput ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
+                        }
+                    }
+                    foreach (var v in n.Inputs.Where(v => v.Length > 0 && lastUse.TryGetValue(v, out int last) && last == l.Index).Distinct())
+                        for (int k = 0; k < samples.Count; k++) { fv[k].Remove(v); qv[k].Remove(v); }
+                }
             }
 
             /// <summary>Per candidate layer, signal and noise of its simulated int8 output against the float output, same float inputs.</summary>
@@ -573,8 +707,9 @@ namespace Q.Compiler.Quantization
 
             // ---------------------------------------------------------------- decisions
 
+            /// <summary>Whether <paramref name="v"/> is a uint8 value of the rewritten graph (a float-output head's is float32).</summary>
             private bool IsQuantizedValue(string v) =>
-                _producer.TryGetValue(v, out var p) ? _layers[IndexOf(p)].Quantized : false;
+                _producer.TryGetValue(v, out var p) && _layers[IndexOf(p)] is var l && l.Quantized && !l.FloatOutput;
 
             private readonly Dictionary<Node, int> _index = new Dictionary<Node, int>();
             private int IndexOf(Node n)
@@ -755,6 +890,7 @@ namespace Q.Compiler.Quantization
                 foreach (var l in _layers)
                 {
                     if (!l.Quantized) { _nodes.Add(l.Node); continue; }
+                    if (l.FloatOutput) { RewriteHead(l); continue; }
                     var y = l.Node.Outputs[0];
                     string yq = l.Kind == Kind.Compute && l.Node.OpType == "Gemm" ? RewriteGemm(l) : RewriteLayer(l);
                     _quantizedName[y] = yq;
@@ -858,13 +994,15 @@ namespace Q.Compiler.Quantization
                 }
             }
 
-            private (string W, string Scale, string ZeroPoint) WeightConstants(Layer l, Shape shape)
+            private (string W, string Scale, string ZeroPoint) WeightConstants(Layer l, Shape shape, bool zeroPoint = true)
             {
                 var qw = l.Weights!;
                 string baseName = l.Node.Inputs[1];
-                string w = Fresh(baseName + "_quantized"), s = Fresh(baseName + "_scale"), z = Fresh(baseName + "_zero_point");
+                string w = Fresh(baseName + "_quantized"), s = Fresh(baseName + "_scale");
                 AddConstant(w, new Tensor(DataType.Int8, shape, qw.Values.ToArray()));
                 AddConstant(s, Tensor.FromFloats(new Shape(qw.Channels), qw.Scales.ToArray()));
+                if (!zeroPoint) return (w, s, "");
+                string z = Fresh(baseName + "_zero_point");
                 AddConstant(z, new Tensor(DataType.Int8, new Shape(qw.Channels), new sbyte[qw.Channels]));
                 return (w, s, z);
             }
@@ -904,6 +1042,80 @@ namespace Q.Compiler.Quantization
                 return yq;
             }
 
+            /// <summary>
+            /// A float-output head: the integer accumulation of its int8 form without requantization, then one float epilogue
+            /// that writes the layer's original float output.
+            /// <code>
+            /// Conv:   ConvInteger(x_q, W_q, x_zp) ─ acc (int32, NCHW) ─ DynamicDequantize(acc, s_x, s_w, b), axis 1
+            /// Gemm:   Reshape [M,K,1,1] ─ ConvInteger 1×1 ─ DynamicDequantize, axis 1 ─ Reshape [M,N] (float32)
+            /// MatMul: MatMulInteger(x_q, W_q, x_zp) ─ DynamicDequantize, last axis
+            /// </code>
+            /// s_x is the calibrated input scale (a constant), the fused activation moves to the epilogue.
+            /// </summary>
+            private void RewriteHead(Layer l)
+            {
+                PrepareWeights(l);
+                var n = l.Node;
+                var y = n.Outputs[0];
+                var yShape = ShapeOf(y);
+                var qw = l.Weights!;
+                string xq = Quantized(n.Inputs[0]);
+                var (xs, xz) = P(xq);
+                string x = xq;
+                Shape accShape = yShape;
+                int axis = 1;
+                switch (n.OpType)
+                {
+                    case "Gemm":
+                    {
+                        var xShape = ShapeOf(n.Inputs[0]);
+                        string shapeIn = Fresh(y + "_nchw_shape");
+                        AddConstant(shapeIn, Tensor.FromLongs(new Shape(4), new long[] { xShape[0], xShape[1], 1, 1 }));
+                        x = Fresh(xq + "_nchw");
+                        _types[x] = new TensorType(DataType.UInt8, new Shape(xShape[0], xShape[1], 1, 1));
+                        _nodes.Add(new Node(Fresh(n.Name + "_Reshape_in"), "Reshape", "", new[] { xq, shapeIn }, new[] { x }));
+                        accShape = new Shape(xShape[0], qw.Channels, 1, 1);
+                        break;
+                    }
+                    case "MatMul":
+                        axis = yShape.Rank - 1;
+                        break;
+                }
+                string acc = Fresh(y + "_accumulators");
+                _types[acc] = new TensorType(DataType.Int32, accShape);
+                bool matMul = n.OpType == "MatMul";
+                var (w, ws, _) = WeightConstants(l, n.OpType == "Gemm" ? new Shape(qw.Channels, qw.Values.Length / qw.Channels, 1, 1)
+                    : _g.Constants[n.Inputs[1]].Shape, zeroPoint: false);
+                var convAttrs = n.OpType == "Gemm"
+                    ? new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["kernel_shape"] = AttributeValue.IntList(new long[] { 1, 1 }) }
+                    : n.Attributes;
+                _nodes.Add(matMul
+                    ? new Node(n.Name, "MatMulInteger", "", new[] { x, w, xz }, new[] { acc }, null, null, n.SourceNodes)
+                    : new Node(n.Name, "ConvInteger", "", new[] { x, w, xz }, new[] { acc }, convAttrs, null, n.SourceNodes));
+                var inputs = new List<string> { acc, xs, ws };
+                if (l.BiasFloat is not null)
+                {
+                    string b = Fresh((n.HasInput(2) ? n.Inputs[2] : n.Name + "_bias") + "_float");
+                    AddConstant(b, Tensor.FromFloats(new Shape(qw.Channels), l.BiasFloat.ToArray()));
+                    inputs.Add(b);
+                }
+                string yAcc = y;
+                if (n.OpType == "Gemm")
+                {
+                    yAcc = Fresh(y + "_nchw");
+                    _types[yAcc] = new TensorType(DataType.Float, accShape);
+                }
+                var attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["axis"] = AttributeValue.Int(axis) };
+                _nodes.Add(new Node(Fresh(n.Name + "_dequantize"), Ops.QDynamic.DynamicDequantizeOp.OpType, Ops.Float16.HalfConvertOp.InternalDomain,
+                    inputs, new[] { yAcc }, attrs, n.Activation, n.SourceNodes));
+                if (n.OpType == "Gemm")
+                {
+                    string shapeOut = Fresh(y + "_shape");
+                    AddConstant(shapeOut, Tensor.FromLongs(new Shape(2), new long[] { yShape[0], yShape[1] }));
+                    _nodes.Add(new Node(Fresh(n.Name + "_Reshape_out"), "Reshape", "", new[] { yAcc, shapeOut }, new[] { y }));
+                }
+            }
+
             // ---------------------------------------------------------------- report
 
             public QuantizationReport Report(IEnumerable<IReadOnlyList<Tensor>> samples)
@@ -914,7 +1126,10 @@ namespace Q.Compiler.Quantization
                     var n = l.Node;
                     var e = new LayerQuantization { Name = n.Name, OpType = n.OpType, Quantized = l.Quantized, SqnrDb = l.Sqnr };
                     if (l.Kind != Kind.Float && !l.Quantized) e.KeptFloatReason = l.Reason ?? "not quantized";
-                    e.Scheme = !l.Quantized ? "float32" : l.Kind switch
+                    e.Scheme = !l.Quantized ? "float32" : l.FloatOutput
+                        ? (n.OpType == "MatMul" ? "u8 × s8 per-column → f32 (float head: MatMulInteger" : "u8 × s8 per-channel → f32 (float head: ConvInteger")
+                          + " + DynamicDequantize" + (n.Activation is null ? "" : ", " + n.Activation.Op + " in float") + ")"
+                        : l.Kind switch
                     {
                         Kind.PassThrough => "u8 (input's parameters)",
                         Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")",
@@ -925,9 +1140,12 @@ namespace Q.Compiler.Quantization
                     if (l.Quantized)
                     {
                         var pin = ParamsOf(DataInputs(l).First());
-                        var pout = ParamsOf(n.Outputs[0]);
                         e.InputScale = pin.Scale; e.InputZeroPoint = pin.ZeroPoint;
-                        e.OutputScale = pout.Scale; e.OutputZeroPoint = pout.ZeroPoint;
+                        if (!l.FloatOutput)
+                        {
+                            var pout = ParamsOf(n.Outputs[0]);
+                            e.OutputScale = pout.Scale; e.OutputZeroPoint = pout.ZeroPoint;
+                        }
                         if (l.Weights is not null) { e.WeightScaleMin = l.Weights.Scales.Min(); e.WeightScaleMax = l.Weights.Scales.Max(); }
                     }
                     r.Layers.Add(e);

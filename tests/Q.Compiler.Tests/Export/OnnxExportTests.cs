@@ -92,7 +92,8 @@ public sealed class OnnxExportTests : IDisposable
     /// <summary>
     /// The size of one output step of each graph output: the scale of the DequantizeLinear that produces it (through
     /// data-movement ops such as Reshape, and through a float Softmax, which moves no output by more than half the
-    /// largest change of its inputs), or 1 for a quantized output. Null where the output is computed otherwise.
+    /// largest change of its inputs), for a float-output head's DynamicDequantize the change of one step of the head's
+    /// input (x_scale · max_c Σ_k |w[c,k]|), or 1 for a quantized output. Null where the output is computed otherwise.
     /// </summary>
     internal static double?[] OutputSteps(Graph g)
     {
@@ -105,6 +106,19 @@ public sealed class OnnxExportTests : IDisposable
             while (producers.TryGetValue(v, out var p))
             {
                 if (p.OpType == "DequantizeLinear") return g.Constants[p.Inputs[1]].ToDoubles().Max();
+                // A float-output head: what one step of its uint8 input moves an output by when every input element moves
+                // (x_scale · max_c Σ_k |w[c,k]|), the float head's counterpart of "one step" of a rounded output.
+                if (p.OpType == Ops.QDynamic.DynamicDequantizeOp.OpType && g.Constants.TryGetValue(p.Inputs[1], out var xs)
+                    && producers.TryGetValue(p.Inputs[0], out var acc) && g.Constants.TryGetValue(acc.Inputs[1], out var w))
+                {
+                    var ws = g.Constants[p.Inputs[2]].ToDoubles();
+                    var wq = w.ToDoubles();
+                    bool matMul = acc.OpType == "MatMulInteger";
+                    int channels = matMul ? w.Shape[w.Shape.Rank - 1] : w.Shape[0];
+                    var l1 = new double[channels];
+                    for (int i = 0; i < wq.Length; i++) l1[matMul ? i % channels : i / (wq.Length / channels)] += Math.Abs(wq[i]);
+                    return xs.ToDoubles()[0] * Enumerable.Range(0, channels).Max(c => ws[ws.Length == 1 ? 0 : c] * l1[c]);
+                }
                 if (!moves.Contains(p.OpType)) return (double?)null;
                 v = p.Inputs[0];
             }

@@ -88,6 +88,7 @@ public sealed class FloatRunsTests
             l => Assert.StartsWith($"range statistics, pass 1 of 2 (min/max): {Samples} samples in ", l),
             l => Assert.Matches($@"^range statistics, pass 2 of 2 \(histograms\): {Samples} samples in [0-9.]+ s \({Samples} float runs reused, 0 interpreted\)$", l),
             l => Assert.Matches($@"^per-layer SQNR: {Samples} samples in [0-9.]+ s \({Samples} float runs reused, 0 interpreted\)$", l),
+            l => Assert.StartsWith($"bias correction: {Samples} samples in ", l),
             l => Assert.StartsWith($"model-output SQNR (simulated int8 model): {Samples} samples in ", l));
         Assert.Contains($"{Samples} runs kept for the later passes", lines[lines.FindIndex(l => l.StartsWith("range statistics, pass 1", StringComparison.Ordinal) && l.Contains(" in ", StringComparison.Ordinal))]);
     }
@@ -104,6 +105,6 @@ public sealed class FloatRunsTests
             Quantize = QuantizeMode.Int8, Calibration = dir.File("calib"), Progress = lines.Add,
         });
         Assert.True(r.Success, string.Join("\n", r.Diagnostics));
-        Assert.Equal(4, lines.Count(l => l.Contains(": 8 samples in ", StringComparison.Ordinal)));
+        Assert.Equal(5, lines.Count(l => l.Contains(": 8 samples in ", StringComparison.Ordinal)));
     }
 }

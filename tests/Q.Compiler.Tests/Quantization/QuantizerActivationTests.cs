@@ -77,7 +77,8 @@ public sealed class QuantizerActivationTests : IDisposable
         Assert.Equal("Conv " + activation + " Conv", Ops(GraphQuantizer.Unfuse(optimized)));
 
         var q = Quantize(optimized);
-        Assert.Equal("QuantizeLinear QLinearConv " + lookup + " QLinearConv DequantizeLinear", Ops(q.Graph));
+        // The second convolution is the head: int32 accumulation, float output (no DequantizeLinear).
+        Assert.Equal("QuantizeLinear QLinearConv " + lookup + " ConvInteger DynamicDequantize", Ops(q.Graph));
         Assert.Equal(domain, q.Graph.Nodes[2].Domain);
         // The first convolution requantizes its own (pre-activation) output, not the activation's.
         var conv = q.Report.Layers.Single(l => l.OpType == "Conv" && l.Name == optimized.Nodes[0].Name);
@@ -102,7 +103,7 @@ public sealed class QuantizerActivationTests : IDisposable
     {
         var optimized = Optimized(Model("HardSwish"));
         var q = Quantize(optimized, new QuantizerOptions { KeepFloat = new[] { optimized.Nodes[0].Name } });
-        Assert.Equal("Conv+HardSwish QuantizeLinear QLinearConv DequantizeLinear", Ops(q.Graph));
+        Assert.Equal("Conv+HardSwish QuantizeLinear ConvInteger DynamicDequantize", Ops(q.Graph));
     }
 
     [Fact]
@@ -121,7 +122,10 @@ public sealed class QuantizerActivationTests : IDisposable
             Assert.Equal(FloatInterpreter.Run(r.Graph!, s)[0].ToFloats(), m.Run(s[0])[0].ToFloats());
     }
 
-    /// <summary>The last layer's output (here the model output) keeps its full calibrated range: no clipping of the answer.</summary>
+    /// <summary>
+    /// Without float heads, the last layer's output (here the model output) keeps its full calibrated range: no clipping
+    /// of the answer.
+    /// </summary>
     [Fact]
     public void The_last_layer_output_is_quantized_with_its_full_calibrated_range()
     {
@@ -135,13 +139,13 @@ public sealed class QuantizerActivationTests : IDisposable
         var clipped = QuantParams.AsymmetricUInt8(calibration.Ranges[last].Min, calibration.Ranges[last].Max);
         Assert.NotEqual(full.Scale, clipped.Scale);
 
-        var heads = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions(), new DiagnosticBag());
+        var heads = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { FloatHeads = false }, new DiagnosticBag());
         Assert.Equal((double)full.Scale, heads.Report.Layers[^1].OutputScale);
         // The first layer's output feeds a convolution: it keeps the method's range.
         var first = g.Nodes[0].Outputs[0];
         Assert.Equal((double)QuantParams.AsymmetricUInt8(calibration.Ranges[first].Min, calibration.Ranges[first].Max).Scale, heads.Report.Layers[0].OutputScale);
 
-        var methodOnly = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { FullRangeHeads = false }, new DiagnosticBag());
+        var methodOnly = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { FullRangeHeads = false, FloatHeads = false }, new DiagnosticBag());
         Assert.Equal((double)clipped.Scale, methodOnly.Report.Layers[^1].OutputScale);
     }
 }

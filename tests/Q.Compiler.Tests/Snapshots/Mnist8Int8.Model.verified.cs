@@ -13,15 +13,16 @@ namespace Demo
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Quantize       QuantizeLinear      [1,1,28,28]   → [1,1,28,28]            f32[1,1,28,28] → u8, per tensor
-    /// L1_QConv5x5_Relu  QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches)
-    /// L2_MaxPool2x2     MaxPool             [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
-    /// L3_QConv5x5_Relu  QLinearConv + Relu  [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
-    /// L4_MaxPool3x3     MaxPool             [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
-    /// L5_QConv1x1       QLinearConv         [1,256,1,1]   → [1,10,1,1], [4256]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
-    /// L6_Dequantize     DequantizeLinear    [1,10]        → [1,10]                 u8[1,10] → f32, per tensor
+    /// L0_Quantize           QuantizeLinear      [1,1,28,28]   → [1,1,28,28]            f32[1,1,28,28] → u8, per tensor
+    /// L1_QConv5x5_Relu      QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches)
+    /// L2_MaxPool2x2         MaxPool             [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
+    /// L3_QConv5x5_Relu      QLinearConv + Relu  [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
+    /// L4_MaxPool3x3         MaxPool             [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
+    /// L5_QConv1x1           ConvInteger         [1,256,1,1]   → [1,10,1,1], [4736]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
+    /// L6_DynamicDequantize  DynamicDequantize   [1,10,1,1]    → [1,10,1,1]             10 channels, int32 accumulators to float32 with bias
+    /// L7_Copy               Reshape             [1,10,1,1]    → [1,10]                 [1,10,1,1] as [1,10]
     /// </code>
-    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,074 bytes in the assembly; 5 coded weights (5,545 of those bytes) are expanded once, when the class is first used, into 5,928 bytes of arrays.</para>
+    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,452 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -31,7 +32,7 @@ namespace Demo
         public const int ScratchBytes = 38720;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
-        public const int WeightBytes = 6074;
+        public const int WeightBytes = 6452;
 
         /// <summary>Elements in Input3 [1,1,28,28].</summary>
         public const int Input3Length = 784;
@@ -79,14 +80,15 @@ namespace Demo
             var reLU114Output0Quantized = Scratch<byte>(arena, 26816, 3136);         // ReLU114_Output_0_quantized u8[1,16,14,14]: 3,136 bytes at arena offset 26,816
             var convolution110Patches = Scratch<byte>(arena, 0, 26816);              // Convolution110_patches u8[26816]: 26,816 bytes at arena offset 0
             L3_QConv5x5_Relu(pooling66Output0Quantized, reLU114Output0Quantized, convolution110Patches);
-            var pooling160Output0Quantized = Scratch<byte>(arena, 4288, 256);        // Pooling160_Output_0_quantized u8[1,16,4,4]: 256 bytes at arena offset 4,288
+            var pooling160Output0Quantized = Scratch<byte>(arena, 4736, 256);        // Pooling160_Output_0_quantized u8[1,16,4,4]: 256 bytes at arena offset 4,736
             L4_MaxPool3x3(reLU114Output0Quantized, pooling160Output0Quantized);
-            var pooling160Output0Reshape0QuantizedNchw = Scratch<byte>(arena, 4288, 256); // Pooling160_Output_0_reshape0_quantized_nchw u8[1,256,1,1]: 256 bytes at arena offset 4,288
-            var plus214Output0QuantizedNchw = Scratch<byte>(arena, 4544, 10);        // Plus214_Output_0_quantized_nchw u8[1,10,1,1]: 10 bytes at arena offset 4,544
-            var times212Patches = Scratch<byte>(arena, 0, 4256);                     // Times212_patches u8[4256]: 4,256 bytes at arena offset 0
-            L5_QConv1x1(pooling160Output0Reshape0QuantizedNchw, plus214Output0QuantizedNchw, times212Patches);
-            var plus214Output0Quantized = Scratch<byte>(arena, 4544, 10);            // Plus214_Output_0_quantized u8[1,10]: 10 bytes at arena offset 4,544
-            L6_Dequantize(plus214Output0Quantized, plus214Output0);
+            var pooling160Output0Reshape0QuantizedNchw = Scratch<byte>(arena, 4736, 256); // Pooling160_Output_0_reshape0_quantized_nchw u8[1,256,1,1]: 256 bytes at arena offset 4,736
+            var plus214Output0Accumulators = Scratch<int>(arena, 4992, 10);          // Plus214_Output_0_accumulators i32[1,10,1,1]: 40 bytes at arena offset 4,992
+            var times212Patches = Scratch<byte>(arena, 0, 4736);                     // Times212_patches u8[4736]: 4,736 bytes at arena offset 0
+            L5_QConv1x1(pooling160Output0Reshape0QuantizedNchw, plus214Output0Accumulators, times212Patches);
+            var plus214Output0Nchw = Scratch<float>(arena, 0, 10);                   // Plus214_Output_0_nchw f32[1,10,1,1]: 40 bytes at arena offset 0
+            L6_DynamicDequantize(plus214Output0Accumulators, plus214Output0Nchw);
+            L7_Copy(plus214Output0Nchw, plus214Output0);
         }
 
         /// <summary>L0: QuantizeLinear "Input3_QuantizeLinear" — f32[1,1,28,28] → u8, per tensor.</summary>
@@ -136,23 +138,29 @@ namespace Demo
                 dilationW: 1, padTop: 0, padLeft: 0);
         }
 
-        /// <summary>L5: QLinearConv "Times212", "Plus214" — 256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels.</summary>
-        /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
-        private static void L5_QConv1x1(ReadOnlySpan<byte> pooling160Output0Reshape0QuantizedNchw, Span<byte> plus214Output0QuantizedNchw, Span<byte> times212Patches)
+        /// <summary>L5: ConvInteger "Times212", "Plus214" — 256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels.</summary>
+        /// <remarks>y[oc] = Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]) (int32)</remarks>
+        private static void L5_QConv1x1(ReadOnlySpan<byte> pooling160Output0Reshape0QuantizedNchw, Span<int> plus214Output0Accumulators, Span<byte> times212Patches)
         {
-            QConv2D.Gemm(pooling160Output0Reshape0QuantizedNchw, W_Times212Packed, W_Times212Colsum, W_Times212Bias,
-                wZeroPoints: [], W_Times212Scale, plus214Output0QuantizedNchw, times212Patches, n: 1, c: 256, h: 1,
-                wd: 1, m: 10, oh: 1, ow: 1, kh: 1, kw: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 0,
-                padLeft: 0, padBottom: 0, padRight: 0, group: 1, xZeroPoint: 0, yZeroPoint: 107, clampMin: 0,
-                clampMax: 255, weightsHaveMinus128: false);
+            QConv2D.GemmInt32(pooling160Output0Reshape0QuantizedNchw, W_Times212Packed, W_Times212Colsum,
+                wZeroPoints: [], plus214Output0Accumulators, times212Patches, n: 1, c: 256, h: 1, wd: 1, m: 10, oh: 1,
+                ow: 1, kh: 1, kw: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 0, padLeft: 0, padBottom: 0,
+                padRight: 0, group: 1, xZeroPoint: 0, weightsHaveMinus128: false);
         }
 
-        /// <summary>L6: DequantizeLinear "Plus214_Output_0_DequantizeLinear" — u8[1,10] → f32, per tensor.</summary>
-        /// <remarks>y = (x − zero_point) · scale</remarks>
-        private static void L6_Dequantize(ReadOnlySpan<byte> plus214Output0Quantized, Span<float> plus214Output0)
+        /// <summary>L6: DynamicDequantize "Times212", "Plus214" — 10 channels, int32 accumulators to float32 with bias.</summary>
+        /// <remarks>y[c] = (float)acc[c]·(x_scale·w_scale[c]) + bias[c]</remarks>
+        private static void L6_DynamicDequantize(ReadOnlySpan<int> plus214Output0Accumulators, Span<float> plus214Output0Nchw)
         {
-            DequantizeLinear.FromUInt8(plus214Output0Quantized, W_Plus214Output0QuantizedScale, W_Plus214Output0QuantizedZeroPoint, plus214Output0,
-                channels: 1, inner: 10);
+            DynamicDequantize.Run(plus214Output0Accumulators, W_Pooling160Output0Reshape0QuantizedScale, W_Parameter193Reshape1Scale, W_Times212BAddFloat, plus214Output0Nchw,
+                outer: 1, channels: 10, inner: 1, activation: 0, alpha: 0f, beta: 0f);
+        }
+
+        /// <summary>L7: Reshape "Times212_Reshape_out" — [1,10,1,1] as [1,10].</summary>
+        /// <remarks>y = x (same data, new shape)</remarks>
+        private static void L7_Copy(ReadOnlySpan<float> plus214Output0Nchw, Span<float> plus214Output0)
+        {
+            Copy.Run<float>(plus214Output0Nchw, plus214Output0);
         }
 
         private static Span<T> Scratch<T>(Span<byte> arena, int offset, int length) where T : struct =>
