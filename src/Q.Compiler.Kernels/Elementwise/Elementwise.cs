@@ -4,7 +4,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-// Requires: Activation
+// Requires: Activation, VectorMath
 namespace Q.Compiler.Kernels
 {
     /// <summary>
@@ -179,6 +179,7 @@ namespace Q.Compiler.Kernels
                 var xf = MemoryMarshal.Cast<T, float>(x);
                 var yf = MemoryMarshal.Cast<T, float>(y);
                 if (code <= 7) { xf.CopyTo(yf); Activation.Apply(yf, code, alpha, beta); return; }
+                if (code == 10) { VectorMath.Exp(xf, yf); return; }
                 for (int i = 0; i < xf.Length; i++) yf[i] = UnaryF(code, xf[i], alpha, beta);
                 return;
             }
