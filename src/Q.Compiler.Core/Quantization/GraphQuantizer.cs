@@ -156,13 +156,43 @@ namespace Q.Compiler.Quantization
         public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, FloatRuns runs,
             QuantizerOptions options, DiagnosticBag diagnostics)
         {
-            var q = new Run(graph, calibration, options);
+            var q = new Run(FuseAddActivations(graph, out var split), graph, split, calibration, options);
             q.Classify(diagnostics);
             q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
+        }
+
+        /// <summary>
+        /// Takes each Relu or Clip (constant bounds) whose input is an Add read by nothing else into the Add as its
+        /// <see cref="Node.Activation"/>: QLinearAdd applies it as its output clamp, so a residual Add → Relu (UltraFace's
+        /// RFB block) stays one int8 op instead of ending the int8 segment at a float Relu. <paramref name="split"/> maps each
+        /// fused node's name to the original pair, which the rewrite puts back when the Add stays float. The fused Add's
+        /// output is the activation's output, whose calibrated range is the one the clamped QLinearAdd produces.
+        /// </summary>
+        private static Graph FuseAddActivations(Graph graph, out Dictionary<string, (Node Add, Node Activation)> split)
+        {
+            split = new Dictionary<string, (Node, Node)>(StringComparer.Ordinal);
+            var consumers = GraphEdit.Consumers(graph);
+            var replaced = new Dictionary<Node, Node>();
+            var dropped = new HashSet<Node>();
+            foreach (var add in graph.Nodes)
+            {
+                if (add.OpType != "Add" || add.Domain.Length != 0 || add.Activation is not null || add.Outputs.Count != 1
+                    || graph.TypeOf(add.Outputs[0]).ElementType != DataType.Float) continue;
+                if (!GraphEdit.SingleUse(graph, consumers, add.Outputs[0], out var act) || act.Inputs[0] != add.Outputs[0]) continue;
+                if (act.OpType != "Relu" && act.OpType != "Clip") continue;
+                var fused = FuseActivationPass.AsActivation(graph, act);
+                if (fused is null) continue;
+                replaced[add] = add.WithActivation(fused, new[] { act.Outputs[0] });
+                dropped.Add(act);
+                split[add.Name] = (add, act);
+            }
+            if (split.Count == 0) return graph;
+            var nodes = graph.Nodes.Where(n => !dropped.Contains(n)).Select(n => replaced.TryGetValue(n, out var f) ? f : n).ToList();
+            return graph.WithNodes(nodes);
         }
 
         internal enum Kind { Float, Compute, Elementwise, PassThrough }
@@ -193,6 +223,9 @@ namespace Q.Compiler.Quantization
         private sealed class Run
         {
             private readonly Graph _g;
+            /// <summary>The graph as given (before <see cref="FuseAddActivations"/>): the float reference for the report.</summary>
+            private readonly Graph _source;
+            private readonly Dictionary<string, (Node Add, Node Activation)> _split;
             private readonly CalibrationResult _calib;
             private readonly QuantizerOptions _o;
             private readonly long _opset;
@@ -205,9 +238,9 @@ namespace Q.Compiler.Quantization
             /// <summary>The float model's outputs per calibration sample, kept from the layer measurement pass.</summary>
             private readonly List<IReadOnlyList<Tensor>> _floatOutputs = new List<IReadOnlyList<Tensor>>();
 
-            public Run(Graph g, CalibrationResult calib, QuantizerOptions o)
+            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o)
             {
-                _g = g; _calib = calib; _o = o;
+                _g = g; _source = source; _split = split; _calib = calib; _o = o;
                 _opset = g.Info.DefaultOpset;
                 _layers = g.Nodes.Select((n, i) => new Layer(n, i)).ToList();
                 _producer = g.Producers();
@@ -287,7 +320,8 @@ namespace Q.Compiler.Quantization
                     case "Concat":
                         if (n.Inputs.Any(v => v.Length > 0 && !IsFloat(v))) return Kind.Float;
                         if (n.Inputs.All(v => v.Length == 0 || _g.IsConstant(v))) return Kind.Float;
-                        if (n.Activation is not null) { reason = "its fused " + act + " has no int8 form"; }
+                        // QLinearAdd takes a Relu or Clip as its output clamp (see FuseAddActivations).
+                        if (n.Activation is not null && !(n.OpType == "Add" && actOk)) { reason = "its fused " + act + " has no int8 form"; }
                         return Kind.Elementwise;
                     case "Sigmoid":
                     case "LeakyRelu":
@@ -457,7 +491,11 @@ namespace Q.Compiler.Quantization
                 var def = OpRegistry.Find(node.Domain, node.OpType)
                           ?? throw new QcException(DiagnosticIds.UnsupportedOp, $"{node.Describe()}: op is not supported", node.Name);
                 var ctx = new OpContext(node, ins.Select(t => t?.Type).ToArray(), ins, _opset);
-                return def.Evaluate(ctx, ins);
+                var outs = def.Evaluate(ctx, ins);
+                // An Add with a Relu/Clip taken in by FuseAddActivations: the float op does not apply it itself.
+                if (node.Activation is not null && node.OpType == "Add" && node.Domain.Length == 0)
+                    outs[0] = Tensor.FromFloats(outs[0].Shape, Ops.Activation.ActivationReference.Apply(outs[0].ToFloats(), node.Activation));
+                return outs;
             }
 
             /// <summary>
@@ -754,7 +792,13 @@ namespace Q.Compiler.Quantization
 
                 foreach (var l in _layers)
                 {
-                    if (!l.Quantized) { _nodes.Add(l.Node); continue; }
+                    if (!l.Quantized)
+                    {
+                        // A fused Add that stays float goes back to the Add and its activation as they were.
+                        if (l.Node.Activation is not null && _split.TryGetValue(l.Node.Name, out var pair)) { _nodes.Add(pair.Add); _nodes.Add(pair.Activation); }
+                        else _nodes.Add(l.Node);
+                        continue;
+                    }
                     var y = l.Node.Outputs[0];
                     string yq = l.Kind == Kind.Compute && l.Node.OpType == "Gemm" ? RewriteGemm(l) : RewriteLayer(l);
                     _quantizedName[y] = yq;
@@ -840,7 +884,7 @@ namespace Q.Compiler.Quantization
                                     attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["channels_last"] = AttributeValue.Int(0) };
                                 break;
                         }
-                        _nodes.Add(new Node(n.Name, opType, domain, inputs, new[] { yq }, attrs, null, n.SourceNodes));
+                        _nodes.Add(new Node(n.Name, opType, domain, inputs, new[] { yq }, attrs, opType == "QLinearAdd" ? n.Activation : null, n.SourceNodes));
                         return yq;
                     }
                     default: // Conv, MatMul
@@ -917,7 +961,7 @@ namespace Q.Compiler.Quantization
                     e.Scheme = !l.Quantized ? "float32" : l.Kind switch
                     {
                         Kind.PassThrough => "u8 (input's parameters)",
-                        Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")",
+                        Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")" + (n.Activation is null ? "" : ", " + n.Activation.Op + " as clamp"),
                         _ => (n.OpType == "MatMul" ? "u8 × s8 per-column → u8" : "u8 × s8 per-channel → u8")
                              + (n.OpType == "Gemm" ? " (1×1 QLinearConv)" : "")
                              + (n.Activation is null ? "" : ", " + n.Activation.Op + " as clamp"),
@@ -945,7 +989,7 @@ namespace Q.Compiler.Quantization
                 int index = 0;
                 foreach (var sample in samples)
                 {
-                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_g, sample);
+                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_source, sample);
                     index++;
                     var sim = SimulateModel(sample);
                     for (int i = 0; i < signal.Length; i++)
