@@ -66,6 +66,13 @@ float[] Rand(int n, float scale) => Enumerable.Range(0, n).Select(_ => (float)(r
     Row("exp 8840", () => { for (int i = 0; i < e.Length; i++) e[i] = MathF.Exp(x[i]); },
         () => Elementwise.Unary<float>(x.AsSpan(0, e.Length), e, 10, 0, 0));
 }
+{
+    int n = 16 * 30 * 40;
+    var x = Enumerable.Range(0, n).Select(_ => (byte)rng.Next(256)).ToArray();
+    var table = Enumerable.Range(0, 256).Select(i => (byte)(255 - i / 2)).ToArray();
+    var y = new byte[n];
+    Row("lookup 19200 bytes (QLinearConcat part)", () => QLookup.RunPath(QLookup.Path.Scalar, x, table, y), () => QLookup.Run(x, table, y));
+}
 foreach (var (c, h, w) in new[] { (12, 30, 40), (6, 30, 40), (8, 15, 20), (4, 15, 20) })
 {
     var x = Rand(c * h * w, 1f);

@@ -153,6 +153,29 @@ public sealed class TailKernelTests
         }
     }
 
+    /// <summary>The uint8 table lookup (QLinearConcat parts, QLinearSigmoid, ...) on every path: every byte value, odd lengths.</summary>
+    [Fact]
+    public void Byte_lookup_paths_match_the_table()
+    {
+        var rng = new Random(3);
+        foreach (int n in new[] { 0, 1, 31, 32, 63, 64, 65, 256, 1000, 19200 })
+        {
+            var table = Seq(256, _ => (byte)rng.Next(256));
+            var x = Seq(n, i => i < 256 ? (byte)i : (byte)rng.Next(256));
+            foreach (var path in Enum.GetValues<QLookup.Path>().Where(QLookup.IsSupported))
+            {
+                var y = new byte[n + 3];
+                QLookup.RunPath(path, x, table, y);
+                for (int i = 0; i < n; i++) Assert.True(table[x[i]] == y[i], $"{path}: table[{x[i]}] = {table[x[i]]}, got {y[i]} at {i}");
+                Assert.Equal(new byte[3], y.AsSpan(n).ToArray());
+            }
+            // Rows into a wider output, as QLinearConcat lowers it.
+            var z = new byte[2 * n + 5];
+            QLookup.Rows(x, table, z, 5, 2 * n, 1, n);
+            for (int i = 0; i < n; i++) Assert.Equal(table[x[i]], z[5 + i]);
+        }
+    }
+
     /// <summary>NCHW → NHWC-like transposes: 4-byte elements in 4×4 blocks plus remainders, other sizes element by element.</summary>
     [Theory]
     [InlineData(1, 12, 1200)]
