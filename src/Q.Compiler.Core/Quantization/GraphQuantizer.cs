@@ -408,6 +408,8 @@ namespace Q.Compiler.Quantization
                     var f = c.ToFloats();
                     p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
                 }
+                else if (ConcatPart(v) is string concatOutput)
+                    p = ParamsOf(concatOutput);
                 else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
                     p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
@@ -416,6 +418,22 @@ namespace Q.Compiler.Quantization
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
                 return p;
+            }
+
+            /// <summary>
+            /// The output of the Concat that is the only reader of <paramref name="v"/>, when v is computed by a layer that
+            /// requantizes (not a graph input, constant or pass-through op's output): v then takes the Concat's parameters,
+            /// so that its producer requantizes straight onto the Concat's grid and QLinearConcat copies bytes instead of
+            /// mapping each input through a table (the table would round v onto that grid anyway). Otherwise null.
+            /// </summary>
+            private string? ConcatPart(string v)
+            {
+                if (!_producer.TryGetValue(v, out var prod) || prod.Domain.Length != 0 || s_passThrough.Contains(prod.OpType) || _graphOutputs.Contains(v)) return null;
+                var readers = Consumers(v).ToList();
+                if (readers.Count != 1) return null;
+                var concat = readers[0].Node;
+                if (concat.OpType != "Concat" || concat.Domain.Length != 0 || concat.Inputs.Count(i => i == v) != 1 || !IsFloat(concat.Outputs[0])) return null;
+                return concat.Outputs[0];
             }
 
             private HashSet<string>? _heads;

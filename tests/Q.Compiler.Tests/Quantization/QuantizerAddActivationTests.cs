@@ -13,9 +13,10 @@ using Xunit;
 namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
-/// A residual Add followed by Relu or Clip (UltraFace's RFB block: two convolution branches, Add, Relu): the quantizer
-/// takes the activation into a QLinearAdd as its output clamp, so the int8 segment goes on through it; an Add kept float
-/// gets its activation node back.
+/// UltraFace's RFB block, two ways. A residual Add followed by Relu or Clip (two convolution branches, Add, Relu): the
+/// quantizer takes the activation into a QLinearAdd as its output clamp, so the int8 segment goes on through it; an Add
+/// kept float gets its activation node back. Branches joined by a Concat: each branch convolution requantizes onto the
+/// Concat's grid, so QLinearConcat is a byte copy.
 /// </summary>
 public sealed class QuantizerAddActivationTests : IDisposable
 {
@@ -118,6 +119,43 @@ public sealed class QuantizerAddActivationTests : IDisposable
             double signal = f.Sum(v => (double)v * v), noise = f.Zip(i8, (a, b) => (double)(a - b) * (a - b)).Sum();
             Assert.True(10 * Math.Log10(signal / noise) > 25);
         }
+    }
+
+    [Fact]
+    public void Convolutions_read_only_by_a_Concat_requantize_onto_its_grid()
+    {
+        var b = new OnnxModelBuilder()
+            .Input("x", DataType.Float, 1, 8, 12, 12)
+            .Initializer("w1", OnnxModelBuilder.Random(1, -0.3f, 0.3f, 16, 8, 3, 3))
+            .Initializer("w2", OnnxModelBuilder.Random(3, -0.1f, 0.1f, 8, 8, 1, 1))
+            .Initializer("w3", OnnxModelBuilder.Random(4, -0.3f, 0.3f, 16, 24, 1, 1))
+            .Node("Conv", new[] { "x", "w1" }, new[] { "c1" }, ("pads", new long[] { 1, 1, 1, 1 }))
+            .Node("Conv", new[] { "x", "w2" }, new[] { "c2" })
+            .Node("Concat", new[] { "c1", "c2" }, new[] { "cat" }, ("axis", 1L))
+            .Node("Conv", new[] { "cat", "w3" }, new[] { "y" })
+            .Output("y");
+        string path = Path.Combine(Path.GetTempPath(), "qc-concat-" + Guid.NewGuid().ToString("N") + ".onnx");
+        b.Save(path);
+        _temp.Add(path);
+        var optimized = Optimized(path);
+        var q = Quantize(optimized);
+        Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearConcat QLinearConv DequantizeLinear", Ops(q.Graph));
+        var concat = q.Report.Layers.Single(l => l.OpType == "Concat");
+        foreach (var conv in q.Report.Layers.Where(l => l.OpType == "Conv").Take(2))
+            Assert.Equal((concat.OutputScale, concat.OutputZeroPoint), (conv.OutputScale, conv.OutputZeroPoint));
+        // Equal parameters: the lowering copies bytes (no lookup table).
+        var lowered = Lowering.Lowerer.Lower(q.Graph);
+        var calls = lowered.Layers.SelectMany(l => l.Calls).Select(c => c.Target).ToList();
+        Assert.DoesNotContain("QLookup.Rows", calls);
+        Assert.Contains("Strided.CopyRows<byte>", calls);
+        double signal = 0, noise = 0;
+        foreach (var s in Samples(50, 4))
+        {
+            var f = FloatInterpreter.Run(optimized, s)[0].ToDoubles();
+            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToDoubles();
+            for (int k = 0; k < f.Length; k++) { signal += f[k] * f[k]; noise += (f[k] - i8[k]) * (f[k] - i8[k]); }
+        }
+        Assert.True(10 * Math.Log10(signal / noise) > 25, $"SQNR {10 * Math.Log10(signal / noise):F1} dB");
     }
 
     [Fact]
