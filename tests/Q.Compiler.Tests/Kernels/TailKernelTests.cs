@@ -67,6 +67,23 @@ public sealed class TailKernelTests
             }
     }
 
+    /// <summary>Relu and Clip as standalone ops: one pass from x to y, the same values as the in-place fused activation.</summary>
+    [Theory]
+    [InlineData(1, 0f, 0f)]
+    [InlineData(2, -0.25f, 0.5f)]
+    public void Unary_Relu_and_Clip_match_the_fused_activation(int code, float lo, float hi)
+    {
+        var x = KernelReference.Random(77, 4).Select(v => v * 3).ToArray();
+        x[5] = float.PositiveInfinity; x[6] = float.NegativeInfinity;
+        var y = new float[x.Length];
+        Elementwise.Unary<float>(x, y, code, lo, hi);
+        var want = x.ToArray();
+        Activation.Apply(want, code, lo, hi);
+        Assert.Equal(want, y);
+        for (int i = 0; i < x.Length; i++)
+            Assert.Equal(code == 1 ? MathF.Max(x[i], 0) : MathF.Min(MathF.Max(x[i], lo), hi), y[i]);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
