@@ -34,7 +34,8 @@ namespace Q.Compiler.Passes
             return g;
         }
 
-        private static FusedActivation? AsActivation(Graph g, Node n)
+        /// <summary>The fused form of activation node <paramref name="n"/>, or null (not an activation, or Clip bounds computed at run time).</summary>
+        internal static FusedActivation? AsActivation(Graph g, Node n)
         {
             if (n.Domain.Length != 0) return null;
             float Attr(string name, float d) => n.Attributes.TryGetValue(name, out var a) ? a.F : d;

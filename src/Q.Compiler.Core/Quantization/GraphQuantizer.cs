@@ -175,7 +175,7 @@ namespace Q.Compiler.Quantization
         public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, FloatRuns runs,
             QuantizerOptions options, DiagnosticBag diagnostics)
         {
-            var q = new Run(graph, calibration, options);
+            var q = new Run(FuseAddActivations(graph, out var split), graph, split, calibration, options);
             q.Classify(diagnostics);
             q.MeasureLayers(runs.Pass("per-layer SQNR"));
             q.Decide(diagnostics);
@@ -183,6 +183,36 @@ namespace Q.Compiler.Quantization
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
+        }
+
+        /// <summary>
+        /// Takes each Relu or Clip (constant bounds) whose input is an Add read by nothing else into the Add as its
+        /// <see cref="Node.Activation"/>: QLinearAdd applies it as its output clamp, so a residual Add → Relu (UltraFace's
+        /// RFB block) stays one int8 op instead of ending the int8 segment at a float Relu. <paramref name="split"/> maps each
+        /// fused node's name to the original pair, which the rewrite puts back when the Add stays float. The fused Add's
+        /// output is the activation's output, whose calibrated range is the one the clamped QLinearAdd produces.
+        /// </summary>
+        private static Graph FuseAddActivations(Graph graph, out Dictionary<string, (Node Add, Node Activation)> split)
+        {
+            split = new Dictionary<string, (Node, Node)>(StringComparer.Ordinal);
+            var consumers = GraphEdit.Consumers(graph);
+            var replaced = new Dictionary<Node, Node>();
+            var dropped = new HashSet<Node>();
+            foreach (var add in graph.Nodes)
+            {
+                if (add.OpType != "Add" || add.Domain.Length != 0 || add.Activation is not null || add.Outputs.Count != 1
+                    || graph.TypeOf(add.Outputs[0]).ElementType != DataType.Float) continue;
+                if (!GraphEdit.SingleUse(graph, consumers, add.Outputs[0], out var act) || act.Inputs[0] != add.Outputs[0]) continue;
+                if (act.OpType != "Relu" && act.OpType != "Clip") continue;
+                var fused = FuseActivationPass.AsActivation(graph, act);
+                if (fused is null) continue;
+                replaced[add] = add.WithActivation(fused, new[] { act.Outputs[0] });
+                dropped.Add(act);
+                split[add.Name] = (add, act);
+            }
+            if (split.Count == 0) return graph;
+            var nodes = graph.Nodes.Where(n => !dropped.Contains(n)).Select(n => replaced.TryGetValue(n, out var f) ? f : n).ToList();
+            return graph.WithNodes(nodes);
         }
 
         internal enum Kind { Float, Compute, Elementwise, PassThrough }
@@ -217,6 +247,9 @@ namespace Q.Compiler.Quantization
         private sealed class Run
         {
             private readonly Graph _g;
+            /// <summary>The graph as given (before <see cref="FuseAddActivations"/>): the float reference for the report.</summary>
+            private readonly Graph _source;
+            private readonly Dictionary<string, (Node Add, Node Activation)> _split;
             private readonly CalibrationResult _calib;
             private readonly QuantizerOptions _o;
             private readonly long _opset;
@@ -229,9 +262,9 @@ namespace Q.Compiler.Quantization
             /// <summary>The float model's outputs per calibration sample, kept from the layer measurement pass.</summary>
             private readonly List<IReadOnlyList<Tensor>> _floatOutputs = new List<IReadOnlyList<Tensor>>();
 
-            public Run(Graph g, CalibrationResult calib, QuantizerOptions o)
+            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o)
             {
-                _g = g; _calib = calib; _o = o;
+                _g = g; _source = source; _split = split; _calib = calib; _o = o;
                 _opset = g.Info.DefaultOpset;
                 _layers = g.Nodes.Select((n, i) => new Layer(n, i)).ToList();
                 _producer = g.Producers();
@@ -312,7 +345,8 @@ namespace Q.Compiler.Quantization
                     case "Concat":
                         if (n.Inputs.Any(v => v.Length > 0 && !IsFloat(v))) return Kind.Float;
                         if (n.Inputs.All(v => v.Length == 0 || _g.IsConstant(v))) return Kind.Float;
-                        if (n.Activation is not null) { reason = "its fused " + act + " has no int8 form"; }
+                        // QLinearAdd takes a Relu or Clip as its output clamp (see FuseAddActivations).
+                        if (n.Activation is not null && !(n.OpType == "Add" && actOk)) { reason = "its fused " + act + " has no int8 form"; }
                         return Kind.Elementwise;
                     case "Sigmoid":
                     case "LeakyRelu":
@@ -399,6 +433,8 @@ namespace Q.Compiler.Quantization
                     var f = c.ToFloats();
                     p = QuantParams.AsymmetricUInt8(f.Length == 0 ? 0 : f.Min(), f.Length == 0 ? 0 : f.Max());
                 }
+                else if (ConcatPart(v) is string concatOutput)
+                    p = ParamsOf(concatOutput);
                 else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
                     p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
@@ -407,6 +443,22 @@ namespace Q.Compiler.Quantization
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
                 return p;
+            }
+
+            /// <summary>
+            /// The output of the Concat that is the only reader of <paramref name="v"/>, when v is computed by a layer that
+            /// requantizes (not a graph input, constant or pass-through op's output): v then takes the Concat's parameters,
+            /// so that its producer requantizes straight onto the Concat's grid and QLinearConcat copies bytes instead of
+            /// mapping each input through a table (the table would round v onto that grid anyway). Otherwise null.
+            /// </summary>
+            private string? ConcatPart(string v)
+            {
+                if (!_producer.TryGetValue(v, out var prod) || prod.Domain.Length != 0 || s_passThrough.Contains(prod.OpType) || _graphOutputs.Contains(v)) return null;
+                var readers = Consumers(v).ToList();
+                if (readers.Count != 1) return null;
+                var concat = readers[0].Node;
+                if (concat.OpType != "Concat" || concat.Domain.Length != 0 || concat.Inputs.Count(i => i == v) != 1 || !IsFloat(concat.Outputs[0])) return null;
+                return concat.Outputs[0];
             }
 
             private HashSet<string>? _heads;
@@ -476,7 +528,11 @@ namespace Q.Compiler.Quantization
                 var def = OpRegistry.Find(node.Domain, node.OpType)
                           ?? throw new QcException(DiagnosticIds.UnsupportedOp, $"{node.Describe()}: op is not supported", node.Name);
                 var ctx = new OpContext(node, ins.Select(t => t?.Type).ToArray(), ins, _opset);
-                return def.Evaluate(ctx, ins);
+                var outs = def.Evaluate(ctx, ins);
+                // An Add with a Relu/Clip taken in by FuseAddActivations: the float op does not apply it itself.
+                if (node.Activation is not null && node.OpType == "Add" && node.Domain.Length == 0)
+                    outs[0] = Tensor.FromFloats(outs[0].Shape, Ops.Activation.ActivationReference.Apply(outs[0].ToFloats(), node.Activation));
+                return outs;
             }
 
             /// <summary>
@@ -889,7 +945,13 @@ namespace Q.Compiler.Quantization
 
                 foreach (var l in _layers)
                 {
-                    if (!l.Quantized) { _nodes.Add(l.Node); continue; }
+                    if (!l.Quantized)
+                    {
+                        // A fused Add that stays float goes back to the Add and its activation as they were.
+                        if (l.Node.Activation is not null && _split.TryGetValue(l.Node.Name, out var pair)) { _nodes.Add(pair.Add); _nodes.Add(pair.Activation); }
+                        else _nodes.Add(l.Node);
+                        continue;
+                    }
                     if (l.FloatOutput) { RewriteHead(l); continue; }
                     var y = l.Node.Outputs[0];
                     string yq = l.Kind == Kind.Compute && l.Node.OpType == "Gemm" ? RewriteGemm(l) : RewriteLayer(l);
@@ -976,7 +1038,7 @@ namespace Q.Compiler.Quantization
                                     attrs = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["channels_last"] = AttributeValue.Int(0) };
                                 break;
                         }
-                        _nodes.Add(new Node(n.Name, opType, domain, inputs, new[] { yq }, attrs, null, n.SourceNodes));
+                        _nodes.Add(new Node(n.Name, opType, domain, inputs, new[] { yq }, attrs, opType == "QLinearAdd" ? n.Activation : null, n.SourceNodes));
                         return yq;
                     }
                     default: // Conv, MatMul
@@ -1132,7 +1194,7 @@ namespace Q.Compiler.Quantization
                         : l.Kind switch
                     {
                         Kind.PassThrough => "u8 (input's parameters)",
-                        Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")",
+                        Kind.Elementwise => "u8 → u8 (com.microsoft QLinear" + n.OpType + ")" + (n.Activation is null ? "" : ", " + n.Activation.Op + " as clamp"),
                         _ => (n.OpType == "MatMul" ? "u8 × s8 per-column → u8" : "u8 × s8 per-channel → u8")
                              + (n.OpType == "Gemm" ? " (1×1 QLinearConv)" : "")
                              + (n.Activation is null ? "" : ", " + n.Activation.Op + " as clamp"),
@@ -1163,7 +1225,7 @@ namespace Q.Compiler.Quantization
                 int index = 0;
                 foreach (var sample in samples)
                 {
-                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_g, sample);
+                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_source, sample);
                     index++;
                     var sim = SimulateModel(sample);
                     for (int i = 0; i < signal.Length; i++)

@@ -74,23 +74,28 @@ namespace Q.Compiler.Kernels
             return i;
         }
 
-        private static void ClampVec(Span<float> y, float lo, float hi)
+        private static void ClampVec(Span<float> y, float lo, float hi) => ClampInto(y, y, lo, hi);
+
+        /// <summary>y[i] = min(max(x[i], lo), hi) in one pass (Relu: lo = 0, hi = +∞); x and y may be the same span.</summary>
+        public static void ClampInto(ReadOnlySpan<float> x, Span<float> y, float lo, float hi)
         {
-            int i = 0;
+            int i = 0, n = y.Length;
+            if (x.Length < n) throw new ArgumentException("Activation.ClampInto: x is shorter than y");
+            ref float xr = ref MemoryMarshal.GetReference(x);
             ref float r = ref MemoryMarshal.GetReference(y);
             if (Vector256.IsHardwareAccelerated)
             {
                 var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
-                for (; i <= y.Length - 8; i += 8)
-                    Simd256.Min(Simd256.Max(Vector256.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
+                for (; i <= n - 8; i += 8)
+                    Simd256.Min(Simd256.Max(Vector256.LoadUnsafe(ref xr, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
             }
             else if (Vector128.IsHardwareAccelerated)
             {
                 var vlo = Vector128.Create(lo); var vhi = Vector128.Create(hi);
-                for (; i <= y.Length - 4; i += 4)
-                    Simd128.Min(Simd128.Max(Vector128.LoadUnsafe(ref r, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
+                for (; i <= n - 4; i += 4)
+                    Simd128.Min(Simd128.Max(Vector128.LoadUnsafe(ref xr, (nuint)i), vlo), vhi).StoreUnsafe(ref r, (nuint)i);
             }
-            for (; i < y.Length; i++) { float v = Unsafe.Add(ref r, i); Unsafe.Add(ref r, i) = MathF.Min(MathF.Max(v, lo), hi); }
+            for (; i < n; i++) { float v = Unsafe.Add(ref xr, i); Unsafe.Add(ref r, i) = MathF.Min(MathF.Max(v, lo), hi); }
         }
     }
 }

@@ -4,13 +4,14 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
+// Requires: Simd
 namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// Vectorized loops over float spans shared by the normalisation, softmax and reduction kernels
     /// (Vector256, then Vector128, then a scalar tail).
     /// </summary>
-    internal static class VectorMath
+    internal static partial class VectorMath
     {
         /// <summary>The largest element (−∞ for an empty span).</summary>
         public static float Max(ReadOnlySpan<float> x)
@@ -124,15 +125,49 @@ namespace Q.Compiler.Kernels
             return s;
         }
 
-        /// <summary>y[i] = e^(x[i] − c); returns Σ y[i].</summary>
+        /// <summary>y[i] = e^(x[i] − c) (as <see cref="Exp(ReadOnlySpan{float}, Span{float})"/>); returns Σ y[i].</summary>
         public static float ExpSubtract(ReadOnlySpan<float> x, float c, Span<float> y)
         {
+            int n = x.Length, i = 0;
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float yr = ref MemoryMarshal.GetReference(y);
             float sum = 0;
-            for (int i = 0; i < x.Length; i++)
+            if (!Vector128.IsHardwareAccelerated)
             {
-                float e = MathF.Exp(x[i] - c);
-                y[i] = e;
-                sum += e;
+                for (; i < n; i++) { float e = MathF.Exp(Unsafe.Add(ref xr, i) - c); Unsafe.Add(ref yr, i) = e; sum += e; }
+                return sum;
+            }
+            if (Vector256.IsHardwareAccelerated && n >= 8)
+            {
+                var vc = Vector256.Create(c);
+                var acc = Vector256<float>.Zero;
+                for (; i <= n - 8; i += 8)
+                {
+                    var e = Exp(Vector256.LoadUnsafe(ref xr, (nuint)i) - vc);
+                    e.StoreUnsafe(ref yr, (nuint)i);
+                    acc += e;
+                }
+                sum = Vector256.Sum(acc);
+            }
+            else if (Vector128.IsHardwareAccelerated && n >= 4)
+            {
+                var vc = Vector128.Create(c);
+                var acc = Vector128<float>.Zero;
+                for (; i <= n - 4; i += 4)
+                {
+                    var e = Exp(Vector128.LoadUnsafe(ref xr, (nuint)i) - vc);
+                    e.StoreUnsafe(ref yr, (nuint)i);
+                    acc += e;
+                }
+                sum = Vector128.Sum(acc);
+            }
+            if (i < n)
+            {
+                // The tail as one more (padded) vector, so every element goes through the same e^x.
+                Span<float> tail = stackalloc float[8];
+                for (int k = i; k < n; k++) tail[k - i] = Unsafe.Add(ref xr, k) - c;
+                Exp(tail.Slice(0, n - i), tail.Slice(0, n - i));
+                for (int k = i; k < n; k++) { float e = tail[k - i]; Unsafe.Add(ref yr, k) = e; sum += e; }
             }
             return sum;
         }

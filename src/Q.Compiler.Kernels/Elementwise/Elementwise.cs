@@ -4,7 +4,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-// Requires: Activation
+// Requires: Activation, VectorMath
 namespace Q.Compiler.Kernels
 {
     /// <summary>
@@ -178,7 +178,11 @@ namespace Q.Compiler.Kernels
             {
                 var xf = MemoryMarshal.Cast<T, float>(x);
                 var yf = MemoryMarshal.Cast<T, float>(y);
+                // Relu and Clip in one pass from x to y; the other activations work in place on a copy.
+                if (code == Activation.Relu) { Activation.ClampInto(xf, yf, 0f, float.PositiveInfinity); return; }
+                if (code == Activation.Clip) { Activation.ClampInto(xf, yf, alpha, beta); return; }
                 if (code <= 7) { xf.CopyTo(yf); Activation.Apply(yf, code, alpha, beta); return; }
+                if (code == 10) { VectorMath.Exp(xf, yf); return; }
                 for (int i = 0; i < xf.Length; i++) yf[i] = UnaryF(code, xf[i], alpha, beta);
                 return;
             }

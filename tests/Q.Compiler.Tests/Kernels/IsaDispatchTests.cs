@@ -21,7 +21,7 @@ public sealed class IsaDispatchTests : IClassFixture<IsaDispatchTests.SelfCheckP
     /// <summary>The child program: emitted kernel sources + KernelSelfCheck.cs + a Main, compiled once for the class.</summary>
     public sealed class SelfCheckProgram : KernelProbe
     {
-        public SelfCheckProgram() : base("QKernelSelfCheck", new[] { "Gemm", "Conv2D", "Pool2D" }, Sources(), referenceCore: false)
+        public SelfCheckProgram() : base("QKernelSelfCheck", new[] { "Gemm", "Conv2D", "Pool2D", "Elementwise", "Softmax", "Strided", "Transpose", "QLookup" }, Sources(), referenceCore: false)
         {
         }
 

@@ -10,7 +10,7 @@ namespace Q.Compiler.Tests.Kernels;
 /// <summary>
 /// End-to-end checks of the kernels' public entry points (which dispatch on the machine's instruction sets) against
 /// double references: GEMM (run-time and packed B), pointwise, im2col and depthwise convolution, max and average
-/// pooling. Returns the number of failures and prints which paths ran.
+/// pooling, and a detector's post-processing (Exp, two-class Softmax, short-row copies, Transpose, byte lookup). Returns the number of failures and prints which paths ran.
 /// </summary>
 internal static class KernelSelfCheck
 {
@@ -132,6 +132,58 @@ internal static class KernelSelfCheck
                     }
             failures += Compare(log, max ? "Pool2D.MaxPadded 3x3 s2 ceil" : "Pool2D.AveragePadded 3x3 s2 p1 ceil", e, y, k * k);
         }
+        failures += DetectorTail(log);
+        return failures;
+    }
+
+    /// <summary>A detector's post-processing kernels: e^x, two-class Softmax, short-row Slice/Concat copies, NHWC Transpose, byte lookup.</summary>
+    private static int DetectorTail(TextWriter log)
+    {
+        int failures = 0;
+        var x = Random(203, 21);
+        for (int i = 0; i < x.Length; i++) x[i] *= 90;
+        var y = new float[x.Length];
+        Elementwise.Unary<float>(x, y, 10, 0, 0);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double e = Math.Exp(x[i]);
+            bool ok = e > float.MaxValue ? float.IsPositiveInfinity(y[i]) : Math.Abs(e - y[i]) <= 3e-7 * e + 1e-44;
+            if (!ok) { log.WriteLine($"FAIL Exp({x[i]:R}) = {y[i]:R}, expected {e:R}"); failures++; break; }
+        }
+
+        int rows = 13;
+        var s = new float[2 * rows];
+        var es = new double[2 * rows];
+        for (int r = 0; r < rows; r++)
+        {
+            double a = x[2 * r] / 30.0, b = x[2 * r + 1] / 30.0;
+            es[2 * r] = 1 / (1 + Math.Exp(b - a)); es[2 * r + 1] = 1 / (1 + Math.Exp(a - b));
+        }
+        for (int i = 0; i < 2 * rows; i++) x[i] /= 30;
+        Softmax.Rows(x.AsSpan(0, 2 * rows), s, rows, 2, false);
+        failures += Compare(log, "Softmax.Rows 13 rows of 2", es, s, 1);
+
+        var slice = new float[rows * 2];
+        Strided.Copy<float>(x, slice, [rows, 2], [4, 1], 2);
+        var cat = new float[rows * 4];
+        Strided.CopyRows<float>(slice, 0, 2, cat, 2, 4, rows, 2);
+        var ec = new double[rows * 2]; var ac = new float[rows * 2];
+        for (int r = 0; r < rows; r++) for (int i = 0; i < 2; i++) { ec[r * 2 + i] = x[r * 4 + 2 + i]; ac[r * 2 + i] = cat[r * 4 + 2 + i]; }
+        failures += Compare(log, "Strided.Copy/CopyRows rows of 2 floats", ec, ac, 1);
+
+        int c = 6, hw = 29;
+        var t = new float[c * hw];
+        Transpose.Run<float>(x.AsSpan(0, c * hw), t, [hw, c], [1, hw]);
+        var et = new double[c * hw];
+        for (int p = 0; p < hw; p++) for (int ch = 0; ch < c; ch++) et[p * c + ch] = x[ch * hw + p];
+        failures += Compare(log, "Transpose [1,6,29] NCHW→NHWC", et, t, 1);
+
+        var table = new byte[256]; var bytes = new byte[300]; var mapped = new byte[300];
+        for (int i = 0; i < 256; i++) table[i] = (byte)(i * 37 + 11);
+        for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)(i * 13);
+        QLookup.Run(bytes, table, mapped);
+        for (int i = 0; i < bytes.Length; i++)
+            if (mapped[i] != table[bytes[i]]) { log.WriteLine($"FAIL QLookup.Run at {i}"); failures++; break; }
         return failures;
     }
 
