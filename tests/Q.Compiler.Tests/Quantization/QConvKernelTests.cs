@@ -150,7 +150,7 @@ public class QConvKernelTests
             {
                 var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
                 var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(path, c.X, packed, sums, c.Bias, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                QConvNchw.Run(path, c.X, packed, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                     c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
             }

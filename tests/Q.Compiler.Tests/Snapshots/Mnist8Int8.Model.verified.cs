@@ -21,7 +21,7 @@ namespace Demo
     /// L5_QConv1x1       QLinearConv         [1,256,1,1]   → [1,10,1,1], [4256]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
     /// L6_Dequantize     DequantizeLinear    [1,10]        → [1,10]                 u8[1,10] → f32, per tensor
     /// </code>
-    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,465 bytes.</para>
+    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,433 bytes.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
@@ -31,7 +31,7 @@ namespace Demo
         public const int ScratchBytes = 38720;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
-        public const int WeightBytes = 6465;
+        public const int WeightBytes = 6433;
 
         /// <summary>Elements in Input3 [1,1,28,28].</summary>
         public const int Input3Length = 784;
@@ -101,7 +101,7 @@ namespace Demo
         /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
         private static void L1_QConv5x5_Relu(ReadOnlySpan<byte> input3Quantized, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {
-            QConvNchw.Gemm(input3Quantized, W_Convolution28Packed, W_Convolution28Wsum, W_Convolution28Bias, W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches,
+            QConvNchw.Gemm(input3Quantized, W_Convolution28Packed, W_Convolution28Bias, W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches,
                 n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
                 padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0,
                 clampMax: 255, weightsHaveMinus128: false);

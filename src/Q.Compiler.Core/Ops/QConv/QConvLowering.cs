@@ -165,7 +165,7 @@ namespace Q.Compiler.Ops.QConv
             var call = new List<PlanArg>
             {
                 ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packed.Length), packed))),
-                PlanArg.In(ctx.Constant("wsum", Int32(weightSums))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint)))),
                 PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                 PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))),
                 PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -236,6 +236,18 @@ namespace Q.Compiler.Ops.QConv
                     minus128 |= v == -128;
                 }
             return (data, sums, minus128);
+        }
+
+        /// <summary>
+        /// The bias of Q.Compiler.Kernels.QConvNchw, which multiplies flipped activations x − 128: bias[oc] + (128 − zx)·wsum[oc]
+        /// (int32, wrapping as the kernel's accumulation does; an empty bias is zero), so the kernel reads no weight sums.
+        /// </summary>
+        public static int[] NchwBias(IReadOnlyList<int> bias, IReadOnlyList<int> weightSums, int xZeroPoint)
+        {
+            var folded = new int[weightSums.Count];
+            for (int oc = 0; oc < folded.Length; oc++)
+                folded[oc] = unchecked((bias.Count == 0 ? 0 : bias[oc]) + (128 - xZeroPoint) * weightSums[oc]);
+            return folded;
         }
 
         /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255] (stored as int16).</summary>
