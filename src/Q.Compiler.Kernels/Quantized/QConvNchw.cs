@@ -136,8 +136,8 @@ namespace Q.Compiler.Kernels
             offsets.Slice(m).Clear();
             scales.Slice(m).Clear();
 
-            // Output rows of whole 16-pixel blocks: chunks are packed straight from the padded image through a table of tap offsets.
-            bool direct = !pointwise && ow % PixelBlock == 0 && k <= MaxDirectTaps;
+            // Output rows of at least 16 pixels: chunks are packed straight from the padded image through a table of tap offsets.
+            bool direct = !pointwise && ow >= PixelBlock && k <= MaxDirectTaps;
             Span<int> tapOffsets = direct ? stackalloc int[k] : default;
             if (direct)
                 for (int ic = 0, row = 0; ic < c; ic++)
@@ -157,7 +157,7 @@ namespace Q.Compiler.Kernels
                     if (pointwise)
                         Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels);
                     else if (direct)
-                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, strideH * strideW * pws);
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws);
                     else
                     {
                         Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
@@ -221,24 +221,47 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// Packs a chunk straight from the padded image when no 16-pixel block crosses an output row (OW a multiple of 16):
-        /// row k of a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches.
+        /// Packs a chunk straight from the padded image (OW ≥ 16, so a 16-pixel block spans at most two output rows): row k of
+        /// a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches. A block that
+        /// crosses into row oy + 1 takes its first OW − ox bytes from row oy and the rest from row oy + 1 (a byte blend of two
+        /// loads); pixels past the plane are never stored, so the last row's overhang is read from row oy's slack as it is.
         /// </summary>
         private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
-            int ow, int rowStep)
+            int ow, int plane, int rowStep)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(padded);
             ref byte d0 = ref MemoryMarshal.GetReference(dst);
             ref int t0 = ref MemoryMarshal.GetReference(tapOffsets);
+            Span<byte> edge = stackalloc byte[4 * PixelBlock];
+            ref byte e0 = ref MemoryMarshal.GetReference(edge);
+            var ramp = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
             {
-                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow;
+                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow, split = ow - ox;
                 ref byte b = ref Unsafe.Add(ref s0, oy * rowStep + ox);
+                if (split >= PixelBlock || p0 + p + split >= plane)
+                {
+                    for (int q = 0; q < quads; q++)
+                        PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
+                            ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                    continue;
+                }
+                // Pixel j ≥ split is (oy + 1, j − split): byte j of a load 'split' bytes before row oy + 1.
+                ref byte next = ref Unsafe.Add(ref s0, (oy + 1) * rowStep - split);
+                var first = Vector128.LessThan(ramp, Vector128.Create((byte)split));
                 for (int q = 0; q < quads; q++)
-                    PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
-                        ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                {
+                    for (int t = 0; t < 4; t++)
+                    {
+                        int tap = Unsafe.Add(ref t0, Math.Min(4 * q + t, k - 1));
+                        Vector128.ConditionalSelect(first, Vector128.LoadUnsafe(ref Unsafe.Add(ref b, tap)), Vector128.LoadUnsafe(ref Unsafe.Add(ref next, tap)))
+                            .StoreUnsafe(ref e0, (nuint)(t * PixelBlock));
+                    }
+                    PackQuad(ref e0, ref Unsafe.Add(ref e0, PixelBlock), ref Unsafe.Add(ref e0, 2 * PixelBlock), ref Unsafe.Add(ref e0, 3 * PixelBlock),
                         ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                }
             }
         }
 

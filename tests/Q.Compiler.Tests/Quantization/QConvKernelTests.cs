@@ -128,6 +128,9 @@ public class QConvKernelTests
         new[] { 2, 3, 64, 64, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },    // first layer, rows of 32: packed straight from the padded image
         new[] { 1, 6, 7, 32, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },     // dilation 2, rows of 32 (direct)
         new[] { 1, 2, 5, 64, 4, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, 1 },      // 1x3, stride 2, rows of 32 (direct)
+        new[] { 1, 4, 9, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 20: direct blocks that cross into the next output row
+        new[] { 1, 3, 30, 81, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     // stride 2, rows of 41: crossing blocks and a partial last block
+        new[] { 2, 5, 6, 17, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },      // dilation 2, rows of 17, two images
     };
 
     public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };
