@@ -137,15 +137,16 @@ namespace Q.Compiler.Ops.QConv
 
         /// <summary>
         /// Whether QConvNchw gathers this convolution's depth rows cheaply: pointwise (the input planes themselves), output rows
-        /// of whole 16-pixel blocks (packed straight from the padded image), or patch runs along output rows (OW bytes each)
+        /// of at least 16 pixels (packed straight from the padded image), or patch runs along output rows (OW bytes each)
         /// at least as long as QConv2D's along the depth (KW·C bytes each). Measured (bench/QConvBench.cs): a 3x3 256→12 head on
-        /// 4×5 takes 5× longer through QConvNchw's short runs; 3x3 8→16 on 30×40 is 1.2× faster.
+        /// 4×5 takes 3-5× longer through QConvNchw's short runs; UltraFace's 3x3 8→16 and 16→16 on 30×40 are 1.4× and 1.07×
+        /// faster than QConv2D since rows of 40 are packed directly.
         /// </summary>
         private static bool NchwGathersCheaply(QConvShape s, SpatialGeometry g)
         {
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0;
-            return pointwise || g.OutW % 16 == 0 || g.OutW >= g.KernelW * s.C;
+            return pointwise || g.OutW >= 16 || g.OutW >= g.KernelW * s.C;
         }
 
         /// <summary>QConvNchw.Gemm: weights packed in blocks of 4 output channels, the scratch sized for its chunk of pixels.</summary>
