@@ -15,34 +15,32 @@ namespace Demo
         private static ReadOnlySpan<byte> W_Input3QuantizedZeroPoint => WeightData.Slice(16, 1);
         /// <summary>Convolution28_packed i8[224].</summary>
         private static ReadOnlySpan<sbyte> W_Convolution28Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(32, 224));
-        /// <summary>Convolution28_wsum i32[8].</summary>
-        private static ReadOnlySpan<int> W_Convolution28Wsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(256, 32));
         /// <summary>Convolution28_bias i32[8].</summary>
-        private static ReadOnlySpan<int> W_Convolution28Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(288, 32));
+        private static ReadOnlySpan<int> W_Convolution28Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(256, 32));
         /// <summary>Convolution28_scale f32[8].</summary>
-        private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(320, 32));
+        private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(288, 32));
         /// <summary>Convolution110_packed i8[3200].</summary>
-        private static ReadOnlySpan<sbyte> W_Convolution110Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(352, 3200));
+        private static ReadOnlySpan<sbyte> W_Convolution110Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(320, 3200));
         /// <summary>Convolution110_colsum i32[16].</summary>
-        private static ReadOnlySpan<int> W_Convolution110Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3552, 64));
+        private static ReadOnlySpan<int> W_Convolution110Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3520, 64));
         /// <summary>Convolution110_bias i32[16].</summary>
-        private static ReadOnlySpan<int> W_Convolution110Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3616, 64));
+        private static ReadOnlySpan<int> W_Convolution110Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(3584, 64));
         /// <summary>Convolution110_scale f32[16].</summary>
-        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(3680, 64));
+        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(3648, 64));
         /// <summary>Times212_packed i8[2560].</summary>
-        private static ReadOnlySpan<sbyte> W_Times212Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(3744, 2560));
+        private static ReadOnlySpan<sbyte> W_Times212Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(3712, 2560));
         /// <summary>Times212_colsum i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6304, 40));
+        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6272, 40));
         /// <summary>Times212_bias i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6352, 40));
+        private static ReadOnlySpan<int> W_Times212Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(6320, 40));
         /// <summary>Times212_scale f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6400, 40));
+        private static ReadOnlySpan<float> W_Times212Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6368, 40));
         /// <summary>Plus214_Output_0_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6448, 4));
+        private static ReadOnlySpan<float> W_Plus214Output0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(6416, 4));
         /// <summary>Plus214_Output_0_quantized_zero_point u8[].</summary>
-        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6464, 1);
+        private static ReadOnlySpan<byte> W_Plus214Output0QuantizedZeroPoint => WeightData.Slice(6432, 1);
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,465 bytes, sha256 7ad5aa455bd70bac…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,433 bytes, sha256 d49a55604f138b37…]".AsSpan());
     }
 }
