@@ -14,7 +14,7 @@ namespace Demo
     /// <para>Layer plan:</para>
     /// <code>
     /// L0_Quantize       QuantizeLinear      [1,1,28,28]   → [1,1,28,28]            f32[1,1,28,28] → u8, per tensor
-    /// L1_QConv5x5_Relu  QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches)
+    /// L1_QConv5x5_Relu  QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image)
     /// L2_MaxPool2x2     MaxPool             [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
     /// L3_QConv5x5_Relu  QLinearConv + Relu  [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
     /// L4_MaxPool3x3     MaxPool             [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
@@ -97,7 +97,7 @@ namespace Demo
                 channels: 1, inner: 784);
         }
 
-        /// <summary>L1: QLinearConv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, padded image + patches).</summary>
+        /// <summary>L1: QLinearConv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image).</summary>
         /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
         private static void L1_QConv5x5_Relu(ReadOnlySpan<byte> input3Quantized, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {

@@ -162,7 +162,8 @@ namespace Q.Compiler.Ops.QConv
             int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
             int scratchBytes = chunk * (4 * quads + (pointwise ? 0 : k)) + padded;
             ctx.Describe(name + ctx.ActivationSuffix, $"QConv{g.KernelName}{act}",
-                $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels" + (pointwise ? ")" : ", padded image + patches)"), math);
+                $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
+                + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)"), math);
             var call = new List<PlanArg>
             {
                 ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packed.Length), packed))),
