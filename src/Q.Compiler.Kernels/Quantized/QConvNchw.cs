@@ -15,9 +15,10 @@ namespace Q.Compiler.Kernels
     /// planes, with no transposes, and the requantization scale is one per row.
     /// </summary>
     /// <remarks>
-    /// <para><b>Math.</b> acc[oc, p] = bias[oc] + Σ_k (x[k, p] − zx)·w[oc, k] = Σ_k (x[k, p] − c)·w[oc, k] + bias[oc] + (c − zx)·wsum[oc],
-    /// c = 128 on the AVX2 path (which multiplies x' = x ^ 0x80 = x − 128) and 0 on the portable ones; wsum[oc] = Σ_k w[oc, k]
-    /// is computed at build time. The weights have no zero points (the lowering takes the QConv2D path otherwise).</para>
+    /// <para><b>Math.</b> acc[oc, p] = bias[oc] + Σ_k (x[k, p] − zx)·w[oc, k] = Σ_k (x[k, p] − 128)·w[oc, k] + bias'[oc] with
+    /// bias'[oc] = bias[oc] + (128 − zx)·Σ_k w[oc, k], folded at build time (Q.Compiler.Ops.QConv.QConvWeights.NchwBias): every
+    /// path multiplies the flipped activations x' = x ^ 0x80 = x − 128 (int8) and starts its accumulators at bias', so the
+    /// kernel reads no weight sums. The weights have no zero points (the lowering takes the QConv2D path otherwise).</para>
     /// <para><b>Depth.</b> k = (ic·KH + ky)·KW + kx, the OIHW order of the weights. A pointwise convolution (1×1, stride 1,
     /// no padding) reads its K rows straight from the input planes. Any other first pads the image into scratch, split by
     /// column phase for strides above 1 (padding = zx, so padded taps contribute (zx − zx)·w = 0), so that row k of the
@@ -91,18 +92,19 @@ namespace Q.Compiler.Kernels
 
         /// <summary>
         /// y = clamp(zy + round((bias[oc] + Σ_ic,ky,kx (x − zx)·w[oc])·scale[oc]), lo, hi) as uint8 NCHW. <paramref name="packedW"/>
-        /// is QConvWeights.PackNchw of the OIHW int8 weights, <paramref name="weightSums"/> their per-channel sums.
+        /// is QConvWeights.PackNchw of the OIHW int8 weights, <paramref name="foldedBias"/> QConvWeights.NchwBias: the bias plus
+        /// (128 − zx)·Σ_k w[oc, k]. <paramref name="xZeroPoint"/> is still needed: it is the padding value.
         /// </summary>
-        public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> weightSums, ReadOnlySpan<int> bias,
+        public static void Gemm(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
             bool weightsHaveMinus128)
-            => Run(PathFor(weightsHaveMinus128), x, packedW, weightSums, bias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
+            => Run(PathFor(weightsHaveMinus128), x, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
                 strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        /// <summary>One given path (tests call each directly); <paramref name="bias"/> may be empty.</summary>
-        public static void Run(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> weightSums, ReadOnlySpan<int> bias,
+        /// <summary>One given path (tests call each directly); <paramref name="foldedBias"/> may be empty (all zero).</summary>
+        public static void Run(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
@@ -116,28 +118,26 @@ namespace Q.Compiler.Kernels
             int chunk = (scratch.Length - (pointwise ? 0 : paddedLength + 2 * CopySlack)) / perPixel / PixelBlock * PixelBlock;
             chunk = Math.Min(chunk, (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
             if (chunk <= 0 || x.Length < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
-                || weightSums.Length < m || scale.Length < m || (bias.Length != 0 && bias.Length < m))
+                || scale.Length < m || (foldedBias.Length != 0 && foldedBias.Length < m))
                 throw new ArgumentException("QConvNchw operand or scratch sizes do not match");
 
             Span<byte> packed = scratch.Slice(0, chunk * 4 * quads);
             Span<byte> patches = pointwise ? default : scratch.Slice(chunk * 4 * quads, chunk * k + CopySlack);
             Span<byte> padded = pointwise ? default : scratch.Slice(chunk * perPixel + CopySlack, paddedLength + CopySlack);
-            // The product every path forms is (x − cx)·w: cx = 128 where the activations are flipped to int8.
-            int cx = path == Path.Avx2 ? 128 : 0;
             int blocks = (m + RowBlock - 1) / RowBlock;
             Span<int> offsets = stackalloc int[blocks * RowBlock];
             Span<float> scales = stackalloc float[blocks * RowBlock];
             for (int oc = 0; oc < m; oc++)
             {
-                offsets[oc] = unchecked((bias.IsEmpty ? 0 : bias[oc]) + (cx - xZeroPoint) * weightSums[oc]);
+                offsets[oc] = foldedBias.IsEmpty ? 0 : foldedBias[oc];
                 scales[oc] = scale[oc];
             }
             // Padding rows: zero weights, offset 0, scale 0 (computed, never stored).
             offsets.Slice(m).Clear();
             scales.Slice(m).Clear();
 
-            // Output rows of whole 16-pixel blocks: chunks are packed straight from the padded image through a table of tap offsets.
-            bool direct = !pointwise && ow % PixelBlock == 0 && k <= MaxDirectTaps;
+            // Output rows of at least 16 pixels: chunks are packed straight from the padded image through a table of tap offsets.
+            bool direct = !pointwise && ow >= PixelBlock && k <= MaxDirectTaps;
             Span<int> tapOffsets = direct ? stackalloc int[k] : default;
             if (direct)
                 for (int ic = 0, row = 0; ic < c; ic++)
@@ -155,13 +155,13 @@ namespace Q.Compiler.Kernels
                 {
                     int pixels = Math.Min(chunk, plane - p0);
                     if (pointwise)
-                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels, flip: cx != 0);
+                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels);
                     else if (direct)
-                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, strideH * strideW * pws, flip: cx != 0);
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws);
                     else
                     {
                         Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
-                        Pack(patches, chunk, chunk, packed, k, pixels, flip: cx != 0);
+                        Pack(patches, chunk, chunk, packed, k, pixels);
                     }
                     for (int b = 0; b < blocks; b++)
                     {
@@ -183,9 +183,9 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// Interleaves K rows (row i at src[i·stride], <paramref name="available"/> readable bytes in each) by quads into
         /// 16-pixel blocks of <paramref name="quads"/>·64 bytes; missing rows of the last quad repeat row K − 1 (their weights are 0),
-        /// missing pixels of the last block are zero. With <paramref name="flip"/> every byte is x ^ 0x80.
+        /// missing pixels of the last block are zero. Every byte is flipped: x ^ 0x80 = x − 128 as int8.
         /// </summary>
-        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels, bool flip)
+        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(src);
@@ -215,40 +215,63 @@ namespace Q.Compiler.Kernels
                         }
                         r0 = ref e0; r1 = ref Unsafe.Add(ref e0, PixelBlock); r2 = ref Unsafe.Add(ref e0, 2 * PixelBlock); r3 = ref Unsafe.Add(ref e0, 3 * PixelBlock);
                     }
-                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
+                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
                 }
             }
         }
 
         /// <summary>
-        /// Packs a chunk straight from the padded image when no 16-pixel block crosses an output row (OW a multiple of 16):
-        /// row k of a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches.
+        /// Packs a chunk straight from the padded image (OW ≥ 16, so a 16-pixel block spans at most two output rows): row k of
+        /// a block is 16 contiguous bytes of one phase, at the tap's offset plus the block's (oy, ox); no patches. A block that
+        /// crosses into row oy + 1 takes its first OW − ox bytes from row oy and the rest from row oy + 1 (a byte blend of two
+        /// loads); pixels past the plane are never stored, so the last row's overhang is read from row oy's slack as it is.
         /// </summary>
         private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
-            int ow, int rowStep, bool flip)
+            int ow, int plane, int rowStep)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(padded);
             ref byte d0 = ref MemoryMarshal.GetReference(dst);
             ref int t0 = ref MemoryMarshal.GetReference(tapOffsets);
+            Span<byte> edge = stackalloc byte[4 * PixelBlock];
+            ref byte e0 = ref MemoryMarshal.GetReference(edge);
+            var ramp = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
             for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
             {
-                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow;
+                int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow, split = ow - ox;
                 ref byte b = ref Unsafe.Add(ref s0, oy * rowStep + ox);
+                if (split >= PixelBlock || p0 + p + split >= plane)
+                {
+                    for (int q = 0; q < quads; q++)
+                        PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
+                            ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                    continue;
+                }
+                // Pixel j ≥ split is (oy + 1, j − split): byte j of a load 'split' bytes before row oy + 1.
+                ref byte next = ref Unsafe.Add(ref s0, (oy + 1) * rowStep - split);
+                var first = Vector128.LessThan(ramp, Vector128.Create((byte)split));
                 for (int q = 0; q < quads; q++)
-                    PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
-                        ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
-                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
+                {
+                    for (int t = 0; t < 4; t++)
+                    {
+                        int tap = Unsafe.Add(ref t0, Math.Min(4 * q + t, k - 1));
+                        Vector128.ConditionalSelect(first, Vector128.LoadUnsafe(ref Unsafe.Add(ref b, tap)), Vector128.LoadUnsafe(ref Unsafe.Add(ref next, tap)))
+                            .StoreUnsafe(ref e0, (nuint)(t * PixelBlock));
+                    }
+                    PackQuad(ref e0, ref Unsafe.Add(ref e0, PixelBlock), ref Unsafe.Add(ref e0, 2 * PixelBlock), ref Unsafe.Add(ref e0, 3 * PixelBlock),
+                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                }
             }
         }
 
-        /// <summary>16 bytes of each of four rows interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        /// <summary>16 bytes of each of four rows, flipped (x ^ 0x80), interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, bool flip)
+        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d)
         {
             if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
             {
-                var xor = Vector128.Create(flip ? (byte)0x80 : (byte)0);
+                var xor = Vector128.Create((byte)0x80);
                 var a = Vector128.LoadUnsafe(ref r0) ^ xor;
                 var b = Vector128.LoadUnsafe(ref r1) ^ xor;
                 var c = Vector128.LoadUnsafe(ref r2) ^ xor;
@@ -263,7 +286,7 @@ namespace Q.Compiler.Kernels
                 ZipHigh(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 48);
                 return;
             }
-            byte f = flip ? (byte)0x80 : (byte)0;
+            const byte f = 0x80;
             for (int j = 0; j < PixelBlock; j++)
             {
                 Unsafe.Add(ref d, 4 * j) = (byte)(Unsafe.Add(ref r0, j) ^ f);
@@ -337,8 +360,8 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// Portable tiles (Vector128, or scalar): raw activations (c = 0), a lane is a pixel and byte t of the lane is k = 4q + t,
-        /// zero-extended by shifts, times the broadcast weight. Exact for all weights. Requantized per row with <see cref="Requantize.Tile16"/>.
+        /// Portable tiles (Vector128, or scalar): a lane is a pixel and byte t of the lane is x' = x − 128 for k = 4q + t,
+        /// sign-extended by shifts, times the broadcast weight. Exact for all weights. Requantized per row with <see cref="Requantize.Tile16"/>.
         /// </summary>
         private static void BlockPortable(Path path, ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
@@ -367,14 +390,13 @@ namespace Q.Compiler.Kernels
                             var x1 = Vector128.LoadUnsafe(ref aq, 16).AsInt32();
                             var x2 = Vector128.LoadUnsafe(ref aq, 32).AsInt32();
                             var x3 = Vector128.LoadUnsafe(ref aq, 48).AsInt32();
-                            var mask = Vector128.Create(0xFF);
                             for (int t = 0; t < 4; t++)
                             {
                                 var w = Vector128.Create((int)Unsafe.Add(ref w0, q * 16 + r * 4 + t));
-                                c0 += (Vector128.ShiftRightLogical(x0, 8 * t) & mask) * w;
-                                c1 += (Vector128.ShiftRightLogical(x1, 8 * t) & mask) * w;
-                                c2 += (Vector128.ShiftRightLogical(x2, 8 * t) & mask) * w;
-                                c3 += (Vector128.ShiftRightLogical(x3, 8 * t) & mask) * w;
+                                c0 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x0, 24 - 8 * t), 24) * w;
+                                c1 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x1, 24 - 8 * t), 24) * w;
+                                c2 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x2, 24 - 8 * t), 24) * w;
+                                c3 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x3, 24 - 8 * t), 24) * w;
                             }
                         }
                         c0.StoreUnsafe(ref acc0); c1.StoreUnsafe(ref acc0, 4); c2.StoreUnsafe(ref acc0, 8); c3.StoreUnsafe(ref acc0, 12);
@@ -386,7 +408,7 @@ namespace Q.Compiler.Kernels
                             int sum = offsets[r];
                             for (int q = 0; q < quads; q++)
                                 for (int t = 0; t < 4; t++)
-                                    sum = unchecked(sum + Unsafe.Add(ref a, q * 64 + 4 * j + t) * Unsafe.Add(ref w0, q * 16 + r * 4 + t));
+                                    sum = unchecked(sum + (sbyte)Unsafe.Add(ref a, q * 64 + 4 * j + t) * Unsafe.Add(ref w0, q * 16 + r * 4 + t));
                             acc[j] = sum;
                         }
                     }

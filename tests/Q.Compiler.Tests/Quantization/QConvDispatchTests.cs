@@ -67,7 +67,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                         var (packedN, sumsN, minusN) = QConvWeights.PackNchw(wt, m, c * taps);
                         var scratchN = new byte[QConvNchw.ScratchLength(c, h, w, kh, kw, s, s, p, p, p, p, 32)];
                         var yn = new byte[y.Length];
-                        QConvNchw.Gemm(xb, packedN, sumsN, bias, mult, yn, scratchN, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 9, 3, 250, minusN);
+                        QConvNchw.Gemm(xb, packedN, QConvWeights.NchwBias(bias, sumsN, zx), mult, yn, scratchN, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 9, 3, 250, minusN);
                         var accN = QConvReference.Accumulate(x, wt, bias, n, c, h, w, m, 1, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, new int[m]);
                         if (!IntegerReference.Requantize(accN, mult, oh * ow, 9, 3, 250).SequenceEqual(yn.Select(v => (int)v))) { Console.WriteLine($"MISMATCH Nchw {string.Join(",", g)} {minus128}"); return 1; }
                         checks += 3;

@@ -128,6 +128,9 @@ public class QConvKernelTests
         new[] { 2, 3, 64, 64, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },    // first layer, rows of 32: packed straight from the padded image
         new[] { 1, 6, 7, 32, 10, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },     // dilation 2, rows of 32 (direct)
         new[] { 1, 2, 5, 64, 4, 1, 3, 1, 2, 1, 1, 0, 1, 0, 1, 1 },      // 1x3, stride 2, rows of 32 (direct)
+        new[] { 1, 4, 9, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 20: direct blocks that cross into the next output row
+        new[] { 1, 3, 30, 81, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     // stride 2, rows of 41: crossing blocks and a partial last block
+        new[] { 2, 5, 6, 17, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },      // dilation 2, rows of 17, two images
     };
 
     public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -150,7 +153,7 @@ public class QConvKernelTests
             {
                 var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
                 var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(path, c.X, packed, sums, c.Bias, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                QConvNchw.Run(path, c.X, packed, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                     c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
             }

@@ -137,15 +137,16 @@ namespace Q.Compiler.Ops.QConv
 
         /// <summary>
         /// Whether QConvNchw gathers this convolution's depth rows cheaply: pointwise (the input planes themselves), output rows
-        /// of whole 16-pixel blocks (packed straight from the padded image), or patch runs along output rows (OW bytes each)
+        /// of at least 16 pixels (packed straight from the padded image), or patch runs along output rows (OW bytes each)
         /// at least as long as QConv2D's along the depth (KW·C bytes each). Measured (bench/QConvBench.cs): a 3x3 256→12 head on
-        /// 4×5 takes 5× longer through QConvNchw's short runs; 3x3 8→16 on 30×40 is 1.2× faster.
+        /// 4×5 takes 3-5× longer through QConvNchw's short runs; UltraFace's 3x3 8→16 and 16→16 on 30×40 are 1.4× and 1.07×
+        /// faster than QConv2D since rows of 40 are packed directly.
         /// </summary>
         private static bool NchwGathersCheaply(QConvShape s, SpatialGeometry g)
         {
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0;
-            return pointwise || g.OutW % 16 == 0 || g.OutW >= g.KernelW * s.C;
+            return pointwise || g.OutW >= 16 || g.OutW >= g.KernelW * s.C;
         }
 
         /// <summary>QConvNchw.Gemm: weights packed in blocks of 4 output channels, the scratch sized for its chunk of pixels.</summary>
@@ -161,11 +162,12 @@ namespace Q.Compiler.Ops.QConv
             int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
             int scratchBytes = chunk * (4 * quads + (pointwise ? 0 : k)) + padded;
             ctx.Describe(name + ctx.ActivationSuffix, $"QConv{g.KernelName}{act}",
-                $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels" + (pointwise ? ")" : ", padded image + patches)"), math);
+                $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
+                + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)"), math);
             var call = new List<PlanArg>
             {
                 ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packed.Length), packed))),
-                PlanArg.In(ctx.Constant("wsum", Int32(weightSums))), PlanArg.In(ctx.Constant("bias", Int32(p.Bias))),
+                PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint)))),
                 PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                 PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))),
                 PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -236,6 +238,18 @@ namespace Q.Compiler.Ops.QConv
                     minus128 |= v == -128;
                 }
             return (data, sums, minus128);
+        }
+
+        /// <summary>
+        /// The bias of Q.Compiler.Kernels.QConvNchw, which multiplies flipped activations x − 128: bias[oc] + (128 − zx)·wsum[oc]
+        /// (int32, wrapping as the kernel's accumulation does; an empty bias is zero), so the kernel reads no weight sums.
+        /// </summary>
+        public static int[] NchwBias(IReadOnlyList<int> bias, IReadOnlyList<int> weightSums, int xZeroPoint)
+        {
+            var folded = new int[weightSums.Count];
+            for (int oc = 0; oc < folded.Length; oc++)
+                folded[oc] = unchecked((bias.Count == 0 ? 0 : bias[oc]) + (128 - xZeroPoint) * weightSums[oc]);
+            return folded;
         }
 
         /// <summary>Depthwise weights minus their channel's zero point, w[c, t] − zw[c], in [−255, 255] (stored as int16).</summary>
