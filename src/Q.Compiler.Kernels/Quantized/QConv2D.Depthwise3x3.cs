@@ -9,7 +9,7 @@ namespace Q.Compiler.Kernels
 {
     internal static partial class QConv2D
     {
-        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 16 inputs and 16 outputs.</summary>
+        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 16 inputs and outputs, or of 8 outputs and at least 8 inputs.</summary>
         private struct Fast3x3
         {
             public int H, W, Oh, Ow, Ph, Pw, PadTop, PadLeft, Planes, C;
@@ -83,6 +83,21 @@ namespace Q.Compiler.Kernels
                 t.Load(w, ch, bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
+                if (ow == 8)
+                {
+                    // Rows of 8: four output rows (pair rows m, m + 1, m + 2) per requantization, stored as one run of 32.
+                    for (int m = 0; 2 * m < oh; m += 2)
+                    {
+                        int valid = Math.Min(4, oh - 2 * m);
+                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
+                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                        var (e0, o0) = t.Sums(ref va, ref vb);
+                        // Past the last output row the second pair of rows repeats the first (not stored).
+                        var (e1, o1) = valid > 2 ? t.Sums(ref vb, ref Unsafe.Add(ref vb, pairRow)) : (e0, o0);
+                        StoreRows8(q.Rows(e0, o0, e1, o1, sc), ref Unsafe.Add(ref yc, 16 * m), valid);
+                    }
+                    continue;
+                }
                 for (int m = 0; 2 * m < oh; m++)
                 {
                     ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
@@ -104,6 +119,15 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>The first <paramref name="valid"/> (1–4) rows of 8 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRows8(Vector256<byte> r, ref byte y, int valid)
+        {
+            if (valid == 4) { r.StoreUnsafe(ref y); return; }
+            var q = r.AsUInt64();
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 8 * k), q.GetElement(k));
+        }
+
         /// <summary>Input row <paramref name="r"/> of a channel, or the row of zero points when r is a padding row.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static ref byte SourceRow(ref byte xc, ref byte zxRow, int r, int h, int wd) =>
@@ -120,10 +144,23 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>The interior of one pair row: bytes a[j], b[j] (j &lt; wd, wd ≥ 16) as two int16, 16 columns at a time, the last block overlapping.</summary>
+        /// <summary>The interior of one pair row: bytes a[j], b[j] (j &lt; wd, wd ≥ 8) as two int16, 16 (or 8) columns at a time, the last block overlapping.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PairRow(ref byte a, ref byte b, ref byte d, int wd)
         {
+            if (wd < 16)
+            {
+                // Rows of 8 to 15: 8 columns at a time.
+                for (int j = 0; ; j += 8)
+                {
+                    if (j > wd - 8) j = wd - 8;
+                    var x0 = Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref a, j))).AsByte();
+                    var x1 = Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b, j))).AsByte();
+                    Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * j));
+                    if (j == wd - 8) break;
+                }
+                return;
+            }
             for (int j = 0; ; j += 16)
             {
                 if (j > wd - 16) j = wd - 16;
@@ -204,6 +241,25 @@ namespace Q.Compiler.Kernels
                 var vb = Vector256.Create(bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
+                if (ow == 8)
+                {
+                    // Rows of 8: four output rows (padded rows 2oy .. 2oy + 8) per requantization.
+                    for (int oy = 0; oy < oh; oy += 4)
+                    {
+                        int valid = Math.Min(4, oh - oy);
+                        ref byte r0 = ref Unsafe.Add(ref v0, 2 * oy * row);
+                        // Rows past the last output repeat the first (not stored).
+                        ref byte ra = ref valid > 1 ? ref Unsafe.Add(ref r0, 2 * row) : ref r0;
+                        ref byte rb = ref valid > 2 ? ref Unsafe.Add(ref r0, 4 * row) : ref r0;
+                        ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
+                        var s0 = S2Sum(ref r0, ref Unsafe.Add(ref r0, row), ref Unsafe.Add(ref r0, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var s1 = S2Sum(ref ra, ref Unsafe.Add(ref ra, row), ref Unsafe.Add(ref ra, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var s2 = S2Sum(ref rb, ref Unsafe.Add(ref rb, row), ref Unsafe.Add(ref rb, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var s3 = S2Sum(ref rc, ref Unsafe.Add(ref rc, row), ref Unsafe.Add(ref rc, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        StoreRows8(q.Rows(s0, s1, s2, s3, sc), ref Unsafe.Add(ref yc, 8 * oy), valid);
+                    }
+                    continue;
+                }
                 for (int oy = 0; oy < oh; oy += 2)
                 {
                     ref byte r0 = ref Unsafe.Add(ref v0, 2 * oy * row);
@@ -245,10 +301,22 @@ namespace Q.Compiler.Kernels
             return Avx2.Add(s0, s1);
         }
 
-        /// <summary>Bytes s[j] (j &lt; wd, wd ≥ 16) as int16, 16 at a time, the last block overlapping.</summary>
+        /// <summary>Bytes s[j] (j &lt; wd, wd ≥ 8) as int16, 16 (or 8) at a time, the last block overlapping.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void WidenRow(ref byte s, ref byte d, int wd)
         {
+            if (wd < 16)
+            {
+                // Rows of 8 to 15: 8 at a time.
+                for (int j = 0; ; j += 8)
+                {
+                    if (j > wd - 8) j = wd - 8;
+                    Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, j))).AsByte())
+                        .AsByte().StoreUnsafe(ref d, (nuint)(2 * j));
+                    if (j == wd - 8) break;
+                }
+                return;
+            }
             for (int j = 0; ; j += 16)
             {
                 if (j > wd - 16) j = wd - 16;

@@ -188,6 +188,9 @@ public class QConvKernelTests
         new[] { 1, 2, 6, 18, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },      // 3x3 stride 1, no padding
         new[] { 1, 2, 9, 37, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0 },      // 3x3 stride 2, no padding: tap 2 of the last output reads past the row
         new[] { 1, 3, 4, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, two output rows
+        new[] { 1, 2, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to rows of 8: four rows per requantization
+        new[] { 1, 2, 13, 15, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to 7 rows of 8 (a last group of 3), odd input width
+        new[] { 1, 2, 10, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },     // 3x3 stride 1 to rows of 8 from rows of 10
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
