@@ -78,7 +78,7 @@ namespace Q.Compiler.Kernels
             int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
             var weights = new ChannelWeights(w, wZeroPoints, taps);
 
-            if (path == DepthwisePath.Avx2 && kh == 3 && kw == 3 && dilH == 1 && dilW == 1 && (wd >= 16 && ow >= 16 || wd >= 8 && ow == 8))
+            if (path == DepthwisePath.Avx2 && kh == 3 && kw == 3 && dilH == 1 && dilW == 1 && (wd >= 8 && ow >= 8 || wd >= 4 * strideW && ow == 4))
             {
                 var g = new Fast3x3 { H = h, W = wd, Oh = oh, Ow = ow, Ph = ph, Pw = pw, PadTop = padTop, PadLeft = padLeft, Planes = n * c, C = c };
                 var q = new Requant32(hi, yZeroPoint, clampMin);

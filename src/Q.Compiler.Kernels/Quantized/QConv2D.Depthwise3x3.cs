@@ -9,7 +9,7 @@ namespace Q.Compiler.Kernels
 {
     internal static partial class QConv2D
     {
-        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 16 inputs and outputs, or of 8 outputs and at least 8 inputs.</summary>
+        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 8 inputs and outputs, or of 4 outputs (from at least 4·stride inputs).</summary>
         private struct Fast3x3
         {
             public int H, W, Oh, Ow, Ph, Pw, PadTop, PadLeft, Planes, C;
@@ -38,11 +38,20 @@ namespace Q.Compiler.Kernels
             /// <summary>Two rows of 16: <paramref name="e0"/>, <paramref name="e1"/> (columns 0–7, 8–15) to the lower 16 bytes, <paramref name="o0"/>, <paramref name="o1"/> to the upper.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public Vector256<byte> Rows(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale)
+                => Pack(e0, e1, o0, o1, scale, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
+
+            /// <summary>Rows of 4: lanes 0–3 of <paramref name="e"/>, of <paramref name="o"/>, lanes 4–7 of each, to the lower 16 bytes.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public Vector128<byte> Rows4(Vector256<int> e, Vector256<int> o, Vector256<float> scale)
+                => Pack(e, o, e, o, scale, Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).GetLower();
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private Vector256<byte> Pack(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale, Vector256<int> order)
             {
                 var a = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(e0, scale), Scale(e1, scale)), Zy);
                 var b = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(o0, scale), Scale(o1, scale)), Zy);
                 // Per 128-bit lane: dwords (e0 0–3, e1 0–3, o0 0–3, o1 0–3), then the 4–7 halves.
-                var bytes = Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(a, b).AsInt32(), Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
+                var bytes = Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(a, b).AsInt32(), order).AsByte();
                 return Avx2.Max(bytes, Min);
             }
 
@@ -83,6 +92,20 @@ namespace Q.Compiler.Kernels
                 t.Load(w, ch, bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
+                if (ow == 4)
+                {
+                    // Rows of 4: rows 2m and 2m + 2 in one vector (E weights), 2m + 1 and 2m + 3 in another (O weights).
+                    for (int m = 0; 2 * m < oh; m += 2)
+                    {
+                        int valid = Math.Min(4, oh - 2 * m);
+                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
+                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                        ref byte vc = ref valid > 2 ? ref Unsafe.Add(ref vb, pairRow) : ref vb;
+                        var (e, o) = t.Sums4(ref va, ref vb, ref vc);
+                        StoreRows4(q.Rows4(e, o, sc), ref Unsafe.Add(ref yc, 8 * m), valid);
+                    }
+                    continue;
+                }
                 if (ow == 8)
                 {
                     // Rows of 8: four output rows (pair rows m, m + 1, m + 2) per requantization, stored as one run of 32.
@@ -103,6 +126,14 @@ namespace Q.Compiler.Kernels
                     ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
                     ref byte ye = ref Unsafe.Add(ref yc, 2 * m * ow);
                     bool both = 2 * m + 1 < oh;
+                    if (ow < 16)
+                    {
+                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        var (e0, o0) = t.Sums(ref va, ref Unsafe.Add(ref va, pairRow));
+                        var (e1, o1) = t.Sums(ref Unsafe.Add(ref va, 4 * (ow - 8)), ref Unsafe.Add(ref va, pairRow + 4 * (ow - 8)));
+                        StoreShortRows(q.Rows(e0, e1, o0, o1, sc), ref ye, ow, both);
+                        continue;
+                    }
                     for (int ox = 0; ; ox += 16)
                     {
                         if (ox > ow - 16) ox = ow - 16;   // the last block overlaps the previous one
@@ -128,6 +159,27 @@ namespace Q.Compiler.Kernels
             for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 8 * k), q.GetElement(k));
         }
 
+        /// <summary>The first <paramref name="valid"/> (1–4) rows of 4 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRows4(Vector128<byte> r, ref byte y, int valid)
+        {
+            if (valid == 4) { r.StoreUnsafe(ref y); return; }
+            var q = r.AsUInt32();
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 4 * k), q.GetElement(k));
+        }
+
+        /// <summary>Rows of 9 to 15 from <see cref="Requant32.Rows"/> of columns 0–7 and ow − 8 .. ow − 1: one row, or two (<paramref name="both"/>).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreShortRows(Vector256<byte> r, ref byte y, int ow, bool both)
+        {
+            var q = r.AsUInt64();
+            Unsafe.WriteUnaligned(ref y, q.GetElement(0));
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, ow - 8), q.GetElement(1));
+            if (!both) return;
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, ow), q.GetElement(2));
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 2 * ow - 8), q.GetElement(3));
+        }
+
         /// <summary>Input row <paramref name="r"/> of a channel, or the row of zero points when r is a padding row.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static ref byte SourceRow(ref byte xc, ref byte zxRow, int r, int h, int wd) =>
@@ -144,10 +196,23 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>The interior of one pair row: bytes a[j], b[j] (j &lt; wd, wd ≥ 8) as two int16, 16 (or 8) columns at a time, the last block overlapping.</summary>
+        /// <summary>The interior of one pair row: bytes a[j], b[j] (j &lt; wd, wd ≥ 4) as two int16, 16 (8, 4) columns at a time, the last block overlapping.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PairRow(ref byte a, ref byte b, ref byte d, int wd)
         {
+            if (wd < 8)
+            {
+                // Rows of 4 to 7: 4 columns at a time.
+                for (int j = 0; ; j += 4)
+                {
+                    if (j > wd - 4) j = wd - 4;
+                    var x0 = Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref a, j))).AsByte();
+                    var x1 = Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref b, j))).AsByte();
+                    Sse41.ConvertToVector128Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * j));
+                    if (j == wd - 4) break;
+                }
+                return;
+            }
             if (wd < 16)
             {
                 // Rows of 8 to 15: 8 columns at a time.
@@ -207,6 +272,22 @@ namespace Q.Compiler.Kernels
                 o = Avx2.Add(o, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, P0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, P1), Avx2.MultiplyAddAdjacent(b2, P2))));
                 return (e, o);
             }
+
+            /// <summary>
+            /// Rows of 4: E holds rows 2m (lanes 0–3, pair rows m at <paramref name="a"/> and m + 1 at <paramref name="b"/>)
+            /// and 2m + 2 (lanes 4–7, pair rows m + 1 and m + 2 at <paramref name="c"/>); O rows 2m + 1 and 2m + 3.
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly (Vector256<int> E, Vector256<int> O) Sums4(ref byte a, ref byte b, ref byte c)
+            {
+                var a0 = Load2(ref a, ref b, 0); var a1 = Load2(ref a, ref b, 4); var a2 = Load2(ref a, ref b, 8);
+                var b0 = Load2(ref b, ref c, 0); var b1 = Load2(ref b, ref c, 4); var b2 = Load2(ref b, ref c, 8);
+                var e = Avx2.Add(Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(a0, E0)), Avx2.Add(Avx2.MultiplyAddAdjacent(a1, E1), Avx2.MultiplyAddAdjacent(a2, E2)));
+                var o = Avx2.Add(Avx2.Add(Bias, Avx2.MultiplyAddAdjacent(a0, O0)), Avx2.Add(Avx2.MultiplyAddAdjacent(a1, O1), Avx2.MultiplyAddAdjacent(a2, O2)));
+                e = Avx2.Add(e, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, F0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, F1), Avx2.MultiplyAddAdjacent(b2, F2))));
+                o = Avx2.Add(o, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, P0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, P1), Avx2.MultiplyAddAdjacent(b2, P2))));
+                return (e, o);
+            }
         }
 
         /// <summary>
@@ -241,6 +322,23 @@ namespace Q.Compiler.Kernels
                 var vb = Vector256.Create(bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
+                if (ow == 4)
+                {
+                    // Rows of 4: output rows oy and oy + 1 in one vector, oy + 2 and oy + 3 in another.
+                    for (int oy = 0; oy < oh; oy += 4)
+                    {
+                        int valid = Math.Min(4, oh - oy);
+                        ref byte r0 = ref Unsafe.Add(ref v0, 2 * oy * row);
+                        // Rows past the last output repeat the first (not stored).
+                        ref byte ra = ref valid > 1 ? ref Unsafe.Add(ref r0, 2 * row) : ref r0;
+                        ref byte rb = ref valid > 2 ? ref Unsafe.Add(ref r0, 4 * row) : ref r0;
+                        ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
+                        var s0 = S2Sum4(ref r0, ref ra, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var s1 = S2Sum4(ref rb, ref rc, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        StoreRows4(q.Rows(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), valid);
+                    }
+                    continue;
+                }
                 if (ow == 8)
                 {
                     // Rows of 8: four output rows (padded rows 2oy .. 2oy + 8) per requantization.
@@ -270,6 +368,17 @@ namespace Q.Compiler.Kernels
                     ref byte r3 = ref both ? ref Unsafe.Add(ref r2, row) : ref r0;
                     ref byte r4 = ref both ? ref Unsafe.Add(ref r2, 2 * row) : ref r1;
                     ref byte ye = ref Unsafe.Add(ref yc, oy * ow);
+                    if (ow < 16)
+                    {
+                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        nint last = 4 * (ow - 8);
+                        var e0 = S2Sum(ref r0, ref r1, ref r2, 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var e1 = S2Sum(ref r0, ref r1, ref r2, last, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var o0 = S2Sum(ref r2, ref r3, ref r4, 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        var o1 = S2Sum(ref r2, ref r3, ref r4, last, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                        StoreShortRows(q.Rows(e0, e1, o0, o1, sc), ref ye, ow, both);
+                        continue;
+                    }
                     for (int ox = 0; ; ox += 16)
                     {
                         if (ox > ow - 16) ox = ow - 16;
@@ -298,6 +407,22 @@ namespace Q.Compiler.Kernels
             s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Vector256.LoadUnsafe(ref Unsafe.Add(ref r1, at + 4)).AsInt16(), w1b));
             s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(Vector256.LoadUnsafe(ref Unsafe.Add(ref r2, at)).AsInt16(), w2a));
             s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Vector256.LoadUnsafe(ref Unsafe.Add(ref r2, at + 4)).AsInt16(), w2b));
+            return Avx2.Add(s0, s1);
+        }
+
+        /// <summary>Rows of 4 (stride 2): output row 2·… at <paramref name="a"/> (its first padded row) in lanes 0–3, the one at <paramref name="b"/> in lanes 4–7.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> S2Sum4(ref byte a, ref byte b, nint row, Vector256<int> bias,
+            Vector256<short> w0a, Vector256<short> w0b, Vector256<short> w1a, Vector256<short> w1b, Vector256<short> w2a, Vector256<short> w2b)
+        {
+            ref byte a1 = ref Unsafe.Add(ref a, row); ref byte b1 = ref Unsafe.Add(ref b, row);
+            ref byte a2 = ref Unsafe.Add(ref a, 2 * row); ref byte b2 = ref Unsafe.Add(ref b, 2 * row);
+            var s0 = Avx2.Add(bias, Avx2.MultiplyAddAdjacent(Load2(ref a, ref b, 0), w0a));
+            var s1 = Avx2.MultiplyAddAdjacent(Load2(ref a, ref b, 4), w0b);
+            s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(Load2(ref a1, ref b1, 0), w1a));
+            s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Load2(ref a1, ref b1, 4), w1b));
+            s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(Load2(ref a2, ref b2, 0), w2a));
+            s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Load2(ref a2, ref b2, 4), w2b));
             return Avx2.Add(s0, s1);
         }
 

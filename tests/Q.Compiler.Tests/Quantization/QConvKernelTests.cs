@@ -191,6 +191,8 @@ public class QConvKernelTests
         new[] { 1, 2, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to rows of 8: four rows per requantization
         new[] { 1, 2, 13, 15, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to 7 rows of 8 (a last group of 3), odd input width
         new[] { 1, 2, 10, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },     // 3x3 stride 1 to rows of 8 from rows of 10
+        new[] { 1, 2, 5, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 2 to 3 rows of 4 (two rows a vector)
+        new[] { 1, 2, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 4: groups of 4 and 2 rows
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
