@@ -136,7 +136,19 @@ namespace Q.Compiler.Kernels
                     }
                     for (int ox = 0; ; ox += 16)
                     {
-                        if (ox > ow - 16) ox = ow - 16;   // the last block overlaps the previous one
+                        // The last block overlaps the previous one; a rest of 8 or fewer takes one vector at ow − 8.
+                        if (ox > ow - 16)
+                        {
+                            if (ox == ow) break;
+                            if (ox >= ow - 8)
+                            {
+                                ref byte a8 = ref Unsafe.Add(ref va, 4 * (ow - 8));
+                                var (e, o) = t.Sums(ref a8, ref Unsafe.Add(ref a8, pairRow));
+                                StoreLast8(q.Rows(e, e, o, o, sc), ref ye, ow, both);
+                                break;
+                            }
+                            ox = ow - 16;
+                        }
                         ref byte a = ref Unsafe.Add(ref va, 4 * ox);
                         ref byte b = ref Unsafe.Add(ref a, pairRow);
                         var (e0, o0) = t.Sums(ref a, ref b);
@@ -178,6 +190,15 @@ namespace Q.Compiler.Kernels
             if (!both) return;
             Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, ow), q.GetElement(2));
             Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 2 * ow - 8), q.GetElement(3));
+        }
+
+        /// <summary>Columns ow − 8 .. ow − 1 of one row, or two (<paramref name="both"/>), from <see cref="Requant32.Rows"/> of (e, e, o, o).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreLast8(Vector256<byte> r, ref byte y, int ow, bool both)
+        {
+            var q = r.AsUInt64();
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, ow - 8), q.GetElement(0));
+            if (both) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 2 * ow - 8), q.GetElement(2));
         }
 
         /// <summary>Input row <paramref name="r"/> of a channel, or the row of zero points when r is a padding row.</summary>
@@ -381,7 +402,19 @@ namespace Q.Compiler.Kernels
                     }
                     for (int ox = 0; ; ox += 16)
                     {
-                        if (ox > ow - 16) ox = ow - 16;
+                        // The last block overlaps the previous one; a rest of 8 or fewer takes one vector at ow − 8.
+                        if (ox > ow - 16)
+                        {
+                            if (ox == ow) break;
+                            if (ox >= ow - 8)
+                            {
+                                var e = S2Sum(ref r0, ref r1, ref r2, 4 * (ow - 8), vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                                var o = S2Sum(ref r2, ref r3, ref r4, 4 * (ow - 8), vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                                StoreLast8(q.Rows(e, e, o, o, sc), ref ye, ow, both);
+                                break;
+                            }
+                            ox = ow - 16;
+                        }
                         nint at = 4 * ox;
                         var e0 = S2Sum(ref r0, ref r1, ref r2, at, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var e1 = S2Sum(ref r0, ref r1, ref r2, at + 32, vb, w0a, w0b, w1a, w1b, w2a, w2b);

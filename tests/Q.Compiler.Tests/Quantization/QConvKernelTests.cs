@@ -193,6 +193,8 @@ public class QConvKernelTests
         new[] { 1, 2, 10, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },     // 3x3 stride 1 to rows of 8 from rows of 10
         new[] { 1, 2, 5, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 2 to 3 rows of 4 (two rows a vector)
         new[] { 1, 2, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 4: groups of 4 and 2 rows
+        new[] { 1, 2, 4, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 28: a rest of 12 (overlapping block)
+        new[] { 1, 2, 6, 59, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, rows of 30: a rest of 14 (overlapping block)
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };

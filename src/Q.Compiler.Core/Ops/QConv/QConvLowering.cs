@@ -75,7 +75,7 @@ namespace Q.Compiler.Ops.QConv
                 var weights = w.Select(v => checked((sbyte)v)).ToArray();
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("w", new Tensor(DataType.Int8, new Shape(weights.Length), weights))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdw", new Tensor(DataType.Int8, new Shape(weights.Length), weights))),
                     zw.All(z => z == 0) ? PlanArg.Ints(Array.Empty<int>()) : PlanArg.In(ctx.Constant("wzp", Int32(zw))),
                     PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.DepthwiseBias(p.Bias, diff, taps, p.XZeroPoint)))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
