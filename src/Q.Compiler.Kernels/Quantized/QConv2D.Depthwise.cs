@@ -184,6 +184,25 @@ namespace Q.Compiler.Kernels
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public int At(int c, int t) => _w[c * _taps + t] - (_zw.IsEmpty ? 0 : _zw[c]);
 
+            /// <summary>
+            /// The nine taps of 3x3 channel <paramref name="c"/> minus its zero point: taps 0–7 as int16 lanes (one 8-byte
+            /// load, pmovsxbw, psubw) and tap 8 in <paramref name="a8"/>. The caller has checked the weights' length.
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public Vector128<short> Taps3x3(int c, out short a8)
+            {
+                int z = _zw.IsEmpty ? 0 : _zw[c];
+                ref byte p = ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref MemoryMarshal.GetReference(_w), c * 9));
+                var lo = Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref p)).AsSByte());
+                a8 = (short)((sbyte)Unsafe.Add(ref p, 8) - z);
+                return Sse2.Subtract(lo, Vector128.Create((short)z));
+            }
+
+            /// <summary>Int32 lane <paramref name="k"/> of <paramref name="v"/> in all 8 lanes (as a vpmaddwd operand).</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<short> Lane(Vector128<byte> v, byte k) =>
+                Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), (byte)(k * 0x55))).AsInt16();
+
             /// <summary>The vpmaddwd operand of two taps: <paramref name="low"/> times the low int16, <paramref name="high"/> the high.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public static Vector256<short> Pair(int low, int high) => Vector256.Create((int)(ushort)low | high << 16).AsInt16();

@@ -266,14 +266,18 @@ namespace Q.Compiler.Kernels
             public Vector256<short> E0, E1, E2, F0, F1, F2, O0, O1, O2, P0, P1, P2;
             public Vector256<int> Bias;
 
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public void Load(in ChannelWeights w, int ch, int bias)
             {
-                int a0 = w.At(ch, 0), a1 = w.At(ch, 1), a2 = w.At(ch, 2), a3 = w.At(ch, 3), a4 = w.At(ch, 4), a5 = w.At(ch, 5),
-                    a6 = w.At(ch, 6), a7 = w.At(ch, 7), a8 = w.At(ch, 8);
-                E0 = ChannelWeights.Pair(a0, a3); E1 = ChannelWeights.Pair(a1, a4); E2 = ChannelWeights.Pair(a2, a5);
-                F0 = ChannelWeights.Pair(a6, 0); F1 = ChannelWeights.Pair(a7, 0); F2 = ChannelWeights.Pair(a8, 0);
-                O0 = ChannelWeights.Pair(0, a0); O1 = ChannelWeights.Pair(0, a1); O2 = ChannelWeights.Pair(0, a2);
-                P0 = ChannelWeights.Pair(a3, a6); P1 = ChannelWeights.Pair(a4, a7); P2 = ChannelWeights.Pair(a5, a8);
+                // Taps a0..a7 as int16 lanes, then a4..a8: three byte shuffles give the 12 pairs (0x80: a zero byte).
+                var lo = w.Taps3x3(ch, out short a8);
+                var hi = Sse2.Insert(Sse2.ShiftRightLogical128BitLane(lo, 8), a8, 4).AsByte();
+                var x1 = Ssse3.Shuffle(lo.AsByte(), Vector128.Create((byte)0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11, 6, 7, 12, 13));
+                var x2 = Ssse3.Shuffle(lo.AsByte(), Vector128.Create((byte)0x80, 0x80, 0, 1, 0x80, 0x80, 2, 3, 0x80, 0x80, 4, 5, 12, 13, 0x80, 0x80));
+                var x3 = Ssse3.Shuffle(hi, Vector128.Create((byte)6, 7, 0x80, 0x80, 0, 1, 6, 7, 8, 9, 0x80, 0x80, 2, 3, 8, 9));
+                E0 = ChannelWeights.Lane(x1, 0); E1 = ChannelWeights.Lane(x1, 1); E2 = ChannelWeights.Lane(x1, 2); P0 = ChannelWeights.Lane(x1, 3);
+                O0 = ChannelWeights.Lane(x2, 0); O1 = ChannelWeights.Lane(x2, 1); O2 = ChannelWeights.Lane(x2, 2); F0 = ChannelWeights.Lane(x2, 3);
+                F1 = ChannelWeights.Lane(x3, 0); P1 = ChannelWeights.Lane(x3, 1); F2 = ChannelWeights.Lane(x3, 2); P2 = ChannelWeights.Lane(x3, 3);
                 Bias = Vector256.Create(bias);
             }
 
@@ -337,9 +341,12 @@ namespace Q.Compiler.Kernels
                 ref byte xc = ref Unsafe.Add(ref x0, (nint)i * inPlane);
                 for (int iy = 0; iy < g.H; iy++)
                     WidenRow(ref Unsafe.Add(ref xc, (nint)iy * g.W), ref Unsafe.Add(ref v0, (iy + g.PadTop) * row + 2 * g.PadLeft), g.W);
-                var w0a = ChannelWeights.Pair(w.At(ch, 0), w.At(ch, 1)); var w0b = ChannelWeights.Pair(w.At(ch, 2), 0);
-                var w1a = ChannelWeights.Pair(w.At(ch, 3), w.At(ch, 4)); var w1b = ChannelWeights.Pair(w.At(ch, 5), 0);
-                var w2a = ChannelWeights.Pair(w.At(ch, 6), w.At(ch, 7)); var w2b = ChannelWeights.Pair(w.At(ch, 8), 0);
+                // Pairs (a0, a1), (a2, 0), (a3, a4), (a5, 0) by one byte shuffle, (a6, a7) as they lie, (a8, 0).
+                var lo = w.Taps3x3(ch, out short a8);
+                var x1 = Ssse3.Shuffle(lo.AsByte(), Vector128.Create((byte)0, 1, 2, 3, 4, 5, 0x80, 0x80, 6, 7, 8, 9, 10, 11, 0x80, 0x80));
+                var w0a = ChannelWeights.Lane(x1, 0); var w0b = ChannelWeights.Lane(x1, 1);
+                var w1a = ChannelWeights.Lane(x1, 2); var w1b = ChannelWeights.Lane(x1, 3);
+                var w2a = ChannelWeights.Lane(lo.AsByte(), 3); var w2b = ChannelWeights.Pair(a8, 0);
                 var vb = Vector256.Create(bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
