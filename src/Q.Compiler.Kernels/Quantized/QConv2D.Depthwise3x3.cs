@@ -266,7 +266,6 @@ namespace Q.Compiler.Kernels
             public Vector256<short> E0, E1, E2, F0, F1, F2, O0, O1, O2, P0, P1, P2;
             public Vector256<int> Bias;
 
-            [MethodImpl(MethodImplOptions.AggressiveInlining)]
             public void Load(in ChannelWeights w, int ch, int bias)
             {
                 // Taps a0..a7 as int16 lanes, then a4..a8: three byte shuffles give the 12 pairs (0x80: a zero byte).
