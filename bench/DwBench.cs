@@ -62,8 +62,8 @@ void Dw(string name, int c, int h, int s, int wd = 0)
     Action f = () => Conv2D.Depthwise(xf, wf, bf, yf, sf, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 1, 0, 0);
     var diff = QConvWeights.DepthwiseDifferences(w8, zw, taps);
     var s8 = new byte[QConv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
-    var pairs = QConvWeights.DepthwisePairs(diff, k, k);
-    Action q = () => QConv2D.Depthwise(x8, pairs, bias, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 0, 0, 0, 255);
+    var ws = w8.Select(v => (sbyte)v).ToArray();
+    Action q = () => QConv2D.Depthwise(x8, ws, Array.Empty<int>(), bias, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 0, 0, 0, 255);
     var (tf, tq) = TimePair(f, q);
     totalF += tf; totalQ += tq;
     Console.WriteLine($"{name,-36} {tf,9:F2} {tq,9:F2} {tf / tq,7:F2}x");

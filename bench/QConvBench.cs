@@ -74,9 +74,9 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
         f = () => Conv2D.Depthwise(xf, wf, bf, yf, sf, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 1, 0, 0);
         var diff = QConvWeights.DepthwiseDifferences(w8, zw, taps);
         var s8 = new byte[QConv2D.DepthwiseScratchLength(h, wd, s, pad, pad, pad, pad)];
-        var pairs = QConvWeights.DepthwisePairs(diff, k, k);
+        var ws = w8.Select(v => (sbyte)v).ToArray();
         var folded = QConvWeights.DepthwiseBias(bias, diff, taps, 128);
-        q = () => QConv2D.Depthwise(x8, pairs, folded, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255);
+        q = () => QConv2D.Depthwise(x8, ws, Array.Empty<int>(), folded, scale, y8, s8, 1, c, h, wd, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255);
     }
     else
     {

@@ -36,49 +36,68 @@ namespace Q.Compiler.Kernels
         /// <summary>Where the pair plane starts: after the padded plane and its slack, rounded up to 32 bytes.</summary>
         private static int PairPlaneOffset(int paddedPlane) => (paddedPlane + 32 + 31) & ~31;
 
-        /// <summary>Weight pairs per channel: ceil(KH / 2)·KW (see <see cref="Depthwise"/>).</summary>
-        public static int DepthwisePairTaps(int kh, int kw) => (kh + 1) / 2 * kw;
-
         /// <summary>
         /// Depthwise QLinearConv (group = C = M): y[c] = clamp(zy + round((b'[c] + Σ_t x_t·w'[c, t])·scale[c]), lo, hi) (float32
         /// scale, see Requantize), w' = w − zw[c] in [−255, 255], b' = bias[c] − zx·Σ_t w'[c, t] (the input zero point folded
-        /// into the bias at build time, so the taps multiply raw bytes and the padding is zx). <paramref name="wPairs"/> holds
-        /// w' as vertical pairs, KH·KW int16 per channel: first for j &lt; KH / 2 and each kx the pair w'[2j, kx], w'[2j + 1, kx]
-        /// (read as one int32: the vpmaddwd operand), then for an odd KH the last row w'[KH − 1, kx] (paired with 0).
+        /// into the bias at build time, so the taps multiply raw bytes and the padding is zx). <paramref name="w"/> holds the
+        /// int8 weights as the model does, KH·KW a channel; <paramref name="wZeroPoints"/> is empty for symmetric weights
+        /// (zw = 0) or holds one zero point a channel.
         /// </summary>
         /// <remarks>
-        /// Each channel is copied into scratch as a plane padded with the zero point (the padding written once per call) and
-        /// split into strideW column phases (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of consecutive outputs
-        /// is a run of consecutive bytes. AVX2 then widens the plane into a pair plane (padded rows r and r + dilH side by side
-        /// as int16, 4 bytes a column): a vertical tap pair of 8 outputs is one 32-byte load, multiplied by the weight pair
-        /// and summed into int32 by one vpmaddwd (exact: |x·w'| ≤ 255·255), 6 of them for 3x3. The last vector of a row
-        /// overlaps the previous one.
+        /// The weight pairs the AVX2 paths multiply (vpmaddwd operands: two taps as int16) are formed per channel in
+        /// registers. 3x3 with dilation 1 and output rows of 16 or more takes <see cref="Depthwise3x3S1"/> (stride 1: two
+        /// output rows from two pair rows) or <see cref="Depthwise3x3S2"/> (stride 2: horizontal tap pairs of int16 rows).
+        /// Otherwise each channel is copied into scratch as a plane padded with the zero point (the padding written once per
+        /// call) and split into strideW column phases (as the float <c>Conv2D.Depthwise</c>), so tap (ky, kx) of consecutive
+        /// outputs is a run of consecutive bytes. AVX2 then widens the plane into a pair plane (padded rows r and r + dilH side
+        /// by side as int16, 4 bytes a column): a vertical tap pair of 8 outputs is one 32-byte load, multiplied by the
+        /// weight pair and summed into int32 by one vpmaddwd (exact: |x·w'| ≤ 255·255), 6 of them for 3x3. The last vector
+        /// of a row overlaps the previous one.
         /// </remarks>
-        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
-            Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
+        public static void Depthwise(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> wZeroPoints, ReadOnlySpan<int> bias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow, int kh, int kw,
             int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
-            => RunDepthwise(DepthwiseBest, x, wPairs, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
+            => RunDepthwise(DepthwiseBest, x, w, wZeroPoints, bias, scale, y, scratch, n, c, h, wd, oh, ow, kh, kw, strideH, strideW,
                 dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
 
-        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
-            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
+        public static void RunDepthwise(DepthwisePath path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> w, ReadOnlySpan<int> wZeroPoints,
+            ReadOnlySpan<int> bias, ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, int h, int wd, int oh, int ow,
             int kh, int kw, int strideH, int strideW, int dilH, int dilW, int padTop, int padLeft, int padBottom, int padRight,
             int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QConv2D depthwise path " + path);
-            int taps = kh * kw, plane = oh * ow, inPlane = h * wd, pairTaps = DepthwisePairTaps(kh, kw);
+            int taps = kh * kw, plane = oh * ow, inPlane = h * wd, pairTaps = (kh + 1) / 2 * kw;
             int ph = h + padTop + padBottom, pw = wd + padLeft + padRight, qw = (pw + strideW - 1) / strideW, rowLen = strideW * qw;
             if (scratch.Length < DepthwiseScratchLength(h, wd, strideW, padTop, padLeft, padBottom, padRight) || x.Length < n * c * inPlane
-                || y.Length < n * c * plane || wPairs.Length < c * taps || bias.Length < c || scale.Length < c)
+                || y.Length < n * c * plane || w.Length < c * taps || (!wZeroPoints.IsEmpty && wZeroPoints.Length < c)
+                || bias.Length < c || scale.Length < c)
                 throw new ArgumentException("QConv2D.Depthwise operand or scratch sizes do not match");
             if ((oh - 1) * strideH + (kh - 1) * dilH >= ph || (ow - 1) * strideW + (kw - 1) * dilW >= pw)
                 throw new ArgumentException("QConv2D.Depthwise output is larger than the padded input allows");
+            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
+            var weights = new ChannelWeights(w, wZeroPoints, taps);
+
+            if (path == DepthwisePath.Avx2 && kh == 3 && kw == 3 && dilH == 1 && dilW == 1 && (wd >= 8 && ow >= 8 || wd >= 4 * strideW && ow == 4))
+            {
+                var g = new Fast3x3 { H = h, W = wd, Oh = oh, Ow = ow, Ph = ph, Pw = pw, PadTop = padTop, PadLeft = padLeft, Planes = n * c, C = c };
+                var q = new Requant32(hi, yZeroPoint, clampMin);
+                if (strideH == 1 && strideW == 1)
+                {
+                    Depthwise3x3S1(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    return;
+                }
+                if (strideH == 2 && strideW == 2)
+                {
+                    Depthwise3x3S2(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    return;
+                }
+            }
+
             Span<byte> pad = scratch.Slice(0, ph * rowLen + 32);
             // Every channel writes the same interior positions: the padding is filled once.
             pad.Fill((byte)xZeroPoint);
             var geometry = new PaddedPlane.Geometry(h, wd, padTop, padLeft, strideW, qw);
-            int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
 
             if (path == DepthwisePath.Avx2 && pairTaps <= MaxPairTaps)
             {
@@ -86,8 +105,7 @@ namespace Q.Compiler.Kernels
                 int rs = strideH % 2 == 0 ? 2 : 1;
                 var d = new PairGeometry
                 {
-                    Padded = geometry, Ph = ph, RowLen = rowLen, Rs = rs, DilH = dilH, Oh = oh, Ow = ow,
-                    Taps = taps, FullPairs = kh / 2 * kw,
+                    Padded = geometry, Ph = ph, RowLen = rowLen, Rs = rs, DilH = dilH, Oh = oh, Ow = ow, Kh = kh, Kw = kw,
                     Rows = ((oh - 1) * strideH + 2 * ((kh + 1) / 2 - 1) * dilH) / rs + 1,
                     RowStep = (nint)4 * (strideH / rs) * rowLen,
                 };
@@ -99,9 +117,9 @@ namespace Q.Compiler.Kernels
                 if (pairTaps == 6)
                 {
                     var taps6 = new Taps6 { O0 = tapsN.O[0], O1 = tapsN.O[1], O2 = tapsN.O[2], O3 = tapsN.O[3], O4 = tapsN.O[4], O5 = tapsN.O[5] };
-                    PairChannels(taps6, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
+                    PairChannels(taps6, x, weights, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
                 }
-                else PairChannels(tapsN, x, wPairs, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
+                else PairChannels(tapsN, x, weights, bias, scale, y, scratch, n, c, d, lo, hi, yZeroPoint);
                 return;
             }
 
@@ -120,13 +138,7 @@ namespace Q.Compiler.Kernels
             {
                 int ch = i % c;
                 PaddedPlane.CopyInterior(x.Slice(i * inPlane, inPlane), pad, geometry);
-                for (int j = 0; j < kh / 2 * kw; j++)
-                {
-                    int ky = j / kw * 2, kx = j % kw;
-                    wc[ky * kw + kx] = wPairs[ch * taps + 2 * j];
-                    wc[(ky + 1) * kw + kx] = wPairs[ch * taps + 2 * j + 1];
-                }
-                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) wc[(kh - 1) * kw + kx] = wPairs[ch * taps + kh / 2 * 2 * kw + kx];
+                for (int t = 0; t < taps; t++) wc[t] = weights.At(ch, t);
                 int b = bias[ch];
                 float sc = scale[ch];
                 Span<byte> yc = y.Slice(i * plane, plane);
@@ -159,15 +171,52 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>One channel's weight differences w[c, t] − zw[c] (int8 weights, zero points per channel or none).</summary>
+        private readonly ref struct ChannelWeights
+        {
+            private readonly ReadOnlySpan<sbyte> _w;
+            private readonly ReadOnlySpan<int> _zw;
+            private readonly int _taps;
+
+            public ChannelWeights(ReadOnlySpan<sbyte> w, ReadOnlySpan<int> zw, int taps) { _w = w; _zw = zw; _taps = taps; }
+
+            /// <summary>w[c, t] − zw[c], in [−255, 255].</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public int At(int c, int t) => _w[c * _taps + t] - (_zw.IsEmpty ? 0 : _zw[c]);
+
+            /// <summary>
+            /// The nine taps of 3x3 channel <paramref name="c"/> minus its zero point: taps 0–7 as int16 lanes (one 8-byte
+            /// load, pmovsxbw, psubw) and tap 8 in <paramref name="a8"/>. The caller has checked the weights' length.
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public Vector128<short> Taps3x3(int c, out short a8)
+            {
+                int z = _zw.IsEmpty ? 0 : _zw[c];
+                ref byte p = ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref MemoryMarshal.GetReference(_w), c * 9));
+                var lo = Sse41.ConvertToVector128Int16(Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref p)).AsSByte());
+                a8 = (short)((sbyte)Unsafe.Add(ref p, 8) - z);
+                return Sse2.Subtract(lo, Vector128.Create((short)z));
+            }
+
+            /// <summary>Int32 lane <paramref name="k"/> of <paramref name="v"/> in all 8 lanes (as a vpmaddwd operand).</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<short> Lane(Vector128<byte> v, byte k) =>
+                Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), (byte)(k * 0x55))).AsInt16();
+
+            /// <summary>The vpmaddwd operand of two taps: <paramref name="low"/> times the low int16, <paramref name="high"/> the high.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<short> Pair(int low, int high) => Vector256.Create((int)(ushort)low | high << 16).AsInt16();
+        }
+
         private struct PairGeometry
         {
             public PaddedPlane.Geometry Padded;
-            public int Ph, RowLen, Rs, DilH, Oh, Ow, Rows, Taps, FullPairs;
+            public int Ph, RowLen, Rs, DilH, Oh, Ow, Kh, Kw, Rows;
             public nint RowStep;
         }
 
         /// <summary>The AVX2 path: per channel the padded plane, its pair plane, then the output rows.</summary>
-        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, ReadOnlySpan<short> wPairs, ReadOnlySpan<int> bias,
+        private static void PairChannels<T>(T taps, ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch, int n, int c, in PairGeometry d, int lo, int hi, int yZeroPoint)
             where T : struct, IPairTaps
         {
@@ -175,16 +224,20 @@ namespace Q.Compiler.Kernels
             Span<byte> pad = scratch.Slice(0, d.Ph * d.RowLen + 32);
             ref byte u0 = ref MemoryMarshal.GetReference(pad);
             ref byte v0 = ref scratch[PairPlaneOffset(d.Ph * d.RowLen)];
-            ref short w0 = ref MemoryMarshal.GetReference(wPairs);
             var vlo = Vector256.Create((float)lo);
             var vhi = Vector256.Create((float)hi);
             var vz = Vector256.Create(yZeroPoint);
+            Span<int> pairs = stackalloc int[MaxPairTaps];
             for (int i = 0; i < planes; i++)
             {
                 int ch = i % c;
                 PaddedPlane.CopyInterior(x.Slice(i * inPlane, inPlane), pad, d.Padded);
                 BuildPairPlane(ref u0, d.Ph, d.RowLen, d.Rs, d.DilH, d.Rows, ref v0);
-                taps.Load(ref Unsafe.Add(ref w0, ch * d.Taps), d.FullPairs, bias[ch]);
+                // Pair j < KH / 2 · KW: rows 2·(j / KW) and the next at column j % KW; then the odd last row paired with 0.
+                for (int j = 0, ky = 0; ky < d.Kh; ky += 2)
+                    for (int kx = 0; kx < d.Kw; kx++, j++)
+                        pairs[j] = (ushort)w.At(ch, ky * d.Kw + kx) | (ky + 1 < d.Kh ? w.At(ch, (ky + 1) * d.Kw + kx) << 16 : 0);
+                taps.Load(pairs, bias[ch]);
                 PairPlaneRows(taps, ref v0, ref MemoryMarshal.GetReference(y.Slice(i * plane, plane)), d.Oh, d.Ow, d.RowStep,
                     Vector256.Create(scale[ch]), vlo, vhi, vz);
             }
@@ -236,7 +289,7 @@ namespace Q.Compiler.Kernels
         private interface IPairTaps
         {
             /// <summary>Takes one channel's weights (<paramref name="fullPairs"/> int16 pairs, then single taps) and bias.</summary>
-            void Load(ref short w, int fullPairs, int bias);
+            void Load(ReadOnlySpan<int> pairs, int bias);
             Vector256<int> Sum(ref byte at);
             /// <summary>Outputs 0–3 from <paramref name="a"/>, 4–7 from <paramref name="b"/> (two output rows of 4).</summary>
             Vector256<int> Sum2(ref byte a, ref byte b);
@@ -250,11 +303,11 @@ namespace Q.Compiler.Kernels
             public Vector256<int> Bias;
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public void Load(ref short w, int fullPairs, int bias)
+            public void Load(ReadOnlySpan<int> pairs, int bias)
             {
-                W0 = Vector256.Create(PairAt(ref w, 0, fullPairs)).AsInt16(); W1 = Vector256.Create(PairAt(ref w, 1, fullPairs)).AsInt16();
-                W2 = Vector256.Create(PairAt(ref w, 2, fullPairs)).AsInt16(); W3 = Vector256.Create(PairAt(ref w, 3, fullPairs)).AsInt16();
-                W4 = Vector256.Create(PairAt(ref w, 4, fullPairs)).AsInt16(); W5 = Vector256.Create(PairAt(ref w, 5, fullPairs)).AsInt16();
+                W0 = Vector256.Create(pairs[0]).AsInt16(); W1 = Vector256.Create(pairs[1]).AsInt16();
+                W2 = Vector256.Create(pairs[2]).AsInt16(); W3 = Vector256.Create(pairs[3]).AsInt16();
+                W4 = Vector256.Create(pairs[4]).AsInt16(); W5 = Vector256.Create(pairs[5]).AsInt16();
                 Bias = Vector256.Create(bias);
             }
 
@@ -297,9 +350,9 @@ namespace Q.Compiler.Kernels
             public int Count;
             public Vector256<int> Bias;
 
-            public void Load(ref short w, int fullPairs, int bias)
+            public void Load(ReadOnlySpan<int> pairs, int bias)
             {
-                for (int i = 0; i < Count; i++) W[i] = PairAt(ref w, i, fullPairs);
+                for (int i = 0; i < Count; i++) W[i] = pairs[i];
                 Bias = Vector256.Create(bias);
             }
 
@@ -321,12 +374,6 @@ namespace Q.Compiler.Kernels
                 return s;
             }
         }
-
-        /// <summary>Pair tap <paramref name="i"/> as the vpmaddwd operand: an int16 pair, or past the pairs a single tap with 0.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static int PairAt(ref short w, int i, int fullPairs) =>
-            i < fullPairs ? Unsafe.ReadUnaligned<int>(ref Unsafe.As<short, byte>(ref Unsafe.Add(ref w, 2 * i)))
-                : (ushort)Unsafe.Add(ref w, fullPairs + i);
 
         /// <summary>4 pair columns at <paramref name="a"/> + <paramref name="o"/>, then 4 at <paramref name="b"/> + <paramref name="o"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -171,7 +171,7 @@ public sealed class ImageModelBreakdown : IDisposable
     private static string Kind(PlanBuffer b)
     {
         string n = b.Name;
-        foreach (var k in new[] { "packed", "colsum", "bias", "scale", "wdiff", "wzp" })
+        foreach (var k in new[] { "packed", "colsum", "bias", "scale", "wdw", "wzp" })
             if (n.EndsWith(k, StringComparison.Ordinal) || n.Contains("_" + k, StringComparison.Ordinal)) return k + " " + b.Type;
         return "other " + b.Type;
     }

@@ -79,7 +79,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                     var yd = new byte[n * c * oh * ow];
                     var md = mult.Take(c).ToArray();
                     var dd = QConvWeights.DepthwiseDifferences(wd, zd, taps);
-                    QConv2D.Depthwise(xb, QConvWeights.DepthwisePairs(dd, kh, kw), QConvWeights.DepthwiseBias(bias.Take(c).ToArray(), dd, taps, zx), md, yd,
+                    QConv2D.Depthwise(xb, wd.Select(v => (sbyte)v).ToArray(), zd, QConvWeights.DepthwiseBias(bias.Take(c).ToArray(), dd, taps, zx), md, yd,
                         new byte[QConv2D.DepthwiseScratchLength(h, w, s, p, p, p, p)],
                         n, c, h, w, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 128, 0, 255);
                     var accd = QConvReference.Accumulate(x, wd, bias.Take(c).ToArray(), n, c, h, w, c, c, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, zd);

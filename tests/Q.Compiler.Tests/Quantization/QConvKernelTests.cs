@@ -185,6 +185,19 @@ public class QConvKernelTests
         new[] { 1, 3, 10, 20, 4, 3, 1, 1, 2, 1, 1, 1, 2, 1 },     // 4x3, vertical dilation 2: pairs of rows two apart
         new[] { 1, 2, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // rows of 6: one short row at a time
         new[] { 1, 2, 3, 20, 1, 3, 1, 1, 5, 1, 0, 1, 0, 1 },      // 1x3 with a vertical dilation past the plane: partner rows repeat
+        new[] { 1, 3, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 16 (pair rows from the input), odd row count
+        new[] { 2, 2, 6, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, overlapping last block, two images
+        new[] { 1, 2, 5, 20, 3, 3, 1, 1, 1, 1, 0, 2, 1, 0 },      // 3x3 stride 1, asymmetric pads
+        new[] { 1, 2, 6, 18, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },      // 3x3 stride 1, no padding
+        new[] { 1, 2, 9, 37, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0 },      // 3x3 stride 2, no padding: tap 2 of the last output reads past the row
+        new[] { 1, 3, 4, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, two output rows
+        new[] { 1, 2, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to rows of 8: four rows per requantization
+        new[] { 1, 2, 13, 15, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 2 to 7 rows of 8 (a last group of 3), odd input width
+        new[] { 1, 2, 10, 10, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 },     // 3x3 stride 1 to rows of 8 from rows of 10
+        new[] { 1, 2, 5, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 2 to 3 rows of 4 (two rows a vector)
+        new[] { 1, 2, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 4: groups of 4 and 2 rows
+        new[] { 1, 2, 4, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 28: a rest of 12 (overlapping block)
+        new[] { 1, 2, 6, 59, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, rows of 30: a rest of 14 (overlapping block)
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -207,7 +220,8 @@ public class QConvKernelTests
                 var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
                 var scratch = new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)];
                 var y = new byte[c.N * c.M * c.OH * c.OW];
-                QConv2D.RunDepthwise(path, c.X, QConvWeights.DepthwisePairs(diff, c.KH, c.KW), QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult,
+                int[] zw = c.Zw.All(z => z == 0) ? Array.Empty<int>() : c.Zw;
+                QConv2D.RunDepthwise(path, c.X, c.W.Select(v => (sbyte)v).ToArray(), zw, QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult,
                     y, scratch, c.N, c.C, c.H, c.Wd, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", d)}] zx={zx} zy={zy} zw={zeroPoints}");
                 index++;
@@ -226,7 +240,7 @@ public class QConvKernelTests
         foreach (var path in Enum.GetValues<QConv2D.DepthwisePath>().Where(QConv2D.IsSupported))
         {
             // 2 channels, 1x2 plane, 1x1 kernel: acc = ±255·255 = ±65025, /1024 = ±63.501 → ±64, plus zy 128.
-            QConv2D.RunDepthwise(path, x, QConvWeights.DepthwisePairs(diff, 1, 1), new[] { 0, 0 }, new[] { one, one }, y,
+            QConv2D.RunDepthwise(path, x, new sbyte[] { -128, 127 }, new[] { 127, -128 }, new[] { 0, 0 }, new[] { one, one }, y,
                 new byte[QConv2D.DepthwiseScratchLength(1, 2, 1, 0, 0, 0, 0)], 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 128, 0, 255);
             Assert.Equal(new byte[] { 128 - 64, 128 - 64, 128 + 64, 128 + 64 }, y);
         }

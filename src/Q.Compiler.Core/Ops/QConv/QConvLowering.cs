@@ -67,14 +67,16 @@ namespace Q.Compiler.Ops.QConv
             {
                 var diff = QConvWeights.DepthwiseDifferences(w, zw, taps);
                 ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
-                    $"{s.C} channels, depthwise, {g.Describe()}; vertical tap pairs as int16 (vpmaddwd), zero point folded into the bias", math);
+                    $"{s.C} channels, depthwise, {g.Describe()}; int8 weights, tap pairs as int16 (vpmaddwd), zero point folded into the bias", math);
                 // QConv2D.DepthwiseScratchLength: the padded, phase-split plane (+ 32 bytes), then from a 32-byte boundary the
                 // AVX2 pair plane (4 bytes a padded column, + 64 bytes).
                 int paddedPlane = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW);
                 int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
+                var weights = w.Select(v => checked((sbyte)v)).ToArray();
                 var args = new List<PlanArg>
                 {
-                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wpairs", Int16(QConvWeights.DepthwisePairs(diff, g.KernelH, g.KernelW)))),
+                    ctx.InArg(slots.X), PlanArg.In(ctx.Constant("wdw", new Tensor(DataType.Int8, new Shape(weights.Length), weights))),
+                    zw.All(z => z == 0) ? PlanArg.Ints(Array.Empty<int>()) : PlanArg.In(ctx.Constant("wzp", Int32(zw))),
                     PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.DepthwiseBias(p.Bias, diff, taps, p.XZeroPoint)))),
                     PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                     PlanArg.Out(ctx.Scratch("padded", DataType.UInt8, new Shape(scratch))),
@@ -258,29 +260,6 @@ namespace Q.Compiler.Ops.QConv
             var diff = new short[w.Count];
             for (int i = 0; i < diff.Length; i++) diff[i] = (short)(w[i] - zw[i / taps]);
             return diff;
-        }
-
-        /// <summary>
-        /// Depthwise weight differences <paramref name="diff"/> (C × KH × KW) in QConv2D.Depthwise's order, still KH·KW int16
-        /// per channel: first for j &lt; KH / 2 and each kx the vertical pair diff[2j, kx], diff[2j + 1, kx] (one int32, the
-        /// vpmaddwd operand), then for an odd KH the last row diff[KH − 1, kx].
-        /// </summary>
-        public static short[] DepthwisePairs(IReadOnlyList<short> diff, int kh, int kw)
-        {
-            int taps = kh * kw, c = diff.Count / taps;
-            var ordered = new short[diff.Count];
-            for (int ch = 0; ch < c; ch++)
-            {
-                int o = ch * taps;
-                for (int j = 0; j < kh / 2; j++)
-                    for (int kx = 0; kx < kw; kx++)
-                    {
-                        ordered[o++] = diff[ch * taps + 2 * j * kw + kx];
-                        ordered[o++] = diff[ch * taps + (2 * j + 1) * kw + kx];
-                    }
-                for (int kx = 0; kx < kw && kh % 2 == 1; kx++) ordered[o++] = diff[ch * taps + (kh - 1) * kw + kx];
-            }
-            return ordered;
         }
 
         /// <summary>
