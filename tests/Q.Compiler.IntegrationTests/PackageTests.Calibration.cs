@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Q.Compiler.Ir;
 using Q.Compiler.IntegrationTests.Support;
 using Xunit;
 
@@ -13,11 +14,34 @@ public sealed partial class PackageTests
 {
     private static List<float[]> CalibrationSamples() => PackagedProject.CalibrationDigits.Select(Digits.AsFloats).ToList();
 
-    /// <summary>Every finding of the search in every file of the output folder, as "file: what at offset N".</summary>
+    /// <summary>
+    /// Every finding of the search in every file of the output folder, as "file: what at offset N", and in every coded
+    /// weight of the project's plans as the program expands it at run time ("Class.qplan, weight W expanded: ..."): a
+    /// coded weight (palette, Huffman, ...) hides its values from a search of the assembly's bytes.
+    /// </summary>
     private List<string> SearchOutput(LeakSearch search) =>
         Directory.GetFiles(_project.OutputDirectory, "*", SearchOption.AllDirectories)
             .SelectMany(f => search.FindIn(File.ReadAllBytes(f)).Select(hit => Path.GetFileName(f) + ": " + hit))
+            .Concat(ExpandedWeights().SelectMany(w => search.FindIn(w.Bytes).Select(hit => w.Where + ": " + hit)))
             .ToList();
+
+    /// <summary>The coded weights of every plan in the intermediate folder, expanded as CodedWeights does at run time.</summary>
+    private IEnumerable<(string Where, byte[] Bytes)> ExpandedWeights()
+    {
+        if (!Directory.Exists(_project.IntermediateDirectory)) yield break;
+        foreach (var file in Directory.GetFiles(_project.IntermediateDirectory, "*.qplan"))
+        {
+            var plan = Q.Compiler.Plan.PlanText.Read(File.ReadAllText(file));
+            foreach (var b in plan.Buffers)
+            {
+                if (b.Coding is null) continue;
+                var type = DataTypes.ParseShortName(b.Type);
+                long stored = b.Coding.StoredLength(b.Elements, type.SizeOf());
+                yield return (Path.GetFileName(file) + ", weight " + b.Name + " expanded",
+                    Q.Compiler.Plan.WeightEncoder.Decode(plan.Weights.AsSpan((int)b.Offset, (int)stored), b.Coding, type, b.Elements));
+            }
+        }
+    }
 
     /// <summary>
     /// The search can fail: a model whose weights hold a calibration digit puts it into the assembly, and the search
@@ -32,7 +56,10 @@ public sealed partial class PackageTests
         var planted = _project.Build("-p:WithPlantedDigit=true");
         Assert.True(planted.Succeeded, planted.ToString());
         var hits = SearchOutput(search);
-        Assert.Contains(hits, h => h.StartsWith($"App.dll: sample {PackagedProject.PlantedDigit}: float32 values", StringComparison.Ordinal));
+        // In the assembly's bytes, or (when the weight is coded, as a digit's few distinct pixel values are) in the weight the
+        // program expands at run time.
+        Assert.Contains(hits, h => (h.StartsWith("App.dll: ", StringComparison.Ordinal) || h.Contains(" expanded: ", StringComparison.Ordinal))
+            && h.Contains($"sample {PackagedProject.PlantedDigit}: float32 values", StringComparison.Ordinal));
         Assert.All(hits, h => Assert.Contains($"sample {PackagedProject.PlantedDigit}:", h));
 
         var clean = _project.Build();

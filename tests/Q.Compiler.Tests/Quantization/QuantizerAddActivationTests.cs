@@ -77,7 +77,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
         var optimized = Optimized(Model(activation));
         Assert.Equal("Conv Conv Add " + activation + " Conv", Ops(optimized));
         var q = Quantize(optimized);
-        Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearAdd+" + activation + " QLinearConv DequantizeLinear", Ops(q.Graph));
+        Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearAdd+" + activation + " ConvInteger DynamicDequantize", Ops(q.Graph));
         var add = q.Report.Layers.Single(l => l.OpType == "Add");
         Assert.True(add.Quantized);
         Assert.Contains(activation + " as clamp", add.Scheme);
@@ -139,7 +139,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
         _temp.Add(path);
         var optimized = Optimized(path);
         var q = Quantize(optimized);
-        Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearConcat QLinearConv DequantizeLinear", Ops(q.Graph));
+        Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearConcat ConvInteger DynamicDequantize", Ops(q.Graph));
         var concat = q.Report.Layers.Single(l => l.OpType == "Concat");
         foreach (var conv in q.Report.Layers.Where(l => l.OpType == "Conv").Take(2))
             Assert.Equal((concat.OutputScale, concat.OutputZeroPoint), (conv.OutputScale, conv.OutputZeroPoint));
