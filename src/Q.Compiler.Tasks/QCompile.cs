@@ -75,6 +75,7 @@ namespace Q.Compiler.Tasks
                 ClassName = model.GetMetadata(QModelItem.ClassName),
                 Namespace = model.GetMetadata(QModelItem.Namespace),
                 InputShapes = NullIfEmpty(model.GetMetadata(QModelItem.InputShapes)),
+                CompressWeights = !string.Equals(model.GetMetadata(QModelItem.CompressWeights).Trim(), "false", StringComparison.OrdinalIgnoreCase),
             };
             // QPrepareModels has checked and normalized these (Calibration is a full path by now); parsed again here
             // so that the task also stands alone.

@@ -13,6 +13,7 @@ namespace Q.Compiler.Tasks
         public const string InputShapes = "InputShapes";
         /// <summary>"true": also write the compiled graph as ONNX beside the plan (<see cref="OnnxExportExtension"/>).</summary>
         public const string ExportOnnx = "ExportOnnx";
+        public const string CompressWeights = "CompressWeights";
 
         // Set by QPrepareModels on the items it hands to QCompile.
         /// <summary>

@@ -117,6 +117,15 @@ namespace Q.Compiler.Tasks
                     continue;
                 }
 
+                string compressWeights = model.GetMetadata(QModelItem.CompressWeights).Trim();
+                if (compressWeights.Length == 0 || string.Equals(compressWeights, "true", StringComparison.OrdinalIgnoreCase)) compressWeights = "true";
+                else if (string.Equals(compressWeights, "false", StringComparison.OrdinalIgnoreCase)) compressWeights = "false";
+                else
+                {
+                    Error(fullPath, $"CompressWeights '{compressWeights}' is not true or false");
+                    continue;
+                }
+
                 var problems = new List<Diagnostic>();
                 var quantization = QuantizationMetadata.Parse(model, ProjectDirectory, problems);
                 foreach (var p in problems) Report(fullPath, p);
@@ -135,7 +144,7 @@ namespace Q.Compiler.Tasks
                 // being a file that exists (and an input anyway), it can stand in the target's Inputs, where %(Source) is.
                 string identity = stampFile;
 
-                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles, exportOnnx == "true"));
+                QModelItem.WriteIfChanged(stampFile, Stamp(source, className, ns, inputShapes, quantization, calibrationFiles, exportOnnx == "true", compressWeights == "true"));
 
                 // A dependency file is written only by a successful compile. Without a plan beside it (deleted by hand,
                 // or never written) drop it, so that the up-to-date check sees a missing output and compiles again.
@@ -147,6 +156,7 @@ namespace Q.Compiler.Tasks
                 item.SetMetadata(QModelItem.Namespace, ns);
                 item.SetMetadata(QModelItem.InputShapes, inputShapes);
                 item.SetMetadata(QModelItem.ExportOnnx, exportOnnx);
+                item.SetMetadata(QModelItem.CompressWeights, compressWeights);
                 item.SetMetadata(QModelItem.DisplayPath, DisplayPathOf(fullPath));
                 item.SetMetadata(QModelItem.PlanFile, planFile);
                 item.SetMetadata(QModelItem.DependencyFile, depFile);
@@ -179,7 +189,7 @@ namespace Q.Compiler.Tasks
         /// the list catches what timestamps miss (a file added with an old timestamp, a file deleted or renamed).
         /// </remarks>
         internal static string Stamp(string source, string className, string ns, string inputShapes,
-            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles, bool exportOnnx = false)
+            QuantizationMetadata quantization, IReadOnlyList<string> calibrationFiles, bool exportOnnx = false, bool compressWeights = true)
         {
             var sb = new StringBuilder();
             sb.Append("# Q.Compiler metadata stamp: the QModel item as last compiled. Written by QPrepareModels.\n");
@@ -188,6 +198,7 @@ namespace Q.Compiler.Tasks
             sb.Append("Namespace=").Append(ns).Append('\n');
             sb.Append("InputShapes=").Append(inputShapes).Append('\n');
             if (exportOnnx) sb.Append("ExportOnnx=true\n");
+            if (!compressWeights) sb.Append("CompressWeights=false\n");
             foreach (var kv in quantization.Normalized()) sb.Append(kv.Key).Append('=').Append(kv.Value).Append('\n');
             foreach (var file in calibrationFiles)
                 sb.Append("CalibrationFile=").Append(file).Append(' ').Append(new FileInfo(file).Length.ToString(CultureInfo.InvariantCulture)).Append('\n');

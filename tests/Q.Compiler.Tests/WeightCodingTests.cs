@@ -268,6 +268,39 @@ public sealed class WeightCodingTests : IDisposable
         foreach (var digit in QuantizerFixtures.MnistDigits(5000, 20)) AssertSameBits(plan, digit);
     }
 
+    /// <summary>
+    /// CompressWeights=false: every weight stays plain (read in place from the assembly), the plan's weights are exactly
+    /// the uncoded twin of the compressed build's, and the report counts the plain bytes in both builds.
+    /// </summary>
+    [SharedFact]
+    public void Mnist8_int8_without_weight_compression_stores_every_weight_plain()
+    {
+        Directory.CreateDirectory(_dir);
+        QuantizerFixtures.WriteNpy(Path.Combine(_dir, "digits.npy"), QuantizerFixtures.MnistDigits(0, 100));
+        CompileResult Build(bool compress) => ModelCompiler.Compile(new CompileOptions
+        {
+            ModelPath = SharedData.Model("mnist-8/model.onnx"), ClassName = "MnistPlain", Namespace = "Test", Quantize = QuantizeMode.Int8, Calibration = _dir,
+            CompressWeights = compress,
+        });
+        var coded = Build(true);
+        var plain = Build(false);
+        Assert.True(plain.Success, string.Join("\n", plain.Diagnostics));
+        var plan = PlanText.Read(plain.PlanText!);
+        Assert.DoesNotContain(plan.Buffers, b => b.Coding is not null);
+        Assert.DoesNotContain("CodedWeights", plan.Kernels);
+        Assert.Equal(plan.Weights.Length, plain.QuantizationReport!.WeightBytes);
+        Assert.True(plain.QuantizationReport.WeightBytes > coded.QuantizationReport!.WeightBytes,
+            $"plain {plain.QuantizationReport.WeightBytes} B, coded {coded.QuantizationReport.WeightBytes} B");
+        // Each weight holds the same elements as the compressed build's, expanded.
+        var expanded = Uncoded(PlanText.Read(coded.PlanText!));
+        static Dictionary<string, byte[]> ById(ModelPlan p) => p.Buffers.Where(b => b.Kind == BufferKind.Weight).ToDictionary(b => b.Id,
+            b => p.Weights.AsSpan((int)b.Offset, b.Elements * DataTypes.ParseShortName(b.Type).SizeOf()).ToArray());
+        var want = ById(expanded);
+        var got = ById(plan);
+        Assert.Equal(want.Keys.OrderBy(k => k, StringComparer.Ordinal), got.Keys.OrderBy(k => k, StringComparer.Ordinal));
+        foreach (var (id, bytes) in want) Assert.True(bytes.AsSpan().SequenceEqual(got[id]), id);
+    }
+
     /// <summary>Runs the plan and its uncoded twin (same weights, stored plain) from one assembly: outputs must be bit-identical.</summary>
     private static void AssertSameBits(ModelPlan plan, params Tensor[] inputs)
     {

@@ -29,6 +29,13 @@ namespace Q.Compiler.Pipeline
         /// dB stay float32 with an info diagnostic. 0 disables the check.
         /// </summary>
         public double MinLayerSqnrDb { get; set; } = 20;
+        /// <summary>
+        /// CompressWeights metadata (default true): store weights coded where that is smaller (palette, offset, bit-packed,
+        /// Huffman; lossless) and expand them once, on the class's first use. False keeps every weight plain, read in place
+        /// from the assembly: a bigger binary, no heap copy of the weights.
+        /// </summary>
+        public bool CompressWeights { get; set; } = true;
+
         /// <summary>QuantizedIO metadata: expose the quantized (uint8/int8) tensors at the model boundary instead of float32.</summary>
         public bool QuantizedIO { get; set; }
         /// <summary>

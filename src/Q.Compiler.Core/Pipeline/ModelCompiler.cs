@@ -47,7 +47,7 @@ namespace Q.Compiler.Pipeline
                     graph = dynamic.Graph;
                     report = dynamic.Report;
                     report.Model = display;
-                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className);
+                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className, options.CompressWeights);
                     if (dynamic.QuantizedLayers > 0) precision = "int8-dynamic";
                 }
                 if (options.Quantize == QuantizeMode.Int8 && !GraphQuantizer.IsQuantized(graph))
@@ -57,7 +57,7 @@ namespace Q.Compiler.Pipeline
                     graph = quantized.Graph;
                     report = quantized.Report;
                     report.Model = display;
-                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className);
+                    report.FloatWeightBytes = FloatWeightBytes(floatGraph, options.Namespace, className, options.CompressWeights);
                     precision = "int8";
                 }
                 var lowered = Lowerer.Lower(graph);
@@ -66,7 +66,7 @@ namespace Q.Compiler.Pipeline
                     throw new QcException(DiagnosticIds.TensorTooLarge, string.Format(CultureInfo.InvariantCulture,
                         "the model needs {0:N0} bytes of scratch memory at once, more than the 2 GiB one .NET array can hold; pin smaller input shapes (InputShapes)",
                         layout.ArenaBytes));
-                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, precision, notes);
+                var plan = PlanBuilder.Build(lowered, layout, options.Namespace, className, precision, notes, options.CompressWeights);
                 if (report is not null)
                 {
                     report.WeightBytes = plan.Weights.Length;
@@ -122,10 +122,10 @@ namespace Q.Compiler.Pipeline
         }
 
         /// <summary>The weight bytes of the float32 build: the float graph lowered and planned exactly as a float build would be.</summary>
-        private static long FloatWeightBytes(Graph floatGraph, string ns, string className)
+        private static long FloatWeightBytes(Graph floatGraph, string ns, string className, bool compressWeights)
         {
             var lowered = Lowerer.Lower(floatGraph);
-            return PlanBuilder.Build(lowered, MemoryPlanner.Plan(lowered), ns, className, "float32").Weights.Length;
+            return PlanBuilder.Build(lowered, MemoryPlanner.Plan(lowered), ns, className, "float32", null, compressWeights).Weights.Length;
         }
 
         private static string FirstFrame(Exception e)

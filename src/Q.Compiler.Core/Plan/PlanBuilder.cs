@@ -15,7 +15,8 @@ namespace Q.Compiler.Plan
     {
         public const int WeightAlignment = 16;
 
-        public static ModelPlan Build(LoweredModel model, MemoryLayout layout, string ns, string className, string precision, IEnumerable<string>? notes = null)
+        public static ModelPlan Build(LoweredModel model, MemoryLayout layout, string ns, string className, string precision, IEnumerable<string>? notes = null,
+            bool compressWeights = true)
         {
             var g = model.Graph;
             var p = new ModelPlan
@@ -59,7 +60,7 @@ namespace Q.Compiler.Plan
             {
                 if (!used.Contains(b.Id) || b.Root.Kind != BufferKind.Weight || weightOffsets.ContainsKey(b.Root)) continue;
                 var root = b.Root;
-                var (bytes, coding) = codable[root] ? WeightEncoder.Encode(root.Weight!) : (root.Weight!.ToBytes(), null);
+                var (bytes, coding) = compressWeights && codable[root] ? WeightEncoder.Encode(root.Weight!) : (root.Weight!.ToBytes(), null);
                 if (coding is null)
                 {
                     while (weights.Length % WeightAlignment != 0) weights.WriteByte(0);

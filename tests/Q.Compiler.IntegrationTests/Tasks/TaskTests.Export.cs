@@ -47,4 +47,21 @@ public sealed partial class TaskTests
         Assert.Contains("ExportOnnx 'yes' is not true or false", error.Message);
         Assert.Empty(task.CompileModels);
     }
+
+    [Fact]
+    public void CompressWeightsFalseIsInTheStampAndAnythingButTrueOrFalseIsAnError()
+    {
+        var item = Item(_model, "Mnist", "Demo");
+        item.SetMetadata("CompressWeights", "False");
+        var (prepared, _, ok) = Prepare(item);
+        Assert.True(ok);
+        Assert.Contains("CompressWeights=false", File.ReadAllText(Path.Combine(_out, "Mnist.qstamp")));
+        Assert.Equal("false", Assert.Single(prepared.CompileModels).GetMetadata("CompressWeights"));
+
+        item.SetMetadata("CompressWeights", "no");
+        var (task, engine, failed) = Prepare(item);
+        Assert.False(failed);
+        Assert.Contains("CompressWeights 'no' is not true or false", Assert.Single(engine.Errors).Message);
+        Assert.Empty(task.CompileModels);
+    }
 }
