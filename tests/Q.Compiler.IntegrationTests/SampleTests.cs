@@ -35,7 +35,10 @@ public sealed class SampleTests
         var run = DotNet.Run(Path.GetTempPath(), $"\"{program}\"");
         Assert.True(run.Succeeded, run.ToString());
         Assert.Contains(ReferenceAccuracy, run.Output);
-        Assert.Contains("allocated: 0 bytes per inference", run.Output);
+        // The whole line on failure: how much, and over how many runs (one clean-clone run on 2026-11-23 saw a nonzero
+        // figure once that six reruns did not reproduce).
+        string? allocated = run.Output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("allocated:", StringComparison.Ordinal));
+        Assert.True(allocated?.StartsWith("allocated: 0 bytes per inference", StringComparison.Ordinal) == true, "float build: " + allocated + "\n" + run.Output);
         Assert.Matches(new Regex(@"latency: \d+(\.\d)? µs per inference"), run.Output);
 
         // The int8 build (calibrated at build time on the first 1,000 digits) against the float build on the other 9,000:
