@@ -378,29 +378,9 @@ namespace Q.Compiler.Quantization
                 if (w.ElementType != DataType.Float) return "its weights are not float32";
                 bool hasBias = n.HasInput(2);
                 if (hasBias && (!_g.IsConstant(n.Inputs[2]) || _g.Constants[n.Inputs[2]].ElementType != DataType.Float)) return "its bias is computed at run time";
-                switch (n.OpType)
-                {
-                    case "Conv":
-                        if (x.Rank != 4) return "only 2-D convolution has an int8 form";
-                        return null;
-                    case "Gemm":
-                        if (Int(n, "transA", 0) != 0) return "Gemm with transA has no int8 form";
-                        if (x.Rank != 2 || w.Shape.Rank != 2) return "Gemm operands are not 2-D";
-                        int nOut = Int(n, "transB", 0) != 0 ? w.Shape[0] : w.Shape[1];
-                        if (hasBias)
-                        {
-                            var c = _g.Constants[n.Inputs[2]].Shape;
-                            bool ok = c.ElementCount == 1 || (c.ElementCount == nOut && c.Dims.Last() == nOut);
-                            if (!ok) return "its bias " + c + " is not one value per output column";
-                        }
-                        return null;
-                    default: // MatMul
-                        if (w.Shape.Rank != 2 || x.Rank < 2) return "only MatMul by a constant 2-D matrix has an int8 form";
-                        return null;
-                }
+                return WeightLayers.ShapeProblem(_g, n, x, w.Shape, hasBias, "int8");
             }
 
-            private static long Int(Node n, string name, long dflt) => n.Attributes.TryGetValue(name, out var a) ? a.I : dflt;
             private static float Flt(Node n, string name, float dflt) => n.Attributes.TryGetValue(name, out var a) ? a.F : dflt;
 
             private void PrepareMacs(Layer l)
@@ -411,7 +391,7 @@ namespace Q.Compiler.Quantization
                 l.Macs = n.OpType switch
                 {
                     "Conv" => outElems * (w.ElementCount / w[0]),
-                    "Gemm" => outElems * (Int(n, "transB", 0) != 0 ? w[1] : w[0]),
+                    "Gemm" => outElems * (WeightLayers.Int(n, "transB", 0) != 0 ? w[1] : w[0]),
                     _ => outElems * w[0],
                 };
             }
@@ -497,7 +477,7 @@ namespace Q.Compiler.Quantization
                         break;
                     case "Gemm":
                     {
-                        bool transB = Int(n, "transB", 0) != 0;
+                        bool transB = WeightLayers.Int(n, "transB", 0) != 0;
                         int k = transB ? wt.Shape[1] : wt.Shape[0], nOut = transB ? wt.Shape[0] : wt.Shape[1];
                         float alpha = Flt(n, "alpha", 1), beta = Flt(n, "beta", 1);
                         var t = new float[w.Length]; // [N, K]
