@@ -62,17 +62,24 @@ public sealed class RequantizationMeasurements : IDisposable
 
             var inputs = new List<(string Name, IReadOnlyList<Tensor> Inputs)>();
             foreach (var set in TestData.Sets(SharedData.Model(folder))) inputs.Add((Path.GetFileName(set), TestData.Inputs(set)));
+            // The calibration images, less those a test set already holds (the test sets are made from some of them).
             int image = 0;
             foreach (var sample in CalibrationDataSet.Open(calib.Folder, f.Graph!.Inputs))
-                if (image < maxImages) inputs.Add(($"image {image++}", sample));
+            {
+                if (image >= maxImages) break;
+                string label = $"image {image++}";
+                if (!inputs.Any(t => t.Inputs.Zip(sample).All(p => p.First.ToDoubles().AsSpan().SequenceEqual(p.Second.ToDoubles()))))
+                    inputs.Add((label, sample));
+            }
 
             var stats = new Dictionary<string, LayerStats>(StringComparer.Ordinal);
             var sqnrFloat = new List<double>(); var sqnrFixed = new List<double>(); var sqnrBetween = new List<double>();
             long outputs = 0, outputsDiffer = 0; int argmaxChanged = 0;
+            var propagated = new long[2];
             foreach (var (name, x) in inputs)
             {
                 var reference = FloatInterpreter.Run(f.Graph!, x);
-                var (a, b) = RunBoth(q.Graph!, x, stats);
+                var (a, b) = RunBoth(q.Graph!, x, stats, propagated);
                 for (int o = 0; o < reference.Count; o++)
                 {
                     double sa = FloatVsInt8.SqnrDb(reference[o], a[o]), sb = FloatVsInt8.SqnrDb(reference[o], b[o]);
@@ -89,7 +96,7 @@ public sealed class RequantizationMeasurements : IDisposable
             var all = stats.Values.ToList();
             long total = all.Sum(s => s.Outputs);
             string Rate(long k) => string.Format(inv, "{0:N0} ({1:G3}%)", k, 100.0 * k / total);
-            _out.WriteLine(string.Format(inv, "{0}: {1} QLinearConv layers, {2} inputs, {3:N0} layer outputs; multipliers {4:G3} .. {5:G3}",
+            _out.WriteLine(string.Format(inv, "{0}: {1} QLinearConv layers, {2} distinct inputs, {3:N0} layer outputs; multipliers {4:G3} .. {5:G3}",
                 folder, all.Count, inputs.Count, total, all.Min(s => s.MinM), all.Max(s => s.MaxM)));
             _out.WriteLine($"  same accumulators, fixed point (one rounding) ≠ float scale: {Rate(all.Sum(s => s.FixedDiffers))}, max |Δ| {all.Max(s => s.FixedMaxDiff)}");
             _out.WriteLine($"  same accumulators, gemmlowp (two roundings) ≠ float scale: {Rate(all.Sum(s => s.GemmlowpDiffers))}, max |Δ| {all.Max(s => s.GemmlowpMaxDiff)}");
@@ -97,6 +104,8 @@ public sealed class RequantizationMeasurements : IDisposable
             foreach (var s in all.OrderByDescending(s => (double)s.FixedDiffers / s.Outputs).Take(5))
                 _out.WriteLine(string.Format(inv, "    {0}: {1:N0} outputs, fixed ≠ float {2:N0}, float inexact {3:N0}, fixed inexact {4:N0}, M {5:G3} .. {6:G3}",
                     s.Name, s.Outputs, s.FixedDiffers, s.FloatInexact, s.FixedInexact, s.MinM, s.MaxM));
+            _out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} int8 values computed ({2:G3}%) differ from the float-scale run (first differences carried downstream)",
+                propagated[1], propagated[0], 100.0 * propagated[1] / propagated[0]));
             _out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} model outputs differ, argmax changed {2}; output SQNR vs float: float scale min {3:F2} / mean {4:F2} dB, fixed point min {5:F2} / mean {6:F2} dB; between them min {7:F1} dB",
                 outputsDiffer, outputs, argmaxChanged, sqnrFloat.Min(), sqnrFloat.Average(), sqnrFixed.Min(), sqnrFixed.Average(), sqnrBetween.Min()));
         }
@@ -107,7 +116,8 @@ public sealed class RequantizationMeasurements : IDisposable
     /// requantized in fixed point (one rounding). Every QLinearConv of A also feeds <paramref name="stats"/>. While B's
     /// values equal A's, B shares A's tensors and work.
     /// </summary>
-    private static (IReadOnlyList<Tensor> A, IReadOnlyList<Tensor> B) RunBoth(Graph g, IReadOnlyList<Tensor> inputs, Dictionary<string, LayerStats> stats)
+    private static (IReadOnlyList<Tensor> A, IReadOnlyList<Tensor> B) RunBoth(Graph g, IReadOnlyList<Tensor> inputs, Dictionary<string, LayerStats> stats,
+        long[] propagated)
     {
         var a = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var b = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -147,6 +157,13 @@ public sealed class RequantizationMeasurements : IDisposable
                 if (node.Outputs[o].Length == 0) continue;
                 a[node.Outputs[o]] = outA[o];
                 b[node.Outputs[o]] = outB[o];
+                // propagated[0]: 8-bit values computed, [1]: those that differ between the runs.
+                if (outA[o].Type.ElementType is DataType.UInt8 or DataType.Int8)
+                {
+                    var va = outA[o].ToDoubles();
+                    propagated[0] += va.Length;
+                    if (!ReferenceEquals(outA[o], outB[o])) propagated[1] += va.Zip(outB[o].ToDoubles()).Count(p => p.First != p.Second);
+                }
             }
         }
         return (g.Outputs.Select(o => a[o.Name]).ToList(), g.Outputs.Select(o => b[o.Name]).ToList());
