@@ -31,6 +31,9 @@ if (args.Contains("--epilogues"))
     var e1 = Tile.EpilogueFloat32(acc, 1f / 4096, 1f / 4096, 128, 0, 255);
     var e2 = Tile.EpilogueFixed32(acc, FixedPoint.Of(1.0 / 4096), FixedPoint.Of(1.0 / 4096), 128, 0, 255);
     Console.WriteLine(e1.Equals(e2) ? "epilogues agree on the sample" : "epilogues differ on the sample");
+    var y64 = new byte[64];
+    Tile.EpilogueLoop(false, acc, 1f / 4096, 1f / 4096, FixedPoint.Of(1.0 / 4096), FixedPoint.Of(1.0 / 4096), y64, 128, 0, 255);
+    Tile.EpilogueLoop(true, acc, 1f / 4096, 1f / 4096, FixedPoint.Of(1.0 / 4096), FixedPoint.Of(1.0 / 4096), y64, 128, 0, 255);
     return;
 }
 
@@ -44,7 +47,7 @@ Layer("1x1 8->48 @64x64 (mobilenet expand)", 8, 64, 64, 48);
 Layer("1x1 96->16 @16x16 (mobilenet project)", 96, 16, 16, 16);
 Layer("1x1 32->32 @60x80 (ultraface)", 32, 60, 80, 32);
 Console.WriteLine();
-Console.WriteLine("Epilogue alone (accumulators already in registers), AVX2, 4 rows x 16 pixels repeated over a 64 KiB output:");
+Console.WriteLine("Epilogue alone (accumulators loaded from L1), AVX2, two rows of 16 per step over a 64 KiB output:");
 EpilogueOnly();
 Console.WriteLine();
 Console.WriteLine("Scalar, one output at a time (Requantize.Apply against the 64-bit rounding shift), 65,536 outputs:");
@@ -109,7 +112,7 @@ static int[] Accumulators(byte[] x, int[] w, int[] folded, int c, int plane, int
 
 void EpilogueOnly()
 {
-    var acc = Enumerable.Range(0, 64).Select(_ => rng.Next(-40_000, 40_000)).ToArray();
+    var acc = Enumerable.Range(0, 1024).Select(_ => rng.Next(-40_000, 40_000)).ToArray();
     var y = new byte[65536];
     var fa = FixedPoint.Of(0.0013); var fb = FixedPoint.Of(0.0011);
     Action f = () => Tile.EpilogueLoop(false, acc, 0.0013f, 0.0011f, fa, fb, y, 100, 100, 255);
@@ -317,6 +320,7 @@ static class Tile
         public readonly Vector128<long> ShiftEven, ShiftOdd;
         public readonly Vector256<int> Zero;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public FixedRow(FixedPoint f, int zy)
         {
             if (f.Shift < 32 || f.Shift > 62) throw new ArgumentOutOfRangeException(nameof(f), "this tile takes 2^−32 ≤ M < 0.5");
@@ -349,22 +353,24 @@ static class Tile
         return Avx2.PermuteVar8x32(bytes, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
     }
 
-    /// <summary>Both epilogues over the same 64 accumulators (4 rows of 16) again and again: 32 bytes per pair of rows.</summary>
+    /// <summary>
+    /// Both epilogues over accumulators cycled from a small array (L1-resident; <paramref name="acc"/>.Length a power of
+    /// two ≥ 32): per 32 outputs, four loads, one epilogue of two rows of 16, one 32-byte store.
+    /// </summary>
     public static void EpilogueLoop(bool fixedPoint, int[] acc, float sa, float sb, FixedPoint fa, FixedPoint fb, byte[] y, int zy, int lo, int hi)
     {
         ref int a = ref acc[0];
-        var c0 = Vector256.LoadUnsafe(ref a); var c1 = Vector256.LoadUnsafe(ref a, 8);
-        var c2 = Vector256.LoadUnsafe(ref a, 16); var c3 = Vector256.LoadUnsafe(ref a, 24);
-        var step = Vector256.Create(1);
         ref byte d = ref y[0];
+        int mask = acc.Length - 1;
         if (fixedPoint)
         {
             var ka = new FixedRow(fa, zy); var kb = new FixedRow(fb, zy);
             var vlo = Vector256.Create((byte)lo); var vhi = Vector256.Create((byte)hi);
             for (int i = 0; i < y.Length; i += 32)
             {
-                FixedRows(c0, c1, c2, c3, ka, kb, vlo, vhi).StoreUnsafe(ref d, (nuint)i);
-                c0 += step; c1 += step; c2 += step; c3 += step;   // a dependency the JIT cannot hoist
+                nuint j = (nuint)(i & mask);
+                FixedRows(Vector256.LoadUnsafe(ref a, j), Vector256.LoadUnsafe(ref a, j + 8), Vector256.LoadUnsafe(ref a, j + 16), Vector256.LoadUnsafe(ref a, j + 24),
+                    ka, kb, vlo, vhi).StoreUnsafe(ref d, (nuint)i);
             }
         }
         else
@@ -373,8 +379,9 @@ static class Tile
             var vhi = Vector256.Create((float)(hi - zy)); var vzy = Vector256.Create((short)zy); var vlo = Vector256.Create((byte)lo);
             for (int i = 0; i < y.Length; i += 32)
             {
-                FloatRows(c0, c1, c2, c3, va, vb, vhi, vzy, vlo).StoreUnsafe(ref d, (nuint)i);
-                c0 += step; c1 += step; c2 += step; c3 += step;
+                nuint j = (nuint)(i & mask);
+                FloatRows(Vector256.LoadUnsafe(ref a, j), Vector256.LoadUnsafe(ref a, j + 8), Vector256.LoadUnsafe(ref a, j + 16), Vector256.LoadUnsafe(ref a, j + 24),
+                    va, vb, vhi, vzy, vlo).StoreUnsafe(ref d, (nuint)i);
             }
         }
     }
