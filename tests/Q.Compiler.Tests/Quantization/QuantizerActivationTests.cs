@@ -18,51 +18,18 @@ namespace Q.Compiler.Tests.Quantization;
 /// quantizer unfuses them before calibration, requantizes the convolution's own output and runs the activation on uint8
 /// by a lookup table; pairs that stay float are fused again.
 /// </summary>
-public sealed class QuantizerActivationTests : IDisposable
+public sealed class QuantizerActivationTests : SmallModelQuantizerTests
 {
-    private readonly List<string> _temp = new();
-
-    public void Dispose()
-    {
-        foreach (var p in _temp) try { if (Directory.Exists(p)) Directory.Delete(p, true); else File.Delete(p); } catch (IOException) { }
-    }
-
     /// <summary>x [1,8,12,12] → Conv 3×3 (16 channels) → activation → Conv 1×1 → y: 200 KMACs, well above the segment rule.</summary>
-    private string Model(string activation)
-    {
-        var b = new OnnxModelBuilder()
-            .Input("x", DataType.Float, 1, 8, 12, 12)
-            .Initializer("w1", OnnxModelBuilder.Random(1, -0.3f, 0.3f, 16, 8, 3, 3))
-            .Initializer("b1", OnnxModelBuilder.Random(2, -0.5f, 0.5f, 16))
-            .Initializer("w2", OnnxModelBuilder.Random(3, -0.3f, 0.3f, 16, 16, 1, 1))
-            .Node("Conv", new[] { "x", "w1", "b1" }, new[] { "c1" }, ("pads", new long[] { 1, 1, 1, 1 }))
-            .Node(activation, new[] { "c1" }, new[] { "a1" })
-            .Node("Conv", new[] { "a1", "w2" }, new[] { "y" })
-            .Output("y");
-        string path = Path.Combine(Path.GetTempPath(), "qc-act-" + Guid.NewGuid().ToString("N") + ".onnx");
-        b.Save(path);
-        _temp.Add(path);
-        return path;
-    }
-
-    private static Graph Optimized(string path)
-    {
-        var bag = new DiagnosticBag();
-        return PassPipeline.Optimize(GraphImporter.Import(OnnxReader.ReadFile(path), new Dictionary<string, int[]>(), bag), bag);
-    }
-
-    private static List<IReadOnlyList<Tensor>> Samples(int first, int count) =>
-        QuantizerFixtures.AsSamples(Enumerable.Range(first, count).Select(i => OnnxModelBuilder.Random(100 + i, -2, 2, 1, 8, 12, 12))).ToList();
-
-    private static QuantizedGraph Quantize(Graph optimized, QuantizerOptions? options = null)
-    {
-        var g = GraphQuantizer.Unfuse(optimized);
-        var samples = Samples(0, 8);
-        return GraphQuantizer.Quantize(g, Calibrator.Run(g, samples, new CalibrationOptions { Method = CalibrationMethod.Mse }), samples,
-            options ?? new QuantizerOptions(), new DiagnosticBag());
-    }
-
-    private static string Ops(Graph g) => string.Join(" ", g.Nodes.Select(n => n.OpType + (n.Activation is null ? "" : "+" + n.Activation.Op)));
+    private string Model(string activation) => Save(new OnnxModelBuilder()
+        .Input("x", DataType.Float, 1, 8, 12, 12)
+        .Initializer("w1", OnnxModelBuilder.Random(1, -0.3f, 0.3f, 16, 8, 3, 3))
+        .Initializer("b1", OnnxModelBuilder.Random(2, -0.5f, 0.5f, 16))
+        .Initializer("w2", OnnxModelBuilder.Random(3, -0.3f, 0.3f, 16, 16, 1, 1))
+        .Node("Conv", new[] { "x", "w1", "b1" }, new[] { "c1" }, ("pads", new long[] { 1, 1, 1, 1 }))
+        .Node(activation, new[] { "c1" }, new[] { "a1" })
+        .Node("Conv", new[] { "a1", "w2" }, new[] { "y" })
+        .Output("y"), "qc-act-");
 
     [Theory]
     [InlineData("HardSwish", "QLinearHardSwish", "ai.q-compiler")]
@@ -87,14 +54,7 @@ public sealed class QuantizerActivationTests : IDisposable
         Assert.Equal(conv.OutputScale, act.InputScale);
 
         // The integer reference of the rewritten graph is close to float on held-out inputs.
-        double signal = 0, noise = 0;
-        foreach (var s in Samples(50, 4))
-        {
-            var f = FloatInterpreter.Run(optimized, s)[0].ToDoubles();
-            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToDoubles();
-            for (int k = 0; k < f.Length; k++) { signal += f[k] * f[k]; noise += (f[k] - i8[k]) * (f[k] - i8[k]); }
-        }
-        double sqnr = 10 * Math.Log10(signal / noise);
+        double sqnr = SqnrDb(optimized, q.Graph, Samples(50, 4));
         Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
     }
 
@@ -109,17 +69,9 @@ public sealed class QuantizerActivationTests : IDisposable
     [Fact]
     public void The_compiled_lookup_matches_the_integer_reference()
     {
-        string model = Model("HardSwish");
-        string calib = Path.Combine(Path.GetTempPath(), "qc-act-calib-" + Guid.NewGuid().ToString("N"));
-        _temp.Add(calib);
-        QuantizerFixtures.WriteNpy(Path.Combine(calib, "x.npy"), Samples(0, 8).Select(s => s[0]).ToList());
-        var r = ModelCompiler.Compile(new CompileOptions { ModelPath = model, ClassName = "Act", Namespace = "T", Quantize = QuantizeMode.Int8, Calibration = calib });
-        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+        var r = CompileInt8(Model("HardSwish"), "Act", "qc-act-calib-");
         Assert.Contains(r.Plan!.Layers, l => l.Calls.Any(c => c.Target == "QLookup.Run"));
-        var plan = PlanText.Read(r.PlanText!);
-        var m = CompiledModels.Compile(new[] { plan }).Create(plan);
-        foreach (var s in Samples(60, 3))
-            Assert.Equal(FloatInterpreter.Run(r.Graph!, s)[0].ToFloats(), m.Run(s[0])[0].ToFloats());
+        AssertCompiledMatchesReference(r, PlanText.Read(r.PlanText!));
     }
 
     /// <summary>

@@ -18,15 +18,8 @@ namespace Q.Compiler.Tests.Quantization;
 /// kept float gets its activation node back. Branches joined by a Concat: each branch convolution requantizes onto the
 /// Concat's grid, so QLinearConcat is a byte copy.
 /// </summary>
-public sealed class QuantizerAddActivationTests : IDisposable
+public sealed class QuantizerAddActivationTests : SmallModelQuantizerTests
 {
-    private readonly List<string> _temp = new();
-
-    public void Dispose()
-    {
-        foreach (var p in _temp) try { if (Directory.Exists(p)) Directory.Delete(p, true); else File.Delete(p); } catch (IOException) { }
-    }
-
     /// <summary>x [1,8,12,12] → (Conv 3×3 ‖ Conv 1×1, 16 channels each) → Add → activation → Conv 1×1 → y.</summary>
     private string Model(string activation)
     {
@@ -44,30 +37,8 @@ public sealed class QuantizerAddActivationTests : IDisposable
         else
             b.Node(activation, new[] { "s" }, new[] { "a" });
         b.Node("Conv", new[] { "a", "w3" }, new[] { "y" }).Output("y");
-        string path = Path.Combine(Path.GetTempPath(), "qc-addact-" + Guid.NewGuid().ToString("N") + ".onnx");
-        b.Save(path);
-        _temp.Add(path);
-        return path;
+        return Save(b, "qc-addact-");
     }
-
-    private static Graph Optimized(string path)
-    {
-        var bag = new DiagnosticBag();
-        return PassPipeline.Optimize(GraphImporter.Import(OnnxReader.ReadFile(path), new Dictionary<string, int[]>(), bag), bag);
-    }
-
-    private static List<IReadOnlyList<Tensor>> Samples(int first, int count) =>
-        QuantizerFixtures.AsSamples(Enumerable.Range(first, count).Select(i => OnnxModelBuilder.Random(100 + i, -2, 2, 1, 8, 12, 12))).ToList();
-
-    private static QuantizedGraph Quantize(Graph optimized, QuantizerOptions? options = null)
-    {
-        var g = GraphQuantizer.Unfuse(optimized);
-        var samples = Samples(0, 8);
-        return GraphQuantizer.Quantize(g, Calibrator.Run(g, samples, new CalibrationOptions { Method = CalibrationMethod.Mse }), samples,
-            options ?? new QuantizerOptions(), new DiagnosticBag());
-    }
-
-    private static string Ops(Graph g) => string.Join(" ", g.Nodes.Select(n => n.OpType + (n.Activation is null ? "" : "+" + n.Activation.Op)));
 
     [Theory]
     [InlineData("Relu")]
@@ -86,14 +57,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
         if (activation == "Clip") Assert.Equal((0f, 1.5f), (fused.Alpha, fused.Beta));
 
         // The integer reference of the rewritten graph is close to float on held-out inputs, and the simulated model agrees.
-        double signal = 0, noise = 0;
-        foreach (var s in Samples(50, 4))
-        {
-            var f = FloatInterpreter.Run(optimized, s)[0].ToDoubles();
-            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToDoubles();
-            for (int k = 0; k < f.Length; k++) { signal += f[k] * f[k]; noise += (f[k] - i8[k]) * (f[k] - i8[k]); }
-        }
-        double sqnr = 10 * Math.Log10(signal / noise);
+        double sqnr = SqnrDb(optimized, q.Graph, Samples(50, 4));
         Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
         Assert.True(q.Report.OutputSqnrDb.Single().Value > 25, $"report SQNR {q.Report.OutputSqnrDb.Single().Value:F1} dB");
     }
@@ -104,7 +68,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
         var optimized = Optimized(Model("Relu"));
         string addName = optimized.Nodes.Single(n => n.OpType == "Add").Name;
         var q = Quantize(optimized, new QuantizerOptions { KeepFloat = new[] { addName } });
-        var ops = q.Graph.Nodes.Select(n => n.OpType + (n.Activation is null ? "" : "+" + n.Activation.Op)).ToList();
+        var ops = Ops(q.Graph).Split(' ').ToList();
         Assert.DoesNotContain("QLinearAdd", ops.Select(o => o.Split('+')[0]));
         int add = ops.IndexOf("Add");
         Assert.True(add >= 0 && ops[add + 1] == "Relu", string.Join(" ", ops));
@@ -113,12 +77,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
         Assert.Equal("KeepFloat", layer.KeptFloatReason);
         // Same function as the float model, up to the int8 convolutions around it.
         foreach (var s in Samples(70, 2))
-        {
-            var f = FloatInterpreter.Run(optimized, s)[0].ToFloats();
-            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToFloats();
-            double signal = f.Sum(v => (double)v * v), noise = f.Zip(i8, (a, b) => (double)(a - b) * (a - b)).Sum();
-            Assert.True(10 * Math.Log10(signal / noise) > 25);
-        }
+            Assert.True(SqnrDb(optimized, q.Graph, new[] { s }) > 25);
     }
 
     [Fact]
@@ -134,10 +93,7 @@ public sealed class QuantizerAddActivationTests : IDisposable
             .Node("Concat", new[] { "c1", "c2" }, new[] { "cat" }, ("axis", 1L))
             .Node("Conv", new[] { "cat", "w3" }, new[] { "y" })
             .Output("y");
-        string path = Path.Combine(Path.GetTempPath(), "qc-concat-" + Guid.NewGuid().ToString("N") + ".onnx");
-        b.Save(path);
-        _temp.Add(path);
-        var optimized = Optimized(path);
+        var optimized = Optimized(Save(b, "qc-concat-"));
         var q = Quantize(optimized);
         Assert.Equal("QuantizeLinear QLinearConv QLinearConv QLinearConcat ConvInteger DynamicDequantize", Ops(q.Graph));
         var concat = q.Report.Layers.Single(l => l.OpType == "Concat");
@@ -148,31 +104,18 @@ public sealed class QuantizerAddActivationTests : IDisposable
         var calls = lowered.Layers.SelectMany(l => l.Calls).Select(c => c.Target).ToList();
         Assert.DoesNotContain("QLookup.Rows", calls);
         Assert.Contains("Strided.CopyRows<byte>", calls);
-        double signal = 0, noise = 0;
-        foreach (var s in Samples(50, 4))
-        {
-            var f = FloatInterpreter.Run(optimized, s)[0].ToDoubles();
-            var i8 = FloatInterpreter.Run(q.Graph, s)[0].ToDoubles();
-            for (int k = 0; k < f.Length; k++) { signal += f[k] * f[k]; noise += (f[k] - i8[k]) * (f[k] - i8[k]); }
-        }
-        Assert.True(10 * Math.Log10(signal / noise) > 25, $"SQNR {10 * Math.Log10(signal / noise):F1} dB");
+        double sqnr = SqnrDb(optimized, q.Graph, Samples(50, 4));
+        Assert.True(sqnr > 25, $"SQNR {sqnr:F1} dB");
     }
 
     [Fact]
     public void The_compiled_QLinearAdd_with_Relu_matches_the_integer_reference()
     {
-        string model = Model("Relu");
-        string calib = Path.Combine(Path.GetTempPath(), "qc-addact-calib-" + Guid.NewGuid().ToString("N"));
-        _temp.Add(calib);
-        QuantizerFixtures.WriteNpy(Path.Combine(calib, "x.npy"), Samples(0, 8).Select(s => s[0]).ToList());
-        var r = ModelCompiler.Compile(new CompileOptions { ModelPath = model, ClassName = "AddRelu", Namespace = "T", Quantize = QuantizeMode.Int8, Calibration = calib });
-        Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+        var r = CompileInt8(Model("Relu"), "AddRelu", "qc-addact-calib-");
         var add = Assert.Single(r.Graph!.Nodes, n => n.OpType == "QLinearAdd");
         Assert.Equal("Relu", add.Activation?.Op);
         var plan = PlanText.Read(r.PlanText!);
         Assert.Contains(plan.Layers, l => l.Calls.Any(c => c.Target == "QLinearBinary.Add"));
-        var m = CompiledModels.Compile(new[] { plan }).Create(plan);
-        foreach (var s in Samples(60, 3))
-            Assert.Equal(FloatInterpreter.Run(r.Graph!, s)[0].ToFloats(), m.Run(s[0])[0].ToFloats());
+        AssertCompiledMatchesReference(r, plan);
     }
 }
