@@ -35,7 +35,7 @@ public static class FixedPointRequantization
 
     /// <summary>
     /// gemmlowp / TFLite MultiplyByQuantizedMultiplier: SaturatingRoundingDoublingHighMul(acc·2^max(e,0), q) then
-    /// RoundingDivideByPOT(·, max(−e, 0)); both round half away from zero (two roundings).
+    /// RoundingDivideByPOT(·, max(−e, 0)): two roundings, the first with ties toward +∞, the second with ties away from zero.
     /// </summary>
     public static int Gemmlowp(int acc, int q, int exponent)
     {
@@ -45,7 +45,10 @@ public static class FixedPointRequantization
         return RoundingDivideByPot(SaturatingRoundingDoublingHighMul(x, q), right);
     }
 
-    /// <summary>gemmlowp: round(a·b / 2^31), half away from zero; INT_MIN·INT_MIN saturates to INT_MAX.</summary>
+    /// <summary>
+    /// gemmlowp: round(a·b / 2^31). The nudge is 2^30 for a non-negative product and 1 − 2^30 for a negative one and the
+    /// division truncates, so ties go toward +∞; INT_MIN·INT_MIN saturates to INT_MAX.
+    /// </summary>
     public static int SaturatingRoundingDoublingHighMul(int a, int b)
     {
         if (a == int.MinValue && b == int.MinValue) return int.MaxValue;
