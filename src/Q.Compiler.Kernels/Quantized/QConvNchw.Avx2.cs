@@ -67,39 +67,10 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>Block flag: some row may overflow cvtps2dq, so the upper bound is applied in float (<see cref="ScaleMin"/>).</summary>
+        /// <summary>Block flag (Q.Compiler.Ops.QConv.QConvWeights.NchwBlockFlags): the upper bound must be applied in float (<see cref="ScaleMin"/>).</summary>
         private const byte FloatClamp = 1;
         /// <summary>Block flag: quads 2j and 2j + 1 may share one widening (their int16 pair sums add without overflow).</summary>
         private const byte PairQuads = 2;
-
-        /// <summary>
-        /// What the AVX2 tile of a block of 4 rows may skip, from its weights (the kernel reads them anyway; O(K) per block).
-        /// With |x'| ≤ 128: |acc| ≤ |offset| + 128·Σ|w|, so if every row's |acc·scale| stays below 2^30 cvtps2dq cannot
-        /// overflow and the upper bound can be applied to the bytes (no <see cref="FloatClamp"/>). vpmaddubsw's pair sums of
-        /// quads 2j and 2j + 1 add exactly in int16 if 128·(Σ|w| over the two weights of the pair in both quads) ≤ 32767, i.e. ≤ 255
-        /// for both pairs of every row (<see cref="PairQuads"/>).
-        /// </summary>
-        private static byte BlockFlags(ReadOnlySpan<sbyte> wBlock, int quads, ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales)
-        {
-            bool floatClamp = false, pairs = quads >= 2;
-            for (int r = 0; r < RowBlock; r++)
-            {
-                long sumAbs = 0;
-                for (int q = 0; q < quads; q++)
-                    for (int t = 0; t < 4; t++)
-                        sumAbs += Math.Abs((int)wBlock[q * 16 + 4 * r + t]);
-                double bound = (Math.Abs((long)offsets[r]) + 128 * sumAbs) * (double)Math.Abs(scales[r]);
-                if (!(bound < 1 << 30)) floatClamp = true;
-                for (int q = 0; pairs && q + 1 < quads; q += 2)
-                    for (int t = 0; t < 4; t += 2)
-                    {
-                        int s = Math.Abs((int)wBlock[q * 16 + 4 * r + t]) + Math.Abs((int)wBlock[q * 16 + 4 * r + t + 1])
-                            + Math.Abs((int)wBlock[(q + 1) * 16 + 4 * r + t]) + Math.Abs((int)wBlock[(q + 1) * 16 + 4 * r + t + 1]);
-                        if (s > 255) pairs = false;
-                    }
-            }
-            return (byte)((floatClamp ? FloatClamp : 0) | (pairs ? PairQuads : 0));
-        }
 
         /// <summary>Stores |x'| of a packed quad (64 bytes at <paramref name="d"/>) after it, at d + 64 (vpabsb; |−128| reads as 128 unsigned).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -147,13 +147,16 @@ public class QConvKernelTests
         {
             int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
             var c = MakeCase(rng, g, zx, zy, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
-            var (packed, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
+            var (plain, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
+            var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
+            // The lowering's operand: the weights followed by the block flags (the scalar and Vector128 paths ignore them).
+            var packed = QConvWeights.NchwWithFlags(plain, c.M, c.C * c.Taps, folded, c.Mult);
             int plane = c.OH * c.OW;
             foreach (int chunk in new[] { QConvNchw.ChunkFor(c.C * c.Taps, plane), 16, 32 })
             {
                 var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
                 var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(path, c.X, packed, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                QConvNchw.Run(path, c.X, packed, folded, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                     c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
             }
@@ -166,7 +169,7 @@ public class QConvKernelTests
     /// row's |w| over the two weights of a pair in both quads sum to at most 255 (the int16 sum of vpmaddubsw pairs stays
     /// exact), and the float clamp is skipped when |acc·scale| stays below 2^30. Weights here meet the pair bound exactly at
     /// 255 in most groups (127, 127, 1, 0 in shuffled positions and signs) against activations at 0 and 255 (x' = −128 and
-    /// 127), except in the first block and in row 8 (256: so paired and unpaired blocks alternate in one call); one row has scale 2^14 (its
+    /// 127), except in the first block and in row 8 (256: so paired and unpaired blocks alternate in one call); one row has scale 2^20 (its
     /// block clamps in float); odd quad counts leave a single last quad.
     /// </summary>
     [Theory]
@@ -202,23 +205,31 @@ public class QConvKernelTests
             if (oc == 8 && k >= 8)
                 (w[oc * k], w[oc * k + 1], w[oc * k + 4], w[oc * k + 5]) = (-127, -127, -2, 0);
         }
-        var mult = Enumerable.Range(0, m).Select(j => RequantScale.FromReal(j == 5 ? 16384 : j == 6 ? 1.0 : Math.Pow(2, -(4 + rng.NextDouble() * 10)))).ToArray();
+        var mult = Enumerable.Range(0, m).Select(j => RequantScale.FromReal(j == 5 ? 1 << 20 : j == 6 ? 1.0 : Math.Pow(2, -(4 + rng.NextDouble() * 10)))).ToArray();
         int[] zeroPoints = { 0, 128, 255, 77 };
         for (int variant = 0; variant < zeroPoints.Length; variant++)
         {
             int zx = zeroPoints[variant], zy = zeroPoints[(variant + 1) % zeroPoints.Length];
             var c = KernelTestsCase(rng, g, zx, zy) with { W = w, Mult = mult };
-            var (packed, sums, minus128) = QConvWeights.PackNchw(c.W, c.M, k);
+            var (plain, sums, minus128) = QConvWeights.PackNchw(c.W, c.M, k);
             Assert.False(minus128);
+            var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
+            var flags = QConvWeights.NchwBlockFlags(plain, c.M, k, folded, c.Mult);
+            // Block 2 (row 8) widens every quad, the others after block 0 (random weights: almost surely unpaired) pair; the
+            // block of row 5 clamps in float.
+            Assert.Equal(flags.Skip(1).Select((f, b) => b == 1 ? 0 : QConvWeights.NchwPairQuads).ToArray(),
+                flags.Skip(1).Select(f => f & QConvWeights.NchwPairQuads).ToArray());
+            Assert.Equal(QConvWeights.NchwFloatClamp, flags[1] & QConvWeights.NchwFloatClamp);
             int plane = c.OH * c.OW;
-            foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16 })
-            {
-                var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
-                var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(QConvNchw.Path.Avx2, c.X, packed, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M,
-                    c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
-                AssertSame(Reference(c), y, $"[{string.Join(",", g)}] zx={zx} zy={zy} lo={c.Lo} hi={c.Hi} chunk={chunk}");
-            }
+            foreach (var packed in new[] { QConvWeights.NchwWithFlags(plain, c.M, k, folded, c.Mult), plain })
+                foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16 })
+                {
+                    var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
+                    var y = new byte[c.N * c.M * plane];
+                    QConvNchw.Run(QConvNchw.Path.Avx2, c.X, packed, folded, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M,
+                        c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                    AssertSame(Reference(c), y, $"[{string.Join(",", g)}] zx={zx} zy={zy} lo={c.Lo} hi={c.Hi} chunk={chunk} flags={packed.Length > plain.Length}");
+                }
         }
     }
 
