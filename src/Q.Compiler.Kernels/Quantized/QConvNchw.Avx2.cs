@@ -9,85 +9,27 @@ namespace Q.Compiler.Kernels
 {
     internal static partial class QConvNchw
     {
-        /// <summary>
-        /// One block of 4 output channels over a chunk's packed pixels: per 16-pixel tile, 8 ymm accumulators (4 rows × 2
-        /// vectors of 8 pixels) start at the row offsets; per quad, |x'| of each activation vector is shared by the rows and
-        /// each row's broadcast weight quad takes the sign of x' (vpsignb), then vpmaddubsw and vpmaddwd by ones. The epilogue
-        /// requantizes with the row's scale, packs two rows per vector and stores 16 bytes per row into its output plane.
-        /// </summary>
-        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
-        {
-            ref byte a0 = ref MemoryMarshal.GetReference(packed);
-            ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
-            ref byte y0 = ref MemoryMarshal.GetReference(y);
-            var off0 = Vector256.Create(offsets[0]); var off1 = Vector256.Create(offsets[1]);
-            var off2 = Vector256.Create(offsets[2]); var off3 = Vector256.Create(offsets[3]);
-            var s0 = Vector256.Create(scales[0]); var s1 = Vector256.Create(scales[1]);
-            var s2 = Vector256.Create(scales[2]); var s3 = Vector256.Create(scales[3]);
-            var lo = Vector256.Create((byte)clampMin); var hi = Vector256.Create((float)(clampMax - yZeroPoint));
-            var zy = Vector256.Create((short)yZeroPoint);
-            var ones = Vector256.Create((short)1);
-            Span<byte> partial = stackalloc byte[2 * PixelBlock];
-            for (int p = 0; p < pixels; p += PixelBlock)
-            {
-                ref byte a = ref Unsafe.Add(ref a0, p * 4 * quads);
-                Vector256<int> c00 = off0, c01 = off0, c10 = off1, c11 = off1, c20 = off2, c21 = off2, c30 = off3, c31 = off3;
-                ref sbyte wq = ref w0;
-                for (int q = 0; q < quads; q++)
-                {
-                    var xa = Vector256.LoadUnsafe(ref a).AsSByte();
-                    var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
-                    a = ref Unsafe.Add(ref a, 64);
-                    var aa = Avx2.Abs(xa);
-                    var ab = Avx2.Abs(xb);
-
-                    var w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref wq))).AsSByte();
-                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 4)))).AsSByte();
-                    c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 8)))).AsSByte();
-                    c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 12)))).AsSByte();
-                    c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    wq = ref Unsafe.Add(ref wq, 16);
-                }
-                int count = Math.Min(PixelBlock, pixels - p);
-                var r01 = PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo);
-                StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
-                if (rows > 2)
-                {
-                    var r23 = PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo);
-                    StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
-                }
-            }
-        }
-
         /// <summary>Block flag (Q.Compiler.Ops.QConv.QConvWeights.NchwBlockFlags): the upper bound must be applied in float (<see cref="ScaleMin"/>).</summary>
         private const byte FloatClamp = 1;
         /// <summary>Block flag: quads 2j and 2j + 1 may share one widening (their int16 pair sums add without overflow).</summary>
         private const byte PairQuads = 2;
 
-        /// <summary>Stores |x'| of a packed quad (64 bytes at <paramref name="d"/>) after it, at d + 64 (vpabsb; |−128| reads as 128 unsigned).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void AppendAbs(ref byte d)
-        {
-            Avx2.Abs(Vector256.LoadUnsafe(ref d).AsSByte()).StoreUnsafe(ref d, 64);
-            Avx2.Abs(Vector256.LoadUnsafe(ref d, 32).AsSByte()).StoreUnsafe(ref d, 96);
-        }
-
         /// <summary>
-        /// <see cref="BlockAvx2"/> on activations packed with |x'| (128 bytes per block and quad: x' of pixels 0–7 and 8–15, then
-        /// |x'| of both), so the tile computes no vpabsb. With <see cref="PairQuads"/> two quads share one widening: per row the
-        /// int16 pair sums of quads 2j and 2j + 1 are added (vpaddw, exact by the block's weight bound) before one vpmaddwd by
-        /// ones, which saves a vpmaddwd and a vpaddd per two row-vectors. Without <see cref="FloatClamp"/> the epilogue skips
-        /// vminps and applies the upper bound as vpminub on the bytes (equal: rounding and saturation are monotone, the bound an integer).
+        /// One block of 4 output channels over a chunk's packed pixels: per 16-pixel tile, 8 ymm accumulators (4 rows × 2
+        /// vectors of 8 pixels) start at the row offsets; per quad, |x'| of each activation vector is shared by the rows and
+        /// each row's broadcast weight quad takes the sign of x' (vpsignb), then vpmaddubsw and vpmaddwd by ones. With
+        /// <see cref="PairQuads"/> two quads share one widening: per row the int16 pair sums of quads 2j and 2j + 1 are added
+        /// (vpaddw, exact by the block's weight bound) before one vpmaddwd by ones, which saves a vpmaddwd and a vpaddd per
+        /// two row-vectors. The epilogue requantizes with the row's scale, packs two rows per vector and stores 16 bytes per
+        /// row into its output plane; without <see cref="FloatClamp"/> it skips vminps and applies the upper bound as vpminub
+        /// on the bytes (equal: rounding and saturation are monotone, the bound an integer).
         /// </summary>
-        private static void BlockAvx2Packed(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
+            => BlockAvx2(packed, wBlock, quads, pixels, offsets, scales, y, plane, rows, yZeroPoint, clampMin, clampMax, FloatClamp);
+
+        /// <summary><see cref="BlockAvx2(ReadOnlySpan{byte}, ReadOnlySpan{sbyte}, int, int, ReadOnlySpan{int}, ReadOnlySpan{float}, Span{byte}, int, int, int, int, int)"/> with the block's flags.</summary>
+        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
             byte flags)
         {
@@ -107,7 +49,7 @@ namespace Q.Compiler.Kernels
             Span<byte> partial = stackalloc byte[2 * PixelBlock];
             for (int p = 0; p < pixels; p += PixelBlock)
             {
-                ref byte a = ref Unsafe.Add(ref a0, p * 8 * quads);
+                ref byte a = ref Unsafe.Add(ref a0, p * 4 * quads);
                 Vector256<int> c00 = off0, c01 = off0, c10 = off1, c11 = off1, c20 = off2, c21 = off2, c30 = off3, c31 = off3;
                 ref sbyte wq = ref w0;
                 int q = 0;
@@ -115,31 +57,31 @@ namespace Q.Compiler.Kernels
                 {
                     // Pixels 0–7 of quads q and q + 1, then pixels 8–15: 4 activation registers live, the weights broadcast per row.
                     var xa = Vector256.LoadUnsafe(ref a).AsSByte();
-                    var aa = Vector256.LoadUnsafe(ref a, 64);
-                    var ya = Vector256.LoadUnsafe(ref a, 128).AsSByte();
-                    var ba = Vector256.LoadUnsafe(ref a, 192);
+                    var ya = Vector256.LoadUnsafe(ref a, 64).AsSByte();
+                    var aa = Avx2.Abs(xa);
+                    var ba = Avx2.Abs(ya);
                     c00 = Avx2.Add(c00, Widen2(aa, xa, ba, ya, ref wq, 0, ones));
                     c10 = Avx2.Add(c10, Widen2(aa, xa, ba, ya, ref wq, 4, ones));
                     c20 = Avx2.Add(c20, Widen2(aa, xa, ba, ya, ref wq, 8, ones));
                     c30 = Avx2.Add(c30, Widen2(aa, xa, ba, ya, ref wq, 12, ones));
                     var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
-                    var ab = Vector256.LoadUnsafe(ref a, 96);
-                    var yb = Vector256.LoadUnsafe(ref a, 160).AsSByte();
-                    var bb = Vector256.LoadUnsafe(ref a, 224);
+                    var yb = Vector256.LoadUnsafe(ref a, 96).AsSByte();
+                    var ab = Avx2.Abs(xb);
+                    var bb = Avx2.Abs(yb);
                     c01 = Avx2.Add(c01, Widen2(ab, xb, bb, yb, ref wq, 0, ones));
                     c11 = Avx2.Add(c11, Widen2(ab, xb, bb, yb, ref wq, 4, ones));
                     c21 = Avx2.Add(c21, Widen2(ab, xb, bb, yb, ref wq, 8, ones));
                     c31 = Avx2.Add(c31, Widen2(ab, xb, bb, yb, ref wq, 12, ones));
-                    a = ref Unsafe.Add(ref a, 256);
+                    a = ref Unsafe.Add(ref a, 128);
                     wq = ref Unsafe.Add(ref wq, 32);
                 }
                 for (; q < quads; q++)
                 {
                     var xa = Vector256.LoadUnsafe(ref a).AsSByte();
                     var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
-                    var aa = Vector256.LoadUnsafe(ref a, 64);
-                    var ab = Vector256.LoadUnsafe(ref a, 96);
-                    a = ref Unsafe.Add(ref a, 128);
+                    a = ref Unsafe.Add(ref a, 64);
+                    var aa = Avx2.Abs(xa);
+                    var ab = Avx2.Abs(xb);
 
                     var w = Broadcast(ref wq, 0);
                     c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));

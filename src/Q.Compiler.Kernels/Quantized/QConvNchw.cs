@@ -75,13 +75,7 @@ namespace Q.Compiler.Kernels
 
         /// <summary>Pixels per chunk for depth K: a multiple of 16, at least 16, at most the plane rounded up.</summary>
         public static int ChunkFor(int k, int plane) =>
-            Math.Min(Math.Max(PixelBlock, TargetPackedBytes / (PackedBytesPerQuad * ((k + 3) / 4)) / PixelBlock * PixelBlock), (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
-
-        /// <summary>
-        /// Scratch bytes per pixel and K-quad for the packed activations: 8, room for x' and |x'| (the AVX2 tiles read both;
-        /// the portable ones use the first half).
-        /// </summary>
-        public const int PackedBytesPerQuad = 8;
+            Math.Min(Math.Max(PixelBlock, TargetPackedBytes / (4 * ((k + 3) / 4)) / PixelBlock * PixelBlock), (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
 
         /// <summary>Bytes of the padded, phase-split image of a non-pointwise convolution.</summary>
         private static int PaddedLength(int c, int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight)
@@ -97,7 +91,7 @@ namespace Q.Compiler.Kernels
             int k = c * kh * kw;
             bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight);
             int fixedBytes = pointwise ? 0 : 2 * CopySlack + PaddedLength(c, h, wd, strideW, padTop, padLeft, padBottom, padRight);
-            return chunk * (PackedBytesPerQuad * ((k + 3) / 4) + (pointwise ? 0 : k)) + fixedBytes;
+            return chunk * (4 * ((k + 3) / 4) + (pointwise ? 0 : k)) + fixedBytes;
         }
 
         /// <summary>
@@ -124,17 +118,15 @@ namespace Q.Compiler.Kernels
             bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight);
             int pw = wd + padLeft + padRight, ph = h + padTop + padBottom, pws = (pw + strideW - 1) / strideW;
             int paddedLength = pointwise ? 0 : PaddedLength(c, h, wd, strideW, padTop, padLeft, padBottom, padRight);
-            // Bytes per 16-pixel block and quad: x' (64), and for AVX2 |x'| (64 more) so the tiles do not recompute it per block.
-            int quadBytes = path == Path.Avx2 ? 128 : 64;
-            int perPixel = quadBytes / PixelBlock * quads + (pointwise ? 0 : k);
+            int perPixel = 4 * quads + (pointwise ? 0 : k);
             int chunk = (scratch.Length - (pointwise ? 0 : paddedLength + 2 * CopySlack)) / perPixel / PixelBlock * PixelBlock;
             chunk = Math.Min(chunk, (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
             if (chunk <= 0 || x.Length < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
                 || scale.Length < m || (foldedBias.Length != 0 && foldedBias.Length < m))
                 throw new ArgumentException("QConvNchw operand or scratch sizes do not match");
 
-            Span<byte> packed = scratch.Slice(0, chunk / PixelBlock * quads * quadBytes);
-            Span<byte> patches = pointwise ? default : scratch.Slice(packed.Length, chunk * k + CopySlack);
+            Span<byte> packed = scratch.Slice(0, chunk * 4 * quads);
+            Span<byte> patches = pointwise ? default : scratch.Slice(chunk * 4 * quads, chunk * k + CopySlack);
             Span<byte> padded = pointwise ? default : scratch.Slice(chunk * perPixel + CopySlack, paddedLength + CopySlack);
             int blocks = (m + RowBlock - 1) / RowBlock;
             Span<int> offsets = stackalloc int[blocks * RowBlock];
@@ -172,13 +164,13 @@ namespace Q.Compiler.Kernels
                 {
                     int pixels = Math.Min(chunk, plane - p0);
                     if (pointwise)
-                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels, quadBytes);
+                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels);
                     else if (direct)
-                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws, quadBytes);
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws);
                     else
                     {
                         Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
-                        Pack(patches, chunk, chunk, packed, k, pixels, quadBytes);
+                        Pack(patches, chunk, chunk, packed, k, pixels);
                     }
                     for (int b = 0; b < blocks; b++)
                     {
@@ -187,7 +179,7 @@ namespace Q.Compiler.Kernels
                         ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
                         Span<byte> yBlock = yi.Slice(oc0 * plane + p0);
                         if (path == Path.Avx2)
-                            BlockAvx2Packed(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                            BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
                             BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
@@ -203,13 +195,6 @@ namespace Q.Compiler.Kernels
         /// missing pixels of the last block are zero. Every byte is flipped: x ^ 0x80 = x − 128 as int8.
         /// </summary>
         private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels)
-            => Pack(src, stride, available, dst, k, pixels, 64);
-
-        /// <summary>
-        /// <see cref="Pack(ReadOnlySpan{byte}, int, int, Span{byte}, int, int)"/> with <paramref name="quadBytes"/> bytes per
-        /// block and quad: 64, or 128 with |x'| after x' (<see cref="AppendAbs"/>, AVX2 only).
-        /// </summary>
-        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels, int quadBytes)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(src);
@@ -239,9 +224,7 @@ namespace Q.Compiler.Kernels
                         }
                         r0 = ref e0; r1 = ref Unsafe.Add(ref e0, PixelBlock); r2 = ref Unsafe.Add(ref e0, 2 * PixelBlock); r3 = ref Unsafe.Add(ref e0, 3 * PixelBlock);
                     }
-                    ref byte d = ref Unsafe.Add(ref d0, (blk * quads + q) * quadBytes);
-                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref d);
-                    if (quadBytes == 128) AppendAbs(ref d);
+                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
                 }
             }
         }
@@ -254,11 +237,6 @@ namespace Q.Compiler.Kernels
         /// </summary>
         private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
             int ow, int plane, int rowStep)
-            => PackDirect(padded, tapOffsets, dst, k, p0, pixels, ow, plane, rowStep, 64);
-
-        /// <summary>PackDirect with <paramref name="quadBytes"/> bytes per block and quad (64, or 128 with |x'| after x').</summary>
-        private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
-            int ow, int plane, int rowStep, int quadBytes)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(padded);
@@ -274,13 +252,9 @@ namespace Q.Compiler.Kernels
                 if (split >= PixelBlock || p0 + p + split >= plane)
                 {
                     for (int q = 0; q < quads; q++)
-                    {
-                        ref byte d = ref Unsafe.Add(ref d0, (blk * quads + q) * quadBytes);
                         PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
                             ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
-                            ref d);
-                        if (quadBytes == 128) AppendAbs(ref d);
-                    }
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
                     continue;
                 }
                 // Pixel j ≥ split is (oy + 1, j − split): byte j of a load 'split' bytes before row oy + 1.
@@ -294,9 +268,8 @@ namespace Q.Compiler.Kernels
                         Vector128.ConditionalSelect(first, Vector128.LoadUnsafe(ref Unsafe.Add(ref b, tap)), Vector128.LoadUnsafe(ref Unsafe.Add(ref next, tap)))
                             .StoreUnsafe(ref e0, (nuint)(t * PixelBlock));
                     }
-                    ref byte d = ref Unsafe.Add(ref d0, (blk * quads + q) * quadBytes);
-                    PackQuad(ref e0, ref Unsafe.Add(ref e0, PixelBlock), ref Unsafe.Add(ref e0, 2 * PixelBlock), ref Unsafe.Add(ref e0, 3 * PixelBlock), ref d);
-                    if (quadBytes == 128) AppendAbs(ref d);
+                    PackQuad(ref e0, ref Unsafe.Add(ref e0, PixelBlock), ref Unsafe.Add(ref e0, 2 * PixelBlock), ref Unsafe.Add(ref e0, 3 * PixelBlock),
+                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
                 }
             }
         }

@@ -159,10 +159,10 @@ namespace Q.Compiler.Ops.QConv
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0;
             // Mirrors QConvNchw.ChunkFor and ScratchLength (packed pixels, patches, the padded phase-split image and slack).
-            int chunk = Math.Min(Math.Max(16, NchwTargetPackedBytes / (NchwPackedBytesPerQuad * quads) / 16 * 16), (plane + 15) / 16 * 16);
+            int chunk = Math.Min(Math.Max(16, NchwTargetPackedBytes / (4 * quads) / 16 * 16), (plane + 15) / 16 * 16);
             int pw = g.InW + g.PadLeft + g.PadRight;
             int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
-            int scratchBytes = chunk * (NchwPackedBytesPerQuad * quads + (pointwise ? 0 : k)) + padded;
+            int scratchBytes = chunk * (4 * quads + (pointwise ? 0 : k)) + padded;
             ctx.Describe(name + ctx.ActivationSuffix, $"QConv{g.KernelName}{act}",
                 $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
                 + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)"), math);
@@ -183,9 +183,6 @@ namespace Q.Compiler.Ops.QConv
 
         /// <summary>Bytes of packed activations per chunk (Q.Compiler.Kernels.QConvNchw.TargetPackedBytes).</summary>
         public const int NchwTargetPackedBytes = 16 * 1024;
-
-        /// <summary>Scratch bytes per pixel and K-quad of packed activations (Q.Compiler.Kernels.QConvNchw.PackedBytesPerQuad: x' and |x'|).</summary>
-        public const int NchwPackedBytesPerQuad = 8;
 
         private static Tensor Int32(int[] v) => new Tensor(DataType.Int32, new Shape(v.Length), v);
 
