@@ -104,6 +104,7 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad, int 
         // The NCHW-native kernel (QConvNchw) on the same layer.
         var (packedN, sumsN, minusN) = QConvWeights.PackNchw(w8, m, c * taps);
         var foldedN = QConvWeights.NchwBias(bias, sumsN, 128);
+        packedN = QConvWeights.NchwWithFlags(packedN, m, c * taps, foldedN, scale);
         int chunkN = QConvNchw.ChunkFor(c * taps, plane);
         var sN = new byte[QConvNchw.ScratchLength(c, h, wd, k, k, s, s, pad, pad, pad, pad, chunkN)];
         Action qn = () => QConvNchw.Gemm(x8, packedN, foldedN, scale, y8, sN, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad, 128, 128, 0, 255, minusN);

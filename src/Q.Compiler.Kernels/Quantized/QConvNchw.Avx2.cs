@@ -9,14 +9,29 @@ namespace Q.Compiler.Kernels
 {
     internal static partial class QConvNchw
     {
+        /// <summary>Block flag (Q.Compiler.Ops.QConv.QConvWeights.NchwBlockFlags): the upper bound must be applied in float (<see cref="ScaleMin"/>).</summary>
+        private const byte FloatClamp = 1;
+        /// <summary>Block flag: quads 2j and 2j + 1 may share one widening (their int16 pair sums add without overflow).</summary>
+        private const byte PairQuads = 2;
+
         /// <summary>
         /// One block of 4 output channels over a chunk's packed pixels: per 16-pixel tile, 8 ymm accumulators (4 rows × 2
         /// vectors of 8 pixels) start at the row offsets; per quad, |x'| of each activation vector is shared by the rows and
-        /// each row's broadcast weight quad takes the sign of x' (vpsignb), then vpmaddubsw and vpmaddwd by ones. The epilogue
-        /// requantizes with the row's scale, packs two rows per vector and stores 16 bytes per row into its output plane.
+        /// each row's broadcast weight quad takes the sign of x' (vpsignb), then vpmaddubsw and vpmaddwd by ones. With
+        /// <see cref="PairQuads"/> two quads share one widening: per row the int16 pair sums of quads 2j and 2j + 1 are added
+        /// (vpaddw, exact by the block's weight bound) before one vpmaddwd by ones, which saves a vpmaddwd and a vpaddd per
+        /// two row-vectors. The epilogue requantizes with the row's scale, packs two rows per vector and stores 16 bytes per
+        /// row into its output plane; without <see cref="FloatClamp"/> it skips vminps and applies the upper bound as vpminub
+        /// on the bytes (equal: rounding and saturation are monotone, the bound an integer).
         /// </summary>
         private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
+            => BlockAvx2(packed, wBlock, quads, pixels, offsets, scales, y, plane, rows, yZeroPoint, clampMin, clampMax, FloatClamp);
+
+        /// <summary><see cref="BlockAvx2(ReadOnlySpan{byte}, ReadOnlySpan{sbyte}, int, int, ReadOnlySpan{int}, ReadOnlySpan{float}, Span{byte}, int, int, int, int, int)"/> with the block's flags.</summary>
+        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            byte flags)
         {
             ref byte a0 = ref MemoryMarshal.GetReference(packed);
             ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
@@ -25,16 +40,42 @@ namespace Q.Compiler.Kernels
             var off2 = Vector256.Create(offsets[2]); var off3 = Vector256.Create(offsets[3]);
             var s0 = Vector256.Create(scales[0]); var s1 = Vector256.Create(scales[1]);
             var s2 = Vector256.Create(scales[2]); var s3 = Vector256.Create(scales[3]);
-            var lo = Vector256.Create((byte)clampMin); var hi = Vector256.Create((float)(clampMax - yZeroPoint));
+            var lo = Vector256.Create((byte)clampMin); var hiByte = Vector256.Create((byte)clampMax);
+            var hi = Vector256.Create((float)(clampMax - yZeroPoint));
             var zy = Vector256.Create((short)yZeroPoint);
             var ones = Vector256.Create((short)1);
+            bool floatClamp = (flags & FloatClamp) != 0;
+            int pairedQuads = (flags & PairQuads) != 0 ? quads & ~1 : 0;
             Span<byte> partial = stackalloc byte[2 * PixelBlock];
             for (int p = 0; p < pixels; p += PixelBlock)
             {
                 ref byte a = ref Unsafe.Add(ref a0, p * 4 * quads);
                 Vector256<int> c00 = off0, c01 = off0, c10 = off1, c11 = off1, c20 = off2, c21 = off2, c30 = off3, c31 = off3;
                 ref sbyte wq = ref w0;
-                for (int q = 0; q < quads; q++)
+                int q = 0;
+                for (; q < pairedQuads; q += 2)
+                {
+                    // Pixels 0–7 of quads q and q + 1, then pixels 8–15: 4 activation registers live, the weights broadcast per row.
+                    var xa = Vector256.LoadUnsafe(ref a).AsSByte();
+                    var ya = Vector256.LoadUnsafe(ref a, 64).AsSByte();
+                    var aa = Avx2.Abs(xa);
+                    var ba = Avx2.Abs(ya);
+                    c00 = Avx2.Add(c00, Widen2(aa, xa, ba, ya, ref wq, 0, ones));
+                    c10 = Avx2.Add(c10, Widen2(aa, xa, ba, ya, ref wq, 4, ones));
+                    c20 = Avx2.Add(c20, Widen2(aa, xa, ba, ya, ref wq, 8, ones));
+                    c30 = Avx2.Add(c30, Widen2(aa, xa, ba, ya, ref wq, 12, ones));
+                    var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
+                    var yb = Vector256.LoadUnsafe(ref a, 96).AsSByte();
+                    var ab = Avx2.Abs(xb);
+                    var bb = Avx2.Abs(yb);
+                    c01 = Avx2.Add(c01, Widen2(ab, xb, bb, yb, ref wq, 0, ones));
+                    c11 = Avx2.Add(c11, Widen2(ab, xb, bb, yb, ref wq, 4, ones));
+                    c21 = Avx2.Add(c21, Widen2(ab, xb, bb, yb, ref wq, 8, ones));
+                    c31 = Avx2.Add(c31, Widen2(ab, xb, bb, yb, ref wq, 12, ones));
+                    a = ref Unsafe.Add(ref a, 128);
+                    wq = ref Unsafe.Add(ref wq, 32);
+                }
+                for (; q < quads; q++)
                 {
                     var xa = Vector256.LoadUnsafe(ref a).AsSByte();
                     var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
@@ -42,30 +83,68 @@ namespace Q.Compiler.Kernels
                     var aa = Avx2.Abs(xa);
                     var ab = Avx2.Abs(xb);
 
-                    var w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref wq))).AsSByte();
+                    var w = Broadcast(ref wq, 0);
                     c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
                     c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 4)))).AsSByte();
+                    w = Broadcast(ref wq, 4);
                     c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
                     c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 8)))).AsSByte();
+                    w = Broadcast(ref wq, 8);
                     c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
                     c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, 12)))).AsSByte();
+                    w = Broadcast(ref wq, 12);
                     c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
                     c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
                     wq = ref Unsafe.Add(ref wq, 16);
                 }
                 int count = Math.Min(PixelBlock, pixels - p);
-                var r01 = PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo);
+                var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
                 StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
                 if (rows > 2)
                 {
-                    var r23 = PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo);
+                    var r23 = floatClamp ? PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo) : PackRowsBytes(c20, c21, c30, c31, s2, s3, zy, lo, hiByte);
                     StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
                 }
             }
         }
+
+        /// <summary>The weight quad at wq + <paramref name="offset"/> (one row's four weights) in every dword.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<sbyte> Broadcast(ref sbyte wq, int offset) =>
+            Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, offset)))).AsSByte();
+
+        /// <summary>
+        /// One row's dot products over two quads for 8 pixels: the int16 pair sums of quad q (activations x', |x'| = ax) and
+        /// quad q + 1 (y', |y'| = ay), weights at wq + offset and wq + 16 + offset, added in int16 (exact under
+        /// <see cref="PairQuads"/>), then widened by one vpmaddwd by ones.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Widen2(Vector256<byte> ax, Vector256<sbyte> x, Vector256<byte> ay, Vector256<sbyte> yv, ref sbyte wq, int offset,
+            Vector256<short> ones)
+        {
+            var px = Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Broadcast(ref wq, offset), x));
+            var py = Avx2.MultiplyAddAdjacent(ay, Avx2.Sign(Broadcast(ref wq, 16 + offset), yv));
+            return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
+        }
+
+        /// <summary>
+        /// <see cref="PackRows"/> without the float clamp, for blocks whose |acc·scale| stays below 2^30 (cvtps2dq exact): the
+        /// upper bound is one vpminub on the bytes, as the lower one is one vpmaxub.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<byte> PackRowsBytes(Vector256<int> a0, Vector256<int> a1, Vector256<int> b0, Vector256<int> b1,
+            Vector256<float> sa, Vector256<float> sb, Vector256<short> zy, Vector256<byte> lo, Vector256<byte> hi)
+        {
+            var wa = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(a0, sa), Scale(a1, sa)), zy);
+            var wb = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(b0, sb), Scale(b1, sb)), zy);
+            var bytes = Avx2.Min(Avx2.Max(Avx2.PackUnsignedSaturate(wa, wb), lo), hi).AsInt32();
+            return Avx2.PermuteVar8x32(bytes, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
+        }
+
+        /// <summary>RoundHalfEven((float)acc·scale): cvtdq2ps, mulps, cvtps2dq.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Scale(Vector256<int> acc, Vector256<float> scale)
+            => Avx.ConvertToVector256Int32(Avx.Multiply(Avx.ConvertToVector256Single(acc), scale));
 
         /// <summary>
         /// Two rows of 16 accumulators requantized to bytes: [row A pixels 0–15 | row B pixels 0–15]. Only the upper clamp

@@ -24,6 +24,10 @@ namespace Q.Compiler.Kernels
     /// column phase for strides above 1 (padding = zx, so padded taps contribute (zx − zx)·w = 0), so that row k of the
     /// patches (an im2col matrix K × pixels) is, along an output row, one contiguous run of that image; the patches of a
     /// chunk of pixels are copied into scratch.</para>
+    /// <para><b>Block flags.</b> The packed weights may be followed by one byte per block of 4 output channels
+    /// (Q.Compiler.Ops.QConv.QConvWeights.NchwBlockFlags, proved at build time): bit 0 = some row's |acc·scale| may reach 2^30,
+    /// so the upper bound is applied in float before cvtps2dq; bit 1 = the int16 pair sums of quads 2j and 2j + 1 add without
+    /// overflow, so the AVX2 tile widens them together. Absent, the kernel assumes 1 (clamp in float, widen every quad).</para>
     /// <para><b>Packing.</b> The K rows of a chunk are interleaved by quads: for a block of 16 pixels and a quad of rows
     /// 4q..4q+3, 64 bytes, pixel j's four bytes at 4j..4j+3 (two rounds of byte/word unpacks of four 16-byte rows). The
     /// weights are packed at build time (Q.Compiler.Ops.QConv.QConvWeights.PackNchw) in blocks of 4 output channels,
@@ -135,6 +139,11 @@ namespace Q.Compiler.Kernels
             // Padding rows: zero weights, offset 0, scale 0 (computed, never stored).
             offsets.Slice(m).Clear();
             scales.Slice(m).Clear();
+            // Per weight block, what the AVX2 tile may skip, decided at build time from the weights, bias and scales and stored
+            // after the weights (a byte per block); without them every block clamps in float and widens every quad.
+            int packedLength = PackedLength(m, k);
+            ReadOnlySpan<byte> blockFlags = packedW.Length >= packedLength + blocks
+                ? MemoryMarshal.AsBytes(packedW.Slice(packedLength, blocks)) : default;
 
             // Output rows of at least 16 pixels: chunks are packed straight from the padded image through a table of tap offsets.
             bool direct = !pointwise && ow >= PixelBlock && k <= MaxDirectTaps;
@@ -171,7 +180,7 @@ namespace Q.Compiler.Kernels
                         Span<byte> yBlock = yi.Slice(oc0 * plane + p0);
                         if (path == Path.Avx2)
                             BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
-                                yZeroPoint, clampMin, clampMax);
+                                yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
                             BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
                                 yZeroPoint, clampMin, clampMax);

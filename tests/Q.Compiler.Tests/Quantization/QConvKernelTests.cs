@@ -147,18 +147,98 @@ public class QConvKernelTests
         {
             int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
             var c = MakeCase(rng, g, zx, zy, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
-            var (packed, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
+            var (plain, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
+            var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
+            // The lowering's operand: the weights followed by the block flags (the scalar and Vector128 paths ignore them).
+            var packed = QConvWeights.NchwWithFlags(plain, c.M, c.C * c.Taps, folded, c.Mult);
             int plane = c.OH * c.OW;
             foreach (int chunk in new[] { QConvNchw.ChunkFor(c.C * c.Taps, plane), 16, 32 })
             {
                 var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
                 var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(path, c.X, packed, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                QConvNchw.Run(path, c.X, packed, folded, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                     c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
             }
             index++;
         }
+    }
+
+    /// <summary>
+    /// QConvNchw's AVX2 tile takes two shortcuts a block's weights decide: quads 2j and 2j + 1 share one widening when every
+    /// row's |w| over the two weights of a pair in both quads sum to at most 255 (the int16 sum of vpmaddubsw pairs stays
+    /// exact), and the float clamp is skipped when |acc·scale| stays below 2^30. Weights here meet the pair bound exactly at
+    /// 255 in most groups (127, 127, 1, 0 in shuffled positions and signs) against activations at 0 and 255 (x' = −128 and
+    /// 127), except in the first block and in row 8 (256: so paired and unpaired blocks alternate in one call); one row has scale 2^20 (its
+    /// block clamps in float); odd quad counts leave a single last quad.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 16, 9, 11, 12, 1, 1)]    // K = 16: two pairs of quads, partial last tile
+    [InlineData(1, 24, 8, 8, 16, 1, 1)]     // K = 24: three pairs
+    [InlineData(1, 20, 7, 9, 8, 1, 1)]      // K = 20: two pairs and a single quad
+    [InlineData(1, 13, 5, 13, 9, 1, 1)]     // K = 13 padded to 16; M = 9 (a partial block)
+    [InlineData(2, 8, 16, 16, 48, 1, 1)]    // K = 8, two images
+    [InlineData(1, 4, 6, 20, 8, 3, 3)]      // 3x3, K = 36 (9 quads), packed straight from the padded image
+    public void Nchw_avx2_shortcuts_match_the_integer_reference(int n, int ch, int h, int wd, int m, int kh, int kw)
+    {
+        if (!QConvNchw.IsSupported(QConvNchw.Path.Avx2)) return;
+        var rng = new Random(23 + ch * 7 + m);
+        int pad = kh / 2;
+        var g = new[] { n, ch, h, wd, m, kh, kw, 1, 1, 1, 1, pad, pad, pad, pad, 1 };
+        int k = ch * kh * kw, quads = (k + 3) / 4;
+        var w = new int[m * k];
+        for (int oc = 0; oc < m; oc++)
+        {
+            for (int kk = 0; kk < k; kk++) w[oc * k + kk] = rng.Next(-127, 128); // the single last quad, and block 0
+            if (oc < 4) continue;
+            for (int j = 0; 2 * j + 1 < quads; j++)
+                for (int t = 0; t < 4; t += 2)
+                {
+                    int[] group = { 8 * j + t, 8 * j + t + 1, 8 * j + 4 + t, 8 * j + 5 + t };
+                    int[] values = rng.Next(3) == 0
+                        ? group.Select(_ => rng.Next(-63, 64)).ToArray()
+                        : new[] { 127, 127, 1, 0 }.OrderBy(_ => rng.Next()).Select(v => rng.Next(2) == 0 ? -v : v).ToArray();
+                    for (int i = 0; i < 4; i++)
+                        if (group[i] < k) w[oc * k + group[i]] = values[i];
+                }
+            // Row 8 is one over the bound in its first group (|−127| + |−127| + |−2| = 256: −128·−256 overflows int16), so block 2 widens every quad.
+            if (oc == 8 && k >= 8)
+                (w[oc * k], w[oc * k + 1], w[oc * k + 4], w[oc * k + 5]) = (-127, -127, -2, 0);
+        }
+        var mult = Enumerable.Range(0, m).Select(j => RequantScale.FromReal(j == 5 ? 1 << 20 : j == 6 ? 1.0 : Math.Pow(2, -(4 + rng.NextDouble() * 10)))).ToArray();
+        int[] zeroPoints = { 0, 128, 255, 77 };
+        for (int variant = 0; variant < zeroPoints.Length; variant++)
+        {
+            int zx = zeroPoints[variant], zy = zeroPoints[(variant + 1) % zeroPoints.Length];
+            var c = KernelTestsCase(rng, g, zx, zy) with { W = w, Mult = mult };
+            var (plain, sums, minus128) = QConvWeights.PackNchw(c.W, c.M, k);
+            Assert.False(minus128);
+            var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
+            var flags = QConvWeights.NchwBlockFlags(plain, c.M, k, folded, c.Mult);
+            // Block 2 (row 8) widens every quad, the others after block 0 (random weights: almost surely unpaired) pair; the
+            // block of row 5 clamps in float.
+            Assert.Equal(flags.Skip(1).Select((f, b) => b == 1 ? 0 : QConvWeights.NchwPairQuads).ToArray(),
+                flags.Skip(1).Select(f => f & QConvWeights.NchwPairQuads).ToArray());
+            Assert.Equal(QConvWeights.NchwFloatClamp, flags[1] & QConvWeights.NchwFloatClamp);
+            int plane = c.OH * c.OW;
+            foreach (var packed in new[] { QConvWeights.NchwWithFlags(plain, c.M, k, folded, c.Mult), plain })
+                foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16 })
+                {
+                    var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
+                    var y = new byte[c.N * c.M * plane];
+                    QConvNchw.Run(QConvNchw.Path.Avx2, c.X, packed, folded, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M,
+                        c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                    AssertSame(Reference(c), y, $"[{string.Join(",", g)}] zx={zx} zy={zy} lo={c.Lo} hi={c.Hi} chunk={chunk} flags={packed.Length > plain.Length}");
+                }
+        }
+    }
+
+    /// <summary>A case with activations mostly at 0 and 255 and biases within ±2^16 (weights and scales replaced by the caller).</summary>
+    private static GemmCase KernelTestsCase(Random rng, int[] g, int zx, int zy)
+    {
+        var c = MakeCase(rng, g, zx, zy, minus128: false, weightZeroPoints: false);
+        for (int i = 0; i < c.X.Length; i++) c.X[i] = rng.Next(3) switch { 0 => 0, 1 => 255, _ => (byte)rng.Next(256) };
+        return c with { Bias = c.Bias.Select(b => b / 4).ToArray() };
     }
 
     /// <summary>n, c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr.</summary>

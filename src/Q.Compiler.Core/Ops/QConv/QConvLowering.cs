@@ -166,10 +166,12 @@ namespace Q.Compiler.Ops.QConv
             ctx.Describe(name + ctx.ActivationSuffix, $"QConv{g.KernelName}{act}",
                 $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
                 + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)"), math);
+            var folded = QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint);
+            var withFlags = QConvWeights.NchwWithFlags(packed, s.M, k, folded, p.Scales);
             var call = new List<PlanArg>
             {
-                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(packed.Length), packed))),
-                PlanArg.In(ctx.Constant("bias", Int32(QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint)))),
+                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(withFlags.Length), withFlags))),
+                PlanArg.In(ctx.Constant("bias", Int32(folded))),
                 PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                 PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))),
                 PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
@@ -240,6 +242,60 @@ namespace Q.Compiler.Ops.QConv
                     minus128 |= v == -128;
                 }
             return (data, sums, minus128);
+        }
+
+        /// <summary>QConvNchw block flag: some row of the block may reach |acc·scale| ≥ 2^30, so its upper bound is applied in float.</summary>
+        public const byte NchwFloatClamp = 1;
+        /// <summary>QConvNchw block flag: in every row, the int16 pair sums of quads 2j and 2j + 1 add without overflow.</summary>
+        public const byte NchwPairQuads = 2;
+
+        /// <summary>
+        /// One byte per block of 4 output channels of <see cref="PackNchw"/>'s layout, stored after the packed weights
+        /// (Q.Compiler.Kernels.QConvNchw reads them): what its AVX2 tile may skip, proved from the weights, the folded bias
+        /// (<see cref="NchwBias"/>) and the scales. The activations are x' = x − 128, |x'| ≤ 128, so
+        /// |acc| ≤ |bias'| + 128·Σ_k|w|: <see cref="NchwFloatClamp"/> unless every row's bound times |scale| is below 2^30
+        /// (then cvtps2dq cannot overflow and the upper bound can be applied to the bytes). vpmaddubsw forms, per pixel, pair sums
+        /// x'[k]·w[k] + x'[k+1]·w[k+1] for k = 4q + 2t; those of quads 2j and 2j + 1 add exactly in int16 if
+        /// 128·(|w[8j+2t]| + |w[8j+2t+1]| + |w[8j+4+2t]| + |w[8j+5+2t]|) ≤ 32767, i.e. the four |w| sum to at most 255, for
+        /// t = 0, 1 and every row and j: <see cref="NchwPairQuads"/>.
+        /// </summary>
+        public static byte[] NchwBlockFlags(IReadOnlyList<sbyte> packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale)
+        {
+            int quads = (k + 3) / 4, blocks = (m + 3) / 4;
+            var flags = new byte[blocks];
+            for (int b = 0; b < blocks; b++)
+            {
+                bool floatClamp = false, pairs = quads >= 2;
+                int block = b * quads * 16;
+                for (int r = 0; r < 4 && b * 4 + r < m; r++)
+                {
+                    int oc = b * 4 + r;
+                    long sumAbs = 0;
+                    for (int i = 0; i < quads * 4; i++)
+                        sumAbs += Math.Abs((int)packed[block + i / 4 * 16 + 4 * r + i % 4]);
+                    double bound = (Math.Abs((long)(foldedBias.Count == 0 ? 0 : foldedBias[oc])) + 128 * sumAbs) * Math.Abs((double)scale[oc]);
+                    if (!(bound < 1 << 30)) floatClamp = true;
+                    for (int q = 0; q + 1 < quads; q += 2)
+                        for (int t = 0; t < 4; t += 2)
+                        {
+                            int at = block + q * 16 + 4 * r + t, next = at + 16;
+                            int sum = Math.Abs((int)packed[at]) + Math.Abs((int)packed[at + 1]) + Math.Abs((int)packed[next]) + Math.Abs((int)packed[next + 1]);
+                            if (sum > 255) pairs = false;
+                        }
+                }
+                flags[b] = (byte)((floatClamp ? NchwFloatClamp : 0) | (pairs ? NchwPairQuads : 0));
+            }
+            return flags;
+        }
+
+        /// <summary><see cref="PackNchw"/>'s weights followed by <see cref="NchwBlockFlags"/>: the operand Q.Compiler.Kernels.QConvNchw.Gemm reads.</summary>
+        public static sbyte[] NchwWithFlags(sbyte[] packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale)
+        {
+            var flags = NchwBlockFlags(packed, m, k, foldedBias, scale);
+            var all = new sbyte[packed.Length + flags.Length];
+            Array.Copy(packed, all, packed.Length);
+            for (int i = 0; i < flags.Length; i++) all[packed.Length + i] = (sbyte)flags[i];
+            return all;
         }
 
         /// <summary>
