@@ -91,6 +91,16 @@ namespace Q.Compiler.Kernels
                     }
         }
 
+        /// <summary>
+        /// One per-tensor run on the fastest path: y[i] = saturate(round_half_even(x[i] / scale) + zp) into [qmin, qmax], the
+        /// low 8 bits stored (for kernels that quantize their float input on the fly, e.g. QConvNchw's float-input entry).
+        /// </summary>
+        public static void Row(ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
+        {
+            if (y.Length < x.Length) throw new ArgumentException("QuantizeLinear operand sizes do not match");
+            Block(Best, x, scale, zp, y, qmin, qmax);
+        }
+
         private static void Block(Path path, ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
         {
             int n = x.Length, i = 0;
