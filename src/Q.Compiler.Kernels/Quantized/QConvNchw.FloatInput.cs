@@ -7,9 +7,10 @@ namespace Q.Compiler.Kernels
     /// <summary>
     /// QConvNchw on a float input: QuantizeLinear (per tensor, uint8) fused into the convolution's padded image, so the
     /// quantized input is never written as a tensor of its own and read back. The padded, phase-split image is built row by
-    /// row: a piece of an input row is quantized into a small stack buffer with <see cref="QuantizeLinear.Row"/> (the
-    /// QuantizeLinear kernel itself, so the bytes are those of the separate op: round half to even, saturated, NaN → zero
-    /// point) and copied into its phases; the padding is the convolution's x zero point, as in <see cref="Run"/>.
+    /// row with the QuantizeLinear kernel's own arithmetic (the bytes are those of the separate op: round half to even,
+    /// saturated, NaN → zero point): <see cref="QuantizeLinear.Row"/> straight into the row for stride 1,
+    /// <see cref="QuantizeLinear.RowSplit2"/> into the two column phases for stride 2, and for other strides pieces quantized
+    /// into a stack buffer, then copied into their phases. The padding is the convolution's x zero point, as in <see cref="Run"/>.
     /// </summary>
     internal static partial class QConvNchw
     {
@@ -58,6 +59,18 @@ namespace Q.Compiler.Kernels
                     Span<byte> row = p.Slice((padTop + iy) * rowBytes, rowBytes);
                     row.Fill(zero);
                     ReadOnlySpan<float> xr = x.Slice((ic * h + iy) * wd, wd);
+                    if (strideW == 1)
+                    {
+                        QuantizeLinear.Row(xr, quantScale, quantZeroPoint, row.Slice(padLeft, wd), 0, 255);
+                        continue;
+                    }
+                    if (strideW == 2)
+                    {
+                        // Input column ix is padded column padLeft + ix: phase (padLeft + ix) % 2, slot (padLeft + ix) / 2.
+                        int pe = padLeft % 2;
+                        QuantizeLinear.RowSplit2(xr, quantScale, quantZeroPoint, row.Slice(pe * pws + padLeft / 2), row.Slice((1 - pe) * pws + (padLeft + 1) / 2));
+                        continue;
+                    }
                     for (int ix = 0; ix < wd; ix += FloatPiece)
                     {
                         int count = Math.Min(FloatPiece, wd - ix);

@@ -28,6 +28,7 @@ public class QConvFloatInputTests
         new[] { 1, 4, 6, 12, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 12 (wd ≤ 16 copies), output rows below 16: patches
         new[] { 1, 5, 9, 50, 10, 3, 3, 3, 3, 1, 1, 1, 2, 1, 1 },      // stride 3
         new[] { 1, 3, 10, 40, 11, 3, 3, 2, 2, 2, 2, 2, 1, 2, 0 },     // dilation 2, stride 2
+        new[] { 1, 3, 12, 45, 8, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, rows of 45 (a scalar tail)
     };
 
     public static readonly TheoryData<string> Paths = new() { "Scalar", "Vector128", "Avx2" };
