@@ -42,6 +42,21 @@ namespace Q.Compiler.Lowering
         /// <summary>The buffer holding input i (a weight if the input is constant).</summary>
         public string In(int i) => _owner.BufferFor(Node.Input(i)).Id;
 
+        /// <summary>The buffer holding a value computed earlier (for lowerings that fuse their producer: see <see cref="ProducerOf"/>).</summary>
+        internal string BufferOf(string value) => _owner.BufferFor(value).Id;
+
+        /// <summary>The node computing <paramref name="value"/>, or null for graph inputs and constants.</summary>
+        internal Node? ProducerOf(string value) => _owner.Graph.Nodes.FirstOrDefault(n => n.Outputs.Contains(value));
+
+        /// <summary>The nodes reading <paramref name="value"/>, in graph order (a node reading it twice is listed once).</summary>
+        internal IReadOnlyList<Node> ConsumersOf(string value) => _owner.Graph.Nodes.Where(n => n.Inputs.Contains(value)).ToList();
+
+        /// <summary>Whether <paramref name="value"/> is a graph output.</summary>
+        internal bool IsGraphOutput(string value) => _owner.Graph.IsGraphOutput(value);
+
+        /// <summary>The op context (types, constants, attributes) of another node of the graph.</summary>
+        internal OpContext ContextOf(Node node) => _owner.OpContextFor(node);
+
         /// <summary>The buffer receiving output i.</summary>
         public string Out(int i) => _aliases.TryGetValue(i, out var a) ? a.Id : _owner.OutputBuffer(Node.Outputs[i]).Id;
 

@@ -112,8 +112,22 @@ namespace Q.Compiler.Kernels
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            => Core(path, x, default, 0, 0, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
+                padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+
+        /// <summary>
+        /// <see cref="Run"/> on uint8 input <paramref name="x"/>, or, when <paramref name="xFloat"/> is not empty, on the float
+        /// input quantized while the padded image is built (QuantizeLinear with <paramref name="quantScale"/> and
+        /// <paramref name="quantZeroPoint"/>: see QConvNchw.FloatInput.cs; non-pointwise convolutions only).
+        /// </summary>
+        private static void Core(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<float> xFloat, float quantScale, int quantZeroPoint,
+            ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QConvNchw path " + path + " is not supported on this machine");
+            bool floatInput = !xFloat.IsEmpty;
             int k = c * kh * kw, quads = (k + 3) / 4, plane = oh * ow, inPlane = h * wd;
             bool pointwise = IsPointwise(kh, kw, strideH, strideW, padTop, padLeft, padBottom, padRight);
             int pw = wd + padLeft + padRight, ph = h + padTop + padBottom, pws = (pw + strideW - 1) / strideW;
@@ -121,7 +135,8 @@ namespace Q.Compiler.Kernels
             int perPixel = 4 * quads + (pointwise ? 0 : k);
             int chunk = (scratch.Length - (pointwise ? 0 : paddedLength + 2 * CopySlack)) / perPixel / PixelBlock * PixelBlock;
             chunk = Math.Min(chunk, (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
-            if (chunk <= 0 || x.Length < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
+            if (floatInput && pointwise) throw new ArgumentException("QConvNchw takes float input only for convolutions that pad their image");
+            if (chunk <= 0 || (floatInput ? xFloat.Length : x.Length) < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
                 || scale.Length < m || (foldedBias.Length != 0 && foldedBias.Length < m))
                 throw new ArgumentException("QConvNchw operand or scratch sizes do not match");
 
@@ -156,9 +171,11 @@ namespace Q.Compiler.Kernels
 
             for (int ni = 0; ni < n; ni++)
             {
-                ReadOnlySpan<byte> xi = x.Slice(ni * c * inPlane, c * inPlane);
+                ReadOnlySpan<byte> xi = floatInput ? default : x.Slice(ni * c * inPlane, c * inPlane);
                 Span<byte> yi = y.Slice(ni * m * plane, m * plane);
-                if (!pointwise)
+                if (floatInput)
+                    PadImageFloat(xFloat.Slice(ni * c * inPlane, c * inPlane), quantScale, quantZeroPoint, padded, c, h, wd, ph, pws, strideW, padTop, padLeft, (byte)xZeroPoint);
+                else if (!pointwise)
                     PadImage(xi, padded, c, h, wd, ph, pws, strideW, padTop, padLeft, (byte)xZeroPoint);
                 for (int p0 = 0; p0 < plane; p0 += chunk)
                 {

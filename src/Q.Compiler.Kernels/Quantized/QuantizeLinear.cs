@@ -91,6 +91,58 @@ namespace Q.Compiler.Kernels
                     }
         }
 
+        /// <summary>
+        /// One per-tensor run on the fastest path: y[i] = saturate(round_half_even(x[i] / scale) + zp) into [qmin, qmax], the
+        /// low 8 bits stored (for kernels that quantize their float input on the fly, e.g. QConvNchw's float-input entry).
+        /// </summary>
+        public static void Row(ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
+        {
+            if (y.Length < x.Length) throw new ArgumentException("QuantizeLinear operand sizes do not match");
+            Block(Best, x, scale, zp, y, qmin, qmax);
+        }
+
+        /// <summary>
+        /// <see cref="Row"/> to uint8 with the results of even and odd x indices stored apart: even[j] = q(x[2j]),
+        /// odd[j] = q(x[2j + 1]) (a stride-2 convolution's column phases). The same arithmetic as <see cref="Block"/>.
+        /// </summary>
+        public static void RowSplit2(ReadOnlySpan<float> x, float scale, int zp, Span<byte> even, Span<byte> odd)
+        {
+            int n = x.Length, i = 0;
+            if (even.Length < (n + 1) / 2 || odd.Length < n / 2) throw new ArgumentException("QuantizeLinear operand sizes do not match");
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref byte e0 = ref MemoryMarshal.GetReference(even);
+            ref byte o0 = ref MemoryMarshal.GetReference(odd);
+            float lo = -zp, hi = 255 - zp;
+            if (Avx2.IsSupported)
+            {
+                var vs = Vector256.Create(scale); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
+                var vz = Vector256.Create(zp);
+                // After the packs, dword d of the result holds x[4·order[d] ..]; vpermd puts them in order, vpshufb gathers
+                // each lane's even bytes then its odd bytes, vpermq joins the halves: [even 0–15 | odd 0–15].
+                var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+                var split = Vector256.Create((byte)0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+                for (; i + 32 <= n; i += 32)
+                {
+                    var q0 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)i), vs, vlo, vhi), vz);
+                    var q1 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)), vs, vlo, vhi), vz);
+                    var q2 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 16)), vs, vlo, vhi), vz);
+                    var q3 = Avx2.Add(Avx2Step(Vector256.LoadUnsafe(ref xr, (nuint)(i + 24)), vs, vlo, vhi), vz);
+                    var b = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(q0, q1), Avx2.PackSignedSaturate(q2, q3)).AsInt32();
+                    var inOrder = Avx2.Shuffle(Avx2.PermuteVar8x32(b, order).AsByte(), split);
+                    var halves = Avx2.Permute4x64(inOrder.AsUInt64(), 0b11_01_10_00).AsByte();
+                    halves.GetLower().StoreUnsafe(ref e0, (nuint)(i / 2));
+                    halves.GetUpper().StoreUnsafe(ref o0, (nuint)(i / 2));
+                }
+            }
+            for (; i < n; i++)
+            {
+                float v = Unsafe.Add(ref xr, i) / scale;
+                if (float.IsNaN(v)) v = 0;
+                v = MathF.Min(MathF.Max(v, lo), hi);
+                Unsafe.Add(ref (i % 2 == 0 ? ref e0 : ref o0), i / 2) = (byte)((int)MathF.Round(v, MidpointRounding.ToEven) + zp);
+            }
+        }
+
         private static void Block(Path path, ReadOnlySpan<float> x, float scale, int zp, Span<byte> y, int qmin, int qmax)
         {
             int n = x.Length, i = 0;

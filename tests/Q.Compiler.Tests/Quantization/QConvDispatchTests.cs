@@ -70,6 +70,19 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
                         QConvNchw.Gemm(xb, packedN, QConvWeights.NchwBias(bias, sumsN, zx), mult, yn, scratchN, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 9, 3, 250, minusN);
                         var accN = QConvReference.Accumulate(x, wt, bias, n, c, h, w, m, 1, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, new int[m]);
                         if (!IntegerReference.Requantize(accN, mult, oh * ow, 9, 3, 250).SequenceEqual(yn.Select(v => (int)v))) { Console.WriteLine($"MISMATCH Nchw {string.Join(",", g)} {minus128}"); return 1; }
+                        if (kh > 1)
+                        {
+                            // The float-input entry (QuantizeLinear fused): floats with ties and saturating values, quantized by the
+                            // Core reference, then the same convolution.
+                            const float qs = 0.75f;
+                            var xf = Enumerable.Range(0, x.Length).Select(i => i % 5 == 0 ? (Next(-150, 150) + 0.5f) * qs : Next(-3000, 3000) / 13f).ToArray();
+                            var xq = xf.Select(v => QuantMath.Quantize(v, qs, zx, 0, 255)).ToArray();
+                            var yf = new byte[y.Length];
+                            QConvNchw.GemmFloatInput(xf, qs, zx, packedN, QConvWeights.NchwBias(bias, sumsN, zx), mult, yf, scratchN, n, c, h, w, m, oh, ow, kh, kw, s, s, 1, 1, p, p, p, p, zx, 9, 3, 250, minusN);
+                            var accF = QConvReference.Accumulate(xq, wt, bias, n, c, h, w, m, 1, oh, ow, kh, kw, s, s, 1, 1, p, p, zx, new int[m]);
+                            if (!IntegerReference.Requantize(accF, mult, oh * ow, 9, 3, 250).SequenceEqual(yf.Select(v => (int)v))) { Console.WriteLine($"MISMATCH NchwFloatInput {string.Join(",", g)} {minus128}"); return 1; }
+                            checks++;
+                        }
                         checks += 3;
                         continue;
                     }
@@ -101,7 +114,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
     {
         var (exit, output) = _probe.Run(disable);
         Assert.True(exit == 0, output);
-        Assert.Contains("ok 18", output);
+        Assert.Contains("ok 20", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("depthwise=Scalar", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("nchw=Scalar", output);
         if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("depthwise=Vector128", output);

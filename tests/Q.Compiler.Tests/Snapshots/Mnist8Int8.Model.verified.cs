@@ -13,26 +13,25 @@ namespace Demo
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_Quantize           QuantizeLinear      [1,1,28,28]   → [1,1,28,28]            f32[1,1,28,28] → u8, per tensor
-    /// L1_QConv5x5_Relu      QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image)
-    /// L2_MaxPool2x2         MaxPool             [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
-    /// L3_QConv5x5_Relu      QLinearConv + Relu  [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
-    /// L4_MaxPool3x3         MaxPool             [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
-    /// L5_QConv1x1           ConvInteger         [1,256,1,1]   → [1,10,1,1], [4736]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
-    /// L6_DynamicDequantize  DynamicDequantize   [1,10,1,1]    → [1,10,1,1]             10 channels, int32 accumulators to float32 with bias
-    /// L7_Copy               Reshape             [1,10,1,1]    → [1,10]                 [1,10,1,1] as [1,10]
+    /// L0_QuantizeQConv5x5_Relu  QuantizeLinear + QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); float input quantized into the padded image (QuantizeLinear fused)
+    /// L1_MaxPool2x2             MaxPool                              [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
+    /// L2_QConv5x5_Relu          QLinearConv + Relu                   [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
+    /// L3_MaxPool3x3             MaxPool                              [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
+    /// L4_QConv1x1               ConvInteger                          [1,256,1,1]   → [1,10,1,1], [4736]     256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels
+    /// L5_DynamicDequantize      DynamicDequantize                    [1,10,1,1]    → [1,10,1,1]             10 channels, int32 accumulators to float32 with bias
+    /// L6_Copy                   Reshape                              [1,10,1,1]    → [1,10]                 [1,10,1,1] as [1,10]
     /// </code>
-    /// <para>Scratch arena: 38,720 bytes (no layout can use less than 38,720). Weights: 6,105 bytes in the assembly; 4 coded weights (5,557 of those bytes) are expanded once, when the class is first used, into 5,888 bytes of arrays.</para>
+    /// <para>Scratch arena: 37,888 bytes (no layout can use less than 37,888). Weights: 6,073 bytes in the assembly; 4 coded weights (5,557 of those bytes) are expanded once, when the class is first used, into 5,888 bytes of arrays.</para>
     /// <para>Run allocates nothing. An instance owns its scratch arena, so use one instance per thread.</para>
     /// </remarks>
     [global::System.CodeDom.Compiler.GeneratedCode("Q.Compiler", "0.0.0-snapshot")]
     public sealed partial class MnistInt8
     {
         /// <summary>Bytes of scratch memory an instance allocates once, in its constructor.</summary>
-        public const int ScratchBytes = 38720;
+        public const int ScratchBytes = 37888;
 
         /// <summary>Bytes of weights compiled into the assembly.</summary>
-        public const int WeightBytes = 6105;
+        public const int WeightBytes = 6073;
 
         /// <summary>Elements in Input3 [1,1,28,28].</summary>
         public const int Input3Length = 784;
@@ -54,7 +53,7 @@ namespace Demo
 
         private readonly byte[] _arena;
 
-        /// <summary>Creates an instance and allocates its scratch arena (38,720 bytes).</summary>
+        /// <summary>Creates an instance and allocates its scratch arena (37,888 bytes).</summary>
         public MnistInt8()
         {
             _arena = new byte[ScratchBytes];
@@ -70,57 +69,49 @@ namespace Demo
             if (plus214Output0.Length != Plus214Output0Length) ThrowLength("Plus214_Output_0", nameof(plus214Output0), "[1,10]", Plus214Output0Length, plus214Output0.Length);
 
             Span<byte> arena = _arena;
-            var input3Quantized = Scratch<byte>(arena, 37888, 784);                  // Input3_quantized u8[1,1,28,28]: 784 bytes at arena offset 37,888
-            L0_Quantize(input3, input3Quantized);
             var reLU32Output0Quantized = Scratch<byte>(arena, 31616, 6272);          // ReLU32_Output_0_quantized u8[1,8,28,28]: 6,272 bytes at arena offset 31,616
             var convolution28Patches = Scratch<byte>(arena, 0, 31584);               // Convolution28_patches u8[31584]: 31,584 bytes at arena offset 0
-            L1_QConv5x5_Relu(input3Quantized, reLU32Output0Quantized, convolution28Patches);
+            L0_QuantizeQConv5x5_Relu(input3, reLU32Output0Quantized, convolution28Patches);
             var pooling66Output0Quantized = Scratch<byte>(arena, 29952, 1568);       // Pooling66_Output_0_quantized u8[1,8,14,14]: 1,568 bytes at arena offset 29,952
-            L2_MaxPool2x2(reLU32Output0Quantized, pooling66Output0Quantized);
+            L1_MaxPool2x2(reLU32Output0Quantized, pooling66Output0Quantized);
             var reLU114Output0Quantized = Scratch<byte>(arena, 26816, 3136);         // ReLU114_Output_0_quantized u8[1,16,14,14]: 3,136 bytes at arena offset 26,816
             var convolution110Patches = Scratch<byte>(arena, 0, 26816);              // Convolution110_patches u8[26816]: 26,816 bytes at arena offset 0
-            L3_QConv5x5_Relu(pooling66Output0Quantized, reLU114Output0Quantized, convolution110Patches);
+            L2_QConv5x5_Relu(pooling66Output0Quantized, reLU114Output0Quantized, convolution110Patches);
             var pooling160Output0Quantized = Scratch<byte>(arena, 4736, 256);        // Pooling160_Output_0_quantized u8[1,16,4,4]: 256 bytes at arena offset 4,736
-            L4_MaxPool3x3(reLU114Output0Quantized, pooling160Output0Quantized);
+            L3_MaxPool3x3(reLU114Output0Quantized, pooling160Output0Quantized);
             var pooling160Output0Reshape0QuantizedNchw = Scratch<byte>(arena, 4736, 256); // Pooling160_Output_0_reshape0_quantized_nchw u8[1,256,1,1]: 256 bytes at arena offset 4,736
             var plus214Output0Accumulators = Scratch<int>(arena, 4992, 10);          // Plus214_Output_0_accumulators i32[1,10,1,1]: 40 bytes at arena offset 4,992
             var times212Patches = Scratch<byte>(arena, 0, 4736);                     // Times212_patches u8[4736]: 4,736 bytes at arena offset 0
-            L5_QConv1x1(pooling160Output0Reshape0QuantizedNchw, plus214Output0Accumulators, times212Patches);
+            L4_QConv1x1(pooling160Output0Reshape0QuantizedNchw, plus214Output0Accumulators, times212Patches);
             var plus214Output0Nchw = Scratch<float>(arena, 0, 10);                   // Plus214_Output_0_nchw f32[1,10,1,1]: 40 bytes at arena offset 0
-            L6_DynamicDequantize(plus214Output0Accumulators, plus214Output0Nchw);
-            L7_Copy(plus214Output0Nchw, plus214Output0);
+            L5_DynamicDequantize(plus214Output0Accumulators, plus214Output0Nchw);
+            L6_Copy(plus214Output0Nchw, plus214Output0);
         }
 
-        /// <summary>L0: QuantizeLinear "Input3_QuantizeLinear" — f32[1,1,28,28] → u8, per tensor.</summary>
-        /// <remarks>y = saturate(round_half_even(x / scale) + zero_point) in u8</remarks>
-        private static void L0_Quantize(ReadOnlySpan<float> input3, Span<byte> input3Quantized)
+        /// <summary>L0: QuantizeLinear + QLinearConv + Relu "Input3_QuantizeLinear", "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); float input quantized into the padded image (QuantizeLinear fused).</summary>
+        /// <remarks>x = saturate(round_half_even(x_float / s_q) + z_q), then y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
+        private static void L0_QuantizeQConv5x5_Relu(ReadOnlySpan<float> input3, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {
-            QuantizeLinear.ToUInt8(input3, W_Input3QuantizedScale, W_Input3QuantizedZeroPoint, input3Quantized,
-                channels: 1, inner: 784);
+            QConvNchw.GemmFloatInput(input3,
+                quantScale: 0.99902344f, quantZeroPoint: 0, W_Convolution28Packed, W_Convolution28Bias,
+                W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches, n: 1, c: 1, h: 28, wd: 28, m: 8,
+                oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
+                padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0, clampMax: 255,
+                weightsHaveMinus128: false);
         }
 
-        /// <summary>L1: QLinearConv + Relu "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image).</summary>
-        /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
-        private static void L1_QConv5x5_Relu(ReadOnlySpan<byte> input3Quantized, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
-        {
-            QConvNchw.Gemm(input3Quantized, W_Convolution28Packed, W_Convolution28Bias, W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches,
-                n: 1, c: 1, h: 28, wd: 28, m: 8, oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1,
-                padTop: 2, padLeft: 2, padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0,
-                clampMax: 255, weightsHaveMinus128: false);
-        }
-
-        /// <summary>L2: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>
+        /// <summary>L1: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
-        private static void L2_MaxPool2x2(ReadOnlySpan<byte> reLU32Output0Quantized, Span<byte> pooling66Output0Quantized)
+        private static void L1_MaxPool2x2(ReadOnlySpan<byte> reLU32Output0Quantized, Span<byte> pooling66Output0Quantized)
         {
             MaxPoolQ.Run<byte>(reLU32Output0Quantized, pooling66Output0Quantized,
                 planes: 8, h: 28, w: 28, oh: 14, ow: 14, kh: 2, kw: 2, strideH: 2, strideW: 2, dilationH: 1,
                 dilationW: 1, padTop: 0, padLeft: 0);
         }
 
-        /// <summary>L3: QLinearConv + Relu "Convolution110", "Plus112", "ReLU114" — 8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM.</summary>
+        /// <summary>L2: QLinearConv + Relu "Convolution110", "Plus112", "ReLU114" — 8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM.</summary>
         /// <remarks>y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
-        private static void L3_QConv5x5_Relu(ReadOnlySpan<byte> pooling66Output0Quantized, Span<byte> reLU114Output0Quantized, Span<byte> convolution110Patches)
+        private static void L2_QConv5x5_Relu(ReadOnlySpan<byte> pooling66Output0Quantized, Span<byte> reLU114Output0Quantized, Span<byte> convolution110Patches)
         {
             QConv2D.Gemm(pooling66Output0Quantized, W_Convolution110Packed, W_Convolution110Colsum, W_Convolution110Bias,
                 wZeroPoints: [], W_Convolution110Scale, reLU114Output0Quantized, convolution110Patches, n: 1, c: 8,
@@ -129,18 +120,18 @@ namespace Demo
                 clampMax: 255, weightsHaveMinus128: false);
         }
 
-        /// <summary>L4: MaxPool "Pooling160" — 16 channels, 3x3, stride 3, no padding.</summary>
+        /// <summary>L3: MaxPool "Pooling160" — 16 channels, 3x3, stride 3, no padding.</summary>
         /// <remarks>y = max over the window of x</remarks>
-        private static void L4_MaxPool3x3(ReadOnlySpan<byte> reLU114Output0Quantized, Span<byte> pooling160Output0Quantized)
+        private static void L3_MaxPool3x3(ReadOnlySpan<byte> reLU114Output0Quantized, Span<byte> pooling160Output0Quantized)
         {
             MaxPoolQ.Run<byte>(reLU114Output0Quantized, pooling160Output0Quantized,
                 planes: 16, h: 14, w: 14, oh: 4, ow: 4, kh: 3, kw: 3, strideH: 3, strideW: 3, dilationH: 1,
                 dilationW: 1, padTop: 0, padLeft: 0);
         }
 
-        /// <summary>L5: ConvInteger "Times212", "Plus214" — 256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels.</summary>
+        /// <summary>L4: ConvInteger "Times212", "Plus214" — 256→10 channels, 1x1, stride 1, no padding; int8 GEMM on transposed pixels.</summary>
         /// <remarks>y[oc] = Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]) (int32)</remarks>
-        private static void L5_QConv1x1(ReadOnlySpan<byte> pooling160Output0Reshape0QuantizedNchw, Span<int> plus214Output0Accumulators, Span<byte> times212Patches)
+        private static void L4_QConv1x1(ReadOnlySpan<byte> pooling160Output0Reshape0QuantizedNchw, Span<int> plus214Output0Accumulators, Span<byte> times212Patches)
         {
             QConv2D.GemmInt32(pooling160Output0Reshape0QuantizedNchw, W_Times212Packed, W_Times212Colsum,
                 wZeroPoints: [], plus214Output0Accumulators, times212Patches, n: 1, c: 256, h: 1, wd: 1, m: 10, oh: 1,
@@ -148,17 +139,17 @@ namespace Demo
                 padRight: 0, group: 1, xZeroPoint: 0, weightsHaveMinus128: false);
         }
 
-        /// <summary>L6: DynamicDequantize "Times212", "Plus214" — 10 channels, int32 accumulators to float32 with bias.</summary>
+        /// <summary>L5: DynamicDequantize "Times212", "Plus214" — 10 channels, int32 accumulators to float32 with bias.</summary>
         /// <remarks>y[c] = (float)acc[c]·(x_scale·w_scale[c]) + bias[c]</remarks>
-        private static void L6_DynamicDequantize(ReadOnlySpan<int> plus214Output0Accumulators, Span<float> plus214Output0Nchw)
+        private static void L5_DynamicDequantize(ReadOnlySpan<int> plus214Output0Accumulators, Span<float> plus214Output0Nchw)
         {
             DynamicDequantize.Run(plus214Output0Accumulators, W_Pooling160Output0Reshape0QuantizedScale, W_Parameter193Reshape1Scale, W_Times212BAddFloat, plus214Output0Nchw,
                 outer: 1, channels: 10, inner: 1, activation: 0, alpha: 0f, beta: 0f);
         }
 
-        /// <summary>L7: Reshape "Times212_Reshape_out" — [1,10,1,1] as [1,10].</summary>
+        /// <summary>L6: Reshape "Times212_Reshape_out" — [1,10,1,1] as [1,10].</summary>
         /// <remarks>y = x (same data, new shape)</remarks>
-        private static void L7_Copy(ReadOnlySpan<float> plus214Output0Nchw, Span<float> plus214Output0)
+        private static void L6_Copy(ReadOnlySpan<float> plus214Output0Nchw, Span<float> plus214Output0)
         {
             Copy.Run<float>(plus214Output0Nchw, plus214Output0);
         }

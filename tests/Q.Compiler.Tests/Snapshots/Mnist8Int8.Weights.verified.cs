@@ -10,16 +10,12 @@ namespace Demo
 {
     partial class MnistInt8
     {
-        /// <summary>Input3_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Input3QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(0, 4));
-        /// <summary>Input3_quantized_zero_point u8[].</summary>
-        private static ReadOnlySpan<byte> W_Input3QuantizedZeroPoint => WeightData.Slice(16, 1);
         /// <summary>Convolution28_packed i8[226].</summary>
-        private static ReadOnlySpan<sbyte> W_Convolution28Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(32, 226));
+        private static ReadOnlySpan<sbyte> W_Convolution28Packed => MemoryMarshal.Cast<byte, sbyte>(WeightData.Slice(0, 226));
         /// <summary>Convolution28_bias i32[8].</summary>
-        private static ReadOnlySpan<int> W_Convolution28Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(272, 32));
+        private static ReadOnlySpan<int> W_Convolution28Bias => MemoryMarshal.Cast<byte, int>(WeightData.Slice(240, 32));
         /// <summary>Convolution28_scale f32[8].</summary>
-        private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(304, 32));
+        private static ReadOnlySpan<float> W_Convolution28Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(272, 32));
         /// <summary>Convolution110_packed i8[3200]. Stored as a Huffman code per element (3,099 bytes instead of 3,200), expanded once.</summary>
         private static ReadOnlySpan<sbyte> W_Convolution110Packed => s_convolution110Packed;
         /// <summary>Convolution110_colsum i32[16]. Stored as 2-byte integers (32 bytes instead of 64), expanded once.</summary>
@@ -27,26 +23,26 @@ namespace Demo
         /// <summary>Convolution110_bias i32[16]. Stored as 2-byte integers (32 bytes instead of 64), expanded once.</summary>
         private static ReadOnlySpan<int> W_Convolution110Bias => s_convolution110Bias;
         /// <summary>Convolution110_scale f32[16].</summary>
-        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(336, 64));
+        private static ReadOnlySpan<float> W_Convolution110Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(304, 64));
         /// <summary>Times212_packed i8[2560]. Stored as a Huffman code per element (2,394 bytes instead of 2,560), expanded once.</summary>
         private static ReadOnlySpan<sbyte> W_Times212Packed => s_times212Packed;
         /// <summary>Times212_colsum i32[10].</summary>
-        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(400, 40));
+        private static ReadOnlySpan<int> W_Times212Colsum => MemoryMarshal.Cast<byte, int>(WeightData.Slice(368, 40));
         /// <summary>Parameter193_reshape1_scale f32[10].</summary>
-        private static ReadOnlySpan<float> W_Parameter193Reshape1Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(448, 40));
+        private static ReadOnlySpan<float> W_Parameter193Reshape1Scale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(416, 40));
         /// <summary>Times212_B_add_float f32[10].</summary>
-        private static ReadOnlySpan<float> W_Times212BAddFloat => MemoryMarshal.Cast<byte, float>(WeightData.Slice(496, 40));
+        private static ReadOnlySpan<float> W_Times212BAddFloat => MemoryMarshal.Cast<byte, float>(WeightData.Slice(464, 40));
         /// <summary>Pooling160_Output_0_reshape0_quantized_scale f32[].</summary>
-        private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(544, 4));
+        private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(512, 4));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,105 bytes, sha256 a4bf192d91832b26…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\ue2ff\uf8c1\u31f7\u5f70\u0efd\u2f21\ua7b1\ueba9[scrubbed: 6,073 bytes, sha256 d462c3048a33cf20…]".AsSpan());
 
         // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
         // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
-        private static readonly sbyte[] s_convolution110Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(548, 3099), length: 3200);
-        private static readonly int[] s_convolution110Colsum = CodedWeights.Int32(WeightData.Slice(3647, 32), storedBytes: 2, offset: 0, length: 16);
-        private static readonly int[] s_convolution110Bias = CodedWeights.Int32(WeightData.Slice(3679, 32), storedBytes: 2, offset: 0, length: 16);
-        private static readonly sbyte[] s_times212Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(3711, 2394), length: 2560);
+        private static readonly sbyte[] s_convolution110Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(516, 3099), length: 3200);
+        private static readonly int[] s_convolution110Colsum = CodedWeights.Int32(WeightData.Slice(3615, 32), storedBytes: 2, offset: 0, length: 16);
+        private static readonly int[] s_convolution110Bias = CodedWeights.Int32(WeightData.Slice(3647, 32), storedBytes: 2, offset: 0, length: 16);
+        private static readonly sbyte[] s_times212Packed = CodedWeights.Huffman<sbyte>(WeightData.Slice(3679, 2394), length: 2560);
     }
 }

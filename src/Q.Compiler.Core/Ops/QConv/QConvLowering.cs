@@ -88,11 +88,8 @@ namespace Q.Compiler.Ops.QConv
                 return;
             }
 
-            if (requantize && s.Group == 1 && zw.All(z => z == 0) && plane >= 16 && NchwGathersCheaply(s, g))
+            if (requantize && TakesNchw(s, g, zw))
             {
-                // One group, symmetric weights, at least one 16-pixel tile: the NCHW-native GEMM (output channels × pixels),
-                // unless some weight is −128 (its AVX2 sign trick cannot take it; QConv2D has an exact widening path). Smaller
-                // planes (a classifier on 1×1) fill QConv2D's tiles of output channels better.
                 var (nchwData, weightSums, nchwMinus128) = QConvWeights.PackNchw(w, s.M, k);
                 if (!nchwMinus128)
                 {
@@ -138,6 +135,38 @@ namespace Q.Compiler.Ops.QConv
         }
 
         /// <summary>
+        /// Whether a requantizing, non-depthwise convolution takes QConvNchw (weights without −128 aside): one group, symmetric
+        /// weights, at least one 16-pixel tile, rows gathered cheaply: the NCHW-native GEMM (output channels × pixels). Weights
+        /// holding −128 go to QConv2D (the AVX2 sign trick cannot take them; QConv2D has an exact widening path); smaller planes
+        /// (a classifier on 1×1) fill QConv2D's tiles of output channels better.
+        /// </summary>
+        private static bool TakesNchw(QConvShape s, SpatialGeometry g, IReadOnlyList<int> zw) =>
+            s.Group == 1 && zw.All(z => z == 0) && g.OutH * g.OutW >= 16 && NchwGathersCheaply(s, g);
+
+        /// <summary>
+        /// Whether this QLinearConv lowers to QConvNchw through a padded image (not pointwise): the convolutions that can take
+        /// a float input and quantize it while padding (<see cref="QConvFloatInput"/>). False whenever the lowering would take
+        /// another path or refuse the node.
+        /// </summary>
+        internal static bool PadsForNchw(OpContext op)
+        {
+            var slots = QLinearConvOp.Slots;
+            if (op.Node.OpType != "QLinearConv" || op.Node.Domain.Length != 0) return false;
+            var s = QConvShape.Resolve(op, slots);
+            var g = s.G;
+            if (s.Depthwise || op.Input(slots.X).ElementType != DataType.UInt8 || op.Node.Outputs.Count == 0) return false;
+            if (op.Constant(slots.W) is not { } wt || (op.HasInput(slots.WZeroPoint) && op.Constant(slots.WZeroPoint) is null)) return false;
+            for (int i = 1; i < op.InputCount; i++)
+                if (op.HasInput(i) && op.Constant(i) is null) return false;
+            var w = QConvReference.Ints(wt);
+            var zw = op.HasInput(slots.WZeroPoint) ? QConvReference.Ints(op.Constant(slots.WZeroPoint)!) : new[] { 0 };
+            int shift = op.Input(slots.W).ElementType == DataType.UInt8 ? 128 : 0;
+            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+                && g.PadBottom == 0 && g.PadRight == 0;
+            return !pointwise && TakesNchw(s, g, zw.Select(z => z - shift).ToArray()) && !w.Any(v => v - shift == -128);
+        }
+
+        /// <summary>
         /// Whether QConvNchw gathers this convolution's depth rows cheaply: pointwise (the input planes themselves), output rows
         /// of at least 16 pixels (packed straight from the padded image), or patch runs along output rows (OW bytes each)
         /// at least as long as QConv2D's along the depth (KW·C bytes each). Measured (bench/QConvBench.cs): a 3x3 256→12 head on
@@ -163,22 +192,33 @@ namespace Q.Compiler.Ops.QConv
             int pw = g.InW + g.PadLeft + g.PadRight;
             int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
             int scratchBytes = chunk * (4 * quads + (pointwise ? 0 : k)) + padded;
-            ctx.Describe(name + ctx.ActivationSuffix, $"QConv{g.KernelName}{act}",
+            // A float input quantized by a QuantizeLinear read only here: quantized while the padded image is built.
+            var quantize = pointwise ? null : ctx.ProducerOf(ctx.Node.Inputs[slots.X]);
+            var fused = quantize is not null ? QConvFloatInput.Resolve(ctx, quantize) : null;
+            ctx.Describe((fused is null ? "" : "QuantizeLinear + ") + name + ctx.ActivationSuffix, $"{(fused is null ? "" : "Quantize")}QConv{g.KernelName}{act}",
                 $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
-                + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)"), math);
+                + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)")
+                + (fused is null ? "" : "; float input quantized into the padded image (QuantizeLinear fused)"),
+                fused is null ? math : "x = saturate(round_half_even(x_float / s_q) + z_q), then " + math);
+            if (fused is not null) ctx.Layer.Nodes.InsertRange(0, quantize!.SourceNodes);
             var folded = QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint);
             var withFlags = QConvWeights.NchwWithFlags(packed, s.M, k, folded, p.Scales);
-            var call = new List<PlanArg>
+            var call = new List<PlanArg>();
+            if (fused is null)
+                call.Add(ctx.InArg(slots.X));
+            else
+                call.AddRange(new[] { PlanArg.In(ctx.BufferOf(quantize!.Inputs[0])), PlanArg.Float(fused.Value.Scale), PlanArg.Int(fused.Value.ZeroPoint) });
+            call.AddRange(new[]
             {
-                ctx.InArg(slots.X), PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(withFlags.Length), withFlags))),
+                PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(withFlags.Length), withFlags))),
                 PlanArg.In(ctx.Constant("bias", Int32(folded))),
                 PlanArg.In(ctx.Constant("scale", scale)), ctx.OutArg(0),
                 PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))),
                 PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
-            };
+            });
             call.AddRange(geometry);
             call.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax), PlanArg.Bool(false) });
-            ctx.Call("QConvNchw.Gemm", call.ToArray());
+            ctx.Call(fused is null ? "QConvNchw.Gemm" : "QConvNchw.GemmFloatInput", call.ToArray());
         }
 
         /// <summary>Bytes of packed activations per chunk (Q.Compiler.Kernels.QConvNchw.TargetPackedBytes).</summary>

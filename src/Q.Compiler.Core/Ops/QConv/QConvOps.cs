@@ -18,7 +18,7 @@ namespace Q.Compiler.Ops.QConv
     {
         public override IEnumerable<string> OpTypes => new[] { "QLinearConv" };
 
-        private static readonly QConvInputs Slots = new QConvInputs(x: 0, xZeroPoint: 2, w: 3, wZeroPoint: 5, bias: 8);
+        internal static readonly QConvInputs Slots = new QConvInputs(x: 0, xZeroPoint: 2, w: 3, wZeroPoint: 5, bias: 8);
 
         public override TensorType[] InferTypes(OpContext ctx)
         {

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Q.Compiler.Ir;
 using Q.Compiler.Lowering;
+using Q.Compiler.Ops.QConv;
 using Q.Compiler.Plan;
 using Q.Compiler.Quantization;
 
@@ -100,6 +101,8 @@ namespace Q.Compiler.Ops.QLinear
             var floatSide = quantize ? ctx.InputType(0).ElementType : p.Output;
             if (floatSide != DataType.Float)
                 throw QuantGranularity.TypeError(ctx.Op, $"{ctx.Node.OpType} with {floatSide.ShortName()} {(quantize ? "input" : "output")} has no generated code (float32 only); convert the data to float32 first");
+            // Read only by a convolution that quantizes its float input itself (QConvFloatInput): no code here.
+            if (quantize && QConvFloatInput.Resolve(ctx, ctx.Node) is not null) return;
             string q = p.Quantized.CSharpName();
             string scale = ScaleBuffer(ctx);
             string zp = ctx.Op.HasInput(2) ? ctx.In(2) : ctx.Constant("zero_point", Tensor.Zeros(p.Quantized, new Shape(g.ScaleCount)));
