@@ -9,8 +9,11 @@ namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// y = table[x] for uint8 tensors: the kernel of com.microsoft QLinearSigmoid / QLinearLeakyRelu, of the quantizer's
-    /// QLinearHardSwish / HardSigmoid / Tanh, and of QLinearConcat's inputs whose quantization differs from the output's
-    /// (the 256-entry tables are built at compile time).
+    /// QLinearHardSwish / HardSigmoid / Tanh, and of QLinearConcat's inputs whose quantization differs from the output's.
+    /// Tables are built at compile time and stored with the weights, except those of the activations that are plain float
+    /// arithmetic (HardSwish, HardSigmoid, LeakyRelu): <see cref="Activation(ReadOnlySpan{byte}, Span{byte}, Span{byte}, int, float, float, float, int, float, int)"/>
+    /// builds those from the four quantization parameters on each call (about 0.1 µs with AVX, 256 entries), bit-identical
+    /// to the compile-time table, so that they cost no weight bytes.
     /// </summary>
     /// <remarks>
     /// A byte gather has no instruction before AVX-512 VBMI. The AVX2 path looks the low nibble of x up in each of the 16
@@ -24,6 +27,9 @@ namespace Q.Compiler.Kernels
     {
         public enum Path { Scalar, Avx2 }
 
+        /// <summary>The activations whose tables <see cref="BuildTable"/> computes (codes of the fused activations).</summary>
+        public const int LeakyRelu = 3, HardSigmoid = 5, HardSwish = 6;
+
         public static Path Best => Avx2.IsSupported ? Path.Avx2 : Path.Scalar;
 
         public static bool IsSupported(Path p) => p != Path.Avx2 || Avx2.IsSupported;
@@ -36,6 +42,70 @@ namespace Q.Compiler.Kernels
             if (table.Length < 256 || y.Length < x.Length) throw new ArgumentException("QLookup operand sizes do not match");
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QLookup path " + path);
             Map(path, x, table, y.Slice(0, x.Length));
+        }
+
+        /// <summary>
+        /// y = f(x) on uint8 through a table built in <paramref name="table"/> (256 bytes of scratch) by
+        /// <see cref="BuildTable"/>: f is activation <paramref name="kind"/> (the fused-activation codes:
+        /// 3 LeakyRelu, 5 HardSigmoid or 6 HardSwish) with <paramref name="alpha"/> and <paramref name="beta"/>.
+        /// </summary>
+        public static void Activation(ReadOnlySpan<byte> x, Span<byte> table, Span<byte> y, int kind, float alpha, float beta,
+            float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            BuildTable(Best, table, kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint);
+            Run(x, table, y);
+        }
+
+        /// <summary>
+        /// table[i] = quantize(f(dequantize(i))) for i = 0..255, exactly as the compiler's QLookupTable.Build computes it in
+        /// float32: v = (i − zx)·sx, f(v) (HardSwish v·max(0, min(1, v/6 + 1/2)), HardSigmoid max(0, min(1, α·v + β)),
+        /// LeakyRelu v ≥ 0 ? v : v·α; no fused multiply-add), then f(v)/sy clamped to ±1e9, rounded half to even, + zy,
+        /// saturated to 0..255. The AVX path computes 8 entries per step with the same operations in the same order.
+        /// </summary>
+        public static void BuildTable(Path path, Span<byte> table, int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            if (table.Length < 256) throw new ArgumentException("QLookup.BuildTable needs 256 bytes");
+            if (kind != LeakyRelu && kind != HardSigmoid && kind != HardSwish)
+                throw new ArgumentOutOfRangeException(nameof(kind));
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QLookup path " + path);
+            int i = path == Path.Avx2 ? BuildAvx(table, kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint) : 0;
+            for (; i < 256; i++)
+            {
+                float v = (float)(i - xZeroPoint) * xScale;
+                float f = kind == HardSwish ? v * MathF.Max(0f, MathF.Min(1f, v / 6f + 0.5f))
+                    : kind == HardSigmoid ? MathF.Max(0f, MathF.Min(1f, alpha * v + beta))
+                    : v >= 0 ? v : v * alpha;
+                float q = f / yScale;
+                double r = float.IsNaN(q) ? yZeroPoint : Math.Round((double)MathF.Max(-1e9f, MathF.Min(1e9f, q)), MidpointRounding.ToEven) + yZeroPoint;
+                table[i] = (byte)Math.Max(0, Math.Min(255, r));
+            }
+        }
+
+        private static int BuildAvx(Span<byte> table, int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            var sx = Vector256.Create(xScale); var sy = Vector256.Create(yScale);
+            var a = Vector256.Create(kind == HardSwish ? 6f : alpha);
+            var b = Vector256.Create(kind == HardSwish ? 0.5f : beta);
+            var zero = Vector256<float>.Zero; var one = Vector256.Create(1f);
+            var big = Vector256.Create(1e9f); var small = Vector256.Create(-1e9f);
+            var zy = Vector256.Create((float)yZeroPoint); var top = Vector256.Create(255f);
+            var step = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            for (int i = 0; i < 256; i += 8)
+            {
+                var v = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Add(Vector256.Create(i - xZeroPoint), step)), sx);
+                Vector256<float> f;
+                if (kind == HardSwish)
+                    f = Avx.Multiply(v, Avx.Max(Avx.Min(Avx.Add(Avx.Divide(v, a), b), one), zero));
+                else if (kind == HardSigmoid)
+                    f = Avx.Max(Avx.Min(Avx.Add(Avx.Multiply(a, v), b), one), zero);
+                else
+                    f = Avx.BlendVariable(Avx.Multiply(v, a), v, Avx.CompareGreaterThanOrEqual(v, zero));
+                // f/sy cannot be NaN here (finite v, f); clamped to ±1e9, rounded half to even, + zy, saturated.
+                var q = Avx.RoundToNearestInteger(Avx.Max(Avx.Min(Avx.Divide(f, sy), big), small));
+                var r = Avx.ConvertToVector256Int32(Avx.Max(Avx.Min(Avx.Add(q, zy), top), zero));
+                for (int k = 0; k < 8; k++) table[i + k] = (byte)r.GetElement(k);
+            }
+            return 256;
         }
 
         /// <summary>
