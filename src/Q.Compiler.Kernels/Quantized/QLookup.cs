@@ -83,29 +83,53 @@ namespace Q.Compiler.Kernels
 
         private static int BuildAvx(Span<byte> table, int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
         {
-            var sx = Vector256.Create(xScale); var sy = Vector256.Create(yScale);
-            var a = Vector256.Create(kind == HardSwish ? 6f : alpha);
-            var b = Vector256.Create(kind == HardSwish ? 0.5f : beta);
-            var zero = Vector256<float>.Zero; var one = Vector256.Create(1f);
-            var big = Vector256.Create(1e9f); var small = Vector256.Create(-1e9f);
-            var zy = Vector256.Create((float)yZeroPoint); var top = Vector256.Create(255f);
-            var step = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-            for (int i = 0; i < 256; i += 8)
+            var c = new TableConstants(kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint);
+            ref byte t = ref MemoryMarshal.GetReference(table);
+            // The packs work per 128-bit lane: the dwords come out as entries 0-3, 8-11, 16-19, 24-27, 4-7, 12-15, ...
+            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            for (int i = 0; i < 256; i += 32)
             {
-                var v = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Add(Vector256.Create(i - xZeroPoint), step)), sx);
-                Vector256<float> f;
-                if (kind == HardSwish)
-                    f = Avx.Multiply(v, Avx.Max(Avx.Min(Avx.Add(Avx.Divide(v, a), b), one), zero));
-                else if (kind == HardSigmoid)
-                    f = Avx.Max(Avx.Min(Avx.Add(Avx.Multiply(a, v), b), one), zero);
-                else
-                    f = Avx.BlendVariable(Avx.Multiply(v, a), v, Avx.CompareGreaterThanOrEqual(v, zero));
-                // f/sy cannot be NaN here (finite v, f); clamped to ±1e9, rounded half to even, + zy, saturated.
-                var q = Avx.RoundToNearestInteger(Avx.Max(Avx.Min(Avx.Divide(f, sy), big), small));
-                var r = Avx.ConvertToVector256Int32(Avx.Max(Avx.Min(Avx.Add(q, zy), top), zero));
-                for (int k = 0; k < 8; k++) table[i + k] = (byte)r.GetElement(k);
+                // The entries are in 0..255: the packs saturate nothing.
+                var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(Entries(c, i), Entries(c, i + 8)),
+                    Avx2.PackSignedSaturate(Entries(c, i + 16), Entries(c, i + 24)));
+                Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsByte().StoreUnsafe(ref t, (nuint)i);
             }
             return 256;
+        }
+
+        /// <summary>Entries i..i+7 as int32, the scalar loop's operations in the same order (no fused multiply-add).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Entries(in TableConstants c, int i)
+        {
+            var v = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Add(Vector256.Create(i - c.XZeroPoint), c.Step)), c.XScale);
+            Vector256<float> f;
+            if (c.Kind == HardSwish)
+                f = Avx.Multiply(v, Avx.Max(Avx.Min(Avx.Add(Avx.Divide(v, c.A), c.B), c.One), Vector256<float>.Zero));
+            else if (c.Kind == HardSigmoid)
+                f = Avx.Max(Avx.Min(Avx.Add(Avx.Multiply(c.A, v), c.B), c.One), Vector256<float>.Zero);
+            else
+                f = Avx.BlendVariable(Avx.Multiply(v, c.A), v, Avx.CompareGreaterThanOrEqual(v, Vector256<float>.Zero));
+            // f/sy is not NaN here (finite v and f): clamped to ±1e9, rounded half to even, + zy, saturated to 0..255.
+            var q = Avx.RoundToNearestInteger(Avx.Max(Avx.Min(Avx.Divide(f, c.YScale), c.Big), c.Small));
+            return Avx.ConvertToVector256Int32(Avx.Max(Avx.Min(Avx.Add(q, c.YZeroPoint), c.Top), Vector256<float>.Zero));
+        }
+
+        private readonly struct TableConstants
+        {
+            public readonly int Kind, XZeroPoint;
+            public readonly Vector256<float> XScale, YScale, A, B, One, Big, Small, YZeroPoint, Top;
+            public readonly Vector256<int> Step;
+
+            public TableConstants(int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+            {
+                Kind = kind; XZeroPoint = xZeroPoint;
+                XScale = Vector256.Create(xScale); YScale = Vector256.Create(yScale);
+                // HardSwish: v / 6 + 1/2 (a division, as the reference); HardSigmoid: α·v + β; LeakyRelu: v·α.
+                A = Vector256.Create(kind == HardSwish ? 6f : alpha); B = Vector256.Create(kind == HardSwish ? 0.5f : beta);
+                One = Vector256.Create(1f); Big = Vector256.Create(1e9f); Small = Vector256.Create(-1e9f);
+                YZeroPoint = Vector256.Create((float)yZeroPoint); Top = Vector256.Create(255f);
+                Step = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            }
         }
 
         /// <summary>
