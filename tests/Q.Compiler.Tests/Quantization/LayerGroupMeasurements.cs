@@ -11,8 +11,10 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Which groups of int8 layers carry an image model's output error (QC_QUANT_MEASURE=1, QC_ACC_MODEL, default
-/// ppocr-cls-mobile): the simulated model with one group of layers (by op type, depthwise / pointwise / squeeze-excite
-/// convolutions) computed in float, on every shared test set and the calibration set's first samples.
+/// ppocr-cls-mobile; QC_ACC_METHOD; QC_ACC_VARIANTS=default,nobc for bias correction off): the output SQNR over the
+/// calibration set, and with QC_ACC_GROUPS=1 the simulated model with one group of layers (by op type, depthwise /
+/// pointwise / squeeze-excite convolutions) computed in float (its output still rounded where the next int8 layer reads
+/// it), on every shared test set and the calibration set's first 8 samples.
 /// </summary>
 public sealed class LayerGroupMeasurements : IDisposable
 {
