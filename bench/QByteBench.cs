@@ -1,5 +1,6 @@
 // Times the uint8 element kernels of ppocr-cls-mobile's int8 build on its shapes, one thread, per path: the
 // squeeze-excite QLinearMul ([C,H·W] × [C,1], and one long row) and the 256-entry table lookup (QLinearHardSwish).
+// "built table": the table built by the kernel on each call (QLookup.Activation) against a stored one, paired.
 // (The float twins are in the model's per-layer profile: --profile ppocr-cls-mobile in Q.Compiler.Benchmarks.)
 // "fusion": what fusing HardSwish into a convolution's requantization epilogue would save, on int32 accumulators of
 // a layer's size: the epilogue alone (what the conv pays today), epilogue + the separate table lookup pass (today's
@@ -29,6 +30,9 @@ Mul("mul 1x38400 (one row)", 1, 38400);
 Lookup("lookup 8x24x96", 8 * 24 * 96);
 Lookup("lookup 88x3x96", 88 * 3 * 96);
 Lookup("lookup 200x2x96", 200 * 2 * 96);
+Built("built table 8x24x96", 8 * 24 * 96);
+Built("built table 200x2x96", 200 * 2 * 96);
+Built("built table 200x1x1", 200);
 Fusion("fusion 200x2x96", 200 * 2 * 96);
 Fusion("fusion 88x3x96", 88 * 3 * 96);
 
@@ -59,6 +63,18 @@ void Lookup(string name, int n)
         line += $"  {path} {Time(q),8:F2}";
     }
     Console.WriteLine(line);
+}
+
+// QLinearHardSwish as lowered now: the kernel builds the table from the quantization parameters on each call
+// (QLookup.Activation) instead of reading a stored one; paired against the lookup of a stored table.
+void Built(string name, int n)
+{
+    if (!name.Contains(filter)) return;
+    var x = Bytes(n); var stored = Bytes(256); var scratch = new byte[256]; var y = new byte[n];
+    var (a, b) = PairTimer.Time(() => QLookup.Run(x, stored, y),
+        () => QLookup.Activation(x, scratch, y, QLookup.HardSwish, 0, 0, 0.0922333f, 103, 0.0603675f, 6), batchMicroseconds: 5_000, batches: 9);
+    var build = Time(() => QLookup.BuildTable(QLookup.Best, scratch, QLookup.HardSwish, 0, 0, 0.0922333f, 103, 0.0603675f, 6));
+    Console.WriteLine($"{name,-24}  stored table {a,8:F2}  built table {b,8:F2}  (build alone {build:F3})");
 }
 
 void Fusion(string name, int n)

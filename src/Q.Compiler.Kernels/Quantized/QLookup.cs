@@ -9,8 +9,11 @@ namespace Q.Compiler.Kernels
 {
     /// <summary>
     /// y = table[x] for uint8 tensors: the kernel of com.microsoft QLinearSigmoid / QLinearLeakyRelu, of the quantizer's
-    /// QLinearHardSwish / HardSigmoid / Tanh, and of QLinearConcat's inputs whose quantization differs from the output's
-    /// (the 256-entry tables are built at compile time).
+    /// QLinearHardSwish / HardSigmoid / Tanh, and of QLinearConcat's inputs whose quantization differs from the output's.
+    /// Tables are built at compile time and stored with the weights, except those of the activations that are plain float
+    /// arithmetic (HardSwish, HardSigmoid, LeakyRelu): <see cref="Activation(ReadOnlySpan{byte}, Span{byte}, Span{byte}, int, float, float, float, int, float, int)"/>
+    /// builds those from the four quantization parameters on each call (about 0.1 µs with AVX, 256 entries), bit-identical
+    /// to the compile-time table, so that they cost no weight bytes.
     /// </summary>
     /// <remarks>
     /// A byte gather has no instruction before AVX-512 VBMI. The AVX2 path looks the low nibble of x up in each of the 16
@@ -24,6 +27,9 @@ namespace Q.Compiler.Kernels
     {
         public enum Path { Scalar, Avx2 }
 
+        /// <summary>The activations whose tables <see cref="BuildTable"/> computes (codes of the fused activations).</summary>
+        public const int LeakyRelu = 3, HardSigmoid = 5, HardSwish = 6;
+
         public static Path Best => Avx2.IsSupported ? Path.Avx2 : Path.Scalar;
 
         public static bool IsSupported(Path p) => p != Path.Avx2 || Avx2.IsSupported;
@@ -36,6 +42,94 @@ namespace Q.Compiler.Kernels
             if (table.Length < 256 || y.Length < x.Length) throw new ArgumentException("QLookup operand sizes do not match");
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QLookup path " + path);
             Map(path, x, table, y.Slice(0, x.Length));
+        }
+
+        /// <summary>
+        /// y = f(x) on uint8 through a table built in <paramref name="table"/> (256 bytes of scratch) by
+        /// <see cref="BuildTable"/>: f is activation <paramref name="kind"/> (the fused-activation codes:
+        /// 3 LeakyRelu, 5 HardSigmoid or 6 HardSwish) with <paramref name="alpha"/> and <paramref name="beta"/>.
+        /// </summary>
+        public static void Activation(ReadOnlySpan<byte> x, Span<byte> table, Span<byte> y, int kind, float alpha, float beta,
+            float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            BuildTable(Best, table, kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint);
+            Run(x, table, y);
+        }
+
+        /// <summary>
+        /// table[i] = quantize(f(dequantize(i))) for i = 0..255, exactly as the compiler's QLookupTable.Build computes it in
+        /// float32: v = (i − zx)·sx, f(v) (HardSwish v·max(0, min(1, v/6 + 1/2)), HardSigmoid max(0, min(1, α·v + β)),
+        /// LeakyRelu v ≥ 0 ? v : v·α; no fused multiply-add), then f(v)/sy clamped to ±1e9, rounded half to even, + zy,
+        /// saturated to 0..255. The AVX path computes 8 entries per step with the same operations in the same order.
+        /// </summary>
+        public static void BuildTable(Path path, Span<byte> table, int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            if (table.Length < 256) throw new ArgumentException("QLookup.BuildTable needs 256 bytes");
+            if (kind != LeakyRelu && kind != HardSigmoid && kind != HardSwish)
+                throw new ArgumentOutOfRangeException(nameof(kind));
+            if (!IsSupported(path)) throw new PlatformNotSupportedException("QLookup path " + path);
+            int i = path == Path.Avx2 ? BuildAvx(table, kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint) : 0;
+            for (; i < 256; i++)
+            {
+                float v = (float)(i - xZeroPoint) * xScale;
+                float f = kind == HardSwish ? v * MathF.Max(0f, MathF.Min(1f, v / 6f + 0.5f))
+                    : kind == HardSigmoid ? MathF.Max(0f, MathF.Min(1f, alpha * v + beta))
+                    : v >= 0 ? v : v * alpha;
+                float q = f / yScale;
+                double r = float.IsNaN(q) ? yZeroPoint : Math.Round((double)MathF.Max(-1e9f, MathF.Min(1e9f, q)), MidpointRounding.ToEven) + yZeroPoint;
+                table[i] = (byte)Math.Max(0, Math.Min(255, r));
+            }
+        }
+
+        private static int BuildAvx(Span<byte> table, int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+        {
+            var c = new TableConstants(kind, alpha, beta, xScale, xZeroPoint, yScale, yZeroPoint);
+            ref byte t = ref MemoryMarshal.GetReference(table);
+            // The packs work per 128-bit lane: the dwords come out as entries 0-3, 8-11, 16-19, 24-27, 4-7, 12-15, ...
+            var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+            for (int i = 0; i < 256; i += 32)
+            {
+                // The entries are in 0..255: the packs saturate nothing.
+                var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(Entries(c, i), Entries(c, i + 8)),
+                    Avx2.PackSignedSaturate(Entries(c, i + 16), Entries(c, i + 24)));
+                Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsByte().StoreUnsafe(ref t, (nuint)i);
+            }
+            return 256;
+        }
+
+        /// <summary>Entries i..i+7 as int32, the scalar loop's operations in the same order (no fused multiply-add).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Entries(in TableConstants c, int i)
+        {
+            var v = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Add(Vector256.Create(i - c.XZeroPoint), c.Step)), c.XScale);
+            Vector256<float> f;
+            if (c.Kind == HardSwish)
+                f = Avx.Multiply(v, Avx.Max(Avx.Min(Avx.Add(Avx.Divide(v, c.A), c.B), c.One), Vector256<float>.Zero));
+            else if (c.Kind == HardSigmoid)
+                f = Avx.Max(Avx.Min(Avx.Add(Avx.Multiply(c.A, v), c.B), c.One), Vector256<float>.Zero);
+            else
+                f = Avx.BlendVariable(Avx.Multiply(v, c.A), v, Avx.CompareGreaterThanOrEqual(v, Vector256<float>.Zero));
+            // f/sy is not NaN here (finite v and f): clamped to ±1e9, rounded half to even, + zy, saturated to 0..255.
+            var q = Avx.RoundToNearestInteger(Avx.Max(Avx.Min(Avx.Divide(f, c.YScale), c.Big), c.Small));
+            return Avx.ConvertToVector256Int32(Avx.Max(Avx.Min(Avx.Add(q, c.YZeroPoint), c.Top), Vector256<float>.Zero));
+        }
+
+        private readonly struct TableConstants
+        {
+            public readonly int Kind, XZeroPoint;
+            public readonly Vector256<float> XScale, YScale, A, B, One, Big, Small, YZeroPoint, Top;
+            public readonly Vector256<int> Step;
+
+            public TableConstants(int kind, float alpha, float beta, float xScale, int xZeroPoint, float yScale, int yZeroPoint)
+            {
+                Kind = kind; XZeroPoint = xZeroPoint;
+                XScale = Vector256.Create(xScale); YScale = Vector256.Create(yScale);
+                // HardSwish: v / 6 + 1/2 (a division, as the reference); HardSigmoid: α·v + β; LeakyRelu: v·α.
+                A = Vector256.Create(kind == HardSwish ? 6f : alpha); B = Vector256.Create(kind == HardSwish ? 0.5f : beta);
+                One = Vector256.Create(1f); Big = Vector256.Create(1e9f); Small = Vector256.Create(-1e9f);
+                YZeroPoint = Vector256.Create((float)yZeroPoint); Top = Vector256.Create(255f);
+                Step = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            }
         }
 
         /// <summary>

@@ -184,6 +184,12 @@ internal static class KernelSelfCheck
         QLookup.Run(bytes, table, mapped);
         for (int i = 0; i < bytes.Length; i++)
             if (mapped[i] != table[bytes[i]]) { log.WriteLine($"FAIL QLookup.Run at {i}"); failures++; break; }
+        // The run-time HardSwish table on this ISA's best path against the scalar loop.
+        var built = new byte[256]; var scalar = new byte[256];
+        QLookup.BuildTable(QLookup.Best, built, QLookup.HardSwish, 0, 0, 0.0922333f, 103, 0.0603675f, 6);
+        QLookup.BuildTable(QLookup.Path.Scalar, scalar, QLookup.HardSwish, 0, 0, 0.0922333f, 103, 0.0603675f, 6);
+        for (int i = 0; i < 256; i++)
+            if (built[i] != scalar[i]) { log.WriteLine($"FAIL QLookup.BuildTable {QLookup.Best} entry {i}: {built[i]} vs scalar {scalar[i]}"); failures++; break; }
         return failures;
     }
 

@@ -32,10 +32,13 @@ public sealed class ImageModelQuantizationTests : IDisposable
         // grid; top-1 agrees), 42.1 on set 0; 23.1% weights.
         ["squeezenet-1.0-fp16"] = (19, MaxWeightRatio, "softmax output of a low-confidence image is sensitive; the error is spread over all layers"),
         // Measured 38.6 / 20.3 / 28.6 / 15.7 dB on sets 0-3 (29.2 / 35.3 / 15.1 / 16.0 before bias correction; 17.2 dB on
-        // the 36 calibration images) and 28.2% (36.1% before weight coding; its int8 weights gain little from Huffman
-        // coding, 96%): the per-channel overhead as mobilenet's, and a two-class softmax near 0.5 that amplifies every
-        // logit error.
-        ["ppocr-cls-mobile"] = (14, 0.29, "per-channel overhead; low-confidence two-class softmax"),
+        // the 36 calibration images); weights 26.8% since its HardSwish/HardSigmoid tables are built by the kernel (28.2%
+        // with the 27 tables stored), so only the SQNR is relaxed. The error is the per-tensor uint8 activations as a
+        // whole: with float activations (int8 weights only) the simulated model gives 33.5 dB on the calibration set,
+        // with float weights (int8 activations only) 17.9; no single kind of activation (expand, depthwise, project or
+        // squeeze-excite conv outputs, HardSwish, gate, Mul, Add, pooling) unrounded gains more than 3.5 dB. A two-class
+        // softmax near 0.5 turns the resulting logit error into a large output error.
+        ["ppocr-cls-mobile"] = (14, MaxWeightRatio, "accumulated uint8 activation noise; low-confidence two-class softmax"),
         // mobilenet-v2-128-0.5 (26.6%, 31.8 dB or more) and ultraface-rfb-320 (26.2%, 44.8 dB or more) meet both targets
         // since weight coding, int8 depthwise weights, folded column sums and bias correction.
     };

@@ -37,6 +37,42 @@ public class QByteKernelTests
             }
     }
 
+    /// <summary>
+    /// The tables the kernel builds at run time (QLookup.BuildTable, every path) are the compile-time tables of the integer
+    /// reference (QLookupTable.Build with the ops' float functions) bit for bit, over random and extreme parameters.
+    /// </summary>
+    [Fact]
+    public void QLookup_built_tables_equal_the_compile_time_tables()
+    {
+        var rng = new Random(17);
+        var functions = new (int Kind, string Op, float Alpha, float Beta)[]
+        {
+            (QLookup.HardSwish, "HardSwish", 0, 0), (QLookup.HardSigmoid, "HardSigmoid", 0.2f, 0.5f),
+            (QLookup.HardSigmoid, "HardSigmoid", 0.1666667f, 0.5f), (QLookup.LeakyRelu, "LeakyRelu", 0.01f, 0), (QLookup.LeakyRelu, "LeakyRelu", 0.3f, 0),
+        };
+        int checkedTables = 0;
+        for (int trial = 0; trial < 400; trial++)
+        {
+            var (kind, op, alpha, beta) = functions[trial % functions.Length];
+            float sx = (float)Math.Exp(rng.NextDouble() * 12 - 9), sy = (float)Math.Exp(rng.NextDouble() * 12 - 9);
+            int zx = rng.Next(256), zy = rng.Next(256);
+            if (trial % 50 == 0) (sx, sy) = (1e-30f, 1e30f);          // everything rounds to zy
+            if (trial % 50 == 1) (sx, sy) = (1e20f, 1e-20f);          // saturates (±1e9 clamp)
+            if (trial % 50 == 2) (sx, zx, sy, zy) = (0.5f, 128, 1f, 128); // exact halves: round half to even
+            Func<float, float> f = op == "LeakyRelu" ? v => v >= 0 ? v : v * alpha : v => Q.Compiler.Ops.Activation.ActivationReference.Apply(v, op, alpha, beta);
+            var want = Q.Compiler.Ops.QContrib.QLookupTable.Build(f, sx, zx, sy, zy, Q.Compiler.Ir.DataType.UInt8);
+            foreach (var path in Enum.GetValues<QLookup.Path>().Where(QLookup.IsSupported))
+            {
+                var table = new byte[256];
+                QLookup.BuildTable(path, table, kind, alpha, beta, sx, zx, sy, zy);
+                for (int i = 0; i < 256; i++)
+                    Assert.True(table[i] == want[i], $"{path} {op} sx={sx:R} zx={zx} sy={sy:R} zy={zy}: entry {i} is {table[i]}, want {want[i]}");
+                checkedTables++;
+            }
+        }
+        Assert.True(checkedTables >= 400);
+    }
+
     [Theory]
     [InlineData(3, 4, 2)]
     [InlineData(2, 5, 33)]

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using Q.Compiler.Ir;
 using Q.Compiler.Lowering;
@@ -14,7 +15,7 @@ namespace Q.Compiler.Ops.QContrib
     /// (they never appear in an ONNX file): y = table[x], a 256-entry table of quantize(f(dequantize(x))) built at compile
     /// time with the float activation of <see cref="ActivationReference"/>, as <see cref="QLinearLookupOp"/> does.
     /// </summary>
-    public sealed class QLinearActivationOp : OpDefinition
+    public sealed class QLinearActivationOp : QLinearTableOp
     {
         public const string HardSwish = "QLinearHardSwish", HardSigmoid = "QLinearHardSigmoid", Tanh = "QLinearTanh";
 
@@ -30,40 +31,19 @@ namespace Q.Compiler.Ops.QContrib
             _ => null,
         };
 
-        public override TensorType[] InferTypes(OpContext ctx)
-        {
-            var t = QContribMath.CheckQuantInput(ctx, 0);
-            QContribMath.CheckParams(ctx, 1, 2, t);
-            QContribMath.CheckParams(ctx, 3, 4, t);
-            return new[] { new TensorType(t, ctx.Input(0).Shape) };
-        }
-
-        private static int[] Table(OpContext ctx, float sx, int zx, float sy, int zy, DataType t)
+        protected override Func<float, float> Function(OpContext ctx)
         {
             string op = ctx.Node.OpType.Substring("QLinear".Length);
             float alpha = ctx.Float("alpha", 0.2f), beta = ctx.Float("beta", 0.5f);
-            return QLookupTable.Build(v => ActivationReference.Apply(v, op, alpha, beta), sx, zx, sy, zy, t);
+            return v => ActivationReference.Apply(v, op, alpha, beta);
         }
 
-        public override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
+        /// <summary>HardSwish and HardSigmoid are plain float arithmetic: the kernel builds their tables (no weight bytes).</summary>
+        protected override (int Kind, float Alpha, float Beta)? KernelTable(OpContext ctx) => ctx.Node.OpType switch
         {
-            var t = InferTypes(ctx)[0].ElementType;
-            var (sx, zx) = QContribMath.Params(ctx, inputs, 1, 2);
-            var (sy, zy) = QContribMath.Params(ctx, inputs, 3, 4);
-            return new[] { QLookupTable.Apply(Table(ctx, sx, zx, sy, zy, t), inputs[0]!) };
-        }
-
-        public override void Lower(LowerContext ctx)
-        {
-            var xt = ctx.InputType(0);
-            QContribMath.RequireUInt8(ctx, xt.ElementType);
-            var (sx, zx) = QContribMath.ConstParams(ctx.Op, 1, 2);
-            var (sy, zy) = QContribMath.ConstParams(ctx.Op, 3, 4);
-            ctx.Describe(ctx.Node.OpType, ctx.Node.OpType.Substring("QLinear".Length), $"{xt.Shape} u8",
-                "y = table[x], table = quantize(f(dequantize(0..255))) built at compile time");
-            if (xt.Shape.ElementCount == 0) return;
-            string table = ctx.Constant("table", QLookupTable.ToUInt8(Table(ctx.Op, sx, zx, sy, zy, xt.ElementType)));
-            ctx.Call("QLookup.Run", ctx.InArg(0), PlanArg.In(table), ctx.OutArg(0));
-        }
+            HardSwish => (HardSwishTable, 0f, 0f),
+            HardSigmoid => (HardSigmoidTable, ctx.Float("alpha", 0.2f), ctx.Float("beta", 0.5f)),
+            _ => null,
+        };
     }
 }

@@ -47,12 +47,44 @@ namespace Q.Compiler.Ops.QContrib
     /// 1/(1 + e^−x) in double rounded to float where MLAS uses a polynomial approximation (error below 1e−6): entries can differ
     /// by one step where f(x)/sy lies that close to a rounding tie. LeakyRelu is exact float math as in ONNX Runtime.
     /// </remarks>
-    public sealed class QLinearLookupOp : OpDefinition
+    public sealed class QLinearLookupOp : QLinearTableOp
     {
         public override IEnumerable<string> OpTypes => new[] { "QLinearSigmoid", "QLinearLeakyRelu" };
         public override string Domain => QContribMath.Domain;
 
-        public override TensorType[] InferTypes(OpContext ctx)
+        protected override Func<float, float> Function(OpContext ctx)
+        {
+            if (ctx.Node.OpType == "QLinearSigmoid") return v => (float)(1.0 / (1.0 + Math.Exp(-(double)v)));
+            float alpha = ctx.Float("alpha", 0.01f);
+            return v => v >= 0 ? v : v * alpha;
+        }
+
+        /// <summary>LeakyRelu is plain float arithmetic: the kernel builds its table; Sigmoid's (an exponential) is stored.</summary>
+        protected override (int Kind, float Alpha, float Beta)? KernelTable(OpContext ctx) =>
+            ctx.Node.OpType == "QLinearLeakyRelu" ? (LeakyReluTable, ctx.Float("alpha", 0.01f), 0f) : null;
+    }
+
+    /// <summary>
+    /// The ops y = table[x] with one uint8 input (X, X_scale, X_zero_point?, Y_scale, Y_zero_point?): the 256-entry table
+    /// quantize(f(dequantize(x))) of <see cref="QLookupTable.Build"/> is the integer reference; the lowering stores it with
+    /// the weights, or, for the f that are plain float arithmetic (<see cref="KernelTable"/>), lets the kernel build the same
+    /// table bit for bit from the four parameters on each call (QLookup.Activation), which costs no weight bytes.
+    /// </summary>
+    public abstract class QLinearTableOp : OpDefinition
+    {
+        /// <summary>QLookup.BuildTable's function codes (those of the fused activations).</summary>
+        protected const int LeakyReluTable = 3, HardSigmoidTable = 5, HardSwishTable = 6;
+
+        /// <summary>The float function f of the node.</summary>
+        protected abstract Func<float, float> Function(OpContext ctx);
+
+        /// <summary>
+        /// The kernel's activation code (QLookup.LeakyRelu, HardSigmoid, HardSwish) and its alpha and beta when QLookup.BuildTable
+        /// computes f exactly as <see cref="Function"/> does (same float32 operations); null to store the table.
+        /// </summary>
+        protected abstract (int Kind, float Alpha, float Beta)? KernelTable(OpContext ctx);
+
+        public sealed override TensorType[] InferTypes(OpContext ctx)
         {
             var t = QContribMath.CheckQuantInput(ctx, 0);
             QContribMath.CheckParams(ctx, 1, 2, t);
@@ -60,32 +92,34 @@ namespace Q.Compiler.Ops.QContrib
             return new[] { new TensorType(t, ctx.Input(0).Shape) };
         }
 
-        private static int[] Table(OpContext ctx, float sx, int zx, float sy, int zy, DataType t)
-        {
-            if (ctx.Node.OpType == "QLinearSigmoid")
-                return QLookupTable.Build(v => (float)(1.0 / (1.0 + Math.Exp(-(double)v))), sx, zx, sy, zy, t);
-            float alpha = ctx.Float("alpha", 0.01f);
-            return QLookupTable.Build(v => v >= 0 ? v : v * alpha, sx, zx, sy, zy, t);
-        }
-
-        public override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
+        public sealed override Tensor[] Evaluate(OpContext ctx, IReadOnlyList<Tensor?> inputs)
         {
             var t = InferTypes(ctx)[0].ElementType;
             var (sx, zx) = QContribMath.Params(ctx, inputs, 1, 2);
             var (sy, zy) = QContribMath.Params(ctx, inputs, 3, 4);
-            return new[] { QLookupTable.Apply(Table(ctx, sx, zx, sy, zy, t), inputs[0]!) };
+            return new[] { QLookupTable.Apply(QLookupTable.Build(Function(ctx), sx, zx, sy, zy, t), inputs[0]!) };
         }
 
-        public override void Lower(LowerContext ctx)
+        public sealed override void Lower(LowerContext ctx)
         {
             var xt = ctx.InputType(0);
             QContribMath.RequireUInt8(ctx, xt.ElementType);
             var (sx, zx) = QContribMath.ConstParams(ctx.Op, 1, 2);
             var (sy, zy) = QContribMath.ConstParams(ctx.Op, 3, 4);
-            ctx.Describe(ctx.Node.OpType, ctx.Node.OpType.Substring("QLinear".Length), $"{xt.Shape} u8",
-                "y = table[x], table = quantize(f(dequantize(0..255))) built at compile time");
+            var kernel = KernelTable(ctx.Op);
+            string name = ctx.Node.OpType.Substring("QLinear".Length);
+            ctx.Describe(ctx.Node.OpType, name, $"{xt.Shape} u8", kernel is null
+                ? "y = table[x], table = quantize(f(dequantize(0..255))) built at compile time"
+                : "y = table[x], table = quantize(f(dequantize(0..255))) built by the kernel from the quantization parameters");
             if (xt.Shape.ElementCount == 0) return;
-            string table = ctx.Constant("table", QLookupTable.ToUInt8(Table(ctx.Op, sx, zx, sy, zy, xt.ElementType)));
+            if (kernel is { } k)
+            {
+                string scratch = ctx.Scratch("table", DataType.UInt8, new Shape(256));
+                ctx.Call("QLookup.Activation", ctx.InArg(0), PlanArg.Out(scratch), ctx.OutArg(0), PlanArg.Int(k.Kind), PlanArg.Float(k.Alpha), PlanArg.Float(k.Beta),
+                    PlanArg.Float(sx), PlanArg.Int(zx), PlanArg.Float(sy), PlanArg.Int(zy));
+                return;
+            }
+            string table = ctx.Constant("table", QLookupTable.ToUInt8(QLookupTable.Build(Function(ctx.Op), sx, zx, sy, zy, xt.ElementType)));
             ctx.Call("QLookup.Run", ctx.InArg(0), PlanArg.In(table), ctx.OutArg(0));
         }
     }
