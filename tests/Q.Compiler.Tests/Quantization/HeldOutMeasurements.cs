@@ -17,7 +17,9 @@ namespace Q.Compiler.Tests.Quantization;
 /// Here each model is calibrated three ways: on all photos (the acceptance figure), on the photos no test set was made
 /// from ("held-out"), and without just the set's own photo ("leave-one-out"); for each, the output SQNR of the int8
 /// graph's integer reference (Evaluate, no C# compiled, as <see cref="ImageModelBreakdown"/>) against the float graph,
-/// top-1 agreement and the weight ratio. The Markdown table at the end goes to docs/quantization.md.
+/// top-1 agreement and the weight ratio. A control separates "unseen" from "fewer samples": calibrated without as many
+/// photos as held-out leaves out, but photos no test set was made from (the first ones in ordinal order). The Markdown
+/// table at the end goes to docs/quantization.md.
 /// </summary>
 public sealed class HeldOutMeasurements : IDisposable
 {
@@ -49,8 +51,8 @@ public sealed class HeldOutMeasurements : IDisposable
         var models = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders;
         var table = new List<string>
         {
-            "| Model | Set (photo) | All photos | Held-out | Leave-one-out |",
-            "|---|---|---|---|---|",
+            "| Model | Set (photo) | All photos | Held-out | Leave-one-out | Control: as many other photos left out |",
+            "|---|---|---|---|---|---|",
         };
         var total = Stopwatch.StartNew();
         foreach (var folder in models)
@@ -86,22 +88,26 @@ public sealed class HeldOutMeasurements : IDisposable
                         photos[sets[i].Name], string.Join(" / ", sqnr.Select(v => v.ToString("F1", inv))), top1.Float, top1.Int8));
                 }
                 var variant = new Variant(calib.Samples, (double)q.Plan!.Weights.Length / f.Plan!.Weights.Length, results);
-                _out.WriteLine(string.Format(inv, "{0} [{1}]: {2} samples from {3}; weights {4:P1}", folder, label, calib.Samples,
-                    string.Join(", ", calib.Used), variant.WeightRatio));
+                _out.WriteLine(string.Format(inv, "{0} [{1}]: {2} samples from {3}; weights {4:F1}%", folder, label, calib.Samples,
+                    string.Join(", ", calib.Used), 100 * variant.WeightRatio));
                 return variant;
             }
 
             var all = Measure("all photos", Array.Empty<string>());
             var held = Measure("held-out", testPhotos);
+            var others = Directory.GetFiles(ImageModels.ImagesFolder).Select(p => Path.GetFileName(p)).Except(testPhotos)
+                .OrderBy(p => p, StringComparer.Ordinal).Take(testPhotos.Count).ToList();
+            var control = Measure("control: without " + string.Join(", ", others), others);
             var without = leaveOneOut ? testPhotos.ToDictionary(p => p, p => Measure("without " + p, new[] { p })) : new Dictionary<string, Variant>();
             for (int i = 0; i < sets.Count; i++)
             {
                 string photo = photos[sets[i].Name];
-                table.Add($"| {folder} | {sets[i].Name.Replace("test_data_set_", "set ", StringComparison.Ordinal)} ({photo}) | {all.Cell(i)} | {held.Cell(i)} | {(without.TryGetValue(photo, out var loo) ? loo.Cell(i) : "—")} |");
+                table.Add($"| {folder} | {sets[i].Name.Replace("test_data_set_", "set ", StringComparison.Ordinal)} ({photo}) | {all.Cell(i)} | {held.Cell(i)} | {(without.TryGetValue(photo, out var loo) ? loo.Cell(i) : "—")} | {control.Cell(i)} |");
             }
-            string Samples(Variant v) => string.Format(inv, "{0} samples, weights {1:P1}", v.Samples, v.WeightRatio);
+            string Samples(Variant v) => string.Format(inv, "{0} samples, weights {1:F1}%", v.Samples, 100 * v.WeightRatio);
             table.Add($"| {folder} | calibration | {Samples(all)} | {Samples(held)} | " +
-                (leaveOneOut ? string.Join("; ", without.Values.Select(v => v.Samples).Distinct().Select(s => s.ToString(inv))) + " samples" : "—") + " |");
+                (leaveOneOut ? string.Join("; ", without.Values.Select(v => v.Samples).Distinct().Select(s => s.ToString(inv))) + " samples" : "—") +
+                $" | {Samples(control)} (without {string.Join(", ", others)}) |");
             _out.WriteLine(string.Format(inv, "{0}: measured in {1:F0} s", folder, clock.Elapsed.TotalSeconds));
         }
         _out.WriteLine(string.Format(inv, "all models: {0:F0} s. Output SQNR against float in dB (one figure an output), ✗ where top-1 differs from float:", total.Elapsed.TotalSeconds));
