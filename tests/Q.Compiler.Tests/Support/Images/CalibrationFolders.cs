@@ -17,34 +17,36 @@ public static class CalibrationFolders
     /// Writes the calibration set of <paramref name="modelFolder"/> (a name of <see cref="ImageModels.Folders"/>) into a
     /// new folder under <paramref name="parent"/> (the system temp folder by default): every decodable image,
     /// preprocessed exactly as the model's test inputs are (<see cref="ImagePreprocessing"/>), stacked into one
-    /// <c>images.npy</c> of shape [S, 3, H, W].
+    /// <c>images.npy</c> of shape [S, 3, H, W]. The images named in <paramref name="exclude"/> (file names, e.g. a
+    /// model's test photos from <see cref="TestSetPhotos"/>) are left out; naming a file that is not in the folder throws,
+    /// so that a typo cannot silently keep a photo in.
     /// </summary>
-    public static Result Images(string modelFolder, string? parent = null)
+    public static Result Images(string modelFolder, string? parent = null, IEnumerable<string>? exclude = null)
     {
         var pre = ImageModels.Preprocessing(modelFolder);
+        var files = Directory.GetFiles(ImageModels.ImagesFolder).OrderBy(p => p, StringComparer.Ordinal).ToList();
+        var excluded = new HashSet<string>(exclude ?? Array.Empty<string>(), StringComparer.Ordinal);
+        var unknown = excluded.Where(e => !files.Any(f => Path.GetFileName(f) == e)).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"not in {ImageModels.ImagesFolder}: {string.Join(", ", unknown)}", nameof(exclude));
         string dir = Path.Combine(parent ?? Path.GetTempPath(), $"qc-calib-{modelFolder}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         var used = new List<string>(); var skipped = new List<string>();
         var samples = new List<float[]>();
-        foreach (string path in Directory.GetFiles(ImageModels.ImagesFolder).OrderBy(p => p, StringComparer.Ordinal))
+        foreach (string path in files)
         {
+            if (excluded.Contains(Path.GetFileName(path))) continue;
             RgbImage image;
             try { image = RgbImage.Load(path); }
             catch (NotSupportedException e) { skipped.Add($"{Path.GetFileName(path)} ({e.Message})"); continue; }
             foreach (var view in Views(pre, image)) samples.Add(pre.ToPlanar(view));
             used.Add(Path.GetFileName(path));
         }
-        if (samples.Count == 0) throw new InvalidOperationException($"no decodable image in {ImageModels.ImagesFolder}");
+        if (samples.Count == 0) throw new InvalidOperationException($"no decodable image left in {ImageModels.ImagesFolder}");
         var shape = new[] { samples.Count, 3, pre.Height, pre.Width };
         File.WriteAllBytes(Path.Combine(dir, "images.npy"), pre.ElementType == DataType.Float16 ? Npy("<f2", shape, Half(samples)) : Npy("<f4", shape, Floats(samples)));
         return new Result(dir, samples.Count, used, skipped);
     }
 
-    /// <summary>
-    /// The samples one image gives: the whole image, except for a text-line model (PadRight into a wide frame), which
-    /// gets three horizontal strips with the frame's aspect ratio (upper, middle, lower quarter lines), closer to the
-    /// text-line crops it classifies than a squashed whole photo.
-    /// </summary>
     /// <summary>
     /// Writes <paramref name="samples"/> fixed-seed N(0, 1) samples of shape <paramref name="sampleShape"/> (float32,
     /// Box–Muller over System.Random) as one stacked <c>normal.npy</c> into a new temp folder.
@@ -69,6 +71,11 @@ public static class CalibrationFolders
         return new Result(dir, samples, Array.Empty<string>(), Array.Empty<string>());
     }
 
+    /// <summary>
+    /// The samples one image gives: the whole image, except for a text-line model (PadRight into a wide frame), which
+    /// gets three horizontal strips with the frame's aspect ratio (upper, middle, lower quarter lines), closer to the
+    /// text-line crops it classifies than a squashed whole photo.
+    /// </summary>
     private static IEnumerable<RgbImage> Views(ImagePreprocessing pre, RgbImage image)
     {
         if (pre.Fit != ImageFit.PadRight) { yield return image; yield break; }

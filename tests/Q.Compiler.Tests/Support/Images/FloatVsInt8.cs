@@ -1,3 +1,4 @@
+using System.Globalization;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
@@ -60,5 +61,57 @@ public sealed class FloatVsInt8
         int best = 0;
         for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
         return best;
+    }
+
+    /// <summary>
+    /// Whether the int8 outputs <paramref name="q"/> give the same top-1 answer as the float outputs <paramref name="f"/>
+    /// of the image model <paramref name="folder"/>, and both answers in words: the class for a classifier, the best face
+    /// for UltraFace.
+    /// </summary>
+    public static (string Float, string Int8, bool Same) CompareTop1(string folder, IReadOnlyList<Tensor> f, IReadOnlyList<Tensor> q) =>
+        folder == "ultraface-rfb-320" ? CompareDetections(f, q) : CompareClasses(f, q);
+
+    /// <summary>Classifiers: the argmax of the (single) output.</summary>
+    private static (string Float, string Int8, bool Same) CompareClasses(IReadOnlyList<Tensor> f, IReadOnlyList<Tensor> q)
+    {
+        int a = FloatVsInt8.ArgMax(f[0]), b = FloatVsInt8.ArgMax(q[0]);
+        return ($"class {a}", $"class {b}", a == b);
+    }
+
+    /// <summary>
+    /// UltraFace's "top-1" is what its sample app reports: the prior with the highest face score if that score is above
+    /// 0.5, else no face. The int8 build agrees when it finds a face exactly when float does, and its box overlaps
+    /// float's with IoU ≥ 0.5 (neighbouring priors often score within 1e-4 of each other, so the index itself may move).
+    /// </summary>
+    private static (string Float, string Int8, bool Same) CompareDetections(IReadOnlyList<Tensor> f, IReadOnlyList<Tensor> q)
+    {
+        var (fi, fs) = BestFace(f[0]); var (qi, qs) = BestFace(q[0]);
+        var inv = CultureInfo.InvariantCulture;
+        string Describe(int i, double s) => s > 0.5 ? string.Format(inv, "face at prior {0} (score {1:F4})", i, s) : string.Format(inv, "no face (best {0:F4})", s);
+        bool same = (fs > 0.5) == (qs > 0.5);
+        if (same && fs > 0.5)
+        {
+            double iou = Iou(Box(f[1], fi), Box(q[1], qi));
+            same = iou >= 0.5;
+            return (Describe(fi, fs), Describe(qi, qs) + string.Format(inv, ", IoU {0:F3} with float's box", iou), same);
+        }
+        return (Describe(fi, fs), Describe(qi, qs), same);
+    }
+
+    private static (int Index, double Score) BestFace(Tensor scores)
+    {
+        var v = scores.ToDoubles();
+        int best = 0;
+        for (int i = 1; i < v.Length / 2; i++) if (v[i * 2 + 1] > v[best * 2 + 1]) best = i;
+        return (best, v[best * 2 + 1]);
+    }
+
+    private static double[] Box(Tensor boxes, int prior) => boxes.ToDoubles().AsSpan(prior * 4, 4).ToArray();
+
+    private static double Iou(double[] a, double[] b)
+    {
+        double w = Math.Max(0, Math.Min(a[2], b[2]) - Math.Max(a[0], b[0])), h = Math.Max(0, Math.Min(a[3], b[3]) - Math.Max(a[1], b[1]));
+        double inter = w * h, union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+        return union > 0 ? inter / union : 0;
     }
 }
