@@ -58,7 +58,7 @@ namespace Q.Compiler.Quantization
         /// </summary>
         public IReadOnlyList<double> ClipMargins { get; set; } = DefaultClipMargins;
         /// <summary>The default <see cref="ClipMargins"/>, chosen by measurement (docs/quantization.md, "Clip margin search").</summary>
-        public static readonly IReadOnlyList<double> DefaultClipMargins = new[] { 0.0, 0.25, 0.5 };
+        public static readonly IReadOnlyList<double> DefaultClipMargins = new[] { 0.0, 0.25 };
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
