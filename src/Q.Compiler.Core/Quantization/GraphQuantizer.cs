@@ -56,9 +56,13 @@ namespace Q.Compiler.Quantization
         /// ties go to the earlier entry). Each extra entry costs one more quantization pass (per-layer SQNR, bias
         /// correction, model simulation).
         /// </summary>
-        public IReadOnlyList<double> ClipMargins { get; set; } = DefaultClipMargins;
-        /// <summary>The default <see cref="ClipMargins"/>, chosen by measurement (docs/quantization.md, "Clip margin search").</summary>
-        public static readonly IReadOnlyList<double> DefaultClipMargins = new[] { 0.0, 0.25 };
+        public IReadOnlyList<double> ClipMargins { get; set; } = new[] { 0.0 };
+        /// <summary>
+        /// The margins a calibrated build (<c>Quantize="Int8"</c>, <see cref="Pipeline.ModelCompiler"/>) searches, chosen by
+        /// measurement (docs/quantization.md, "Clip margin search"). <see cref="ClipMargins"/> itself defaults to {0}, so a
+        /// direct call of <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not search.
+        /// </summary>
+        public static readonly IReadOnlyList<double> SearchedClipMargins = new[] { 0.0, 0.25 };
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }

@@ -40,7 +40,7 @@ namespace Demo
         private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(528, 4));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uc000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,089 bytes, sha256 37502f05c0e64ec0…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\ud000\u3f7f\u0000\u0000\u0000\u0000\u0000\u0000[scrubbed: 6,089 bytes, sha256 fd7d8d238c678487…]".AsSpan());
 
         // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
         // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
