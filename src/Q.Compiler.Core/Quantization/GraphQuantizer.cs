@@ -48,6 +48,21 @@ namespace Q.Compiler.Quantization
         /// samples that fit in 256 MiB (float and simulated values at the graph's widest point, all samples at once).
         /// </summary>
         public bool BiasCorrection { get; set; } = true;
+        /// <summary>
+        /// Clip margins to try, each in [0, 1] (<see cref="RangeMargin"/>: how far every calibrated activation range is
+        /// widened back toward the values' observed min/max; 0 keeps the calibration method's range, 1 gives MinMax). With
+        /// one entry it is simply applied; with several, the model is quantized with each and the one whose simulated
+        /// int8 outputs have the highest SQNR against float on the calibration set wins (<see cref="ClipMarginSearch"/>;
+        /// ties go to the earlier entry). Each extra entry costs one more quantization pass (per-layer SQNR, bias
+        /// correction, model simulation).
+        /// </summary>
+        public IReadOnlyList<double> ClipMargins { get; set; } = new[] { 0.0 };
+        /// <summary>
+        /// The margins a calibrated build (<c>Quantize="Int8"</c>, <see cref="Pipeline.ModelCompiler"/>) searches, chosen by
+        /// measurement (docs/quantization.md, "Clip margin search"). <see cref="ClipMargins"/> itself defaults to {0}, so a
+        /// direct call of <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not search.
+        /// </summary>
+        public static readonly IReadOnlyList<double> SearchedClipMargins = new[] { 0.0, 0.25 };
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -175,11 +190,23 @@ namespace Q.Compiler.Quantization
         public static QuantizedGraph Quantize(Graph graph, CalibrationResult calibration, FloatRuns runs,
             QuantizerOptions options, DiagnosticBag diagnostics)
         {
-            var q = new Run(FuseAddActivations(graph, out var split), graph, split, calibration, options);
-            q.Classify(diagnostics);
-            q.MeasureLayers(runs.Pass("per-layer SQNR"));
-            q.Decide(diagnostics);
-            if (options.BiasCorrection) q.CorrectBiases(runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList());
+            var fused = FuseAddActivations(graph, out var split);
+            var margins = options.ClipMargins.Count == 0 ? new[] { 0.0 } : options.ClipMargins;
+            // Everything up to the rewrite, for one clip margin; the diagnostics of the chosen margin's run are kept.
+            (Run Run, DiagnosticBag Bag) Prepare(double margin)
+            {
+                var bag = new DiagnosticBag();
+                var r = new Run(fused, graph, split, calibration, options, margin);
+                r.Classify(bag);
+                r.MeasureLayers(runs.Pass("per-layer SQNR"));
+                r.Decide(bag);
+                if (options.BiasCorrection) r.CorrectBiases(runs.Samples("bias correction").Take(r.BiasCorrectionSamples(int.MaxValue)).ToList());
+                return (r, bag);
+            }
+            var (q, chosenBag) = margins.Count == 1 ? Prepare(margins[0])
+                : ClipMarginSearch.Choose(margins, Prepare, c => c.Run.OutputSqnrWithSamples(runs.Samples("clip margin search (simulated int8 model)")),
+                    (c, note) => c.Run.Notes.Add(note));
+            foreach (var d in chosenBag.Items) diagnostics.Add(d);
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
@@ -262,9 +289,18 @@ namespace Q.Compiler.Quantization
             /// <summary>The float model's outputs per calibration sample, kept from the layer measurement pass.</summary>
             private readonly List<IReadOnlyList<Tensor>> _floatOutputs = new List<IReadOnlyList<Tensor>>();
 
-            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o)
+            /// <summary>The clip margin this run widens the calibrated ranges by (<see cref="RangeMargin"/>).</summary>
+            private readonly double _margin;
+            /// <summary>The model-output SQNR on the calibration set, once <see cref="OutputSqnr"/> has measured it.</summary>
+            private double[]? _outputSqnr;
+            /// <summary>Per calibration sample, the SQNR of its worst float output (measured with <see cref="_outputSqnr"/>).</summary>
+            private List<double>? _sampleSqnr;
+            /// <summary>Notes for the report (the clip margin search).</summary>
+            public List<string> Notes { get; } = new List<string>();
+
+            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o, double margin)
             {
-                _g = g; _source = source; _split = split; _calib = calib; _o = o;
+                _g = g; _source = source; _split = split; _calib = calib; _o = o; _margin = margin;
                 _opset = g.Info.DefaultOpset;
                 _layers = g.Nodes.Select((n, i) => new Layer(n, i)).ToList();
                 _producer = g.Producers();
@@ -418,7 +454,10 @@ namespace Q.Compiler.Quantization
                 else if (_o.FullRangeHeads && Heads.Contains(v) && _calib.Histograms.TryGetValue(v, out var h) && h.Count > 0)
                     p = QuantParams.AsymmetricUInt8(h.Min, h.Max);
                 else if (_calib.Ranges.TryGetValue(v, out var r))
+                {
+                    if (_margin > 0 && _calib.Histograms.TryGetValue(v, out var stats)) r = RangeMargin.Widen(r, stats, _margin);
                     p = QuantParams.AsymmetricUInt8(r.Min, r.Max);
+                }
                 else
                     throw new InvalidOperationException("no calibrated range for value '" + v + "'");
                 _params[v] = p;
@@ -1160,9 +1199,46 @@ namespace Q.Compiler.Quantization
 
             // ---------------------------------------------------------------- report
 
+            /// <summary>
+            /// Per graph output, the SQNR of the simulated int8 model against the float model over <paramref name="samples"/>
+            /// (the calibration set; NaN for an output that is not float). Measured once per run.
+            /// </summary>
+            public double[] OutputSqnr(IEnumerable<IReadOnlyList<Tensor>> samples) => OutputSqnrWithSamples(samples).Outputs;
+
+            /// <summary><see cref="OutputSqnr"/>, and per sample the SQNR of its worst float output.</summary>
+            public ClipMarginScore OutputSqnrWithSamples(IEnumerable<IReadOnlyList<Tensor>> samples)
+            {
+                if (_outputSqnr is not null) return new ClipMarginScore(_outputSqnr, _sampleSqnr!);
+                var signal = new double[_g.Outputs.Count];
+                var noise = new double[_g.Outputs.Count];
+                _sampleSqnr = new List<double>();
+                int index = 0;
+                foreach (var sample in samples)
+                {
+                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_source, sample);
+                    index++;
+                    var sim = SimulateModel(sample);
+                    double worst = double.PositiveInfinity;
+                    for (int i = 0; i < signal.Length; i++)
+                        if (reference[i].ElementType.IsFloat())
+                        {
+                            double s = 0, n = 0;
+                            Accumulate(reference[i].ToFloats(), sim[i].ToFloats(), ref s, ref n);
+                            signal[i] += s; noise[i] += n;
+                            worst = Math.Min(worst, QuantMathSqnr(s, n));
+                        }
+                    _sampleSqnr.Add(worst);
+                }
+                _outputSqnr = new double[signal.Length];
+                for (int i = 0; i < signal.Length; i++)
+                    _outputSqnr[i] = _g.Outputs[i].Type.ElementType.IsFloat() ? QuantMathSqnr(signal[i], noise[i]) : double.NaN;
+                return new ClipMarginScore(_outputSqnr, _sampleSqnr);
+            }
+
             public QuantizationReport Report(IEnumerable<IReadOnlyList<Tensor>> samples)
             {
                 var r = new QuantizationReport { Mode = "Int8", Calibration = _o.CalibrationDescription };
+                foreach (var note in Notes) r.Notes.Add(note);
                 foreach (var l in _layers)
                 {
                     var n = l.Node;
@@ -1200,21 +1276,9 @@ namespace Q.Compiler.Quantization
                         r.Notes.Add("output `" + o.Name + "_quantized` is " + ParamsOf(o.Name) + ": real = scale · (q − zp)");
                 }
                 // Model outputs: the simulated int8 model against the float model over the calibration set.
-                var signal = new double[_g.Outputs.Count];
-                var noise = new double[_g.Outputs.Count];
-                int index = 0;
-                foreach (var sample in samples)
-                {
-                    var reference = index < _floatOutputs.Count ? _floatOutputs[index] : FloatInterpreter.Run(_source, sample);
-                    index++;
-                    var sim = SimulateModel(sample);
-                    for (int i = 0; i < signal.Length; i++)
-                        if (reference[i].ElementType == DataType.Float)
-                            Accumulate(reference[i].ToFloats(), sim[i].ToFloats(), ref signal[i], ref noise[i]);
-                }
-                for (int i = 0; i < signal.Length; i++)
-                    if (_g.Outputs[i].Type.ElementType == DataType.Float)
-                        r.OutputSqnrDb[_g.Outputs[i].Name] = QuantMathSqnr(signal[i], noise[i]);
+                var sqnr = OutputSqnr(samples);
+                for (int i = 0; i < sqnr.Length; i++)
+                    if (_g.Outputs[i].Type.ElementType.IsFloat()) r.OutputSqnrDb[_g.Outputs[i].Name] = sqnr[i];
                 _outputSqnrSource = "SQNR measured on the calibration set with fake quantization (each int8 value rounded to its grid, integer weights and bias); layer SQNR: the layer alone on float inputs";
                 r.Notes.Add(_outputSqnrSource);
                 return r;

@@ -28,9 +28,6 @@ public sealed class ImageModelQuantizationTests : IDisposable
     /// </summary>
     private static readonly Dictionary<string, (double MinSqnrDb, double MaxWeightRatio, string Why)> KnownGaps = new()
     {
-        // Measured 19.7 dB on test_data_set_1 (17.7 before bias correction, 20.8 before Concat inputs took the Concat's
-        // grid; top-1 agrees), 42.1 on set 0; 23.1% weights.
-        ["squeezenet-1.0-fp16"] = (19, MaxWeightRatio, "softmax output of a low-confidence image is sensitive; the error is spread over all layers"),
         // Measured 38.6 / 20.3 / 28.6 / 15.7 dB on sets 0-3 (29.2 / 35.3 / 15.1 / 16.0 before bias correction; 17.2 dB on
         // the 36 calibration images); weights 26.8% since its HardSwish/HardSigmoid tables are built by the kernel (28.2%
         // with the 27 tables stored), so only the SQNR is relaxed. The error is the per-tensor uint8 activations as a
@@ -41,6 +38,8 @@ public sealed class ImageModelQuantizationTests : IDisposable
         ["ppocr-cls-mobile"] = (14, MaxWeightRatio, "accumulated uint8 activation noise; low-confidence two-class softmax"),
         // mobilenet-v2-128-0.5 (26.6%, 31.8 dB or more) and ultraface-rfb-320 (26.2%, 44.8 dB or more) meet both targets
         // since weight coding, int8 depthwise weights, folded column sums and bias correction.
+        // squeezenet-1.0-fp16 (23.1%, 46.3 / 25.6 dB) meets both since the clip margin search (it takes margin 0.25; with
+        // the Mse ranges alone, 42.1 / 19.7 dB).
     };
 
     private readonly ITestOutputHelper _out;
@@ -148,7 +147,11 @@ public sealed class ImageModelQuantizationTests : IDisposable
     private void Report(string model, int samples, FloatVsInt8 builds, long ms)
     {
         _out.WriteLine($"{model}: calibrated on {samples} samples, both builds compiled in {ms} ms");
-        if (builds.Int8Result.QuantizationReport is { } report) _out.WriteLine(report.SummaryLine);
+        if (builds.Int8Result.QuantizationReport is { } report)
+        {
+            _out.WriteLine(report.SummaryLine);
+            foreach (var note in report.Notes.Where(n => n.StartsWith("clip margin", StringComparison.Ordinal))) _out.WriteLine(note);
+        }
         foreach (var d in builds.Int8Result.Diagnostics) _out.WriteLine(d.ToString());
     }
 }

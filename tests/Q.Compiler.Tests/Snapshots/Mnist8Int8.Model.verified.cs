@@ -93,7 +93,7 @@ namespace Demo
         private static void L0_QuantizeQConv5x5_Relu(ReadOnlySpan<float> input3, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {
             QConvNchw.GemmFloatInput(input3,
-                quantScale: 0.99902344f, quantZeroPoint: 0, W_Convolution28Packed, W_Convolution28Bias,
+                quantScale: 0.9992676f, quantZeroPoint: 0, W_Convolution28Packed, W_Convolution28Bias,
                 W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches, n: 1, c: 1, h: 28, wd: 28, m: 8,
                 oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
                 padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0, clampMax: 255,

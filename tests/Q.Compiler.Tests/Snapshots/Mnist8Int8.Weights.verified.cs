@@ -36,7 +36,7 @@ namespace Demo
         private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(512, 4));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\ue2ff\uf8c1\u31f7\u5f70\u0efd\u2f21\ua7b1\ueba9[scrubbed: 6,073 bytes, sha256 d462c3048a33cf20…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\ue2ff\uf8c1\u31f7\u5f70\u0efd\u2f21\ua7b1\ueba9[scrubbed: 6,073 bytes, sha256 e6ea2895aa899fa7…]".AsSpan());
 
         // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
         // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).
