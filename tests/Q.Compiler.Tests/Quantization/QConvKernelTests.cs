@@ -228,6 +228,42 @@ public class QConvKernelTests
             }
     }
 
+    /// <summary>
+    /// The 3x3 AVX2 kernels leave out the requantization clamps when the clamp range is [0, 255] and every acc·scale fits
+    /// int32: each combination of clamps, output zero point and scale (one large enough to overflow int32, which must keep
+    /// the clamps) on rows of 4, 8, 16 and more, stride 1 and 2.
+    /// </summary>
+    [Fact]
+    public void Depthwise_3x3_requantization_steps_match_the_integer_reference()
+    {
+        if (!QConv2D.IsSupported(QConv2D.DepthwisePath.Avx2)) return;
+        var rng = new Random(23);
+        int[][] shapes =
+        {
+            new[] { 1, 3, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 9, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
+        };
+        foreach (var g in shapes)
+            foreach (double real in new[] { 1.0 / 1024, 3.75, 1e6 })
+                foreach (int zy in new[] { 0, 7 })
+                    foreach (var (lo, hi) in new[] { (0, 255), (zy, 255), (0, 200) })
+                    {
+                        int[] gg = { g[0], g[1], g[2], g[3], g[1], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[1] };
+                        var c = MakeCase(rng, gg, 5, zy, minus128: true, weightZeroPoints: false);
+                        c = c with { Mult = c.Mult.Select(_ => RequantScale.FromReal(real)).ToArray(), Lo = lo, Hi = hi };
+                        var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
+                        var y = new byte[c.N * c.M * c.OH * c.OW];
+                        QConv2D.RunDepthwise(QConv2D.DepthwisePath.Avx2, c.X, c.W.Select(v => (sbyte)v).ToArray(), Array.Empty<int>(),
+                            QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult, y,
+                            new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)], c.N, c.C, c.H, c.Wd, c.OH, c.OW,
+                            c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                        AssertSame(Reference(c), y, $"[{string.Join(",", g)}] scale={real} zy={zy} clamp=[{lo}, {hi}]");
+                    }
+    }
+
     [Fact]
     public void Depthwise_differences_span_the_full_int16_pair_range()
     {
