@@ -210,8 +210,7 @@ namespace Q.Compiler.Kernels
                         }
                         ref byte a = ref Unsafe.Add(ref va, 4 * ox);
                         ref byte b = ref Unsafe.Add(ref a, pairRow);
-                        var (e0, o0) = t.Sums(ref a, ref b);
-                        var (e1, o1) = t.Sums(ref Unsafe.Add(ref a, 32), ref Unsafe.Add(ref b, 32));
+                        t.Sums16(ref a, ref b, out var e0, out var e1, out var o0, out var o1);
                         var r = q.Rows<TR>(e0, e1, o0, o1, sc);
                         r.GetLower().StoreUnsafe(ref ye, (nuint)ox);
                         if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)(ox + ow));
@@ -354,6 +353,36 @@ namespace Q.Compiler.Kernels
                 e = Avx2.Add(e, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, F0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, F1), Avx2.MultiplyAddAdjacent(b2, F2))));
                 o = Avx2.Add(o, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, P0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, P1), Avx2.MultiplyAddAdjacent(b2, P2))));
                 return (e, o);
+            }
+
+            /// <summary>
+            /// 16 columns of rows 2m (<paramref name="e0"/>, <paramref name="e1"/>) and 2m + 1 (<paramref name="o0"/>,
+            /// <paramref name="o1"/>): as two <see cref="Sums"/>, tap by tap, so that each weight pair is loaded once for both
+            /// 8-column halves (12 weight vectors do not fit the registers with the sums; this halves the loads).
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly void Sums16(ref byte a, ref byte b, out Vector256<int> e0, out Vector256<int> e1, out Vector256<int> o0, out Vector256<int> o1)
+            {
+                e0 = e1 = o0 = o1 = Bias;
+                Tap(ref a, 0, E0, O0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 4, E1, O1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 8, E2, O2, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 0, F0, P0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 4, F1, P1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 8, F2, P2, ref e0, ref e1, ref o0, ref o1);
+            }
+
+            /// <summary>One tap column of one pair row at byte <paramref name="at"/>: weights <paramref name="we"/> (row 2m) and <paramref name="wo"/> (row 2m + 1), both halves.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private static void Tap(ref byte row, nuint at, Vector256<short> we, Vector256<short> wo,
+                ref Vector256<int> e0, ref Vector256<int> e1, ref Vector256<int> o0, ref Vector256<int> o1)
+            {
+                var x0 = Vector256.LoadUnsafe(ref row, at).AsInt16();
+                var x1 = Vector256.LoadUnsafe(ref row, at + 32).AsInt16();
+                e0 = Avx2.Add(e0, Avx2.MultiplyAddAdjacent(x0, we));
+                e1 = Avx2.Add(e1, Avx2.MultiplyAddAdjacent(x1, we));
+                o0 = Avx2.Add(o0, Avx2.MultiplyAddAdjacent(x0, wo));
+                o1 = Avx2.Add(o1, Avx2.MultiplyAddAdjacent(x1, wo));
             }
 
             /// <summary>
