@@ -83,7 +83,7 @@ namespace Q.Compiler.Kernels
             {
                 var g = new Fast3x3 { H = h, W = wd, Oh = oh, Ow = ow, Ph = ph, Pw = pw, PadTop = padTop, PadLeft = padLeft, Planes = n * c, C = c };
                 var q = new Requant32(hi, yZeroPoint, clampMin);
-                bool clamp = clampMin > 0 || clampMax < 255 || !ProductsFitInt32(weights, bias, scale, c, taps);
+                bool clamp = clampMin > 0 || clampMax < 255 || !ProductsFitInt32(bias, scale, c, !wZeroPoints.IsEmpty);
                 if (strideH == 1 && strideW == 1)
                 {
                     if (clamp) Depthwise3x3S1<ClampAndShift>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);

@@ -105,17 +105,28 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
-        /// Whether |acc·scale| &lt; 2^30 for every channel and every input: |acc| ≤ |b'[c]| + 255·Σ_t |w'[c, t]| (inputs are
-        /// bytes), so cvtps2dq cannot overflow and the requantization may drop its clamps (<see cref="Requant32"/>).
+        /// Whether |acc·scale| &lt; 2^30 for every channel and every input of a 3x3 layer, so that cvtps2dq cannot overflow
+        /// and the requantization may drop its clamps (<see cref="Requant32"/>): |acc| ≤ |b'[c]| + 9·255·max|w'| with
+        /// max|w'| = 128 for symmetric int8 weights and 255 with zero points (a bound from the types, not the weights, so the
+        /// check costs a few vector instructions per 8 channels: it runs on every call). Float rounding is far inside the
+        /// factor 2 to int32's range; a NaN scale keeps the clamps.
         /// </summary>
-        private static bool ProductsFitInt32(in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale, int c, int taps)
+        private static bool ProductsFitInt32(ReadOnlySpan<int> bias, ReadOnlySpan<float> scale, int c, bool weightZeroPoints)
         {
-            for (int ch = 0; ch < c; ch++)
+            float taps = 9 * 255 * (weightZeroPoints ? 255 : 128);
+            ref int b0 = ref MemoryMarshal.GetReference(bias);
+            ref float s0 = ref MemoryMarshal.GetReference(scale);
+            var vt = Vector256.Create(taps);
+            var limit = Vector256.Create((float)(1 << 30));
+            int ch = 0;
+            for (; ch + 8 <= c; ch += 8)
             {
-                long sum = 0;
-                for (int t = 0; t < taps; t++) sum += Math.Abs(w.At(ch, t));
-                if ((Math.Abs((double)bias[ch]) + 255.0 * sum) * Math.Abs(scale[ch]) >= 1 << 30) return false;
+                var b = Vector256.Abs(Avx.ConvertToVector256Single(Vector256.LoadUnsafe(ref b0, (nuint)ch)));
+                var p = Avx.Multiply(Avx.Add(b, vt), Vector256.Abs(Vector256.LoadUnsafe(ref s0, (nuint)ch)));
+                if (Avx.MoveMask(Avx.CompareNotLessThan(p, limit)) != 0) return false;
             }
+            for (; ch < c; ch++)
+                if (!((Math.Abs((float)Unsafe.Add(ref b0, ch)) + taps) * Math.Abs(Unsafe.Add(ref s0, ch)) < 1 << 30)) return false;
             return true;
         }
 
