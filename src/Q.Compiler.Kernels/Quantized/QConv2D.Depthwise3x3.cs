@@ -162,35 +162,16 @@ namespace Q.Compiler.Kernels
                 t.Load(w, ch, bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
-                if (ow == 4)
+                if (ow <= 12)
                 {
-                    // Rows of 4: rows 2m and 2m + 2 in one vector (E weights), 2m + 1 and 2m + 3 in another (O weights).
-                    for (int m = 0; 2 * m < oh; m += 2)
-                    {
-                        int valid = Math.Min(4, oh - 2 * m);
-                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
-                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
-                        ref byte vc = ref valid > 2 ? ref Unsafe.Add(ref vb, pairRow) : ref vb;
-                        var (e, o) = t.Sums4(ref va, ref vb, ref vc);
-                        StoreRows4(q.Rows4<TR>(e, o, sc), ref Unsafe.Add(ref yc, 8 * m), valid);
-                    }
+                    // Rows of 4 and 8: the whole row; 9 to 12: columns 0–7, then 4 at ow − 4.
+                    if (ow >= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, 0, sc);
+                    if (ow != 8) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                     continue;
                 }
-                if (ow == 8)
-                {
-                    // Rows of 8: four output rows (pair rows m, m + 1, m + 2) per requantization, stored as one run of 32.
-                    for (int m = 0; 2 * m < oh; m += 2)
-                    {
-                        int valid = Math.Min(4, oh - 2 * m);
-                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
-                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
-                        var (e0, o0) = t.Sums(ref va, ref vb);
-                        // Past the last output row the second pair of rows repeats the first (not stored).
-                        var (e1, o1) = valid > 2 ? t.Sums(ref vb, ref Unsafe.Add(ref vb, pairRow)) : (e0, o0);
-                        StoreRows8(q.Rows<TR>(e0, o0, e1, o1, sc), ref Unsafe.Add(ref yc, 16 * m), valid);
-                    }
-                    continue;
-                }
+                // A rest of 1 to 4 columns past the blocks of 16: four rows at a time after the blocks.
+                int rest = ow % 16;
+                if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                 for (int m = 0; 2 * m < oh; m++)
                 {
                     ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
@@ -198,7 +179,7 @@ namespace Q.Compiler.Kernels
                     bool both = 2 * m + 1 < oh;
                     if (ow < 16)
                     {
-                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
                         var (e0, o0) = t.Sums(ref va, ref Unsafe.Add(ref va, pairRow));
                         var (e1, o1) = t.Sums(ref Unsafe.Add(ref va, 4 * (ow - 8)), ref Unsafe.Add(ref va, pairRow + 4 * (ow - 8)));
                         StoreShortRows(q.Rows<TR>(e0, e1, o0, o1, sc), ref ye, ow, both);
@@ -206,10 +187,11 @@ namespace Q.Compiler.Kernels
                     }
                     for (int ox = 0; ; ox += 16)
                     {
-                        // The last block overlaps the previous one; a rest of 8 or fewer takes one vector at ow − 8.
+                        // The last block overlaps the previous one; a rest of 5 to 8 takes one vector at ow − 8 (of 4 or
+                        // fewer, Columns4 above).
                         if (ox > ow - 16)
                         {
-                            if (ox == ow) break;
+                            if (ox >= ow - 4) break;
                             if (ox >= ow - 8)
                             {
                                 ref byte a8 = ref Unsafe.Add(ref va, 4 * (ow - 8));
@@ -231,22 +213,57 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>The first <paramref name="valid"/> (1–4) rows of 8 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreRows8(Vector256<byte> r, ref byte y, int valid)
+        /// <summary>
+        /// Columns <paramref name="at"/> .. at + 3 of every output row of one channel (stride 1), four rows per vector pair:
+        /// rows 2m and 2m + 2 in one vector (E weights), 2m + 1 and 2m + 3 in the other (O weights).
+        /// </summary>
+        private static void Columns4<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow, int at,
+            Vector256<float> sc) where TR : struct, IRequantSteps
         {
-            if (valid == 4) { r.StoreUnsafe(ref y); return; }
-            var q = r.AsUInt64();
-            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 8 * k), q.GetElement(k));
+            for (int m = 0; 2 * m < oh; m += 2)
+            {
+                int valid = Math.Min(4, oh - 2 * m);
+                ref byte va = ref Unsafe.Add(ref v0, m * pairRow + 4 * at);
+                ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                // Past the last output row the rows repeat pair row m + 1 (not stored).
+                ref byte vc = ref valid > 2 ? ref Unsafe.Add(ref vb, pairRow) : ref vb;
+                var (e, o) = t.Sums4(ref va, ref vb, ref vc);
+                StoreRows4(q.Rows4<TR>(e, o, sc), ref Unsafe.Add(ref yc, 2 * m * ow + at), ow, valid);
+            }
         }
 
-        /// <summary>The first <paramref name="valid"/> (1–4) rows of 4 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreRows4(Vector128<byte> r, ref byte y, int valid)
+        /// <summary>Columns <paramref name="at"/> .. at + 7 of every output row of one channel (stride 1), four rows (pair rows m, m + 1, m + 2) per requantization.</summary>
+        private static void Columns8<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow, int at,
+            Vector256<float> sc) where TR : struct, IRequantSteps
         {
-            if (valid == 4) { r.StoreUnsafe(ref y); return; }
+            for (int m = 0; 2 * m < oh; m += 2)
+            {
+                int valid = Math.Min(4, oh - 2 * m);
+                ref byte va = ref Unsafe.Add(ref v0, m * pairRow + 4 * at);
+                ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                var (e0, o0) = t.Sums(ref va, ref vb);
+                // Past the last output row the second pair of rows repeats the first (not stored).
+                var (e1, o1) = valid > 2 ? t.Sums(ref vb, ref Unsafe.Add(ref vb, pairRow)) : (e0, o0);
+                StoreRows8(q.Rows<TR>(e0, o0, e1, o1, sc), ref Unsafe.Add(ref yc, 2 * m * ow + at), ow, valid);
+            }
+        }
+
+        /// <summary>The first <paramref name="valid"/> (1–4) runs of 8 of <paramref name="r"/> to rows <paramref name="stride"/> bytes apart at <paramref name="y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRows8(Vector256<byte> r, ref byte y, int stride, int valid)
+        {
+            if (valid == 4 && stride == 8) { r.StoreUnsafe(ref y); return; }
+            var q = r.AsUInt64();
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, stride * k), q.GetElement(k));
+        }
+
+        /// <summary>The first <paramref name="valid"/> (1–4) runs of 4 of <paramref name="r"/> to rows <paramref name="stride"/> bytes apart at <paramref name="y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRows4(Vector128<byte> r, ref byte y, int stride, int valid)
+        {
+            if (valid == 4 && stride == 4) { r.StoreUnsafe(ref y); return; }
             var q = r.AsUInt32();
-            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 4 * k), q.GetElement(k));
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, stride * k), q.GetElement(k));
         }
 
         /// <summary>Rows of 9 to 15 from <see cref="Requant32.Rows{TR}"/> of columns 0–7 and ow − 8 .. ow − 1: one row, or two (<paramref name="both"/>).</summary>
@@ -461,7 +478,7 @@ namespace Q.Compiler.Kernels
                         ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
                         var s0 = S2Sum4(ref r0, ref ra, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s1 = S2Sum4(ref rb, ref rc, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreRows4(q.Rows<TR>(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), valid);
+                        StoreRows4(q.Rows<TR>(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), 4, valid);
                     }
                     continue;
                 }
@@ -480,7 +497,7 @@ namespace Q.Compiler.Kernels
                         var s1 = S2Sum(ref ra, ref Unsafe.Add(ref ra, row), ref Unsafe.Add(ref ra, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s2 = S2Sum(ref rb, ref Unsafe.Add(ref rb, row), ref Unsafe.Add(ref rb, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s3 = S2Sum(ref rc, ref Unsafe.Add(ref rc, row), ref Unsafe.Add(ref rc, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreRows8(q.Rows<TR>(s0, s1, s2, s3, sc), ref Unsafe.Add(ref yc, 8 * oy), valid);
+                        StoreRows8(q.Rows<TR>(s0, s1, s2, s3, sc), ref Unsafe.Add(ref yc, 8 * oy), 8, valid);
                     }
                     continue;
                 }
@@ -496,7 +513,7 @@ namespace Q.Compiler.Kernels
                     ref byte ye = ref Unsafe.Add(ref yc, oy * ow);
                     if (ow < 16)
                     {
-                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
                         nint last = 4 * (ow - 8);
                         var e0 = S2Sum(ref r0, ref r1, ref r2, 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var e1 = S2Sum(ref r0, ref r1, ref r2, last, vb, w0a, w0b, w1a, w1b, w2a, w2b);

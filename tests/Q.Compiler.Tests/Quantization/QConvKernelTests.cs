@@ -198,6 +198,12 @@ public class QConvKernelTests
         new[] { 1, 2, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 4: groups of 4 and 2 rows
         new[] { 1, 2, 4, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 28: a rest of 12 (overlapping block)
         new[] { 1, 2, 6, 59, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, rows of 30: a rest of 14 (overlapping block)
+        new[] { 1, 3, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 1, rows of 20 (UltraFace): a rest of 4, four rows a vector, odd row count
+        new[] { 1, 2, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 10 (UltraFace): 8 columns and 4 at ow − 4
+        new[] { 1, 2, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 9, odd row count: the 4 columns overlap 3 of the 8
+        new[] { 1, 2, 6, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 12: 8 + 4 exactly, two rows past a group of 4
+        new[] { 1, 2, 5, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 33: a rest of 1
+        new[] { 1, 2, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 13: 8 at 0 and 8 at ow − 8
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
