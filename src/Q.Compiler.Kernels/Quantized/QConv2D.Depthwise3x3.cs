@@ -135,7 +135,8 @@ namespace Q.Compiler.Kernels
         /// column), built straight from the input rows (a padding row reads a row of zx; the padding columns are written
         /// once per call). Output rows 2m and 2m + 1 both come from pair rows m and m + 1: row 2m = m·(w0, w1) + (m + 1)·(w2, 0),
         /// row 2m + 1 = m·(0, w0) + (m + 1)·(w1, w2) per tap column, so each pair row is built once and each 32-byte load
-        /// feeds two vpmaddwd; 16 columns of both rows are requantized together.
+        /// feeds two vpmaddwd; 16 columns of both rows are requantized together. Rows of 4, 8 and 9–12 and a rest of 1–4
+        /// columns past the blocks of 16 go four output rows at a time (<see cref="Columns4"/>, <see cref="Columns8"/>).
         /// </summary>
         private static void Depthwise3x3S1<TR>(ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
             Span<byte> y, Span<byte> scratch, in Fast3x3 g, int xZeroPoint, in Requant32 q) where TR : struct, IRequantSteps
