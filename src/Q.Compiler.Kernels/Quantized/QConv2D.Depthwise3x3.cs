@@ -170,9 +170,10 @@ namespace Q.Compiler.Kernels
                     if (ow != 8) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                     continue;
                 }
-                // A rest of 1 to 4 columns past the blocks of 16: four rows at a time after the blocks.
+                // A rest of 1 to 8 columns past the blocks of 16: 4 or 8 columns of four rows at a time after the blocks.
                 int rest = ow % 16;
                 if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
+                else if (rest is > 4 and <= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 8, sc);
                 for (int m = 0; 2 * m < oh; m++)
                 {
                     ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
@@ -188,18 +189,10 @@ namespace Q.Compiler.Kernels
                     }
                     for (int ox = 0; ; ox += 16)
                     {
-                        // The last block overlaps the previous one; a rest of 5 to 8 takes one vector at ow − 8 (of 4 or
-                        // fewer, Columns4 above).
+                        // The last block overlaps the previous one; a rest of 8 or fewer was done above (Columns4, Columns8).
                         if (ox > ow - 16)
                         {
-                            if (ox >= ow - 4) break;
-                            if (ox >= ow - 8)
-                            {
-                                ref byte a8 = ref Unsafe.Add(ref va, 4 * (ow - 8));
-                                var (e, o) = t.Sums(ref a8, ref Unsafe.Add(ref a8, pairRow));
-                                StoreLast8(q.Rows<TR>(e, e, o, o, sc), ref ye, ow, both);
-                                break;
-                            }
+                            if (ox >= ow - 8) break;
                             ox = ow - 16;
                         }
                         ref byte a = ref Unsafe.Add(ref va, 4 * ox);

@@ -204,6 +204,8 @@ public class QConvKernelTests
         new[] { 1, 2, 6, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 12: 8 + 4 exactly, two rows past a group of 4
         new[] { 1, 2, 5, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 33: a rest of 1
         new[] { 1, 2, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 13: 8 at 0 and 8 at ow − 8
+        new[] { 1, 2, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 40 (UltraFace): a rest of 8, four rows at a time
+        new[] { 1, 2, 6, 22, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 22: a rest of 6 (8 columns at ow − 8)
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
