@@ -1,7 +1,7 @@
 // Times the int8 depthwise kernel (QConv2D.Depthwise) against the float Conv2D.Depthwise on the depthwise layers of
 // mobilenet-v2-128-0.5 (and UltraFace-like shapes), one thread; then QuantizeLinear and QLinearAdd against their float
 // counterparts.
-// Run: dotnet run -c Release bench/DwBench.cs [filter]
+// Run: dotnet run -c Release bench/DwBench.cs [filter[,filter...]]   (substrings of the layer names)
 // (A file-based app; it builds Q.Compiler.Kernels' sources into itself under the name the kernels grant access to.)
 #:property AssemblyName=Q.Compiler.Benchmarks
 #:property TargetFramework=net10.0
@@ -19,7 +19,7 @@ using Q.Compiler.Ops.QConv;
 using Q.Compiler.Quantization;
 
 var rng = new Random(1);
-string filter = args.Length > 0 ? args[0] : "";
+string[] filters = (args.Length > 0 ? args[0] : "").Split(',');
 Console.WriteLine($"depthwise path {QConv2D.DepthwiseBest}, timing by {ThreadClock.Kind}");
 Console.WriteLine($"{"layer",-36} {"float us",9} {"int8 us",9} {"speed-up",8}");
 double totalF = 0, totalQ = 0;
@@ -39,12 +39,14 @@ Dw("dw 328 @4x4 s1 (L60)",     328,  4, 1);
 Dw("dw 16 @120x160 s1 (uf)",    16, 120, 1, 160);
 Dw("dw 32 @60x80 s2 (uf)",      32, 60, 2, 80);
 Dw("dw 64 @30x40 s1 (uf)",      64, 30, 1, 40);
+Dw("dw 128 @15x20 s1 (uf)",    128, 15, 1, 20);
+Dw("dw 256 @8x10 s1 (uf)",     256,  8, 1, 10);
 Console.WriteLine($"{"depthwise total",-36} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
 Other();
 
 void Dw(string name, int c, int h, int s, int wd = 0)
 {
-    if (!name.Contains(filter)) return;
+    if (!filters.Any(f => name.Contains(f))) return;
     if (wd == 0) wd = h;
     int k = 3, pad = 1;
     int oh = (h + 2 * pad - k) / s + 1, ow = (wd + 2 * pad - k) / s + 1, taps = k * k, plane = oh * ow;
@@ -71,7 +73,7 @@ void Dw(string name, int c, int h, int s, int wd = 0)
 
 void Other()
 {
-    if (!"quantize add".Contains(filter) && filter != "") return;
+    if (!filters.Any(f => f == "" || "quantize add".Contains(f))) return;
     int n = 3 * 128 * 128;
     var xf = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
     var y8 = new byte[n];

@@ -1,5 +1,6 @@
 #nullable enable
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -82,14 +83,19 @@ namespace Q.Compiler.Kernels
             {
                 var g = new Fast3x3 { H = h, W = wd, Oh = oh, Ow = ow, Ph = ph, Pw = pw, PadTop = padTop, PadLeft = padLeft, Planes = n * c, C = c };
                 var q = new Requant32(hi, yZeroPoint, clampMin);
+                bool clamp = clampMin > 0 || clampMax < 255 || !ProductsFitInt32(bias, scale, c, !wZeroPoints.IsEmpty);
                 if (strideH == 1 && strideW == 1)
                 {
-                    Depthwise3x3S1(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    if (clamp) Depthwise3x3S1<ClampAndShift>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    else if (yZeroPoint != 0) Depthwise3x3S1<ShiftOnly>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    else Depthwise3x3S1<PacksOnly>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
                     return;
                 }
                 if (strideH == 2 && strideW == 2)
                 {
-                    Depthwise3x3S2(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    if (clamp) Depthwise3x3S2<ClampAndShift>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    else if (yZeroPoint != 0) Depthwise3x3S2<ShiftOnly>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
+                    else Depthwise3x3S2<PacksOnly>(x, weights, bias, scale, y, scratch, g, xZeroPoint, q);
                     return;
                 }
             }
@@ -199,9 +205,15 @@ namespace Q.Compiler.Kernels
             }
 
             /// <summary>Int32 lane <paramref name="k"/> of <paramref name="v"/> in all 8 lanes (as a vpmaddwd operand).</summary>
+            /// <remarks>Each arm passes pshufd a constant control (callers pass constant lanes, so the switch folds away).</remarks>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public static Vector256<short> Lane(Vector128<byte> v, byte k) =>
-                Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), (byte)(k * 0x55))).AsInt16();
+            public static Vector256<short> Lane(Vector128<byte> v, [ConstantExpected(Max = 3)] byte k) => k switch
+            {
+                0 => Avx2.BroadcastScalarToVector256(v.AsInt32()).AsInt16(),
+                1 => Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), 0x55)).AsInt16(),
+                2 => Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), 0xAA)).AsInt16(),
+                _ => Avx2.BroadcastScalarToVector256(Sse2.Shuffle(v.AsInt32(), 0xFF)).AsInt16(),
+            };
 
             /// <summary>The vpmaddwd operand of two taps: <paramref name="low"/> times the low int16, <paramref name="high"/> the high.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -16,11 +16,45 @@ namespace Q.Compiler.Kernels
         }
 
         /// <summary>
+        /// Which steps of <see cref="Requant32"/> a layer needs (a type argument, so each combination is its own loop with
+        /// no per-vector branches): the clamps (to clampMax − zy as floats, to clampMin as bytes) and the zero point add.
+        /// </summary>
+        private interface IRequantSteps
+        {
+            static abstract bool Clamp { get; }
+            static abstract bool ZeroPoint { get; }
+        }
+
+        /// <summary>Every step: a clamp range narrower than the bytes, or products that might not fit int32.</summary>
+        private struct ClampAndShift : IRequantSteps
+        {
+            public static bool Clamp => true;
+            public static bool ZeroPoint => true;
+        }
+
+        /// <summary>Clamp range [0, 255] and every acc·scale inside int32: the saturating packs are the clamps.</summary>
+        private struct ShiftOnly : IRequantSteps
+        {
+            public static bool Clamp => false;
+            public static bool ZeroPoint => true;
+        }
+
+        /// <summary>As <see cref="ShiftOnly"/> with output zero point 0 (the usual Relu and Clip(0, 6) output).</summary>
+        private struct PacksOnly : IRequantSteps
+        {
+            public static bool Clamp => false;
+            public static bool ZeroPoint => false;
+        }
+
+        /// <summary>
         /// The requantization of <see cref="Depthwise3x3S1"/> and <see cref="Depthwise3x3S2"/>, 32 outputs at a time:
         /// cvtdq2ps, mulps by the channel's scale, minps with hi = clampMax − zy, cvtps2dq (round half to even), then
         /// int16 (packssdw), + zy (saturating), uint8 (packuswb), and the lower clamp in bytes. Equal to
         /// clamp(zy + round(clamp(acc·scale, lo, hi)), clampMin, clampMax): every step after the float clamp is monotone and
         /// exact on [clampMin, clampMax] ⊆ [0, 255] (a product below −2^31 converts to int32.MinValue, which saturates to 0).
+        /// With clamps [0, 255] and |acc·scale| &lt; 2^30 for every channel (<see cref="ProductsFitInt32"/>) the minps and
+        /// the byte clamp change nothing (the packs saturate to [0, 255] themselves) and are left out (<see cref="ShiftOnly"/>,
+        /// and <see cref="PacksOnly"/> when zy = 0).
         /// </summary>
         private readonly struct Requant32
         {
@@ -37,27 +71,63 @@ namespace Q.Compiler.Kernels
 
             /// <summary>Two rows of 16: <paramref name="e0"/>, <paramref name="e1"/> (columns 0–7, 8–15) to the lower 16 bytes, <paramref name="o0"/>, <paramref name="o1"/> to the upper.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public Vector256<byte> Rows(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale)
-                => Pack(e0, e1, o0, o1, scale, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
+            public Vector256<byte> Rows<TR>(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale)
+                where TR : struct, IRequantSteps
+                => Pack<TR>(e0, e1, o0, o1, scale, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7));
 
             /// <summary>Rows of 4: lanes 0–3 of <paramref name="e"/>, of <paramref name="o"/>, lanes 4–7 of each, to the lower 16 bytes.</summary>
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            public Vector128<byte> Rows4(Vector256<int> e, Vector256<int> o, Vector256<float> scale)
-                => Pack(e, o, e, o, scale, Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).GetLower();
+            public Vector128<byte> Rows4<TR>(Vector256<int> e, Vector256<int> o, Vector256<float> scale) where TR : struct, IRequantSteps
+                => Pack<TR>(e, o, e, o, scale, Vector256.Create(0, 1, 4, 5, 2, 3, 6, 7)).GetLower();
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            private Vector256<byte> Pack(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale, Vector256<int> order)
+            private Vector256<byte> Pack<TR>(Vector256<int> e0, Vector256<int> e1, Vector256<int> o0, Vector256<int> o1, Vector256<float> scale, Vector256<int> order)
+                where TR : struct, IRequantSteps
             {
-                var a = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(e0, scale), Scale(e1, scale)), Zy);
-                var b = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(o0, scale), Scale(o1, scale)), Zy);
+                var a = Avx2.PackSignedSaturate(Scale<TR>(e0, scale), Scale<TR>(e1, scale));
+                var b = Avx2.PackSignedSaturate(Scale<TR>(o0, scale), Scale<TR>(o1, scale));
+                if (TR.ZeroPoint)
+                {
+                    a = Avx2.AddSaturate(a, Zy);
+                    b = Avx2.AddSaturate(b, Zy);
+                }
                 // Per 128-bit lane: dwords (e0 0–3, e1 0–3, o0 0–3, o1 0–3), then the 4–7 halves.
                 var bytes = Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(a, b).AsInt32(), order).AsByte();
-                return Avx2.Max(bytes, Min);
+                return TR.Clamp ? Avx2.Max(bytes, Min) : bytes;
             }
 
             [MethodImpl(MethodImplOptions.AggressiveInlining)]
-            private Vector256<int> Scale(Vector256<int> acc, Vector256<float> scale) =>
-                Avx.ConvertToVector256Int32(Avx.Min(Avx.Multiply(Avx.ConvertToVector256Single(acc), scale), Hi));
+            private Vector256<int> Scale<TR>(Vector256<int> acc, Vector256<float> scale) where TR : struct, IRequantSteps
+            {
+                var p = Avx.Multiply(Avx.ConvertToVector256Single(acc), scale);
+                return Avx.ConvertToVector256Int32(TR.Clamp ? Avx.Min(p, Hi) : p);
+            }
+        }
+
+        /// <summary>
+        /// Whether |acc·scale| &lt; 2^30 for every channel and every input of a 3x3 layer, so that cvtps2dq cannot overflow
+        /// and the requantization may drop its clamps (<see cref="Requant32"/>): |acc| ≤ |b'[c]| + 9·255·max|w'| with
+        /// max|w'| = 128 for symmetric int8 weights and 255 with zero points (a bound from the types, not the weights, so the
+        /// check costs a few vector instructions per 8 channels: it runs on every call). Float rounding is far inside the
+        /// factor 2 to int32's range; a NaN scale keeps the clamps.
+        /// </summary>
+        private static bool ProductsFitInt32(ReadOnlySpan<int> bias, ReadOnlySpan<float> scale, int c, bool weightZeroPoints)
+        {
+            float taps = 9 * 255 * (weightZeroPoints ? 255 : 128);
+            ref int b0 = ref MemoryMarshal.GetReference(bias);
+            ref float s0 = ref MemoryMarshal.GetReference(scale);
+            var vt = Vector256.Create(taps);
+            var limit = Vector256.Create((float)(1 << 30));
+            int ch = 0;
+            for (; ch + 8 <= c; ch += 8)
+            {
+                var b = Vector256.Abs(Avx.ConvertToVector256Single(Vector256.LoadUnsafe(ref b0, (nuint)ch)));
+                var p = Avx.Multiply(Avx.Add(b, vt), Vector256.Abs(Vector256.LoadUnsafe(ref s0, (nuint)ch)));
+                if (Avx.MoveMask(Avx.CompareNotLessThan(p, limit)) != 0) return false;
+            }
+            for (; ch < c; ch++)
+                if (!((Math.Abs((float)Unsafe.Add(ref b0, ch)) + taps) * Math.Abs(Unsafe.Add(ref s0, ch)) < 1 << 30)) return false;
+            return true;
         }
 
         /// <summary>
@@ -65,10 +135,11 @@ namespace Q.Compiler.Kernels
         /// column), built straight from the input rows (a padding row reads a row of zx; the padding columns are written
         /// once per call). Output rows 2m and 2m + 1 both come from pair rows m and m + 1: row 2m = m·(w0, w1) + (m + 1)·(w2, 0),
         /// row 2m + 1 = m·(0, w0) + (m + 1)·(w1, w2) per tap column, so each pair row is built once and each 32-byte load
-        /// feeds two vpmaddwd; 16 columns of both rows are requantized together.
+        /// feeds two vpmaddwd; 16 columns of both rows are requantized together. Rows of 4, 8 and 9–12 and a rest of 1–4
+        /// columns past the blocks of 16 go four output rows at a time (<see cref="Columns4"/>, <see cref="Columns8"/>).
         /// </summary>
-        private static void Depthwise3x3S1(ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
-            Span<byte> y, Span<byte> scratch, in Fast3x3 g, int xZeroPoint, in Requant32 q)
+        private static void Depthwise3x3S1<TR>(ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+            Span<byte> y, Span<byte> scratch, in Fast3x3 g, int xZeroPoint, in Requant32 q) where TR : struct, IRequantSteps
         {
             int pw = g.Pw, oh = g.Oh, ow = g.Ow, rows = (oh - 1) / 2 + 2, offset = PairPlaneOffset(g.Ph * pw);
             nint pairRow = 4 * pw;
@@ -92,35 +163,17 @@ namespace Q.Compiler.Kernels
                 t.Load(w, ch, bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
-                if (ow == 4)
+                if (ow <= 12)
                 {
-                    // Rows of 4: rows 2m and 2m + 2 in one vector (E weights), 2m + 1 and 2m + 3 in another (O weights).
-                    for (int m = 0; 2 * m < oh; m += 2)
-                    {
-                        int valid = Math.Min(4, oh - 2 * m);
-                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
-                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
-                        ref byte vc = ref valid > 2 ? ref Unsafe.Add(ref vb, pairRow) : ref vb;
-                        var (e, o) = t.Sums4(ref va, ref vb, ref vc);
-                        StoreRows4(q.Rows4(e, o, sc), ref Unsafe.Add(ref yc, 8 * m), valid);
-                    }
+                    // Rows of 4 and 8: the whole row; 9 to 12: columns 0–7, then 4 at ow − 4.
+                    if (ow >= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, 0, sc);
+                    if (ow != 8) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                     continue;
                 }
-                if (ow == 8)
-                {
-                    // Rows of 8: four output rows (pair rows m, m + 1, m + 2) per requantization, stored as one run of 32.
-                    for (int m = 0; 2 * m < oh; m += 2)
-                    {
-                        int valid = Math.Min(4, oh - 2 * m);
-                        ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
-                        ref byte vb = ref Unsafe.Add(ref va, pairRow);
-                        var (e0, o0) = t.Sums(ref va, ref vb);
-                        // Past the last output row the second pair of rows repeats the first (not stored).
-                        var (e1, o1) = valid > 2 ? t.Sums(ref vb, ref Unsafe.Add(ref vb, pairRow)) : (e0, o0);
-                        StoreRows8(q.Rows(e0, o0, e1, o1, sc), ref Unsafe.Add(ref yc, 16 * m), valid);
-                    }
-                    continue;
-                }
+                // A rest of 1 to 8 columns past the blocks of 16: 4 or 8 columns of four rows at a time after the blocks.
+                int rest = ow % 16;
+                if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
+                else if (rest is > 4 and <= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 8, sc);
                 for (int m = 0; 2 * m < oh; m++)
                 {
                     ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
@@ -128,32 +181,24 @@ namespace Q.Compiler.Kernels
                     bool both = 2 * m + 1 < oh;
                     if (ow < 16)
                     {
-                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
                         var (e0, o0) = t.Sums(ref va, ref Unsafe.Add(ref va, pairRow));
                         var (e1, o1) = t.Sums(ref Unsafe.Add(ref va, 4 * (ow - 8)), ref Unsafe.Add(ref va, pairRow + 4 * (ow - 8)));
-                        StoreShortRows(q.Rows(e0, e1, o0, o1, sc), ref ye, ow, both);
+                        StoreShortRows(q.Rows<TR>(e0, e1, o0, o1, sc), ref ye, ow, both);
                         continue;
                     }
                     for (int ox = 0; ; ox += 16)
                     {
-                        // The last block overlaps the previous one; a rest of 8 or fewer takes one vector at ow − 8.
+                        // The last block overlaps the previous one; a rest of 8 or fewer was done above (Columns4, Columns8).
                         if (ox > ow - 16)
                         {
-                            if (ox == ow) break;
-                            if (ox >= ow - 8)
-                            {
-                                ref byte a8 = ref Unsafe.Add(ref va, 4 * (ow - 8));
-                                var (e, o) = t.Sums(ref a8, ref Unsafe.Add(ref a8, pairRow));
-                                StoreLast8(q.Rows(e, e, o, o, sc), ref ye, ow, both);
-                                break;
-                            }
+                            if (ox >= ow - 8) break;
                             ox = ow - 16;
                         }
                         ref byte a = ref Unsafe.Add(ref va, 4 * ox);
                         ref byte b = ref Unsafe.Add(ref a, pairRow);
-                        var (e0, o0) = t.Sums(ref a, ref b);
-                        var (e1, o1) = t.Sums(ref Unsafe.Add(ref a, 32), ref Unsafe.Add(ref b, 32));
-                        var r = q.Rows(e0, e1, o0, o1, sc);
+                        t.Sums16(ref a, ref b, out var e0, out var e1, out var o0, out var o1);
+                        var r = q.Rows<TR>(e0, e1, o0, o1, sc);
                         r.GetLower().StoreUnsafe(ref ye, (nuint)ox);
                         if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)(ox + ow));
                         if (ox == ow - 16) break;
@@ -162,25 +207,60 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>The first <paramref name="valid"/> (1–4) rows of 8 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreRows8(Vector256<byte> r, ref byte y, int valid)
+        /// <summary>
+        /// Columns <paramref name="at"/> .. at + 3 of every output row of one channel (stride 1), four rows per vector pair:
+        /// rows 2m and 2m + 2 in one vector (E weights), 2m + 1 and 2m + 3 in the other (O weights).
+        /// </summary>
+        private static void Columns4<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow, int at,
+            Vector256<float> sc) where TR : struct, IRequantSteps
         {
-            if (valid == 4) { r.StoreUnsafe(ref y); return; }
+            for (int m = 0; 2 * m < oh; m += 2)
+            {
+                int valid = Math.Min(4, oh - 2 * m);
+                ref byte va = ref Unsafe.Add(ref v0, m * pairRow + 4 * at);
+                ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                // Past the last output row the rows repeat pair row m + 1 (not stored).
+                ref byte vc = ref valid > 2 ? ref Unsafe.Add(ref vb, pairRow) : ref vb;
+                var (e, o) = t.Sums4(ref va, ref vb, ref vc);
+                StoreRows4(q.Rows4<TR>(e, o, sc), ref Unsafe.Add(ref yc, 2 * m * ow + at), ow, valid);
+            }
+        }
+
+        /// <summary>Columns <paramref name="at"/> .. at + 7 of every output row of one channel (stride 1), four rows (pair rows m, m + 1, m + 2) per requantization.</summary>
+        private static void Columns8<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow, int at,
+            Vector256<float> sc) where TR : struct, IRequantSteps
+        {
+            for (int m = 0; 2 * m < oh; m += 2)
+            {
+                int valid = Math.Min(4, oh - 2 * m);
+                ref byte va = ref Unsafe.Add(ref v0, m * pairRow + 4 * at);
+                ref byte vb = ref Unsafe.Add(ref va, pairRow);
+                var (e0, o0) = t.Sums(ref va, ref vb);
+                // Past the last output row the second pair of rows repeats the first (not stored).
+                var (e1, o1) = valid > 2 ? t.Sums(ref vb, ref Unsafe.Add(ref vb, pairRow)) : (e0, o0);
+                StoreRows8(q.Rows<TR>(e0, o0, e1, o1, sc), ref Unsafe.Add(ref yc, 2 * m * ow + at), ow, valid);
+            }
+        }
+
+        /// <summary>The first <paramref name="valid"/> (1–4) runs of 8 of <paramref name="r"/> to rows <paramref name="stride"/> bytes apart at <paramref name="y"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreRows8(Vector256<byte> r, ref byte y, int stride, int valid)
+        {
+            if (valid == 4 && stride == 8) { r.StoreUnsafe(ref y); return; }
             var q = r.AsUInt64();
-            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 8 * k), q.GetElement(k));
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, stride * k), q.GetElement(k));
         }
 
-        /// <summary>The first <paramref name="valid"/> (1–4) rows of 4 of <paramref name="r"/> to consecutive rows at <paramref name="y"/>.</summary>
+        /// <summary>The first <paramref name="valid"/> (1–4) runs of 4 of <paramref name="r"/> to rows <paramref name="stride"/> bytes apart at <paramref name="y"/>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StoreRows4(Vector128<byte> r, ref byte y, int valid)
+        private static void StoreRows4(Vector128<byte> r, ref byte y, int stride, int valid)
         {
-            if (valid == 4) { r.StoreUnsafe(ref y); return; }
+            if (valid == 4 && stride == 4) { r.StoreUnsafe(ref y); return; }
             var q = r.AsUInt32();
-            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 4 * k), q.GetElement(k));
+            for (int k = 0; k < valid; k++) Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, stride * k), q.GetElement(k));
         }
 
-        /// <summary>Rows of 9 to 15 from <see cref="Requant32.Rows"/> of columns 0–7 and ow − 8 .. ow − 1: one row, or two (<paramref name="both"/>).</summary>
+        /// <summary>Rows of 9 to 15 from <see cref="Requant32.Rows{TR}"/> of columns 0–7 and ow − 8 .. ow − 1: one row, or two (<paramref name="both"/>).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void StoreShortRows(Vector256<byte> r, ref byte y, int ow, bool both)
         {
@@ -192,7 +272,7 @@ namespace Q.Compiler.Kernels
             Unsafe.WriteUnaligned(ref Unsafe.Add(ref y, 2 * ow - 8), q.GetElement(3));
         }
 
-        /// <summary>Columns ow − 8 .. ow − 1 of one row, or two (<paramref name="both"/>), from <see cref="Requant32.Rows"/> of (e, e, o, o).</summary>
+        /// <summary>Columns ow − 8 .. ow − 1 of one row, or two (<paramref name="both"/>), from <see cref="Requant32.Rows{TR}"/> of (e, e, o, o).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void StoreLast8(Vector256<byte> r, ref byte y, int ow, bool both)
         {
@@ -298,6 +378,36 @@ namespace Q.Compiler.Kernels
             }
 
             /// <summary>
+            /// 16 columns of rows 2m (<paramref name="e0"/>, <paramref name="e1"/>) and 2m + 1 (<paramref name="o0"/>,
+            /// <paramref name="o1"/>): as two <see cref="Sums"/>, tap by tap, so that each weight pair is loaded once for both
+            /// 8-column halves (12 weight vectors do not fit the registers with the sums; this halves the loads).
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly void Sums16(ref byte a, ref byte b, out Vector256<int> e0, out Vector256<int> e1, out Vector256<int> o0, out Vector256<int> o1)
+            {
+                e0 = e1 = o0 = o1 = Bias;
+                Tap(ref a, 0, E0, O0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 4, E1, O1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 8, E2, O2, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 0, F0, P0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 4, F1, P1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 8, F2, P2, ref e0, ref e1, ref o0, ref o1);
+            }
+
+            /// <summary>One tap column of one pair row at byte <paramref name="at"/>: weights <paramref name="we"/> (row 2m) and <paramref name="wo"/> (row 2m + 1), both halves.</summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private static void Tap(ref byte row, nuint at, Vector256<short> we, Vector256<short> wo,
+                ref Vector256<int> e0, ref Vector256<int> e1, ref Vector256<int> o0, ref Vector256<int> o1)
+            {
+                var x0 = Vector256.LoadUnsafe(ref row, at).AsInt16();
+                var x1 = Vector256.LoadUnsafe(ref row, at + 32).AsInt16();
+                e0 = Avx2.Add(e0, Avx2.MultiplyAddAdjacent(x0, we));
+                e1 = Avx2.Add(e1, Avx2.MultiplyAddAdjacent(x1, we));
+                o0 = Avx2.Add(o0, Avx2.MultiplyAddAdjacent(x0, wo));
+                o1 = Avx2.Add(o1, Avx2.MultiplyAddAdjacent(x1, wo));
+            }
+
+            /// <summary>
             /// Rows of 4: E holds rows 2m (lanes 0–3, pair rows m at <paramref name="a"/> and m + 1 at <paramref name="b"/>)
             /// and 2m + 2 (lanes 4–7, pair rows m + 1 and m + 2 at <paramref name="c"/>); O rows 2m + 1 and 2m + 3.
             /// </summary>
@@ -320,8 +430,8 @@ namespace Q.Compiler.Kernels
         /// at column 2ox is the vpmaddwd operand of taps (0, 1) of 8 outputs and one at 2ox + 2 that of tap 2 (paired with
         /// weight 0): 6 vpmaddwd for 8 outputs, no phase split. Two output rows at a time share their middle row.
         /// </summary>
-        private static void Depthwise3x3S2(ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
-            Span<byte> y, Span<byte> scratch, in Fast3x3 g, int xZeroPoint, in Requant32 q)
+        private static void Depthwise3x3S2<TR>(ReadOnlySpan<byte> x, in ChannelWeights w, ReadOnlySpan<int> bias, ReadOnlySpan<float> scale,
+            Span<byte> y, Span<byte> scratch, in Fast3x3 g, int xZeroPoint, in Requant32 q) where TR : struct, IRequantSteps
         {
             int pw = g.Pw, oh = g.Oh, ow = g.Ow, offset = PairPlaneOffset(g.Ph * 2 * ((pw + 1) / 2));
             nint row = 2 * pw;
@@ -362,7 +472,7 @@ namespace Q.Compiler.Kernels
                         ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
                         var s0 = S2Sum4(ref r0, ref ra, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s1 = S2Sum4(ref rb, ref rc, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreRows4(q.Rows(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), valid);
+                        StoreRows4(q.Rows<TR>(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), 4, valid);
                     }
                     continue;
                 }
@@ -381,7 +491,7 @@ namespace Q.Compiler.Kernels
                         var s1 = S2Sum(ref ra, ref Unsafe.Add(ref ra, row), ref Unsafe.Add(ref ra, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s2 = S2Sum(ref rb, ref Unsafe.Add(ref rb, row), ref Unsafe.Add(ref rb, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var s3 = S2Sum(ref rc, ref Unsafe.Add(ref rc, row), ref Unsafe.Add(ref rc, 2 * row), 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreRows8(q.Rows(s0, s1, s2, s3, sc), ref Unsafe.Add(ref yc, 8 * oy), valid);
+                        StoreRows8(q.Rows<TR>(s0, s1, s2, s3, sc), ref Unsafe.Add(ref yc, 8 * oy), 8, valid);
                     }
                     continue;
                 }
@@ -397,13 +507,13 @@ namespace Q.Compiler.Kernels
                     ref byte ye = ref Unsafe.Add(ref yc, oy * ow);
                     if (ow < 16)
                     {
-                        // 9 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
                         nint last = 4 * (ow - 8);
                         var e0 = S2Sum(ref r0, ref r1, ref r2, 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var e1 = S2Sum(ref r0, ref r1, ref r2, last, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var o0 = S2Sum(ref r2, ref r3, ref r4, 0, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var o1 = S2Sum(ref r2, ref r3, ref r4, last, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreShortRows(q.Rows(e0, e1, o0, o1, sc), ref ye, ow, both);
+                        StoreShortRows(q.Rows<TR>(e0, e1, o0, o1, sc), ref ye, ow, both);
                         continue;
                     }
                     for (int ox = 0; ; ox += 16)
@@ -416,7 +526,7 @@ namespace Q.Compiler.Kernels
                             {
                                 var e = S2Sum(ref r0, ref r1, ref r2, 4 * (ow - 8), vb, w0a, w0b, w1a, w1b, w2a, w2b);
                                 var o = S2Sum(ref r2, ref r3, ref r4, 4 * (ow - 8), vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                                StoreLast8(q.Rows(e, e, o, o, sc), ref ye, ow, both);
+                                StoreLast8(q.Rows<TR>(e, e, o, o, sc), ref ye, ow, both);
                                 break;
                             }
                             ox = ow - 16;
@@ -426,7 +536,7 @@ namespace Q.Compiler.Kernels
                         var e1 = S2Sum(ref r0, ref r1, ref r2, at + 32, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var o0 = S2Sum(ref r2, ref r3, ref r4, at, vb, w0a, w0b, w1a, w1b, w2a, w2b);
                         var o1 = S2Sum(ref r2, ref r3, ref r4, at + 32, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        var r = q.Rows(e0, e1, o0, o1, sc);
+                        var r = q.Rows<TR>(e0, e1, o0, o1, sc);
                         r.GetLower().StoreUnsafe(ref ye, (nuint)ox);
                         if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)(ox + ow));
                         if (ox == ow - 16) break;

@@ -278,6 +278,14 @@ public class QConvKernelTests
         new[] { 1, 2, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 4: groups of 4 and 2 rows
         new[] { 1, 2, 4, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 28: a rest of 12 (overlapping block)
         new[] { 1, 2, 6, 59, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2, rows of 30: a rest of 14 (overlapping block)
+        new[] { 1, 3, 15, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },     // 3x3 stride 1, rows of 20 (UltraFace): a rest of 4, four rows a vector, odd row count
+        new[] { 1, 2, 8, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 10 (UltraFace): 8 columns and 4 at ow − 4
+        new[] { 1, 2, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },       // 3x3 stride 1, rows of 9, odd row count: the 4 columns overlap 3 of the 8
+        new[] { 1, 2, 6, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 12: 8 + 4 exactly, two rows past a group of 4
+        new[] { 1, 2, 5, 33, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 33: a rest of 1
+        new[] { 1, 2, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 13: 8 at 0 and 8 at ow − 8
+        new[] { 1, 2, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 40 (UltraFace): a rest of 8, four rows at a time
+        new[] { 1, 2, 6, 22, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 22: a rest of 6 (8 columns at ow − 8)
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -306,6 +314,42 @@ public class QConvKernelTests
                 AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", d)}] zx={zx} zy={zy} zw={zeroPoints}");
                 index++;
             }
+    }
+
+    /// <summary>
+    /// The 3x3 AVX2 kernels leave out the requantization clamps when the clamp range is [0, 255] and every acc·scale fits
+    /// int32: each combination of clamps, output zero point and scale (one large enough to overflow int32, which must keep
+    /// the clamps) on rows of 4, 8, 16 and more, stride 1 and 2.
+    /// </summary>
+    [Fact]
+    public void Depthwise_3x3_requantization_steps_match_the_integer_reference()
+    {
+        if (!QConv2D.IsSupported(QConv2D.DepthwisePath.Avx2)) return;
+        var rng = new Random(23);
+        int[][] shapes =
+        {
+            new[] { 1, 3, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 9, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
+        };
+        foreach (var g in shapes)
+            foreach (double real in new[] { 1.0 / 1024, 3.75, 1e6 })
+                foreach (int zy in new[] { 0, 7 })
+                    foreach (var (lo, hi) in new[] { (0, 255), (zy, 255), (0, 200) })
+                    {
+                        int[] gg = { g[0], g[1], g[2], g[3], g[1], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[1] };
+                        var c = MakeCase(rng, gg, 5, zy, minus128: true, weightZeroPoints: false);
+                        c = c with { Mult = c.Mult.Select(_ => RequantScale.FromReal(real)).ToArray(), Lo = lo, Hi = hi };
+                        var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
+                        var y = new byte[c.N * c.M * c.OH * c.OW];
+                        QConv2D.RunDepthwise(QConv2D.DepthwisePath.Avx2, c.X, c.W.Select(v => (sbyte)v).ToArray(), Array.Empty<int>(),
+                            QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult, y,
+                            new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)], c.N, c.C, c.H, c.Wd, c.OH, c.OW,
+                            c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                        AssertSame(Reference(c), y, $"[{string.Join(",", g)}] scale={real} zy={zy} clamp=[{lo}, {hi}]");
+                    }
     }
 
     [Fact]
