@@ -25,11 +25,6 @@ namespace Q.Compiler.Kernels
         /// on the bytes (equal: rounding and saturation are monotone, the bound an integer).
         /// </summary>
         private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
-            => BlockAvx2(packed, wBlock, quads, pixels, offsets, scales, y, plane, rows, yZeroPoint, clampMin, clampMax, FloatClamp);
-
-        /// <summary><see cref="BlockAvx2(ReadOnlySpan{byte}, ReadOnlySpan{sbyte}, int, int, ReadOnlySpan{int}, ReadOnlySpan{float}, Span{byte}, int, int, int, int, int)"/> with the block's flags.</summary>
-        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
             byte flags)
         {

@@ -40,7 +40,7 @@ public sealed class ImageModelBreakdown : IDisposable
             var shapes = ImageModels.InputShapes(folder);
             var f = ModelCompiler.Compile(new CompileOptions { ModelPath = onnx, ClassName = "F", Namespace = "T", InputShapes = shapes });
             var options = new CompileOptions { ModelPath = onnx, ClassName = "Q", Namespace = "T", InputShapes = shapes, Quantize = QuantizeMode.Int8, Calibration = calib.Folder };
-            if (Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm) options.CalibrationMethod = Enum.Parse<Q.Compiler.Quantization.CalibrationMethod>(cm);
+            options.CalibrationMethod = ImageModelGraphs.MethodFromEnvironment();
             if (Environment.GetEnvironmentVariable("QC_ACC_KEEP") is { Length: > 0 } keep) options.KeepFloat = keep.Split(';');
             if (Environment.GetEnvironmentVariable("QC_ACC_SQNR") is { Length: > 0 } s) options.MinLayerSqnrDb = double.Parse(s, inv);
             var q = ModelCompiler.Compile(options);
@@ -79,10 +79,9 @@ public sealed class ImageModelBreakdown : IDisposable
         {
             var calibFolder = CalibrationFolders.Images(folder);
             _temp.Add(calibFolder.Folder);
-            var g = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model(folder + "/model.onnx"), ClassName = "F", Namespace = "T", InputShapes = ImageModels.InputShapes(folder) }).Graph!;
-            g = Q.Compiler.Quantization.GraphQuantizer.Unfuse(g);
+            var g = ImageModelGraphs.Unfused(folder);
             var set = Q.Compiler.Quantization.CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
-            var method = Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm ? Enum.Parse<Q.Compiler.Quantization.CalibrationMethod>(cm) : Q.Compiler.Quantization.CalibrationMethod.Mse;
+            var method = ImageModelGraphs.MethodFromEnvironment();
             var calib = Q.Compiler.Quantization.Calibrator.Run(g, set, new Q.Compiler.Quantization.CalibrationOptions { Method = method });
             var sets = TestData.Sets(SharedData.Model(folder)).Select(TestData.Inputs).ToList();
             var reference = sets.Select(x => FloatInterpreter.Run(g, x)).ToList();

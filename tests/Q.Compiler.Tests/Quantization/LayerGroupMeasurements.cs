@@ -35,10 +35,9 @@ public sealed class LayerGroupMeasurements : IDisposable
         string folder = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m : "ppocr-cls-mobile";
         var calibFolder = CalibrationFolders.Images(folder);
         _temp.Add(calibFolder.Folder);
-        var g = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model(folder + "/model.onnx"), ClassName = "F", Namespace = "T", InputShapes = ImageModels.InputShapes(folder) }).Graph!;
-        g = GraphQuantizer.Unfuse(g);
+        var g = ImageModelGraphs.Unfused(folder);
         var set = CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
-        var method = Environment.GetEnvironmentVariable("QC_ACC_METHOD") is { Length: > 0 } cm ? Enum.Parse<CalibrationMethod>(cm) : CalibrationMethod.Mse;
+        var method = ImageModelGraphs.MethodFromEnvironment();
         var calib = Calibrator.Run(g, set, new CalibrationOptions { Method = method });
         var sets = TestData.Sets(SharedData.Model(folder)).Select(TestData.Inputs).ToList();
         sets.AddRange(set.Take(8).Select(s => s.ToArray()));

@@ -33,8 +33,7 @@ public sealed class OutputGuidedMeasurements : IDisposable
         string folder = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m : "squeezenet-1.0-fp16";
         var calibFolder = CalibrationFolders.Images(folder);
         _temp.Add(calibFolder.Folder);
-        var g = ModelCompiler.Compile(new CompileOptions { ModelPath = SharedData.Model(folder + "/model.onnx"), ClassName = "F", Namespace = "T", InputShapes = ImageModels.InputShapes(folder) }).Graph!;
-        g = GraphQuantizer.Unfuse(g);
+        var g = ImageModelGraphs.Unfused(folder);
         var set = CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
         var runs = new FloatRuns(g, set, FloatRuns.DefaultBudgetBytes);
         var stats = Calibrator.Collect(runs, new CalibrationOptions(), histograms: true);
