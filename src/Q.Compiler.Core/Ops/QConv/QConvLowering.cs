@@ -284,6 +284,27 @@ namespace Q.Compiler.Ops.QConv
             return (data, sums, minus128);
         }
 
+        /// <summary>
+        /// Whether the K weights of one output channel at <paramref name="w"/>[<paramref name="offset"/> ..] (OIHW order, so k
+        /// is the packed depth of <see cref="PackNchw"/>) are <i>pair-safe</i>: vpmaddubsw on raw uint8 activations x ∈ [0, 255]
+        /// forms x[2i]·w[2i] + x[2i+1]·w[2i+1] in saturating int16, which is exact for every x iff
+        /// 255·(max(w[2i], 0) + max(w[2i+1], 0)) ≤ 32767 and 255·(min(w[2i], 0) + min(w[2i+1], 0)) ≥ −32768, i.e. the positive
+        /// parts of each pair sum to at most 128 and the negative parts to at least −128 (an odd K pairs its last weight with 0).
+        /// A layer whose every channel is pair-safe can skip the sign trick; the quantizer can make weights pair-safe.
+        /// </summary>
+        public static bool IsPairSafe(IReadOnlyList<int> w, int offset, int k)
+        {
+            for (int i = 0; i < k; i += 2)
+            {
+                int a = w[offset + i], b = i + 1 < k ? w[offset + i + 1] : 0;
+                if (Math.Max(a, 0) + Math.Max(b, 0) > MaxPairSum || Math.Min(a, 0) + Math.Min(b, 0) < -MaxPairSum) return false;
+            }
+            return true;
+        }
+
+        /// <summary>The largest sum of same-signed weights in a pair that <see cref="IsPairSafe"/> accepts (255·128 ≤ 32767 &lt; 255·129).</summary>
+        public const int MaxPairSum = 128;
+
         /// <summary>QConvNchw block flag: some row of the block may reach |acc·scale| ≥ 2^30, so its upper bound is applied in float.</summary>
         public const byte NchwFloatClamp = 1;
         /// <summary>QConvNchw block flag: in every row, the int16 pair sums of quads 2j and 2j + 1 add without overflow.</summary>
