@@ -103,6 +103,96 @@ namespace Q.Compiler.Kernels
             }
         }
 
+        /// <summary>
+        /// <see cref="BlockAvx2"/> in unsigned mode (pair-safe weights, raw activation bytes x ∈ [0, 255]): per quad and row
+        /// vector vpmaddubsw(x, w) forms the int16 pair sums exactly (by the pair bound) and vpmaddwd by ones widens them, with
+        /// no vpabsb / vpsignb: two multiply-port ops per row vector instead of three. With <see cref="PairQuads"/> (proved for
+        /// raw bytes: the same-signed parts of the four weights of a pair in quads 2j and 2j + 1 within ±128) two quads' pair
+        /// sums are added in int16 before one vpmaddwd. Same epilogue.
+        /// </summary>
+        private static void BlockAvx2Unsigned(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            byte flags)
+        {
+            ref byte a0 = ref MemoryMarshal.GetReference(packed);
+            ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
+            ref byte y0 = ref MemoryMarshal.GetReference(y);
+            var off0 = Vector256.Create(offsets[0]); var off1 = Vector256.Create(offsets[1]);
+            var off2 = Vector256.Create(offsets[2]); var off3 = Vector256.Create(offsets[3]);
+            var s0 = Vector256.Create(scales[0]); var s1 = Vector256.Create(scales[1]);
+            var s2 = Vector256.Create(scales[2]); var s3 = Vector256.Create(scales[3]);
+            var lo = Vector256.Create((byte)clampMin); var hiByte = Vector256.Create((byte)clampMax);
+            var hi = Vector256.Create((float)(clampMax - yZeroPoint));
+            var zy = Vector256.Create((short)yZeroPoint);
+            var ones = Vector256.Create((short)1);
+            bool floatClamp = (flags & FloatClamp) != 0;
+            int pairedQuads = (flags & PairQuads) != 0 ? quads & ~1 : 0;
+            Span<byte> partial = stackalloc byte[2 * PixelBlock];
+            for (int p = 0; p < pixels; p += PixelBlock)
+            {
+                ref byte a = ref Unsafe.Add(ref a0, p * 4 * quads);
+                Vector256<int> c00 = off0, c01 = off0, c10 = off1, c11 = off1, c20 = off2, c21 = off2, c30 = off3, c31 = off3;
+                ref sbyte wq = ref w0;
+                int q = 0;
+                for (; q < pairedQuads; q += 2)
+                {
+                    var xa = Vector256.LoadUnsafe(ref a);
+                    var ya = Vector256.LoadUnsafe(ref a, 64);
+                    c00 = Avx2.Add(c00, Widen2Unsigned(xa, ya, ref wq, 0, ones));
+                    c10 = Avx2.Add(c10, Widen2Unsigned(xa, ya, ref wq, 4, ones));
+                    c20 = Avx2.Add(c20, Widen2Unsigned(xa, ya, ref wq, 8, ones));
+                    c30 = Avx2.Add(c30, Widen2Unsigned(xa, ya, ref wq, 12, ones));
+                    var xb = Vector256.LoadUnsafe(ref a, 32);
+                    var yb = Vector256.LoadUnsafe(ref a, 96);
+                    c01 = Avx2.Add(c01, Widen2Unsigned(xb, yb, ref wq, 0, ones));
+                    c11 = Avx2.Add(c11, Widen2Unsigned(xb, yb, ref wq, 4, ones));
+                    c21 = Avx2.Add(c21, Widen2Unsigned(xb, yb, ref wq, 8, ones));
+                    c31 = Avx2.Add(c31, Widen2Unsigned(xb, yb, ref wq, 12, ones));
+                    a = ref Unsafe.Add(ref a, 128);
+                    wq = ref Unsafe.Add(ref wq, 32);
+                }
+                for (; q < quads; q++)
+                {
+                    var xa = Vector256.LoadUnsafe(ref a);
+                    var xb = Vector256.LoadUnsafe(ref a, 32);
+                    a = ref Unsafe.Add(ref a, 64);
+                    var w = Broadcast(ref wq, 0);
+                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
+                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    w = Broadcast(ref wq, 4);
+                    c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
+                    c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    w = Broadcast(ref wq, 8);
+                    c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
+                    c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    w = Broadcast(ref wq, 12);
+                    c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
+                    c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    wq = ref Unsafe.Add(ref wq, 16);
+                }
+                int count = Math.Min(PixelBlock, pixels - p);
+                var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
+                StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
+                if (rows > 2)
+                {
+                    var r23 = floatClamp ? PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo) : PackRowsBytes(c20, c21, c30, c31, s2, s3, zy, lo, hiByte);
+                    StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
+                }
+            }
+        }
+
+        /// <summary>
+        /// <see cref="Widen2"/> in unsigned mode: vpmaddubsw of the raw bytes x (quad q) and y (quad q + 1) by the row's weight
+        /// quads, the two int16 pair sums added (exact under the unsigned <see cref="PairQuads"/> bound), one vpmaddwd by ones.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Widen2Unsigned(Vector256<byte> x, Vector256<byte> yv, ref sbyte wq, int offset, Vector256<short> ones)
+        {
+            var px = Avx2.MultiplyAddAdjacent(x, Broadcast(ref wq, offset));
+            var py = Avx2.MultiplyAddAdjacent(yv, Broadcast(ref wq, 16 + offset));
+            return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
+        }
+
         /// <summary>The weight quad at wq + <paramref name="offset"/> (one row's four weights) in every dword.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector256<sbyte> Broadcast(ref sbyte wq, int offset) =>

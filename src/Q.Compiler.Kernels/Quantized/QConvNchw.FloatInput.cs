@@ -25,19 +25,20 @@ namespace Q.Compiler.Kernels
             ReadOnlySpan<int> foldedBias, ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
-            bool weightsHaveMinus128)
-            => RunFloatInput(PathFor(weightsHaveMinus128), x, quantScale, quantZeroPoint, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m,
-                oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+            bool weightsHaveMinus128, bool unsignedActivations = false)
+            => RunFloatInput(PathFor(weightsHaveMinus128 && !unsignedActivations), x, quantScale, quantZeroPoint, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m,
+                oh, ow, kh, kw, strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
 
         /// <summary>One given path of <see cref="GemmFloatInput"/> (tests call each directly).</summary>
         public static void RunFloatInput(Path path, ReadOnlySpan<float> x, float quantScale, int quantZeroPoint, ReadOnlySpan<sbyte> packedW,
             ReadOnlySpan<int> foldedBias, ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
-            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
+            bool unsignedActivations = false)
         {
             if (x.IsEmpty) throw new ArgumentException("QConvNchw float input is empty");
             Core(path, default, x, quantScale, quantZeroPoint, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
-                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
         }
 
         /// <summary>

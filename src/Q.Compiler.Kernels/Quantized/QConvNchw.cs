@@ -19,6 +19,11 @@ namespace Q.Compiler.Kernels
     /// bias'[oc] = bias[oc] + (128 − zx)·Σ_k w[oc, k], folded at build time (Q.Compiler.Ops.QConv.QConvWeights.NchwBias): every
     /// path multiplies the flipped activations x' = x ^ 0x80 = x − 128 (int8) and starts its accumulators at bias', so the
     /// kernel reads no weight sums. The weights have no zero points (the lowering takes the QConv2D path otherwise).</para>
+    /// <para><b>Unsigned mode</b> (unsignedActivations, chosen per layer at build time when every output channel's weights are
+    /// pair-safe, Q.Compiler.Ops.QConv.QConvWeights.IsPairSafe): the activations are packed as they are, x ∈ [0, 255], the
+    /// folded bias is bias[oc] − zx·Σ_k w[oc, k], and the AVX2 tile multiplies the raw bytes (vpmaddubsw cannot saturate
+    /// under the pair bound), with no vpabsb / vpsignb; weights may then hold −128. The portable paths zero-extend instead of
+    /// sign-extending; every path gives the same bytes as in signed mode.</para>
     /// <para><b>Depth.</b> k = (ic·KH + ky)·KW + kx, the OIHW order of the weights. A pointwise convolution (1×1, stride 1,
     /// no padding) reads its K rows straight from the input planes. Any other first pads the image into scratch, split by
     /// column phase for strides above 1 (padding = zx, so padded taps contribute (zx − zx)·w = 0), so that row k of the
@@ -103,17 +108,22 @@ namespace Q.Compiler.Kernels
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
-            bool weightsHaveMinus128)
-            => Run(PathFor(weightsHaveMinus128), x, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
-                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+            bool weightsHaveMinus128, bool unsignedActivations = false)
+            => Run(PathFor(weightsHaveMinus128 && !unsignedActivations), x, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
+                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
 
-        /// <summary>One given path (tests call each directly); <paramref name="foldedBias"/> may be empty (all zero).</summary>
+        /// <summary>
+        /// One given path (tests call each directly); <paramref name="foldedBias"/> may be empty (all zero). With
+        /// <paramref name="unsignedActivations"/> the activations are multiplied as they are (x ∈ [0, 255]) and the folded bias
+        /// is QConvWeights.NchwBias's unsigned form, bias − zx·Σ_k w; the weights must then be pair-safe (QConvWeights.IsPairSafe).
+        /// </summary>
         public static void Run(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
-            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
+            bool unsignedActivations = false)
             => Core(path, x, default, 0, 0, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
-                padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax);
+                padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
 
         /// <summary>
         /// <see cref="Run"/> on uint8 input <paramref name="x"/>, or, when <paramref name="xFloat"/> is not empty, on the float
@@ -124,7 +134,8 @@ namespace Q.Compiler.Kernels
             ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
             ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
-            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax)
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
+            bool unsignedActivations)
         {
             if (!IsSupported(path)) throw new PlatformNotSupportedException("QConvNchw path " + path + " is not supported on this machine");
             bool floatInput = !xFloat.IsEmpty;
@@ -169,6 +180,8 @@ namespace Q.Compiler.Kernels
                         for (int kx = 0; kx < kw; kx++, row++)
                             tapOffsets[row] = TapOffset(ic, ky, kx, ph, pws, strideW, dilH, dilW);
 
+            // Signed mode packs x' = x ^ 0x80 = x − 128 (int8); unsigned mode packs the bytes as they are.
+            byte flip = unsignedActivations ? (byte)0 : (byte)0x80;
             for (int ni = 0; ni < n; ni++)
             {
                 ReadOnlySpan<byte> xi = floatInput ? default : x.Slice(ni * c * inPlane, c * inPlane);
@@ -181,13 +194,13 @@ namespace Q.Compiler.Kernels
                 {
                     int pixels = Math.Min(chunk, plane - p0);
                     if (pointwise)
-                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels);
+                        Pack(xi.Slice(p0), inPlane, plane - p0, packed, k, pixels, flip);
                     else if (direct)
-                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws);
+                        PackDirect(padded, tapOffsets, packed, k, p0, pixels, ow, plane, strideH * strideW * pws, flip);
                     else
                     {
                         Im2Col(padded, patches, chunk, p0, pixels, c, ph, pws, ow, kh, kw, strideH, strideW, dilH, dilW);
-                        Pack(patches, chunk, chunk, packed, k, pixels);
+                        Pack(patches, chunk, chunk, packed, k, pixels, flip);
                     }
                     for (int b = 0; b < blocks; b++)
                     {
@@ -195,12 +208,15 @@ namespace Q.Compiler.Kernels
                         int rows = Math.Min(RowBlock, m - oc0);
                         ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
                         Span<byte> yBlock = yi.Slice(oc0 * plane + p0);
-                        if (path == Path.Avx2)
+                        if (path == Path.Avx2 && unsignedActivations)
+                            BlockAvx2Unsigned(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                                yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
+                        else if (path == Path.Avx2)
                             BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
                             BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
-                                yZeroPoint, clampMin, clampMax);
+                                yZeroPoint, clampMin, clampMax, unsignedActivations);
                     }
                 }
             }
@@ -209,9 +225,10 @@ namespace Q.Compiler.Kernels
         /// <summary>
         /// Interleaves K rows (row i at src[i·stride], <paramref name="available"/> readable bytes in each) by quads into
         /// 16-pixel blocks of <paramref name="quads"/>·64 bytes; missing rows of the last quad repeat row K − 1 (their weights are 0),
-        /// missing pixels of the last block are zero. Every byte is flipped: x ^ 0x80 = x − 128 as int8.
+        /// missing pixels of the last block are zero. Every byte is xored with <paramref name="flip"/>: 0x80 gives x − 128 as int8
+        /// (signed mode), 0 leaves x (unsigned mode).
         /// </summary>
-        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels)
+        private static void Pack(ReadOnlySpan<byte> src, int stride, int available, Span<byte> dst, int k, int pixels, byte flip)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(src);
@@ -241,7 +258,7 @@ namespace Q.Compiler.Kernels
                         }
                         r0 = ref e0; r1 = ref Unsafe.Add(ref e0, PixelBlock); r2 = ref Unsafe.Add(ref e0, 2 * PixelBlock); r3 = ref Unsafe.Add(ref e0, 3 * PixelBlock);
                     }
-                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                    PackQuad(ref r0, ref r1, ref r2, ref r3, ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
                 }
             }
         }
@@ -253,7 +270,7 @@ namespace Q.Compiler.Kernels
         /// loads); pixels past the plane are never stored, so the last row's overhang is read from row oy's slack as it is.
         /// </summary>
         private static void PackDirect(ReadOnlySpan<byte> padded, ReadOnlySpan<int> tapOffsets, Span<byte> dst, int k, int p0, int pixels,
-            int ow, int plane, int rowStep)
+            int ow, int plane, int rowStep, byte flip)
         {
             int quads = (k + 3) / 4;
             ref byte s0 = ref MemoryMarshal.GetReference(padded);
@@ -271,7 +288,7 @@ namespace Q.Compiler.Kernels
                     for (int q = 0; q < quads; q++)
                         PackQuad(ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
                             ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
-                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
                     continue;
                 }
                 // Pixel j ≥ split is (oy + 1, j − split): byte j of a load 'split' bytes before row oy + 1.
@@ -286,18 +303,18 @@ namespace Q.Compiler.Kernels
                             .StoreUnsafe(ref e0, (nuint)(t * PixelBlock));
                     }
                     PackQuad(ref e0, ref Unsafe.Add(ref e0, PixelBlock), ref Unsafe.Add(ref e0, 2 * PixelBlock), ref Unsafe.Add(ref e0, 3 * PixelBlock),
-                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64));
+                        ref Unsafe.Add(ref d0, (blk * quads + q) * 64), flip);
                 }
             }
         }
 
-        /// <summary>16 bytes of each of four rows, flipped (x ^ 0x80), interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        /// <summary>16 bytes of each of four rows, xored with <paramref name="flip"/>, interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d)
+        private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, byte flip)
         {
             if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
             {
-                var xor = Vector128.Create((byte)0x80);
+                var xor = Vector128.Create(flip);
                 var a = Vector128.LoadUnsafe(ref r0) ^ xor;
                 var b = Vector128.LoadUnsafe(ref r1) ^ xor;
                 var c = Vector128.LoadUnsafe(ref r2) ^ xor;
@@ -312,7 +329,7 @@ namespace Q.Compiler.Kernels
                 ZipHigh(abHi.AsUInt16(), ceHi.AsUInt16()).AsByte().StoreUnsafe(ref d, 48);
                 return;
             }
-            const byte f = 0x80;
+            byte f = flip;
             for (int j = 0; j < PixelBlock; j++)
             {
                 Unsafe.Add(ref d, 4 * j) = (byte)(Unsafe.Add(ref r0, j) ^ f);
@@ -387,10 +404,12 @@ namespace Q.Compiler.Kernels
 
         /// <summary>
         /// Portable tiles (Vector128, or scalar): a lane is a pixel and byte t of the lane is x' = x − 128 for k = 4q + t,
-        /// sign-extended by shifts, times the broadcast weight. Exact for all weights. Requantized per row with <see cref="Requantize.Tile16"/>.
+        /// sign-extended by shifts (signed mode), or x itself, zero-extended (unsigned mode), times the broadcast weight. Exact
+        /// for all weights in both modes. Requantized per row with <see cref="Requantize.Tile16"/>.
         /// </summary>
         private static void BlockPortable(Path path, ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax)
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            bool unsignedActivations)
         {
             Span<int> acc = stackalloc int[PixelBlock];
             Span<float> s16 = stackalloc float[PixelBlock];
@@ -419,10 +438,10 @@ namespace Q.Compiler.Kernels
                             for (int t = 0; t < 4; t++)
                             {
                                 var w = Vector128.Create((int)Unsafe.Add(ref w0, q * 16 + r * 4 + t));
-                                c0 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x0, 24 - 8 * t), 24) * w;
-                                c1 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x1, 24 - 8 * t), 24) * w;
-                                c2 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x2, 24 - 8 * t), 24) * w;
-                                c3 += Vector128.ShiftRightArithmetic(Vector128.ShiftLeft(x3, 24 - 8 * t), 24) * w;
+                                c0 += Lane(x0, t, unsignedActivations) * w;
+                                c1 += Lane(x1, t, unsignedActivations) * w;
+                                c2 += Lane(x2, t, unsignedActivations) * w;
+                                c3 += Lane(x3, t, unsignedActivations) * w;
                             }
                         }
                         c0.StoreUnsafe(ref acc0); c1.StoreUnsafe(ref acc0, 4); c2.StoreUnsafe(ref acc0, 8); c3.StoreUnsafe(ref acc0, 12);
@@ -434,7 +453,10 @@ namespace Q.Compiler.Kernels
                             int sum = offsets[r];
                             for (int q = 0; q < quads; q++)
                                 for (int t = 0; t < 4; t++)
-                                    sum = unchecked(sum + (sbyte)Unsafe.Add(ref a, q * 64 + 4 * j + t) * Unsafe.Add(ref w0, q * 16 + r * 4 + t));
+                                {
+                                    byte v = Unsafe.Add(ref a, q * 64 + 4 * j + t);
+                                    sum = unchecked(sum + (unsignedActivations ? v : (sbyte)v) * Unsafe.Add(ref w0, q * 16 + r * 4 + t));
+                                }
                             acc[j] = sum;
                         }
                     }
@@ -444,6 +466,14 @@ namespace Q.Compiler.Kernels
                 }
             }
         }
+        /// <summary>Byte <paramref name="t"/> of each int32 lane: sign-extended (x' = x − 128, signed mode) or zero-extended (x, unsigned mode).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<int> Lane(Vector128<int> x, int t, bool unsignedActivations)
+        {
+            var high = Vector128.ShiftLeft(x, 24 - 8 * t);
+            return unsignedActivations ? Vector128.ShiftRightLogical(high, 24) : Vector128.ShiftRightArithmetic(high, 24);
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector128<byte> ZipLow(Vector128<byte> a, Vector128<byte> b) =>
             Sse2.IsSupported ? Sse2.UnpackLow(a, b) : AdvSimd.Arm64.ZipLow(a, b);

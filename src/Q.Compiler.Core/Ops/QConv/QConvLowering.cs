@@ -91,9 +91,12 @@ namespace Q.Compiler.Ops.QConv
             if (requantize && TakesNchw(s, g, zw))
             {
                 var (nchwData, weightSums, nchwMinus128) = QConvWeights.PackNchw(w, s.M, k);
-                if (!nchwMinus128)
+                // Pair-safe weights (every channel) run on raw activation bytes without the sign trick, −128 included; others
+                // keep the sign trick, which cannot take −128.
+                bool unsignedActivations = QConvWeights.AllPairSafe(w, s.M, k);
+                if (unsignedActivations || !nchwMinus128)
                 {
-                    LowerNchw(ctx, slots, s, g, p, nchwData, weightSums, scale, geometry, name, act, math);
+                    LowerNchw(ctx, slots, s, g, p, nchwData, weightSums, scale, geometry, name, act, math, unsignedActivations);
                     return;
                 }
             }
@@ -163,7 +166,9 @@ namespace Q.Compiler.Ops.QConv
             int shift = op.Input(slots.W).ElementType == DataType.UInt8 ? 128 : 0;
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0;
-            return !pointwise && TakesNchw(s, g, zw.Select(z => z - shift).ToArray()) && !w.Any(v => v - shift == -128);
+            var shifted = w.Select(v => v - shift).ToArray();
+            return !pointwise && TakesNchw(s, g, zw.Select(z => z - shift).ToArray())
+                && (!shifted.Any(v => v == -128) || QConvWeights.AllPairSafe(shifted, s.M, s.C * g.KernelH * g.KernelW));
         }
 
         /// <summary>
@@ -182,7 +187,7 @@ namespace Q.Compiler.Ops.QConv
 
         /// <summary>QConvNchw.Gemm: weights packed in blocks of 4 output channels, the scratch sized for its chunk of pixels.</summary>
         private static void LowerNchw(LowerContext ctx, QConvInputs slots, QConvShape s, SpatialGeometry g, QConvParams p, sbyte[] packed,
-            int[] weightSums, Tensor scale, PlanArg[] geometry, string name, string act, string math)
+            int[] weightSums, Tensor scale, PlanArg[] geometry, string name, string act, string math, bool unsignedActivations)
         {
             int k = s.C * g.KernelH * g.KernelW, quads = (k + 3) / 4, plane = g.OutH * g.OutW;
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
@@ -198,11 +203,12 @@ namespace Q.Compiler.Ops.QConv
             ctx.Describe((fused is null ? "" : "QuantizeLinear + ") + name + ctx.ActivationSuffix, $"{(fused is null ? "" : "Quantize")}QConv{g.KernelName}{act}",
                 $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
                 + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)")
+                + (unsignedActivations ? "; pair-safe weights: raw uint8 activations, no sign trick" : "; weights not pair-safe: sign trick (x − 128)")
                 + (fused is null ? "" : "; float input quantized into the padded image (QuantizeLinear fused)"),
                 fused is null ? math : "x = saturate(round_half_even(x_float / s_q) + z_q), then " + math);
             if (fused is not null) ctx.Layer.Nodes.InsertRange(0, quantize!.SourceNodes);
-            var folded = QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint);
-            var withFlags = QConvWeights.NchwWithFlags(packed, s.M, k, folded, p.Scales);
+            var folded = QConvWeights.NchwBias(p.Bias, weightSums, p.XZeroPoint, unsignedActivations);
+            var withFlags = QConvWeights.NchwWithFlags(packed, s.M, k, folded, p.Scales, unsignedActivations);
             var call = new List<PlanArg>();
             if (fused is null)
                 call.Add(ctx.InArg(slots.X));
@@ -217,7 +223,8 @@ namespace Q.Compiler.Ops.QConv
                 PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
             });
             call.AddRange(geometry);
-            call.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax), PlanArg.Bool(false) });
+            call.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax), PlanArg.Bool(false),
+                PlanArg.Bool(unsignedActivations) });
             ctx.Call(fused is null ? "QConvNchw.Gemm" : "QConvNchw.GemmFloatInput", call.ToArray());
         }
 
@@ -302,6 +309,17 @@ namespace Q.Compiler.Ops.QConv
             return true;
         }
 
+        /// <summary>
+        /// Whether every one of the <paramref name="m"/> output channels of OIHW weights (K = <paramref name="k"/> each) is
+        /// <see cref="IsPairSafe"/>: the layer may run QConvNchw in unsigned mode.
+        /// </summary>
+        public static bool AllPairSafe(IReadOnlyList<int> w, int m, int k)
+        {
+            for (int oc = 0; oc < m; oc++)
+                if (!IsPairSafe(w, oc * k, k)) return false;
+            return true;
+        }
+
         /// <summary>The largest sum of same-signed weights in a pair that <see cref="IsPairSafe"/> accepts (255·128 ≤ 32767 &lt; 255·129).</summary>
         public const int MaxPairSum = 128;
 
@@ -318,10 +336,15 @@ namespace Q.Compiler.Ops.QConv
         /// (then cvtps2dq cannot overflow and the upper bound can be applied to the bytes). vpmaddubsw forms, per pixel, pair sums
         /// x'[k]·w[k] + x'[k+1]·w[k+1] for k = 4q + 2t; those of quads 2j and 2j + 1 add exactly in int16 if
         /// 128·(|w[8j+2t]| + |w[8j+2t+1]| + |w[8j+4+2t]| + |w[8j+5+2t]|) ≤ 32767, i.e. the four |w| sum to at most 255, for
-        /// t = 0, 1 and every row and j: <see cref="NchwPairQuads"/>.
+        /// t = 0, 1 and every row and j: <see cref="NchwPairQuads"/>. In unsigned mode (<paramref name="unsignedActivations"/>,
+        /// raw bytes x ∈ [0, 255] and <see cref="NchwBias"/>'s unsigned form) |acc| ≤ |bias''| + 255·Σ_k|w|, and the four
+        /// pair weights of quads 2j and 2j + 1 add exactly iff their positive parts sum to at most 128 and their negative
+        /// parts to at least −128 (255·128 ≤ 32767, −255·128 ≥ −32768).
         /// </summary>
-        public static byte[] NchwBlockFlags(IReadOnlyList<sbyte> packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale)
+        public static byte[] NchwBlockFlags(IReadOnlyList<sbyte> packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale,
+            bool unsignedActivations = false)
         {
+            int xMax = unsignedActivations ? 255 : 128;
             int quads = (k + 3) / 4, blocks = (m + 3) / 4;
             var flags = new byte[blocks];
             for (int b = 0; b < blocks; b++)
@@ -334,14 +357,19 @@ namespace Q.Compiler.Ops.QConv
                     long sumAbs = 0;
                     for (int i = 0; i < quads * 4; i++)
                         sumAbs += Math.Abs((int)packed[block + i / 4 * 16 + 4 * r + i % 4]);
-                    double bound = (Math.Abs((long)(foldedBias.Count == 0 ? 0 : foldedBias[oc])) + 128 * sumAbs) * Math.Abs((double)scale[oc]);
+                    double bound = (Math.Abs((long)(foldedBias.Count == 0 ? 0 : foldedBias[oc])) + xMax * sumAbs) * Math.Abs((double)scale[oc]);
                     if (!(bound < 1 << 30)) floatClamp = true;
                     for (int q = 0; q + 1 < quads; q += 2)
                         for (int t = 0; t < 4; t += 2)
                         {
                             int at = block + q * 16 + 4 * r + t, next = at + 16;
-                            int sum = Math.Abs((int)packed[at]) + Math.Abs((int)packed[at + 1]) + Math.Abs((int)packed[next]) + Math.Abs((int)packed[next + 1]);
-                            if (sum > 255) pairs = false;
+                            int[] four = { packed[at], packed[at + 1], packed[next], packed[next + 1] };
+                            if (unsignedActivations)
+                            {
+                                if (four.Sum(v => Math.Max(v, 0)) > MaxPairSum || four.Sum(v => Math.Min(v, 0)) < -MaxPairSum) pairs = false;
+                            }
+                            else if (four.Sum(Math.Abs) > 255)
+                                pairs = false;
                         }
                 }
                 flags[b] = (byte)((floatClamp ? NchwFloatClamp : 0) | (pairs ? NchwPairQuads : 0));
@@ -350,9 +378,10 @@ namespace Q.Compiler.Ops.QConv
         }
 
         /// <summary><see cref="PackNchw"/>'s weights followed by <see cref="NchwBlockFlags"/>: the operand Q.Compiler.Kernels.QConvNchw.Gemm reads.</summary>
-        public static sbyte[] NchwWithFlags(sbyte[] packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale)
+        public static sbyte[] NchwWithFlags(sbyte[] packed, int m, int k, IReadOnlyList<int> foldedBias, IReadOnlyList<float> scale,
+            bool unsignedActivations = false)
         {
-            var flags = NchwBlockFlags(packed, m, k, foldedBias, scale);
+            var flags = NchwBlockFlags(packed, m, k, foldedBias, scale, unsignedActivations);
             var all = new sbyte[packed.Length + flags.Length];
             Array.Copy(packed, all, packed.Length);
             for (int i = 0; i < flags.Length; i++) all[packed.Length + i] = (sbyte)flags[i];
@@ -361,13 +390,15 @@ namespace Q.Compiler.Ops.QConv
 
         /// <summary>
         /// The bias of Q.Compiler.Kernels.QConvNchw, which multiplies flipped activations x − 128: bias[oc] + (128 − zx)·wsum[oc]
-        /// (int32, wrapping as the kernel's accumulation does; an empty bias is zero), so the kernel reads no weight sums.
+        /// (int32, wrapping as the kernel's accumulation does; an empty bias is zero), so the kernel reads no weight sums. In
+        /// unsigned mode (<paramref name="unsignedActivations"/>: the kernel multiplies the raw bytes x) bias[oc] − zx·wsum[oc].
         /// </summary>
-        public static int[] NchwBias(IReadOnlyList<int> bias, IReadOnlyList<int> weightSums, int xZeroPoint)
+        public static int[] NchwBias(IReadOnlyList<int> bias, IReadOnlyList<int> weightSums, int xZeroPoint, bool unsignedActivations = false)
         {
             var folded = new int[weightSums.Count];
+            int offset = unsignedActivations ? -xZeroPoint : 128 - xZeroPoint;
             for (int oc = 0; oc < folded.Length; oc++)
-                folded[oc] = unchecked((bias.Count == 0 ? 0 : bias[oc]) + (128 - xZeroPoint) * weightSums[oc]);
+                folded[oc] = unchecked((bias.Count == 0 ? 0 : bias[oc]) + offset * weightSums[oc]);
             return folded;
         }
 
