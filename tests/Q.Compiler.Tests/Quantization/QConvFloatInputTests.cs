@@ -18,7 +18,7 @@ namespace Q.Compiler.Tests.Quantization;
 public class QConvFloatInputTests
 {
     /// <summary>n, c, h, w, m, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr (one group, not pointwise).</summary>
-    private static readonly int[][] Cases =
+    internal static readonly int[][] Cases =
     {
         new[] { 1, 3, 33, 31, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // first layer, K = 27, odd width
         new[] { 2, 3, 64, 64, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },    // rows of 32 packed straight from the padded image, two images
@@ -34,7 +34,7 @@ public class QConvFloatInputTests
     public static readonly TheoryData<string> Paths = new() { "Scalar", "Vector128", "Avx2" };
 
     /// <summary>Floats around the quantization grid of (scale, zp): ties, just off ties, saturating values, NaN, ±∞, ±0.</summary>
-    private static float[] Floats(Random rng, int count, float scale, int zp)
+    internal static float[] Floats(Random rng, int count, float scale, int zp)
     {
         var x = new float[count];
         for (int i = 0; i < count; i++)

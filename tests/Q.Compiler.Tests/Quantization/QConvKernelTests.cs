@@ -117,7 +117,7 @@ public class QConvKernelTests
     }
 
     /// <summary>One-group cases for the NCHW-native kernel on top of <see cref="GemmCases"/>: tile edges in rows and pixels.</summary>
-    private static readonly int[][] NchwCases =
+    internal static readonly int[][] NchwCases =
     {
         new[] { 1, 8, 16, 16, 48, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },    // K = 8 expansion, whole tiles
         new[] { 1, 7, 5, 5, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },       // 25 pixels, 6 channels: partial pixel block and row block
