@@ -142,7 +142,7 @@ public class QConvNchwUnsignedTests
                 flags.Skip(1).Select(f => f & QConvWeights.NchwPairQuads).ToArray());
             Assert.Equal(QConvWeights.NchwFloatClamp, flags[1] & QConvWeights.NchwFloatClamp);
             // The signed bound (four |w| ≤ 255) would refuse most of these groups: the unsigned flags are their own.
-            Assert.True(QConvWeights.NchwBlockFlags(plain, c.M, k, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult).Skip(1).Any(f => (f & QConvWeights.NchwPairQuads) == 0));
+            Assert.Contains(QConvWeights.NchwBlockFlags(plain, c.M, k, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult).Skip(1), f => (f & QConvWeights.NchwPairQuads) == 0);
             var want = QConvKernelTests.Reference(c);
             int plane = c.OH * c.OW;
             foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16 })
