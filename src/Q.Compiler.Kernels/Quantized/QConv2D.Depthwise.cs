@@ -26,13 +26,12 @@ namespace Q.Compiler.Kernels
 
         /// <summary>
         /// Scratch bytes <see cref="Depthwise"/> needs: one padded, phase-split plane plus 32 bytes of slack, then (from a
-        /// 32-byte boundary) the AVX2 pair plane, 4 bytes a padded column, plus 8 bytes a padded column and 96 bytes of
-        /// slack (room for the two pair planes of stride 1, each (PH / 2 + 1) pair rows).
+        /// 32-byte boundary) the AVX2 pair plane, 4 bytes a padded column, plus 64 bytes of slack.
         /// </summary>
         public static int DepthwiseScratchLength(int h, int wd, int strideW, int padTop, int padLeft, int padBottom, int padRight)
         {
             int plane = (h + padTop + padBottom) * strideW * ((wd + padLeft + padRight + strideW - 1) / strideW);
-            return PairPlaneOffset(plane) + 4 * plane + 8 * (wd + padLeft + padRight) + 96;
+            return PairPlaneOffset(plane) + 4 * plane + 64;
         }
 
         /// <summary>Where the pair plane starts: after the padded plane and its slack, rounded up to 32 bytes.</summary>

@@ -143,49 +143,40 @@ namespace Q.Compiler.Kernels
         {
             int pw = g.Pw, oh = g.Oh, ow = g.Ow, rows = (oh - 1) / 2 + 2, offset = PairPlaneOffset(g.Ph * pw);
             nint pairRow = 4 * pw;
-            int pairPlane = rows * (int)pairRow, second = (pairPlane + 31) & ~31;
-            if (offset + pairPlane > scratch.Length) throw new ArgumentException("QConv2D.Depthwise scratch is too small");
-            // Small planes take two pair planes in turn: channel i + 1's is built before channel i is computed, so the loads
-            // of a pair plane come long after its stores (loads that straddle stores still in flight cannot be forwarded).
-            bool twin = g.Planes > 1 && pairPlane <= TwinPairPlaneBytes && offset + second + pairPlane <= scratch.Length;
+            if (offset + rows * pairRow > scratch.Length) throw new ArgumentException("QConv2D.Depthwise scratch is too small");
             Span<byte> zxRow = scratch.Slice(0, g.W);
             zxRow.Fill((byte)xZeroPoint);
             ref byte v0 = ref scratch[offset];
             FillPadColumns(ref v0, rows, pw, g.PadLeft, g.W, xZeroPoint | xZeroPoint << 16);
-            if (twin) FillPadColumns(ref Unsafe.Add(ref v0, second), rows, pw, g.PadLeft, g.W, xZeroPoint | xZeroPoint << 16);
             ref byte x0 = ref MemoryMarshal.GetReference(x);
             ref byte z0 = ref MemoryMarshal.GetReference(zxRow);
             ref byte y0 = ref MemoryMarshal.GetReference(y);
             int inPlane = g.H * g.W, plane = oh * ow;
             var t = new S1Weights();
-            if (twin) BuildPairPlane(ref x0, ref z0, ref v0, rows, pairRow, g);
             for (int i = 0; i < g.Planes; i++)
             {
                 int ch = i % g.C;
-                ref byte v = ref v0;
-                if (!twin) BuildPairPlane(ref Unsafe.Add(ref x0, (nint)i * inPlane), ref z0, ref v0, rows, pairRow, g);
-                else
-                {
-                    if (i + 1 < g.Planes) BuildPairPlane(ref Unsafe.Add(ref x0, (nint)(i + 1) * inPlane), ref z0, ref Unsafe.Add(ref v0, ((i + 1) & 1) * second), rows, pairRow, g);
-                    v = ref Unsafe.Add(ref v0, (i & 1) * second);
-                }
+                ref byte xc = ref Unsafe.Add(ref x0, (nint)i * inPlane);
+                for (int m = 0; m < rows; m++)
+                    PairRow(ref SourceRow(ref xc, ref z0, 2 * m - g.PadTop, g.H, g.W), ref SourceRow(ref xc, ref z0, 2 * m + 1 - g.PadTop, g.H, g.W),
+                        ref Unsafe.Add(ref v0, m * pairRow + 4 * g.PadLeft), g.W);
                 t.Load(w, ch, bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
                 if (ow <= 12)
                 {
                     // Rows of 4 and 8: the whole row; 9 to 12: columns 0–7, then 4 at ow − 4.
-                    if (ow >= 8) Columns8<TR>(t, q, ref v, pairRow, ref yc, oh, ow, 0, sc);
-                    if (ow != 8) Columns4<TR>(t, q, ref v, pairRow, ref yc, oh, ow, ow - 4, sc);
+                    if (ow >= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, 0, sc);
+                    if (ow != 8) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                     continue;
                 }
                 // A rest of 1 to 8 columns past the blocks of 16: 4 or 8 columns of four rows at a time after the blocks.
                 int rest = ow % 16;
-                if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v, pairRow, ref yc, oh, ow, ow - 4, sc);
-                else if (rest is > 4 and <= 8) Columns8<TR>(t, q, ref v, pairRow, ref yc, oh, ow, ow - 8, sc);
+                if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
+                else if (rest is > 4 and <= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 8, sc);
                 for (int m = 0; 2 * m < oh; m++)
                 {
-                    ref byte va = ref Unsafe.Add(ref v, m * pairRow);
+                    ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
                     ref byte ye = ref Unsafe.Add(ref yc, 2 * m * ow);
                     bool both = 2 * m + 1 < oh;
                     if (ow < 16)
@@ -215,17 +206,6 @@ namespace Q.Compiler.Kernels
                 }
             }
         }
-
-        /// <summary>The pair rows of one channel at <paramref name="xc"/> (the padding columns are already in place).</summary>
-        private static void BuildPairPlane(ref byte xc, ref byte zxRow, ref byte v, int rows, nint pairRow, in Fast3x3 g)
-        {
-            for (int m = 0; m < rows; m++)
-                PairRow(ref SourceRow(ref xc, ref zxRow, 2 * m - g.PadTop, g.H, g.W), ref SourceRow(ref xc, ref zxRow, 2 * m + 1 - g.PadTop, g.H, g.W),
-                    ref Unsafe.Add(ref v, m * pairRow + 4 * g.PadLeft), g.W);
-        }
-
-        /// <summary>Pair planes up to this size are double-buffered (<see cref="Depthwise3x3S1"/>); larger ones stream through the caches once.</summary>
-        private const int TwinPairPlaneBytes = 12 * 1024;
 
         /// <summary>
         /// Columns <paramref name="at"/> .. at + 3 of every output row of one channel (stride 1), four rows per vector pair:

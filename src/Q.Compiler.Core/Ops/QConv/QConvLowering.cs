@@ -69,9 +69,9 @@ namespace Q.Compiler.Ops.QConv
                 ctx.Describe(name + ctx.ActivationSuffix, $"DepthwiseQConv{g.KernelName}{act}",
                     $"{s.C} channels, depthwise, {g.Describe()}; int8 weights, tap pairs as int16 (vpmaddwd), zero point folded into the bias", math);
                 // QConv2D.DepthwiseScratchLength: the padded, phase-split plane (+ 32 bytes), then from a 32-byte boundary the
-                // AVX2 pair plane (4 bytes a padded column, + 8 bytes a padded column and 96 bytes: two stride-1 pair planes).
+                // AVX2 pair plane (4 bytes a padded column, + 64 bytes).
                 int paddedPlane = (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((g.InW + g.PadLeft + g.PadRight + g.StrideW - 1) / g.StrideW);
-                int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 8 * (g.InW + g.PadLeft + g.PadRight) + 96;
+                int scratch = ((paddedPlane + 32 + 31) & ~31) + 4 * paddedPlane + 64;
                 var weights = w.Select(v => checked((sbyte)v)).ToArray();
                 var args = new List<PlanArg>
                 {
