@@ -79,7 +79,10 @@ namespace Q.Compiler.Kernels
             int lo = clampMin - yZeroPoint, hi = clampMax - yZeroPoint;
             var weights = new ChannelWeights(w, wZeroPoints, taps);
 
-            if (path == DepthwisePath.Avx2 && kh == 3 && kw == 3 && dilH == 1 && dilW == 1 && (wd >= 8 && ow >= 8 || wd >= 4 * strideW && ow == 4))
+            // Rows of 5 to 7 outputs: stride 2 only (from rows of 8 or more inputs); stride 1 takes them on the general path.
+            bool s2 = strideH == 2 && strideW == 2;
+            if (path == DepthwisePath.Avx2 && kh == 3 && kw == 3 && dilH == 1 && dilW == 1
+                && (wd >= 8 && ow >= 8 || wd >= 4 * strideW && ow == 4 || s2 && wd >= 8 && ow is > 4 and < 8))
             {
                 var g = new Fast3x3 { H = h, W = wd, Oh = oh, Ow = ow, Ph = ph, Pw = pw, PadTop = padTop, PadLeft = padLeft, Planes = n * c, C = c };
                 var q = new Requant32(hi, yZeroPoint, clampMin);

@@ -9,7 +9,7 @@ namespace Q.Compiler.Kernels
 {
     internal static partial class QConv2D
     {
-        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 8 inputs and outputs, or of 4 outputs (from at least 4·stride inputs).</summary>
+        /// <summary>The shape of a 3x3 depthwise layer with dilation 1 and rows of at least 8 inputs and outputs, or of 4 outputs (from at least 4·stride inputs), or (stride 2) of 5 to 7 outputs from at least 8 inputs.</summary>
         private struct Fast3x3
         {
             public int H, W, Oh, Ow, Ph, Pw, PadTop, PadLeft, Planes, C;
@@ -459,20 +459,25 @@ namespace Q.Compiler.Kernels
                 var vb = Vector256.Create(bias[ch]);
                 var sc = Vector256.Create(scale[ch]);
                 ref byte yc = ref Unsafe.Add(ref y0, (nint)i * plane);
-                if (ow == 4)
+                if (ow < 8)
                 {
-                    // Rows of 4: output rows oy and oy + 1 in one vector, oy + 2 and oy + 3 in another.
-                    for (int oy = 0; oy < oh; oy += 4)
+                    // Rows of 4: output rows oy and oy + 1 in one vector, oy + 2 and oy + 3 in another. Rows of 5 to 7: columns
+                    // 0–3, then the last four at ow − 4 (overlapping: 3 to 1 columns written twice with the same values).
+                    for (int at = 0; ; at = ow - 4)
                     {
-                        int valid = Math.Min(4, oh - oy);
-                        ref byte r0 = ref Unsafe.Add(ref v0, 2 * oy * row);
-                        // Rows past the last output repeat the first (not stored).
-                        ref byte ra = ref valid > 1 ? ref Unsafe.Add(ref r0, 2 * row) : ref r0;
-                        ref byte rb = ref valid > 2 ? ref Unsafe.Add(ref r0, 4 * row) : ref r0;
-                        ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
-                        var s0 = S2Sum4(ref r0, ref ra, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        var s1 = S2Sum4(ref rb, ref rc, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
-                        StoreRows4(q.Rows<TR>(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, 4 * oy), 4, valid);
+                        for (int oy = 0; oy < oh; oy += 4)
+                        {
+                            int valid = Math.Min(4, oh - oy);
+                            ref byte r0 = ref Unsafe.Add(ref v0, 2 * oy * row + 4 * at);
+                            // Rows past the last output repeat the first (not stored).
+                            ref byte ra = ref valid > 1 ? ref Unsafe.Add(ref r0, 2 * row) : ref r0;
+                            ref byte rb = ref valid > 2 ? ref Unsafe.Add(ref r0, 4 * row) : ref r0;
+                            ref byte rc = ref valid > 3 ? ref Unsafe.Add(ref r0, 6 * row) : ref r0;
+                            var s0 = S2Sum4(ref r0, ref ra, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                            var s1 = S2Sum4(ref rb, ref rc, row, vb, w0a, w0b, w1a, w1b, w2a, w2b);
+                            StoreRows4(q.Rows<TR>(s0, s1, s0, s1, sc).GetLower(), ref Unsafe.Add(ref yc, oy * ow + at), ow, valid);
+                        }
+                        if (at == ow - 4) break;
                     }
                     continue;
                 }

@@ -286,6 +286,10 @@ public class QConvKernelTests
         new[] { 1, 2, 7, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 13: 8 at 0 and 8 at ow − 8
         new[] { 1, 2, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 40 (UltraFace): a rest of 8, four rows at a time
         new[] { 1, 2, 6, 22, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 1, rows of 22: a rest of 6 (8 columns at ow − 8)
+        new[] { 1, 3, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2 to 4 rows of 5 (UltraFace): 4 columns at 0 and 4 at ow − 4
+        new[] { 2, 2, 7, 12, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2 to 4 rows of 6, two images
+        new[] { 1, 2, 9, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 },      // 3x3 stride 2 to 5 rows of 7: a last group of one row
+        new[] { 1, 2, 6, 11, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0 },      // 3x3 stride 2 to rows of 5, no padding: tap 2 of the last output reads past the row
     };
 
     public static readonly TheoryData<string> DepthwisePaths = new() { "Scalar", "Vector128", "Avx2" };
@@ -333,6 +337,7 @@ public class QConvKernelTests
             new[] { 1, 3, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 },
             new[] { 1, 3, 9, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
             new[] { 1, 3, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
+            new[] { 1, 3, 8, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3 },
         };
         foreach (var g in shapes)
             foreach (double real in new[] { 1.0 / 1024, 3.75, 1e6 })
