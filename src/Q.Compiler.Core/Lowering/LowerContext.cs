@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using Q.Compiler.Ir;
 using Q.Compiler.Ops;
 using Q.Compiler.Plan;
@@ -46,13 +45,13 @@ namespace Q.Compiler.Lowering
         internal string BufferOf(string value) => _owner.BufferFor(value).Id;
 
         /// <summary>The node computing <paramref name="value"/>, or null for graph inputs and constants.</summary>
-        internal Node? ProducerOf(string value) => _owner.Graph.Nodes.FirstOrDefault(n => n.Outputs.Contains(value));
+        internal Node? ProducerOf(string value) => _owner.ProducerOf(value);
 
         /// <summary>The nodes reading <paramref name="value"/>, in graph order (a node reading it twice is listed once).</summary>
-        internal IReadOnlyList<Node> ConsumersOf(string value) => _owner.Graph.Nodes.Where(n => n.Inputs.Contains(value)).ToList();
+        internal IReadOnlyList<Node> ConsumersOf(string value) => _owner.ConsumersOf(value);
 
         /// <summary>Whether <paramref name="value"/> is a graph output.</summary>
-        internal bool IsGraphOutput(string value) => _owner.Graph.IsGraphOutput(value);
+        internal bool IsGraphOutput(string value) => _owner.IsGraphOutput(value);
 
         /// <summary>The op context (types, constants, attributes) of another node of the graph.</summary>
         internal OpContext ContextOf(Node node) => _owner.OpContextFor(node);
@@ -79,7 +78,7 @@ namespace Q.Compiler.Lowering
         {
             string outName = Node.Outputs[output];
             var src = _owner.BufferFor(Node.Input(input));
-            if (_owner.Graph.IsGraphOutput(outName) || src.Root.Kind == BufferKind.Output)
+            if (_owner.IsGraphOutput(outName) || src.Root.Kind == BufferKind.Output)
             {
                 var dst = _owner.OutputBuffer(outName);
                 Call($"Copy.Run<{OutputType(output).ElementType.CSharpName()}>", PlanArg.In(src.Id), PlanArg.Out(dst.Id));

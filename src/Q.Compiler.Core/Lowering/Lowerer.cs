@@ -18,9 +18,34 @@ namespace Q.Compiler.Lowering
         private readonly List<PlanLayer> _layers = new List<PlanLayer>();
         private readonly HashSet<string> _methodNames = new HashSet<string>(StringComparer.Ordinal);
 
-        private Lowerer(Graph graph) { Graph = graph; }
+        // Who computes and who reads each value, built once per lowering for the lowerings that fuse a neighbour
+        // (LowerContext.ProducerOf / ConsumersOf / IsGraphOutput).
+        private readonly Dictionary<string, Node> _producers;
+        private readonly Dictionary<string, List<Node>> _consumers = new Dictionary<string, List<Node>>(StringComparer.Ordinal);
+        private readonly HashSet<string> _graphOutputs;
+
+        private Lowerer(Graph graph)
+        {
+            Graph = graph;
+            _producers = graph.Producers();
+            foreach (var node in graph.Nodes)
+                foreach (var value in node.Inputs.Distinct())
+                {
+                    if (!_consumers.TryGetValue(value, out var readers)) _consumers[value] = readers = new List<Node>();
+                    readers.Add(node);
+                }
+            _graphOutputs = new HashSet<string>(graph.Outputs.Select(o => o.Name), StringComparer.Ordinal);
+        }
 
         internal Graph Graph { get; }
+
+        /// <summary>The node computing <paramref name="value"/>, or null for graph inputs and constants.</summary>
+        internal Node? ProducerOf(string value) => _producers.TryGetValue(value, out var n) ? n : null;
+
+        /// <summary>The nodes reading <paramref name="value"/>, in graph order (a node reading it twice is listed once).</summary>
+        internal IReadOnlyList<Node> ConsumersOf(string value) => _consumers.TryGetValue(value, out var readers) ? readers : Array.Empty<Node>();
+
+        internal bool IsGraphOutput(string value) => _graphOutputs.Contains(value);
 
         public static LoweredModel Lower(Graph graph)
         {

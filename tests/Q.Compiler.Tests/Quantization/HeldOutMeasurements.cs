@@ -21,17 +21,9 @@ namespace Q.Compiler.Tests.Quantization;
 /// photos as held-out leaves out, but photos no test set was made from (the first ones in ordinal order). The Markdown
 /// table at the end goes to docs/quantization.md.
 /// </summary>
-public sealed class HeldOutMeasurements : IDisposable
+public sealed class HeldOutMeasurements : ImageModelMeasurement
 {
-    private readonly ITestOutputHelper _out;
-    private readonly List<string> _temp = new();
-
-    public HeldOutMeasurements(ITestOutputHelper output) => _out = output;
-
-    public void Dispose()
-    {
-        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
-    }
+    public HeldOutMeasurements(ITestOutputHelper output) : base(output) { }
 
     /// <summary>One calibration choice: its sample count, weight ratio and, per test set, the SQNR of each output and top-1.</summary>
     private sealed record Variant(int Samples, double WeightRatio, IReadOnlyList<(double[] SqnrDb, bool SameTop1)> Sets)
@@ -48,7 +40,7 @@ public sealed class HeldOutMeasurements : IDisposable
     {
         var inv = CultureInfo.InvariantCulture;
         bool leaveOneOut = Environment.GetEnvironmentVariable("QC_HOLD_LOO") != "0";
-        var models = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders;
+        var models = ModelsFromEnvironment(ImageModels.Folders);
         var table = new List<string>
         {
             "| Model | Set (photo) | All photos | Held-out | Leave-one-out | Control: as many other photos left out |",
@@ -69,8 +61,7 @@ public sealed class HeldOutMeasurements : IDisposable
 
             Variant Measure(string label, IReadOnlyCollection<string> exclude)
             {
-                var calib = CalibrationFolders.Images(folder, exclude: exclude);
-                _temp.Add(calib.Folder);
+                var calib = CalibrationFolder(folder, exclude);
                 var q = ModelCompiler.Compile(new CompileOptions
                 {
                     ModelPath = onnx, ClassName = "Q", Namespace = "T", InputShapes = shapes,
@@ -84,11 +75,11 @@ public sealed class HeldOutMeasurements : IDisposable
                     var sqnr = reference[i].Select((r, o) => FloatVsInt8.SqnrDb(r, outputs[o])).ToArray();
                     var top1 = FloatVsInt8.CompareTop1(folder, reference[i], outputs);
                     results.Add((sqnr, top1.Same));
-                    _out.WriteLine(string.Format(inv, "{0} [{1}] {2} ({3}): SQNR {4} dB; float top-1 {5}, int8 top-1 {6}", folder, label, sets[i].Name,
+                    Out.WriteLine(string.Format(inv, "{0} [{1}] {2} ({3}): SQNR {4} dB; float top-1 {5}, int8 top-1 {6}", folder, label, sets[i].Name,
                         photos[sets[i].Name], string.Join(" / ", sqnr.Select(v => v.ToString("F1", inv))), top1.Float, top1.Int8));
                 }
                 var variant = new Variant(calib.Samples, (double)q.Plan!.Weights.Length / f.Plan!.Weights.Length, results);
-                _out.WriteLine(string.Format(inv, "{0} [{1}]: {2} samples from {3}; weights {4:F1}%", folder, label, calib.Samples,
+                Out.WriteLine(string.Format(inv, "{0} [{1}]: {2} samples from {3}; weights {4:F1}%", folder, label, calib.Samples,
                     string.Join(", ", calib.Used), 100 * variant.WeightRatio));
                 return variant;
             }
@@ -108,9 +99,9 @@ public sealed class HeldOutMeasurements : IDisposable
             table.Add($"| {folder} | calibration | {Samples(all)} | {Samples(held)} | " +
                 (leaveOneOut ? string.Join("; ", without.Values.Select(v => v.Samples).Distinct().Select(s => s.ToString(inv))) + " samples" : "—") +
                 $" | {Samples(control)} (without {string.Join(", ", others)}) |");
-            _out.WriteLine(string.Format(inv, "{0}: measured in {1:F0} s", folder, clock.Elapsed.TotalSeconds));
+            Out.WriteLine(string.Format(inv, "{0}: measured in {1:F0} s", folder, clock.Elapsed.TotalSeconds));
         }
-        _out.WriteLine(string.Format(inv, "all models: {0:F0} s. Output SQNR against float in dB (one figure an output), ✗ where top-1 differs from float:", total.Elapsed.TotalSeconds));
-        foreach (var line in table) _out.WriteLine(line);
+        Out.WriteLine(string.Format(inv, "all models: {0:F0} s. Output SQNR against float in dB (one figure an output), ✗ where top-1 differs from float:", total.Elapsed.TotalSeconds));
+        foreach (var line in table) Out.WriteLine(line);
     }
 }

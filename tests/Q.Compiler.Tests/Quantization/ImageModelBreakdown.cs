@@ -15,27 +15,18 @@ namespace Q.Compiler.Tests.Quantization;
 /// four by default; QC_ACC_PLANDIR writes both plans there): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
 /// quantized graph's integer reference against the float graph on every shared test set. No C# is compiled.
 /// </summary>
-public sealed class ImageModelBreakdown : IDisposable
+public sealed class ImageModelBreakdown : ImageModelMeasurement
 {
-    private readonly ITestOutputHelper _out;
-    private readonly List<string> _temp = new();
-
-    public ImageModelBreakdown(ITestOutputHelper output) => _out = output;
-
-    public void Dispose()
-    {
-        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
-    }
+    public ImageModelBreakdown(ITestOutputHelper output) : base(output) { }
 
     [MeasurementFact]
     public void Weight_bytes_and_output_sqnr_by_layer()
     {
         var inv = CultureInfo.InvariantCulture;
-        var models = (Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders);
+        var models = ModelsFromEnvironment(ImageModels.Folders);
         foreach (var folder in models)
         {
-            var calib = CalibrationFolders.Images(folder);
-            _temp.Add(calib.Folder);
+            var calib = CalibrationFolder(folder);
             string onnx = SharedData.Model(folder + "/model.onnx");
             var shapes = ImageModels.InputShapes(folder);
             var f = ModelCompiler.Compile(new CompileOptions { ModelPath = onnx, ClassName = "F", Namespace = "T", InputShapes = shapes });
@@ -45,8 +36,8 @@ public sealed class ImageModelBreakdown : IDisposable
             if (Environment.GetEnvironmentVariable("QC_ACC_SQNR") is { Length: > 0 } s) options.MinLayerSqnrDb = double.Parse(s, inv);
             var q = ModelCompiler.Compile(options);
             Assert.True(q.Success, string.Join("\n", q.Diagnostics));
-            _out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
-            if (Environment.GetEnvironmentVariable("QC_ACC_REPORT") == "1") _out.WriteLine(q.QuantizationReport.ToMarkdown());
+            Out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
+            if (Environment.GetEnvironmentVariable("QC_ACC_REPORT") == "1") Out.WriteLine(q.QuantizationReport.ToMarkdown());
             Bytes(f.Plan!, q.Plan!);
             if (Environment.GetEnvironmentVariable("QC_ACC_PLANDIR") is { Length: > 0 } planDir)
             {
@@ -60,7 +51,7 @@ public sealed class ImageModelBreakdown : IDisposable
                 var a = FloatInterpreter.Run(f.Graph!, inputs);
                 var b = FloatInterpreter.Run(q.Graph!, inputs);
                 for (int o = 0; o < a.Count; o++)
-                    _out.WriteLine(string.Format(inv, "{0} {1} output {2}: SQNR {3:F1} dB, argmax {4} / {5}, max {6:G4} / {7:G4}", folder, Path.GetFileName(set), o,
+                    Out.WriteLine(string.Format(inv, "{0} {1} output {2}: SQNR {3:F1} dB, argmax {4} / {5}, max {6:G4} / {7:G4}", folder, Path.GetFileName(set), o,
                         FloatVsInt8.SqnrDb(a[o], b[o]), FloatVsInt8.ArgMax(a[o]), FloatVsInt8.ArgMax(b[o]), a[o].ToDoubles().Max(), b[o].ToDoubles().Max()));
             }
         }
@@ -74,11 +65,10 @@ public sealed class ImageModelBreakdown : IDisposable
     public void Output_sqnr_gain_per_layer_kept_float()
     {
         var inv = CultureInfo.InvariantCulture;
-        var models = (Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : ImageModels.Folders);
+        var models = ModelsFromEnvironment(ImageModels.Folders);
         foreach (var folder in models)
         {
-            var calibFolder = CalibrationFolders.Images(folder);
-            _temp.Add(calibFolder.Folder);
+            var calibFolder = CalibrationFolder(folder);
             var g = ImageModelGraphs.Unfused(folder);
             var set = Q.Compiler.Quantization.CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
             var method = ImageModelGraphs.MethodFromEnvironment();
@@ -92,15 +82,15 @@ public sealed class ImageModelBreakdown : IDisposable
                 var qo = new Q.Compiler.Quantization.QuantizerOptions { FullRangeHeads = !variant.Contains("nohead") };
                 q = Q.Compiler.Quantization.GraphQuantizer.Quantize(g, calib, set, qo, new Q.Compiler.Diagnostics.DiagnosticBag());
                 if (Environment.GetEnvironmentVariable("QC_ACC_LAYERSQNR") == "1")
-                    _out.WriteLine(string.Join(" ", q.Report.Layers.Where(l => l.SqnrDb is not null).Select(l => l.SqnrDb!.Value.ToString("F1", inv))));
-                _out.WriteLine($"== {folder} {variant}: all int8 {string.Join(" ", Sqnr(_ => false).Select(v => v.ToString("F1", inv)))}; calibration output {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(v => v.ToString("F1", inv)))}, {q.Report.Layers.Count(l => l.Quantized)} int8 layers");
+                    Out.WriteLine(string.Join(" ", q.Report.Layers.Where(l => l.SqnrDb is not null).Select(l => l.SqnrDb!.Value.ToString("F1", inv))));
+                Out.WriteLine($"== {folder} {variant}: all int8 {string.Join(" ", Sqnr(_ => false).Select(v => v.ToString("F1", inv)))}; calibration output {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(v => v.ToString("F1", inv)))}, {q.Report.Layers.Count(l => l.Quantized)} int8 layers");
             }
             if (Environment.GetEnvironmentVariable("QC_ACC_SENS") != "1") continue;
             var rows = new List<(string Layer, double[] Sqnr)>();
             foreach (var layer in q.Report.Layers.Where(l => l.Quantized && l.SqnrDb is not null))
                 rows.Add((layer.Name + " (" + layer.OpType + ")", Sqnr(n => n == layer.Name)));
             foreach (var (layer, v) in rows.OrderByDescending(r => r.Sqnr.Min()).Take(12))
-                _out.WriteLine($"  {layer}: {string.Join(" ", v.Select(x => x.ToString("F1", inv)))}");
+                Out.WriteLine($"  {layer}: {string.Join(" ", v.Select(x => x.ToString("F1", inv)))}");
         }
     }
 
@@ -114,22 +104,22 @@ public sealed class ImageModelBreakdown : IDisposable
         var weights = q.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(g => g.First()).ToList();
         long total = weights.Sum(Size);
         var fWeights = f.Buffers.Where(b => b.Kind == BufferKind.Weight).GroupBy(b => b.Offset).Select(g => g.First()).ToList();
-        _out.WriteLine(string.Format(inv, "weights in the binary: float {0:N0}, int8 {1:N0} ({2:P1}); int8 buffers {3:N0} + alignment {4:N0}; in memory after expansion: float {5:N0}, int8 {6:N0} ({7:P1})",
+        Out.WriteLine(string.Format(inv, "weights in the binary: float {0:N0}, int8 {1:N0} ({2:P1}); int8 buffers {3:N0} + alignment {4:N0}; in memory after expansion: float {5:N0}, int8 {6:N0} ({7:P1})",
             f.Weights.Length, q.Weights.Length, (double)q.Weights.Length / f.Weights.Length, total, q.Weights.Length - total,
             fWeights.Sum(Plain), weights.Sum(Plain), (double)weights.Sum(Plain) / fWeights.Sum(Plain)));
         foreach (var (plan, label) in new[] { (f, "float"), (q, "int8") })
             foreach (var g in plan.Buffers.Where(b => b.Kind == BufferKind.Weight && b.Coding is not null).GroupBy(b => b.Offset).Select(g => g.First())
                          .GroupBy(b => b.Type + " " + b.Coding!.Kind).OrderBy(g => g.Key, StringComparer.Ordinal))
-                _out.WriteLine(string.Format(inv, "  {0} coded {1,-16} {2,9:N0} → {3,9:N0} bytes in {4} buffers", label, g.Key, g.Sum(Plain), g.Sum(Size), g.Count()));
+                Out.WriteLine(string.Format(inv, "  {0} coded {1,-16} {2,9:N0} → {3,9:N0} bytes in {4} buffers", label, g.Key, g.Sum(Plain), g.Sum(Size), g.Count()));
         foreach (var g in weights.GroupBy(b => Kind(b)).OrderByDescending(g => g.Sum(Size)))
-            _out.WriteLine(string.Format(inv, "  {0,-12} {1,9:N0} bytes in {2} buffers (plain {3:N0})", g.Key, g.Sum(Size), g.Count(), g.Sum(Plain)));
+            Out.WriteLine(string.Format(inv, "  {0,-12} {1,9:N0} bytes in {2} buffers (plain {3:N0})", g.Key, g.Sum(Size), g.Count(), g.Sum(Plain)));
         if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") != "1") return;
         var byId = weights.ToDictionary(b => b.Id);
         foreach (var layer in q.Layers)
         {
             var used = layer.Calls.SelectMany(c => c.Args).Where(a => a.Kind == ArgKind.In && byId.ContainsKey(a.Buffer)).Select(a => byId[a.Buffer]).Distinct().ToList();
             if (used.Count == 0) continue;
-            _out.WriteLine(string.Format(inv, "  L{0} {1} {2}: {3}", layer.Index, layer.Method, layer.Detail,
+            Out.WriteLine(string.Format(inv, "  L{0} {1} {2}: {3}", layer.Index, layer.Method, layer.Detail,
                 string.Join(", ", used.Select(b => Kind(b) + " " + Size(b).ToString("N0", inv)))));
         }
     }
@@ -163,8 +153,8 @@ public sealed class ImageModelBreakdown : IDisposable
             packed += p; weights += w;
             if (p > w) rows.Add(string.Format(inv, "    L{0} {1}: {2:N0} packed for {3:N0} weights ({4:N0} padding)", layer.Index, layer.Detail, p, w, p - w));
         }
-        _out.WriteLine(string.Format(inv, "packed int8 weights: {0:N0} bytes for {1:N0} weights: {2:N0} bytes of padding ({3:P1})", packed, weights, packed - weights, packed == 0 ? 0 : (double)(packed - weights) / packed));
-        if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") == "1") foreach (var r in rows) _out.WriteLine(r);
+        Out.WriteLine(string.Format(inv, "packed int8 weights: {0:N0} bytes for {1:N0} weights: {2:N0} bytes of padding ({3:P1})", packed, weights, packed - weights, packed == 0 ? 0 : (double)(packed - weights) / packed));
+        if (Environment.GetEnvironmentVariable("QC_ACC_LAYERS") == "1") foreach (var r in rows) Out.WriteLine(r);
     }
 
     private static string Kind(PlanBuffer b)

@@ -16,25 +16,16 @@ namespace Q.Compiler.Tests.Quantization;
 /// pointwise / squeeze-excite convolutions) computed in float (its output still rounded where the next int8 layer reads
 /// it), on every shared test set and the calibration set's first 8 samples.
 /// </summary>
-public sealed class LayerGroupMeasurements : IDisposable
+public sealed class LayerGroupMeasurements : ImageModelMeasurement
 {
-    private readonly ITestOutputHelper _out;
-    private readonly List<string> _temp = new();
-
-    public LayerGroupMeasurements(ITestOutputHelper output) => _out = output;
-
-    public void Dispose()
-    {
-        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
-    }
+    public LayerGroupMeasurements(ITestOutputHelper output) : base(output) { }
 
     [MeasurementFact]
     public void Output_sqnr_with_layer_groups_in_float()
     {
         var inv = CultureInfo.InvariantCulture;
-        string folder = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m : "ppocr-cls-mobile";
-        var calibFolder = CalibrationFolders.Images(folder);
-        _temp.Add(calibFolder.Folder);
+        string folder = ModelFromEnvironment("ppocr-cls-mobile");
+        var calibFolder = CalibrationFolder(folder);
         var g = ImageModelGraphs.Unfused(folder);
         var set = CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
         var method = ImageModelGraphs.MethodFromEnvironment();
@@ -62,11 +53,11 @@ public sealed class LayerGroupMeasurements : IDisposable
         {
             var qo = new QuantizerOptions { BiasCorrection = !variant.Contains("nobc") };
             var q = GraphQuantizer.Quantize(g, calib, set, qo, new Q.Compiler.Diagnostics.DiagnosticBag());
-            _out.WriteLine($"{folder} {variant}: calibration-set output SQNR {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(x => x.ToString("F1", inv)))} dB");
+            Out.WriteLine($"{folder} {variant}: calibration-set output SQNR {string.Join(" ", q.Report.OutputSqnrDb.Values.Select(x => x.ToString("F1", inv)))} dB");
             foreach (var (name, asFloat) in Environment.GetEnvironmentVariable("QC_ACC_GROUPS") == "1" ? groups : groups.Take(1))
             {
                 var v = sets.Select((x, i) => FloatVsInt8.SqnrDb(reference[i][0], q.SimulateWithFloat(x, asFloat)[0])).ToArray();
-                _out.WriteLine($"{folder} {variant} float {name,-18}: tests {string.Join(" ", v.Take(4).Select(x => x.ToString("F1", inv)))} | calib {string.Join(" ", v.Skip(4).Select(x => x.ToString("F1", inv)))}");
+                Out.WriteLine($"{folder} {variant} float {name,-18}: tests {string.Join(" ", v.Take(4).Select(x => x.ToString("F1", inv)))} | calib {string.Join(" ", v.Skip(4).Select(x => x.ToString("F1", inv)))}");
             }
         }
     }

@@ -14,25 +14,16 @@ namespace Q.Compiler.Tests.Quantization;
 /// Quantizer variants on an image model (QC_QUANT_MEASURE=1, QC_ACC_MODEL, default squeezenet-1.0-fp16; QC_ACC_VARIANTS a
 /// comma list): simulated output SQNR on every shared test set and on the calibration set, from one calibration.
 /// </summary>
-public sealed class OutputGuidedMeasurements : IDisposable
+public sealed class OutputGuidedMeasurements : ImageModelMeasurement
 {
-    private readonly ITestOutputHelper _out;
-    private readonly List<string> _temp = new();
-
-    public OutputGuidedMeasurements(ITestOutputHelper output) => _out = output;
-
-    public void Dispose()
-    {
-        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
-    }
+    public OutputGuidedMeasurements(ITestOutputHelper output) : base(output) { }
 
     [MeasurementFact]
     public void Quantizer_variants_on_an_image_model()
     {
         var inv = CultureInfo.InvariantCulture;
-        string folder = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m : "squeezenet-1.0-fp16";
-        var calibFolder = CalibrationFolders.Images(folder);
-        _temp.Add(calibFolder.Folder);
+        string folder = ModelFromEnvironment("squeezenet-1.0-fp16");
+        var calibFolder = CalibrationFolder(folder);
         var g = ImageModelGraphs.Unfused(folder);
         var set = CalibrationDataSet.Open(calibFolder.Folder, g.Inputs);
         var runs = new FloatRuns(g, set, FloatRuns.DefaultBudgetBytes);
@@ -40,7 +31,7 @@ public sealed class OutputGuidedMeasurements : IDisposable
         var sets = TestData.Sets(SharedData.Model(folder)).Select(TestData.Inputs).ToList();
         var reference = sets.Select(x => FloatInterpreter.Run(g, x)).ToList();
         foreach (var input in g.Inputs)
-            _out.WriteLine($"input {input.Name}: min {stats.Histograms[input.Name].Min}, max {stats.Histograms[input.Name].Max}");
+            Out.WriteLine($"input {input.Name}: min {stats.Histograms[input.Name].Min}, max {stats.Histograms[input.Name].Max}");
         foreach (var variant in (Environment.GetEnvironmentVariable("QC_ACC_VARIANTS") ?? "default").Split(','))
         {
             var method = variant.Contains("minmax") ? CalibrationMethod.MinMax : CalibrationMethod.Mse;
@@ -64,10 +55,10 @@ public sealed class OutputGuidedMeasurements : IDisposable
                 for (int j = 0; j < f.Length; j++) { s1 += (double)f[j] * f[j]; n1 += (double)(f[j] - y[j]) * (f[j] - y[j]); }
                 cs += s1; cn += n1; perSample.Add(10 * Math.Log10(s1 / n1));
             }
-            foreach (var note in q.Report.Notes.Where(n => n.StartsWith("clip margin", StringComparison.Ordinal))) _out.WriteLine("   " + note);
-            _out.WriteLine(string.Format(inv, "   calibration: aggregate {0:F1} dB, mean {1:F1}, min {2:F1}; per sample {3}", 10 * Math.Log10(cs / cn), perSample.Average(), perSample.Min(),
+            foreach (var note in q.Report.Notes.Where(n => n.StartsWith("clip margin", StringComparison.Ordinal))) Out.WriteLine("   " + note);
+            Out.WriteLine(string.Format(inv, "   calibration: aggregate {0:F1} dB, mean {1:F1}, min {2:F1}; per sample {3}", 10 * Math.Log10(cs / cn), perSample.Average(), perSample.Min(),
                 string.Join(" ", perSample.Select(v => v.ToString("F1", inv)))));
-            _out.WriteLine(string.Format(inv, "== {0} {1}: test sets {2} (top-1 same: {3}); calibration output {4}; {5} int8 layers; quantized in {6:F1} s; first layer input scale {7:G4} zp {8}",
+            Out.WriteLine(string.Format(inv, "== {0} {1}: test sets {2} (top-1 same: {3}); calibration output {4}; {5} int8 layers; quantized in {6:F1} s; first layer input scale {7:G4} zp {8}",
                 folder, variant, string.Join(" ", sqnr.Select(v => v.ToString("F1", inv))), string.Join(" ", top),
                 string.Join(" ", q.Report.OutputSqnrDb.Values.Select(v => v.ToString("F1", inv))), q.Report.Layers.Count(l => l.Quantized), seconds,
                 first.InputScale, first.InputZeroPoint));

@@ -20,17 +20,9 @@ namespace Q.Compiler.Tests.Quantization;
 /// then the whole model run with the fixed-point scheme in every QLinearConv, and both runs' output SQNR against float.
 /// Figures go to docs/requantization.md.
 /// </summary>
-public sealed class RequantizationMeasurements : IDisposable
+public sealed class RequantizationMeasurements : ImageModelMeasurement
 {
-    private readonly ITestOutputHelper _out;
-    private readonly List<string> _temp = new();
-
-    public RequantizationMeasurements(ITestOutputHelper output) => _out = output;
-
-    public void Dispose()
-    {
-        foreach (var d in _temp) try { Directory.Delete(d, recursive: true); } catch (IOException) { }
-    }
+    public RequantizationMeasurements(ITestOutputHelper output) : base(output) { }
 
     /// <summary>Counts over a layer's outputs (all inputs), comparing clamped output values.</summary>
     private sealed class LayerStats
@@ -46,19 +38,18 @@ public sealed class RequantizationMeasurements : IDisposable
     public void Float_scale_against_fixed_point_on_image_models()
     {
         var inv = CultureInfo.InvariantCulture;
-        var models = Environment.GetEnvironmentVariable("QC_ACC_MODEL") is { Length: > 0 } m ? m.Split(',') : new[] { "mobilenet-v2-128-0.5", "ultraface-rfb-320" };
+        var models = ModelsFromEnvironment("mobilenet-v2-128-0.5", "ultraface-rfb-320");
         int maxImages = int.TryParse(Environment.GetEnvironmentVariable("QC_RQ_IMAGES"), out int n) ? n : int.MaxValue;
         foreach (var folder in models)
         {
-            var calib = CalibrationFolders.Images(folder);
-            _temp.Add(calib.Folder);
+            var calib = CalibrationFolder(folder);
             string onnx = SharedData.Model(folder + "/model.onnx");
             var shapes = ImageModels.InputShapes(folder);
             var f = ModelCompiler.Compile(new CompileOptions { ModelPath = onnx, ClassName = "F", Namespace = "T", InputShapes = shapes });
             var q = ModelCompiler.Compile(new CompileOptions { ModelPath = onnx, ClassName = "Q", Namespace = "T", InputShapes = shapes, Quantize = QuantizeMode.Int8, Calibration = calib.Folder });
             Assert.True(q.Success, string.Join("\n", q.Diagnostics));
             var ops = q.Graph!.Nodes.GroupBy(x => x.OpType).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}");
-            _out.WriteLine($"== {folder}: {string.Join(", ", ops)}");
+            Out.WriteLine($"== {folder}: {string.Join(", ", ops)}");
 
             var inputs = new List<(string Name, IReadOnlyList<Tensor> Inputs)>();
             foreach (var set in TestData.Sets(SharedData.Model(folder))) inputs.Add((Path.GetFileName(set), TestData.Inputs(set)));
@@ -88,7 +79,7 @@ public sealed class RequantizationMeasurements : IDisposable
                     outputs += da.Length;
                     outputsDiffer += da.Where((v, i) => v != db[i]).Count();
                     if (FloatVsInt8.ArgMax(a[o]) != FloatVsInt8.ArgMax(b[o])) argmaxChanged++;
-                    _out.WriteLine(string.Format(inv, "  {0} output {1}: SQNR vs float: float-scale scheme {2:F2} dB, fixed-point {3:F2} dB; between them {4:F1} dB",
+                    Out.WriteLine(string.Format(inv, "  {0} output {1}: SQNR vs float: float-scale scheme {2:F2} dB, fixed-point {3:F2} dB; between them {4:F1} dB",
                         name, o, sa, sb, sqnrBetween[^1]));
                 }
             }
@@ -96,17 +87,17 @@ public sealed class RequantizationMeasurements : IDisposable
             var all = stats.Values.ToList();
             long total = all.Sum(s => s.Outputs);
             string Rate(long k) => string.Format(inv, "{0:N0} ({1:G3}%)", k, 100.0 * k / total);
-            _out.WriteLine(string.Format(inv, "{0}: {1} QLinearConv layers, {2} distinct inputs, {3:N0} layer outputs; multipliers {4:G3} .. {5:G3}",
+            Out.WriteLine(string.Format(inv, "{0}: {1} QLinearConv layers, {2} distinct inputs, {3:N0} layer outputs; multipliers {4:G3} .. {5:G3}",
                 folder, all.Count, inputs.Count, total, all.Min(s => s.MinM), all.Max(s => s.MaxM)));
-            _out.WriteLine($"  same accumulators, fixed point (one rounding) ≠ float scale: {Rate(all.Sum(s => s.FixedDiffers))}, max |Δ| {all.Max(s => s.FixedMaxDiff)}");
-            _out.WriteLine($"  same accumulators, gemmlowp (two roundings) ≠ float scale: {Rate(all.Sum(s => s.GemmlowpDiffers))}, max |Δ| {all.Max(s => s.GemmlowpMaxDiff)}");
-            _out.WriteLine($"  ≠ exact round-half-even(acc·M): float scale {Rate(all.Sum(s => s.FloatInexact))} (max {all.Max(s => s.FloatMaxError)}), fixed point {Rate(all.Sum(s => s.FixedInexact))} (max {all.Max(s => s.FixedMaxError)}), gemmlowp {Rate(all.Sum(s => s.GemmlowpInexact))}");
+            Out.WriteLine($"  same accumulators, fixed point (one rounding) ≠ float scale: {Rate(all.Sum(s => s.FixedDiffers))}, max |Δ| {all.Max(s => s.FixedMaxDiff)}");
+            Out.WriteLine($"  same accumulators, gemmlowp (two roundings) ≠ float scale: {Rate(all.Sum(s => s.GemmlowpDiffers))}, max |Δ| {all.Max(s => s.GemmlowpMaxDiff)}");
+            Out.WriteLine($"  ≠ exact round-half-even(acc·M): float scale {Rate(all.Sum(s => s.FloatInexact))} (max {all.Max(s => s.FloatMaxError)}), fixed point {Rate(all.Sum(s => s.FixedInexact))} (max {all.Max(s => s.FixedMaxError)}), gemmlowp {Rate(all.Sum(s => s.GemmlowpInexact))}");
             foreach (var s in all.OrderByDescending(s => (double)s.FixedDiffers / s.Outputs).Take(5))
-                _out.WriteLine(string.Format(inv, "    {0}: {1:N0} outputs, fixed ≠ float {2:N0}, float inexact {3:N0}, fixed inexact {4:N0}, M {5:G3} .. {6:G3}",
+                Out.WriteLine(string.Format(inv, "    {0}: {1:N0} outputs, fixed ≠ float {2:N0}, float inexact {3:N0}, fixed inexact {4:N0}, M {5:G3} .. {6:G3}",
                     s.Name, s.Outputs, s.FixedDiffers, s.FloatInexact, s.FixedInexact, s.MinM, s.MaxM));
-            _out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} int8 values computed ({2:G3}%) differ from the float-scale run (first differences carried downstream)",
+            Out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} int8 values computed ({2:G3}%) differ from the float-scale run (first differences carried downstream)",
                 propagated[1], propagated[0], 100.0 * propagated[1] / propagated[0]));
-            _out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} model outputs differ, argmax changed {2}; output SQNR vs float: float scale min {3:F2} / mean {4:F2} dB, fixed point min {5:F2} / mean {6:F2} dB; between them min {7:F1} dB",
+            Out.WriteLine(string.Format(inv, "  whole model, fixed point in every QLinearConv: {0:N0} of {1:N0} model outputs differ, argmax changed {2}; output SQNR vs float: float scale min {3:F2} / mean {4:F2} dB, fixed point min {5:F2} / mean {6:F2} dB; between them min {7:F1} dB",
                 outputsDiffer, outputs, argmaxChanged, sqnrFloat.Min(), sqnrFloat.Average(), sqnrFixed.Min(), sqnrFixed.Average(), sqnrBetween.Min()));
         }
     }
