@@ -15,7 +15,9 @@ namespace Q.Compiler.Tests.Quantization;
 /// calibration set's output SQNR with that layer alone computed in float (sensitivity), then layers put in float
 /// cumulatively in the order of their gain, each step with the extra weight bytes (3 per weight of a float compute layer)
 /// and the output SQNR on the calibration set and on every shared test set. Decisions look at the calibration set only;
-/// the test sets are printed to see what the decisions do. QC_ACC_STEPS (default 12) bounds the cumulative steps.
+/// the test sets are printed to see what the decisions do. QC_ACC_STEPS (default 12) bounds the cumulative steps;
+/// QC_ACC_SENS=1 adds the per-layer sensitivity; QC_ACC_WEIGHTONLY=1 keeps the chosen layers weight-only instead
+/// (float activations, integer weights: no extra weight bytes).
 /// </summary>
 public sealed class MixedPrecisionMeasurements : IDisposable
 {
@@ -46,9 +48,11 @@ public sealed class MixedPrecisionMeasurements : IDisposable
         var calibRef = calibSamples.Select(x => FloatInterpreter.Run(g, x)).ToList();
         var testRef = tests.Select(x => FloatInterpreter.Run(g, x)).ToList();
         var nodes = g.Nodes.ToDictionary(n => n.Name);
+        bool weightOnly = Environment.GetEnvironmentVariable("QC_ACC_WEIGHTONLY") == "1";
         long ExtraBytes(string name)
         {
             var n = nodes[name];
+            if (weightOnly) return 0;
             return n.OpType is "Conv" or "Gemm" or "MatMul" && n.Inputs.Count > 1 && g.Constants.TryGetValue(n.Inputs[1], out var w) ? 3L * w.Length : 0;
         }
         // Output SQNR over a whole set (signal and noise summed over samples), first output.
@@ -58,13 +62,15 @@ public sealed class MixedPrecisionMeasurements : IDisposable
             for (int i = 0; i < xs.Count; i++)
             {
                 var a = refs[i][0].ToDoubles();
-                var b = q.SimulateWithFloat(xs[i], asFloat)[0].ToDoubles();
+                var b = Sim(xs[i], asFloat)[0].ToDoubles();
                 for (int j = 0; j < a.Length; j++) { s += a[j] * a[j]; e += (a[j] - b[j]) * (a[j] - b[j]); }
             }
             return 10 * Math.Log10(s / e);
         }
+        IReadOnlyList<Tensor> Sim(Tensor[] x, Func<string, bool> chosen) =>
+            weightOnly ? q.SimulateMixed(x, _ => false, chosen) : q.SimulateWithFloat(x, chosen);
         string Tests(Func<string, bool> asFloat) =>
-            string.Join(" ", tests.Select((x, i) => FloatVsInt8.SqnrDb(testRef[i][0], q.SimulateWithFloat(x, asFloat)[0]).ToString("F1", inv)));
+            string.Join(" ", tests.Select((x, i) => FloatVsInt8.SqnrDb(testRef[i][0], Sim(x, asFloat)[0]).ToString("F1", inv)));
         var sw = Stopwatch.StartNew();
         double baseCalib = SetSqnr(calibSamples, calibRef, _ => false);
         _out.WriteLine($"{folder}: {calibSamples.Count} calibration samples; all int8: calibration {baseCalib:F1} dB, tests {Tests(_ => false)} ({sw.Elapsed.TotalSeconds:F0} s per pass)");
