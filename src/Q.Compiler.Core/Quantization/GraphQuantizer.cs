@@ -73,10 +73,15 @@ namespace Q.Compiler.Quantization
         private readonly Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> _simulate;
 
         internal QuantizedGraph(Graph graph, QuantizationReport report, Func<IReadOnlyList<Tensor>, IReadOnlyList<Tensor>> simulate,
-            Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> simulateWithFloat)
+            Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> simulateWithFloat,
+            Func<IReadOnlyList<Tensor>, Func<string, bool>, Func<string, bool>, IReadOnlyList<Tensor>> simulateMixed)
         {
-            Graph = graph; Report = report; _simulate = simulate; SimulateWithFloat = simulateWithFloat;
+            Graph = graph; Report = report; _simulate = simulate; SimulateWithFloat = simulateWithFloat; SimulateMixed = simulateMixed;
         }
+
+        /// <summary>For measurements: <see cref="SimulateWithFloat"/>, and the int8 layers the second predicate names run
+        /// weight-only (float activations; compute layers with their integer weights).</summary>
+        internal Func<IReadOnlyList<Tensor>, Func<string, bool>, Func<string, bool>, IReadOnlyList<Tensor>> SimulateMixed { get; }
 
         /// <summary>For measurements: <see cref="Simulate"/> with the int8 layers the predicate names (node names) run in float.</summary>
         internal Func<IReadOnlyList<Tensor>, Func<string, bool>, IReadOnlyList<Tensor>> SimulateWithFloat { get; }
@@ -209,7 +214,7 @@ namespace Q.Compiler.Quantization
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
-            return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel);
+            return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel, q.SimulateModel);
         }
 
         /// <summary>
@@ -559,7 +564,9 @@ namespace Q.Compiler.Quantization
             /// and bias as the integers stand for them, the output fake-quantized with its parameters. Only rounding ties and
             /// float rounding differ from the integer reference.
             /// </summary>
-            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values, bool preActivation = false)
+            /// <remarks>With <paramref name="floatActivations"/> a compute layer is simulated weight-only: its integer weights
+            /// (and float bias) on unrounded inputs, its output not rounded.</remarks>
+            private Tensor SimulateLayer(Layer l, IReadOnlyList<Tensor?> values, bool preActivation = false, bool floatActivations = false)
             {
                 var n = l.Node;
                 var outShape = ShapeOf(n.Outputs[0]);
@@ -577,9 +584,9 @@ namespace Q.Compiler.Quantization
                     return FakeQuantize(Evaluate(n, ins)[0], ParamsOf(n.Outputs[0]));
                 }
                 PrepareWeights(l);
-                var x = FakeQuantize(values[0]!, ParamsOf(n.Inputs[0]));
+                var x = floatActivations ? values[0]! : FakeQuantize(values[0]!, ParamsOf(n.Inputs[0]));
                 // A float-output head adds its float bias after dequantizing; the others add the int32 bias in the accumulator.
-                var biasFq = l.FloatOutput ? l.BiasFloat : l.BiasFq;
+                var biasFq = l.FloatOutput || floatActivations ? l.BiasFloat ?? l.BiasFq : l.BiasFq;
                 float[] y;
                 if (n.OpType == "Conv")
                 {
@@ -608,7 +615,7 @@ namespace Q.Compiler.Quantization
                     if (!preActivation) Ops.Activation.ActivationReference.Apply(y, n.Activation);
                 }
                 if (preActivation) return Tensor.FromFloats(outShape, y);
-                return Tensor.FromFloats(outShape, l.FloatOutput ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
+                return Tensor.FromFloats(outShape, l.FloatOutput || floatActivations ? y : ParamsOf(n.Outputs[0]).FakeQuantize(y));
             }
 
             /// <summary>New float bias of a compute layer (one per channel): the int32 and fake-quantized copies follow it.</summary>
@@ -756,7 +763,14 @@ namespace Q.Compiler.Quantization
             public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample) => SimulateModel(sample, _ => false);
 
             /// <summary>The quantized model simulated with the int8 layers <paramref name="asFloat"/> names computed in float.</summary>
-            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample, Func<string, bool> asFloat)
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample, Func<string, bool> asFloat) => SimulateModel(sample, asFloat, _ => false);
+
+            /// <summary>
+            /// As <see cref="SimulateModel(IReadOnlyList{Tensor}, Func{string, bool})"/>, and the int8 layers
+            /// <paramref name="weightOnly"/> names run with float activations: compute layers keep their integer weights,
+            /// the other layers are computed in float.
+            /// </summary>
+            public IReadOnlyList<Tensor> SimulateModel(IReadOnlyList<Tensor> sample, Func<string, bool> asFloat, Func<string, bool> weightOnly)
             {
                 var values = new Dictionary<string, Tensor>(StringComparer.Ordinal);
                 foreach (var kv in _g.Constants) values[kv.Key] = kv.Value;
@@ -769,7 +783,9 @@ namespace Q.Compiler.Quantization
                 foreach (var l in _layers)
                 {
                     var ins = l.Node.Inputs.Select(v => v.Length == 0 ? null : values[v]).ToArray();
-                    var outs = l.Quantized && !asFloat(l.Node.Name) ? new[] { SimulateLayer(l, ins) } : Evaluate(l.Node, ins);
+                    var outs = !l.Quantized || asFloat(l.Node.Name) ? Evaluate(l.Node, ins)
+                        : weightOnly(l.Node.Name) ? (l.Kind == Kind.Compute ? new[] { SimulateLayer(l, ins, floatActivations: true) } : Evaluate(l.Node, ins))
+                        : new[] { SimulateLayer(l, ins) };
                     for (int o = 0; o < l.Node.Outputs.Count && o < outs.Length; o++)
                         if (l.Node.Outputs[o].Length > 0) values[l.Node.Outputs[o]] = outs[o];
                 }

@@ -165,6 +165,31 @@ public sealed class GraphQuantizerTests : IClassFixture<MnistQuantized>
     }
 
     [SharedFact]
+    public void Weight_only_simulation_rounds_the_weights_but_not_the_activations()
+    {
+        // Mixed-precision measurements: every layer weight-only lies strictly between float and the int8 model.
+        var layers = _m.Result.Report.Layers.Where(l => l.Quantized).Select(l => l.Name).ToHashSet();
+        double s = 0, eInt8 = 0, eWeightOnly = 0, eFloat = 0;
+        foreach (var x in QuantizerFixtures.MnistDigits(5000, 10))
+        {
+            var f = Interpreter.FloatInterpreter.Run(_m.Float, new[] { x })[0].ToFloats();
+            var q = _m.Result.Simulate(new[] { x })[0].ToFloats();
+            var w = _m.Result.SimulateMixed(new[] { x }, _ => false, layers.Contains)[0].ToFloats();
+            var a = _m.Result.SimulateMixed(new[] { x }, layers.Contains, _ => false)[0].ToFloats();
+            for (int i = 0; i < f.Length; i++)
+            {
+                s += (double)f[i] * f[i];
+                eInt8 += Math.Pow(f[i] - q[i], 2);
+                eWeightOnly += Math.Pow(f[i] - w[i], 2);
+                eFloat += Math.Pow(f[i] - a[i], 2);
+            }
+        }
+        Assert.True(eFloat <= 1e-9 * s, $"all layers in float: noise {eFloat} for signal {s}");
+        Assert.True(eWeightOnly > 1e-9 * s, "weight-only layers must read the integer weights");
+        Assert.True(eWeightOnly < eInt8 / 2, $"weight-only noise {eWeightOnly} should be well below int8's {eInt8}");
+    }
+
+    [SharedFact]
     public void Layers_below_MinLayerSqnrDb_stay_float_with_QC3006()
     {
         var bag = new DiagnosticBag();
