@@ -63,6 +63,13 @@ namespace Q.Compiler.Quantization
         /// direct call of <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not search.
         /// </summary>
         public static readonly IReadOnlyList<double> SearchedClipMargins = new[] { 0.0, 0.25 };
+        /// <summary>
+        /// Quantize the weights of the convolutions that lower to QConvNchw (<see cref="PairSafeLayers.TakesNchw"/>) pair-safe
+        /// (<see cref="WeightQuantizer.PairSafePerChannel"/>): each pair of a channel's weights sums to at most ±128 in its
+        /// signed parts, so the AVX2 kernel can multiply raw uint8 activations with vpmaddubsw. Costs a little weight accuracy
+        /// on the channels that need it (docs/quantization.md, "Pair-safe weights").
+        /// </summary>
+        public bool PairSafeConvWeights { get; set; } = true;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -531,7 +538,10 @@ namespace Q.Compiler.Quantization
                         channels = wt.Shape[1]; inner = 1;
                         break;
                 }
-                var qw = WeightQuantizer.PerChannel(w, channels, inner);
+                var qw = n.OpType == "Conv" && _o.PairSafeConvWeights && !l.FloatOutput
+                         && PairSafeLayers.TakesNchw(ShapeOf(n.Inputs[0]), wt.Shape, ShapeOf(n.Outputs[0]))
+                    ? WeightQuantizer.PairSafePerChannel(w, channels, inner)
+                    : WeightQuantizer.PerChannel(w, channels, inner);
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];

@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Globalization;
+using Q.Compiler.Ir;
+using Q.Compiler.Ops.QConv;
+using Q.Compiler.Quantization;
+using Q.Compiler.Tests.Support;
+using Q.Compiler.Tests.Support.Images;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Q.Compiler.Tests.Quantization;
+
+/// <summary>
+/// Census of pair-safety (QC_QUANT_MEASURE=1): per model, the convolutions that lower to QConvNchw
+/// (<see cref="PairSafeLayers.TakesNchw"/>; float-output heads included, since that is decided by the quantizer), how many of
+/// their channels and weight pairs violate the pair bound with plain per-channel int8, and what the pair-safe quantization
+/// costs in weight SQNR (Σw² / Σ(w − s·q)², per layer and over all such layers) and in time. Weights only: no calibration.
+/// </summary>
+public sealed class PairSafeMeasurements
+{
+    private readonly ITestOutputHelper _out;
+    public PairSafeMeasurements(ITestOutputHelper output) => _out = output;
+
+    [MeasurementFact]
+    public void Census_of_pair_safety()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var models = ImageModels.Folders.Select(f => (f, ImageModelGraphs.Unfused(f)))
+            .Concat(new[] { ("mnist-8", QuantizerFixtures.OptimizedGraph("mnist-8/model.onnx")), ("kws-m", QuantizerFixtures.OptimizedGraph("kws-m/model.onnx")) });
+        foreach (var (name, g) in models)
+        {
+            int convs = 0, nchw = 0, badLayers = 0, channels = 0, badChannels = 0, changedAfter = 0;
+            long pairs = 0, badPairs = 0;
+            double signal = 0, noisePlain = 0, noiseSafe = 0;
+            var plainTime = new Stopwatch();
+            var safeTime = new Stopwatch();
+            var lines = new List<string>();
+            foreach (var n in g.Nodes.Where(n => n.OpType == "Conv" && g.IsConstant(n.Inputs[1])))
+            {
+                convs++;
+                var wt = g.Constants[n.Inputs[1]];
+                if (!PairSafeLayers.TakesNchw(g.TypeOf(n.Inputs[0]).Shape, wt.Shape, g.TypeOf(n.Outputs[0]).Shape)) continue;
+                nchw++;
+                var w = wt.ToFloats();
+                int m = wt.Shape[0], k = w.Length / m;
+                plainTime.Start();
+                var plain = WeightQuantizer.PerChannel(w, m, k);
+                plainTime.Stop();
+                safeTime.Start();
+                var safe = WeightQuantizer.PairSafePerChannel(w, m, k);
+                safeTime.Stop();
+                int layerBad = 0;
+                long layerBadPairs = 0;
+                double s = 0, ep = 0, es = 0;
+                for (int c = 0; c < m; c++)
+                {
+                    var q = plain.Values.AsSpan(c * k, k).ToArray().Select(v => (int)v).ToArray();
+                    int bad = 0;
+                    for (int i = 0; i < k; i += 2)
+                        if (!QConvWeights.IsPairSafe(q, i, Math.Min(2, k - i))) bad++;
+                    pairs += (k + 1) / 2;
+                    layerBadPairs += bad;
+                    if (bad > 0) layerBad++;
+                    if (safe.Scales[c] != plain.Scales[c]) changedAfter++;
+                    var qs = safe.Values.AsSpan(c * k, k).ToArray().Select(v => (int)v).ToArray();
+                    Assert.True(QConvWeights.IsPairSafe(qs, 0, k));
+                    for (int i = 0; i < k; i++)
+                    {
+                        double x = w[c * k + i];
+                        s += x * x;
+                        ep += Math.Pow(x - (double)plain.Scales[c] * q[i], 2);
+                        es += Math.Pow(x - (double)safe.Scales[c] * qs[i], 2);
+                    }
+                }
+                channels += m; badChannels += layerBad; badPairs += layerBadPairs;
+                if (layerBad > 0) badLayers++;
+                signal += s; noisePlain += ep; noiseSafe += es;
+                lines.Add(string.Format(inv, "    {0,-40} {1}x{2} k={3,5}: {4,4}/{5,4} channels, {6,6} pairs violate; weight SQNR {7:F2} → {8:F2} dB",
+                    n.Name, m, k, k, layerBad, m, layerBadPairs, Db(s, ep), Db(s, es)));
+            }
+            _out.WriteLine(string.Format(inv,
+                "{0}: {1} Conv, {2} take QConvNchw, {3} of them violate; channels {4}/{5} violate ({6} rescaled), pairs {7}/{8}; "
+                + "weight SQNR over these layers {9:F2} → {10:F2} dB; PerChannel {11:F1} ms, PairSafePerChannel {12:F1} ms",
+                name, convs, nchw, badLayers, badChannels, channels, changedAfter, badPairs, pairs, Db(signal, noisePlain), Db(signal, noiseSafe),
+                plainTime.Elapsed.TotalMilliseconds, safeTime.Elapsed.TotalMilliseconds));
+            foreach (var l in lines) _out.WriteLine(l);
+        }
+    }
+
+    private static double Db(double signal, double noise) => noise == 0 ? double.PositiveInfinity : 10 * Math.Log10(signal / noise);
+}
