@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using Q.Compiler.Ops.QConv;
 
 namespace Q.Compiler.Quantization
@@ -61,9 +62,9 @@ namespace Q.Compiler.Quantization
         private const int MaxPairSum = QConvWeights.MaxPairSum;
 
         /// <summary>Scale factors t tried by <see cref="PairSafePerChannel"/>: 1 · r^i up to 127/64, where no |q| exceeds 64.</summary>
-        internal static readonly double[] PairSafeScaleFactors = BuildScaleFactors(16);
+        internal static readonly double[] PairSafeScaleFactors = ScaleFactors(16);
 
-        private static double[] BuildScaleFactors(int steps)
+        internal static double[] ScaleFactors(int steps)
         {
             var t = new double[steps + 1];
             for (int i = 0; i <= steps; i++) t[i] = Math.Pow(127.0 / 64.0, (double)i / steps);
@@ -82,7 +83,11 @@ namespace Q.Compiler.Quantization
         /// the least-error integer pair (q_a + q_b = ±128). t = 127/64 needs no projection (|q| ≤ 64): the plain 7-bit
         /// quantization, which the result is therefore never worse than.
         /// </summary>
-        public static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k)
+        public static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k) =>
+            PairSafePerChannel(weights, channels, k, PairSafeScaleFactors);
+
+        /// <summary>As <see cref="PairSafePerChannel(float[], int, int)"/> with the scale factors <paramref name="factors"/> (measurements).</summary>
+        internal static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors)
         {
             var plain = PerChannel(weights, channels, k);
             var values = plain.Values;
@@ -98,7 +103,7 @@ namespace Q.Compiler.Quantization
                 for (int i = 0; i < k; i++) amax = Math.Max(amax, Math.Abs(weights[offset + i]));
                 double bestError = double.PositiveInfinity;
                 float bestScale = scales[c];
-                foreach (double t in PairSafeScaleFactors)
+                foreach (double t in factors)
                 {
                     float s = t == 1.0 ? scales[c] : (float)(amax / (127.0 / t));
                     for (int i = 0; i < k; i++) q[i] = QuantMath.Quantize(weights[offset + i], s, 0, -127, 127);

@@ -87,5 +87,47 @@ public sealed class PairSafeMeasurements
         }
     }
 
+    /// <summary>
+    /// Weight SQNR over each model's QConvNchw convolutions for several grids of scale factors (the choice of
+    /// <see cref="WeightQuantizer.PairSafeScaleFactors"/>): plain int8, then pair-safe with 8, 16, 32 and 64 steps up to 127/64,
+    /// and 16 steps plus factors below 1 (clipping the largest weights).
+    /// </summary>
+    [MeasurementFact]
+    public void Scale_factor_grids()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var below = new[] { 0.8, 0.85, 0.9, 0.95 }.Concat(WeightQuantizer.ScaleFactors(16)).ToArray();
+        var grids = new (string Name, double[] Factors)[]
+        {
+            ("8 steps", WeightQuantizer.ScaleFactors(8)), ("16", WeightQuantizer.ScaleFactors(16)),
+            ("32", WeightQuantizer.ScaleFactors(32)), ("64", WeightQuantizer.ScaleFactors(64)), ("16 + t<1", below),
+        };
+        var models = ImageModels.Folders.Select(f => (f, ImageModelGraphs.Unfused(f)))
+            .Concat(new[] { ("mnist-8", QuantizerFixtures.OptimizedGraph("mnist-8/model.onnx")), ("kws-m", QuantizerFixtures.OptimizedGraph("kws-m/model.onnx")) });
+        foreach (var (name, g) in models)
+        {
+            var layers = g.Nodes.Where(n => n.OpType == "Conv" && g.IsConstant(n.Inputs[1])
+                && PairSafeLayers.TakesNchw(g.TypeOf(n.Inputs[0]).Shape, g.Constants[n.Inputs[1]].Shape, g.TypeOf(n.Outputs[0]).Shape))
+                .Select(n => g.Constants[n.Inputs[1]]).Select(t => (W: t.ToFloats(), M: t.Shape[0])).ToList();
+            double signal = layers.Sum(l => l.W.Sum(x => (double)x * x));
+            double Noise(Func<float[], int, int, QuantizedWeights> quantize) => layers.Sum(l =>
+            {
+                int k = l.W.Length / l.M;
+                var q = quantize(l.W, l.M, k);
+                double e = 0;
+                for (int i = 0; i < l.W.Length; i++) e += Math.Pow(l.W[i] - (double)q.Scales[i / k] * q.Values[i], 2);
+                return e;
+            });
+            var parts = new List<string> { string.Format(inv, "plain {0:F2}", Db(signal, Noise(WeightQuantizer.PerChannel))) };
+            foreach (var (gridName, factors) in grids)
+            {
+                var sw = Stopwatch.StartNew();
+                double noise = Noise((w, m, k) => WeightQuantizer.PairSafePerChannel(w, m, k, factors));
+                parts.Add(string.Format(inv, "{0} {1:F2} ({2:F0} ms)", gridName, Db(signal, noise), sw.Elapsed.TotalMilliseconds));
+            }
+            _out.WriteLine(name + ": weight SQNR dB, " + string.Join(", ", parts));
+        }
+    }
+
     private static double Db(double signal, double noise) => noise == 0 ? double.PositiveInfinity : 10 * Math.Log10(signal / noise);
 }
