@@ -118,7 +118,6 @@ namespace Q.Compiler.Pipeline
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
                 QuantizedIO = options.QuantizedIO,
                 ClipMargins = QuantizerOptions.SearchedClipMargins,
-                PairSafeConvWeights = true,
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
             }, bag);
         }

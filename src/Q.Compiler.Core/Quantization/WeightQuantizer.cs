@@ -148,6 +148,18 @@ namespace Q.Compiler.Quantization
 
         private static int Clamp(int v, int lo, int hi) => v < lo ? lo : v > hi ? hi : v;
 
+        /// <summary>Weight SQNR of <paramref name="q"/> against <paramref name="weights"/> in dB: 10·log10(Σw² / Σ(w − s·q)²), in double.</summary>
+        public static double SqnrDb(float[] weights, QuantizedWeights q)
+        {
+            double signal = 0, noise = 0;
+            for (int i = 0; i < weights.Length; i++)
+            {
+                double w = weights[i], d = w - (double)q.Scales[q.ChannelOf(i)] * q.Values[i];
+                signal += w * w; noise += d * d;
+            }
+            return noise == 0 ? double.PositiveInfinity : signal == 0 ? double.NegativeInfinity : 10 * Math.Log10(signal / noise);
+        }
+
         /// <summary>bias_q[c] = round_half_even(b[c] / (s_x · s_w[c])), saturated to int32; the product and quotient in double.</summary>
         public static int[] Bias(ReadOnlySpan<float> bias, float inputScale, ReadOnlySpan<float> weightScales)
         {

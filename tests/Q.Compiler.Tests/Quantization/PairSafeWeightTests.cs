@@ -10,7 +10,7 @@ namespace Q.Compiler.Tests.Quantization;
 /// <summary>
 /// <see cref="WeightQuantizer.PairSafePerChannel"/>: every channel pair-safe (the rule of <see cref="QConvWeights.IsPairSafe"/>),
 /// channels that already were keep their weights bit for bit, the error is never above the plain 7-bit quantization's, and
-/// <see cref="GraphQuantizer"/> gives the QConvNchw convolutions of a real model pair-safe weights.
+/// <see cref="GraphQuantizer"/>, asked to, gives the QConvNchw convolutions of a real model pair-safe weights.
 /// </summary>
 public sealed class PairSafeWeightTests : IClassFixture<MnistQuantized>
 {
@@ -131,14 +131,18 @@ public sealed class PairSafeWeightTests : IClassFixture<MnistQuantized>
             }
             return r;
         }
-        var on = Convs(_m.Result.Graph);
+        var on = Convs(_m.Again(new QuantizerOptions { PairSafeConvWeights = true }, new DiagnosticBag()).Graph);
         Assert.Contains(on, c => c.Nchw);
         Assert.All(on.Where(c => c.Nchw), c => Assert.True(c.Safe, $"{c.Conv.Name} lowers to QConvNchw but its weights are not pair-safe"));
-        // The switch: off, mnist's first convolution is not pair-safe (so the check above can fail).
-        var off = Convs(_m.Again(new QuantizerOptions { PairSafeConvWeights = false }, new DiagnosticBag()).Graph);
+        // Off (the default), mnist's first convolution is not pair-safe (so the check above can fail).
+        Assert.False(new QuantizerOptions().PairSafeConvWeights);
+        var off = Convs(_m.Result.Graph);
         Assert.Contains(off, c => c.Nchw && !c.Safe);
         // Layers that do not take QConvNchw keep their weights.
-        foreach (var (conv, _, _, _) in on.Where(c => !c.Nchw))
-            Assert.Equal(off.Single(o => o.Conv.Name == conv.Name).Weights, _m.Result.Graph.Constants[conv.Inputs[3]].ToLongs());
+        foreach (var (conv, _, _, weights) in on.Where(c => !c.Nchw))
+            Assert.Equal(off.Single(o => o.Conv.Name == conv.Name).Weights, weights);
+        // A loss limit below the layer's weight SQNR loss (3.5 dB for mnist's first convolution) keeps the plain weights.
+        var limited = Convs(_m.Again(new QuantizerOptions { PairSafeConvWeights = true, PairSafeMaxLossDb = 1 }, new DiagnosticBag()).Graph);
+        foreach (var c in limited) Assert.Equal(off.Single(o => o.Conv.Name == c.Conv.Name).Weights, c.Weights);
     }
 }
