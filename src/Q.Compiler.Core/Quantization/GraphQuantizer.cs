@@ -63,6 +63,20 @@ namespace Q.Compiler.Quantization
         /// direct call of <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not search.
         /// </summary>
         public static readonly IReadOnlyList<double> SearchedClipMargins = new[] { 0.0, 0.25 };
+        /// <summary>
+        /// Quantize the weights of the convolutions that lower to QConvNchw (<see cref="PairSafeLayers.TakesNchw"/>) pair-safe
+        /// (<see cref="WeightQuantizer.PairSafePerChannel"/>): each pair of a channel's weights sums to at most ±128 in its
+        /// signed parts, so the AVX2 kernel can multiply raw uint8 activations with vpmaddubsw. Costs a little weight accuracy
+        /// on the channels that need it: about 2 dB of weight SQNR on the layers it changes (PairSafeMeasurements). Off by
+        /// default and in <see cref="Pipeline.ModelCompiler"/>: with every such layer pair-safe, squeezenet's and ppocr's
+        /// output SQNR on a shared test set fell below the acceptance thresholds (docs/quantization.md, "Pair-safe weights").
+        /// </summary>
+        public bool PairSafeConvWeights { get; set; }
+        /// <summary>
+        /// With <see cref="PairSafeConvWeights"/>: a layer takes the pair-safe weights only if they lower its weight SQNR
+        /// (Σw² / Σ(w − s·q)² over the whole layer) by at most this many dB; otherwise it keeps the plain int8 weights.
+        /// </summary>
+        public double PairSafeMaxLossDb { get; set; } = double.PositiveInfinity;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -537,6 +551,12 @@ namespace Q.Compiler.Quantization
                         break;
                 }
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
+                if (n.OpType == "Conv" && _o.PairSafeConvWeights && !l.FloatOutput
+                    && PairSafeLayers.TakesNchw(ShapeOf(n.Inputs[0]), wt.Shape, ShapeOf(n.Outputs[0])))
+                {
+                    var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);
+                    if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) qw = safe;
+                }
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];

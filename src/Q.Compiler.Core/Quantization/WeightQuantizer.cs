@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using Q.Compiler.Ops.QConv;
 
 namespace Q.Compiler.Quantization
 {
@@ -55,6 +57,107 @@ namespace Q.Compiler.Quantization
             for (int i = 0; i < weights.Length; i++)
                 q[i] = (sbyte)QuantMath.Quantize(weights[i], scales[i / innerSize % channels], 0, -127, 127);
             return new QuantizedWeights(q, scales, channels, innerSize);
+        }
+
+        private const int MaxPairSum = QConvWeights.MaxPairSum;
+
+        /// <summary>Scale factors t tried by <see cref="PairSafePerChannel"/>: 1 · r^i up to 127/64, where no |q| exceeds 64.</summary>
+        internal static readonly double[] PairSafeScaleFactors = ScaleFactors(16);
+
+        internal static double[] ScaleFactors(int steps)
+        {
+            var t = new double[steps + 1];
+            for (int i = 0; i <= steps; i++) t[i] = Math.Pow(127.0 / 64.0, (double)i / steps);
+            t[steps] = 127.0 / 64.0;
+            return t;
+        }
+
+        /// <summary>
+        /// As <see cref="PerChannel"/> for channel-major weights (Conv OIHW: channel c holds elements c·k .. c·k + k − 1), but
+        /// every channel <i>pair-safe</i> (QConvWeights.IsPairSafe): for each pair (2i, 2i + 1) of a channel's k weights (an odd
+        /// k pairs the last with 0), the positive parts sum to at most 128 and the negative parts to at least −128, so that
+        /// vpmaddubsw on raw uint8 activations cannot saturate. A channel whose usual quantization already is pair-safe keeps
+        /// it bit for bit. Any other channel takes, among the candidates below, the one with the smallest weight-domain error
+        /// Σ (w − s·q)² (in double; ties go to the smaller scale): for each factor t of <see cref="PairSafeScaleFactors"/>
+        /// (1 ≤ t ≤ 127/64), scale s = t · max|w|/127, q = round(w/s), then each violating pair projected onto its bound by
+        /// the least-error integer pair (q_a + q_b = ±128). t = 127/64 needs no projection (|q| ≤ 64): the plain 7-bit
+        /// quantization, which the result is therefore never worse than.
+        /// </summary>
+        public static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k) =>
+            PairSafePerChannel(weights, channels, k, PairSafeScaleFactors);
+
+        /// <summary>As <see cref="PairSafePerChannel(float[], int, int)"/> with the scale factors <paramref name="factors"/> (measurements).</summary>
+        internal static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors)
+        {
+            var plain = PerChannel(weights, channels, k);
+            var values = plain.Values;
+            var scales = plain.Scales;
+            var q = new int[k];
+            var best = new int[k];
+            for (int c = 0; c < channels; c++)
+            {
+                int offset = c * k;
+                for (int i = 0; i < k; i++) q[i] = values[offset + i];
+                if (QConvWeights.IsPairSafe(q, 0, k)) continue;
+                double amax = 0;
+                for (int i = 0; i < k; i++) amax = Math.Max(amax, Math.Abs(weights[offset + i]));
+                double bestError = double.PositiveInfinity;
+                float bestScale = scales[c];
+                foreach (double t in factors)
+                {
+                    float s = t == 1.0 ? scales[c] : (float)(amax / (127.0 / t));
+                    for (int i = 0; i < k; i++) q[i] = QuantMath.Quantize(weights[offset + i], s, 0, -127, 127);
+                    for (int i = 0; i + 1 < k; i += 2) ProjectPair(weights, offset + i, s, q, i);
+                    double error = 0;
+                    for (int i = 0; i < k; i++)
+                    {
+                        double d = weights[offset + i] - (double)s * q[i];
+                        error += d * d;
+                    }
+                    if (error < bestError)
+                    {
+                        bestError = error; bestScale = s;
+                        Array.Copy(q, best, k);
+                    }
+                }
+                scales[c] = bestScale;
+                for (int i = 0; i < k; i++) values[offset + i] = (sbyte)best[i];
+            }
+            return plain;
+        }
+
+        /// <summary>
+        /// If q[i] and q[i + 1] (same sign) sum beyond ±<see cref="MaxPairSum"/>, replaces them by the integer pair on the
+        /// bound (a + b = ±128, each in [1, 127] in magnitude) nearest to w/s in squared weight error: the error along the
+        /// bound is a convex quadratic in a, so the best a is the floor or the ceiling of its real minimizer.
+        /// </summary>
+        private static void ProjectPair(float[] w, int at, float s, int[] q, int i)
+        {
+            int a = q[i], b = q[i + 1];
+            int sign = a > 0 && b > 0 && a + b > MaxPairSum ? 1 : a < 0 && b < 0 && a + b < -MaxPairSum ? -1 : 0;
+            if (sign == 0) return;
+            // In magnitudes: minimize (xa − a)² + (xb − (128 − a))², so a* = (xa − xb + 128) / 2.
+            double xa = sign * w[at] / (double)s, xb = sign * w[at + 1] / (double)s;
+            double aStar = (xa - xb + MaxPairSum) / 2;
+            int lo = Clamp((int)Math.Floor(aStar), MaxPairSum - 127, 127), hi = Clamp(lo + 1, MaxPairSum - 127, 127);
+            double ErrorAt(int m) => (xa - m) * (xa - m) + (xb - (MaxPairSum - m)) * (xb - (MaxPairSum - m));
+            int pick = ErrorAt(hi) < ErrorAt(lo) ? hi : lo;
+            q[i] = sign * pick;
+            q[i + 1] = sign * (MaxPairSum - pick);
+        }
+
+        private static int Clamp(int v, int lo, int hi) => v < lo ? lo : v > hi ? hi : v;
+
+        /// <summary>Weight SQNR of <paramref name="q"/> against <paramref name="weights"/> in dB: 10·log10(Σw² / Σ(w − s·q)²), in double.</summary>
+        public static double SqnrDb(float[] weights, QuantizedWeights q)
+        {
+            double signal = 0, noise = 0;
+            for (int i = 0; i < weights.Length; i++)
+            {
+                double w = weights[i], d = w - (double)q.Scales[q.ChannelOf(i)] * q.Values[i];
+                signal += w * w; noise += d * d;
+            }
+            return noise == 0 ? double.PositiveInfinity : signal == 0 ? double.NegativeInfinity : 10 * Math.Log10(signal / noise);
         }
 
         /// <summary>bias_q[c] = round_half_even(b[c] / (s_x · s_w[c])), saturated to int32; the product and quotient in double.</summary>
