@@ -37,7 +37,7 @@ public sealed class BenchModel : IDisposable
     /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
     /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
-    /// (no calibration; ORT runs the float model); null: the file is already quantized
+    /// (no calibration; ORT runs the float model); "images-pairsafe": "images" with PairSafeWeights="true"; null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
     public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
@@ -48,6 +48,8 @@ public sealed class BenchModel : IDisposable
         ("mobilenet-v2-128-0.5 int8", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images"),
         ("ultraface-rfb-320 int8", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images"),
         ("ppocr-cls-mobile int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images"),
+        ("mobilenet-v2-128-0.5 int8 pair-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-pairsafe"),
+        ("ultraface-rfb-320 int8 pair-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-pairsafe"),
     };
 
     /// <summary>Every row: the float models, then the quantized variants.</summary>
@@ -199,7 +201,7 @@ public sealed class BenchModel : IDisposable
             return (CompiledModels.Compile(new[] { PlanText.Read(d.PlanText!) }).Create(), null);
         }
         string folder = Path.GetFileName(Path.GetDirectoryName(path)!);
-        var calib = calibration == "images"
+        var calib = calibration.StartsWith("images", StringComparison.Ordinal)
             ? CalibrationFolders.Images(folder)
             : CalibrationFolders.StandardNormal(new[] { 1, 1960 }, 64, seed: 20260301);
         try
@@ -207,7 +209,7 @@ public sealed class BenchModel : IDisposable
             var r = ModelCompiler.Compile(new CompileOptions
             {
                 ModelPath = path, ClassName = "Int8Model", Namespace = "Bench", InputShapes = shapes,
-                Quantize = QuantizeMode.Int8, Calibration = calib.Folder,
+                Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration == "images-pairsafe",
             });
             if (!r.Success) throw new InvalidOperationException("the int8 build failed:\n" + string.Join("\n", r.Diagnostics));
             if (r.QuantizationReport is null) throw new InvalidOperationException("the int8 build failed:\nQuantize=Int8 gave a float build (no quantization report)");

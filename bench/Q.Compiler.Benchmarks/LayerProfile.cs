@@ -39,7 +39,7 @@ public static class LayerProfile
         string shapes = string.Join(";", inputNames.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
         var opts = new CompileOptions { ModelPath = path, ClassName = "Prof", Namespace = "Bench", InputShapes = shapes };
         CalibrationFolders.Result? calib = null;
-        if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; }
+        if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; opts.PairSafeWeights = args.Contains("--pair-safe"); }
         if (args.Contains("--dynamic")) opts.Quantize = QuantizeMode.Dynamic;
         var r = ModelCompiler.Compile(opts);
         if (calib is not null) Directory.Delete(calib.Folder, true);

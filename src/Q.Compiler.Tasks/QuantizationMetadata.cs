@@ -25,9 +25,10 @@ namespace Q.Compiler.Tasks
         public const string KeepFloat = "KeepFloat";
         public const string MinLayerSqnrDb = "MinLayerSqnrDb";
         public const string QuantizedIO = "QuantizedIO";
+        public const string PairSafeWeights = "PairSafeWeights";
 
         /// <summary>The metadata names, in the order they appear in the stamp.</summary>
-        public static readonly string[] Names = { Quantize, Calibration, CalibrationMethod, CalibrationPercentile, KeepFloat, MinLayerSqnrDb, QuantizedIO };
+        public static readonly string[] Names = { Quantize, Calibration, CalibrationMethod, CalibrationPercentile, KeepFloat, MinLayerSqnrDb, QuantizedIO, PairSafeWeights };
 
         private static readonly CompileOptions Defaults = new CompileOptions();
 
@@ -39,6 +40,7 @@ namespace Q.Compiler.Tasks
         public IReadOnlyList<string> KeepFloatNodes { get; private set; } = Array.Empty<string>();
         public double MinSqnrDb { get; private set; } = Defaults.MinLayerSqnrDb;
         public bool QuantizedBoundary { get; private set; } = Defaults.QuantizedIO;
+        public bool PairSafe { get; private set; } = Defaults.PairSafeWeights;
 
         /// <summary>
         /// Parses the item's metadata. <paramref name="baseDirectory"/> resolves a relative Calibration path (the project's
@@ -108,12 +110,21 @@ namespace Q.Compiler.Tasks
                 else problems.Add(Error($"QuantizedIO '{io}' is not true or false"));
             }
 
+            string pairSafe = Get(PairSafeWeights);
+            if (pairSafe.Length > 0)
+            {
+                if (string.Equals(pairSafe, "true", StringComparison.OrdinalIgnoreCase)) m.PairSafe = true;
+                else if (string.Equals(pairSafe, "false", StringComparison.OrdinalIgnoreCase)) m.PairSafe = false;
+                else problems.Add(Error($"PairSafeWeights '{pairSafe}' is not true or false"));
+            }
+
             // Values that the chosen mode does not use: most likely a mistake (a typo in Quantize, or a forgotten switch).
             if (warnUnused && !problems.Any(d => d.Severity == Severity.Error))
             {
                 if (m.Mode != QuantizeMode.Int8)
                 {
                     var unused = new[] { Calibration, CalibrationMethod, CalibrationPercentile, MinLayerSqnrDb }.Where(n => Get(n).Length > 0).ToList();
+                    if (m.PairSafe) unused.Add(PairSafeWeights);
                     if (m.Mode == QuantizeMode.None && m.KeepFloatNodes.Count > 0) unused.Add(KeepFloat);
                     // A dynamic build's activation parameters exist only at run time: its boundary stays float.
                     if (m.Mode == QuantizeMode.Dynamic && m.QuantizedBoundary) unused.Add(QuantizedIO);
@@ -140,6 +151,7 @@ namespace Q.Compiler.Tasks
             yield return Pair(KeepFloat, string.Join(";", KeepFloatNodes));
             yield return Pair(MinLayerSqnrDb, MinSqnrDb.ToString("R", c));
             yield return Pair(QuantizedIO, QuantizedBoundary ? "true" : "false");
+            yield return Pair(PairSafeWeights, PairSafe ? "true" : "false");
         }
 
         /// <summary>Copies the values into the compiler's options.</summary>
@@ -152,6 +164,7 @@ namespace Q.Compiler.Tasks
             options.KeepFloat = KeepFloatNodes;
             options.MinLayerSqnrDb = MinSqnrDb;
             options.QuantizedIO = QuantizedBoundary;
+            options.PairSafeWeights = PairSafe;
         }
 
         /// <summary>The calibration files the compile reads: none unless the mode is Int8 with a Calibration folder.</summary>

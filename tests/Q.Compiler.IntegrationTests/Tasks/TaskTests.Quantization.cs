@@ -42,6 +42,7 @@ public sealed partial class TaskTests
     [InlineData("MinLayerSqnrDb", "-3", "between 0")]
     [InlineData("MinLayerSqnrDb", "20dB", "is not a number")]
     [InlineData("QuantizedIO", "yes", "is not true or false")]
+    [InlineData("PairSafeWeights", "1", "is not true or false")]
     public void MalformedQuantizationMetadataIsQC3015NamingTheValue(string name, string value, string hint)
     {
         var extra = name == "CalibrationPercentile" ? new[] { (name, value), ("Quantize", "Int8"), ("CalibrationMethod", "Percentile") } : new[] { (name, value), ("Quantize", name == "Quantize" ? value : "Int8") };
@@ -61,6 +62,7 @@ public sealed partial class TaskTests
     [InlineData("", "CalibrationMethod", "MinMax", "CalibrationMethod has no effect with Quantize=\"None\"")]
     [InlineData("Dynamic", "MinLayerSqnrDb", "30", "MinLayerSqnrDb has no effect with Quantize=\"Dynamic\"")]
     [InlineData("Dynamic", "QuantizedIO", "true", "QuantizedIO has no effect with Quantize=\"Dynamic\"")]
+    [InlineData("None", "PairSafeWeights", "true", "PairSafeWeights has no effect with Quantize=\"None\"")]
     [InlineData("None", "KeepFloat", "Conv_0", "KeepFloat has no effect")]
     [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Mse\"")]
     public void MetadataTheModeDoesNotUseIsAQC3016Warning(string quantize, string name, string value, string message)

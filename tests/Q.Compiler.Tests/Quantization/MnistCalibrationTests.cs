@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
 using Q.Compiler.Diagnostics;
 using Q.Compiler.Import;
+using Q.Compiler.Interpreter;
 using Q.Compiler.Ir;
 using Q.Compiler.Onnx;
 using Q.Compiler.Passes;
+using Q.Compiler.Pipeline;
+using Q.Compiler.Plan;
 using Q.Compiler.Quantization;
 using Q.Compiler.Tests.Support;
 using Xunit;
@@ -65,6 +68,36 @@ public sealed class MnistCalibrationTests : IDisposable
                 var p = QuantParams.AsymmetricUInt8(kv.Value.Min, kv.Value.Max);
                 Assert.InRange(p.ZeroPoint, 0, 255);
             }
+        }
+    }
+
+    /// <summary>
+    /// PairSafeWeights="true" reaches the quantizer and the lowering: mnist-8's first convolution (not pair-safe with plain
+    /// weights) runs QConvNchw's unsigned mode, and the compiled model still equals its integer reference bit for bit.
+    /// </summary>
+    [SharedFact]
+    public void PairSafeWeights_option_selects_the_unsigned_QConvNchw_mode()
+    {
+        WriteDigitsNpy(Path.Combine(SharedData.Root, "datasets", "mnist", "images-idx3-ubyte"), 32, Path.Combine(_dir, "digits.npy"));
+        CompileResult Build(bool pairSafe)
+        {
+            var r = ModelCompiler.Compile(new CompileOptions
+            {
+                ModelPath = SharedData.Model("mnist-8/model.onnx"), ClassName = "M", Namespace = "T",
+                Quantize = QuantizeMode.Int8, Calibration = _dir, PairSafeWeights = pairSafe,
+            });
+            Assert.True(r.Success, string.Join("\n", r.Diagnostics));
+            return r;
+        }
+        const string unsignedMode = "pair-safe weights: raw uint8 activations, no sign trick";
+        Assert.DoesNotContain(unsignedMode, Build(false).PlanText);
+        var on = Build(true);
+        Assert.Contains(unsignedMode, on.PlanText);
+        var plan = PlanText.Read(on.PlanText!);
+        var model = CompiledModels.Compile(new[] { plan }).Create(plan);
+        foreach (var sample in CalibrationDataSet.Open(_dir, on.Graph!.Inputs).Take(4))
+        {
+            Assert.Equal(FloatInterpreter.Run(on.Graph!, sample)[0].ToFloats(), model.Run(sample[0])[0].ToFloats());
         }
     }
 }
