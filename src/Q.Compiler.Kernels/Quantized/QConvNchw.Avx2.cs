@@ -25,9 +25,11 @@ namespace Q.Compiler.Kernels
         /// on the bytes (equal: rounding and saturation are monotone, the bound an integer).
         /// </summary>
         private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
             byte flags)
         {
+            bool int32Output = y.IsEmpty;
+            ref int z0 = ref MemoryMarshal.GetReference(y32);
             ref byte a0 = ref MemoryMarshal.GetReference(packed);
             ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
             ref byte y0 = ref MemoryMarshal.GetReference(y);
@@ -93,6 +95,11 @@ namespace Q.Compiler.Kernels
                     wq = ref Unsafe.Add(ref wq, 16);
                 }
                 int count = Math.Min(PixelBlock, pixels - p);
+                if (int32Output)
+                {
+                    StoreInt32Rows(c00, c01, c10, c11, c20, c21, c30, c31, ref Unsafe.Add(ref z0, p), plane, rows, count);
+                    continue;
+                }
                 var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
                 StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
                 if (rows > 2)
@@ -111,9 +118,11 @@ namespace Q.Compiler.Kernels
         /// sums are added in int16 before one vpmaddwd. Same epilogue.
         /// </summary>
         private static void BlockAvx2Unsigned(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
             byte flags)
         {
+            bool int32Output = y.IsEmpty;
+            ref int z0 = ref MemoryMarshal.GetReference(y32);
             ref byte a0 = ref MemoryMarshal.GetReference(packed);
             ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
             ref byte y0 = ref MemoryMarshal.GetReference(y);
@@ -171,6 +180,11 @@ namespace Q.Compiler.Kernels
                     wq = ref Unsafe.Add(ref wq, 16);
                 }
                 int count = Math.Min(PixelBlock, pixels - p);
+                if (int32Output)
+                {
+                    StoreInt32Rows(c00, c01, c10, c11, c20, c21, c30, c31, ref Unsafe.Add(ref z0, p), plane, rows, count);
+                    continue;
+                }
                 var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
                 StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
                 if (rows > 2)
@@ -253,6 +267,30 @@ namespace Q.Compiler.Kernels
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector256<int> ScaleMin(Vector256<int> acc, Vector256<float> scale, Vector256<float> hi)
             => Avx.ConvertToVector256Int32(Avx.Min(Avx.Multiply(Avx.ConvertToVector256Single(acc), scale), hi));
+
+        /// <summary>ConvInteger's epilogue: the first <paramref name="rows"/> rows of int32 accumulators, <paramref name="count"/> pixels each.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreInt32Rows(Vector256<int> c00, Vector256<int> c01, Vector256<int> c10, Vector256<int> c11,
+            Vector256<int> c20, Vector256<int> c21, Vector256<int> c30, Vector256<int> c31, ref int dst, int plane, int rows, int count)
+        {
+            StoreInt32Row(c00, c01, ref dst, count);
+            if (rows > 1) StoreInt32Row(c10, c11, ref Unsafe.Add(ref dst, plane), count);
+            if (rows > 2) StoreInt32Row(c20, c21, ref Unsafe.Add(ref dst, 2 * plane), count);
+            if (rows > 3) StoreInt32Row(c30, c31, ref Unsafe.Add(ref dst, 3 * plane), count);
+        }
+
+        /// <summary>One row's 16 accumulators (pixels 0–7 in <paramref name="lo"/>, 8–15 in <paramref name="hi"/>), the first <paramref name="count"/> stored.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreInt32Row(Vector256<int> lo, Vector256<int> hi, ref int dst, int count)
+        {
+            if (count == PixelBlock)
+            {
+                lo.StoreUnsafe(ref dst);
+                hi.StoreUnsafe(ref dst, 8);
+                return;
+            }
+            for (int j = 0; j < count; j++) Unsafe.Add(ref dst, j) = j < 8 ? lo.GetElement(j) : hi.GetElement(j - 8);
+        }
 
         /// <summary>Stores the first <paramref name="rows"/> (1 or 2) rows of a packed pair, <paramref name="count"/> pixels each.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

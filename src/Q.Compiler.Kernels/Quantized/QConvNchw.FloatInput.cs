@@ -37,7 +37,7 @@ namespace Q.Compiler.Kernels
             bool unsignedActivations = false)
         {
             if (x.IsEmpty) throw new ArgumentException("QConvNchw float input is empty");
-            Core(path, default, x, quantScale, quantZeroPoint, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
+            Core(path, default, x, quantScale, quantZeroPoint, packedW, foldedBias, scale, y, default, false, scratch, n, c, h, wd, m, oh, ow, kh, kw,
                 strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
         }
 

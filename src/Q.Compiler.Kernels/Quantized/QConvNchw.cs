@@ -122,17 +122,36 @@ namespace Q.Compiler.Kernels
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
             bool unsignedActivations = false)
-            => Core(path, x, default, 0, 0, packedW, foldedBias, scale, y, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
+            => Core(path, x, default, 0, 0, packedW, foldedBias, scale, y, default, false, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
                 padTop, padLeft, padBottom, padRight, xZeroPoint, yZeroPoint, clampMin, clampMax, unsignedActivations);
+
+        /// <summary>
+        /// ConvInteger: y[oc] = Σ_ic,ky,kx (x − zx)·w[oc] as int32 NCHW, with the tiles, packing and modes of <see cref="Gemm"/>;
+        /// the epilogue stores the accumulators instead of requantizing. <paramref name="foldedBias"/> is QConvWeights.NchwBias
+        /// of a zero bias: (128 − zx)·Σ_k w[oc, k] (signed mode) or −zx·Σ_k w[oc, k] (unsigned mode).
+        /// </summary>
+        public static void GemmInt32(ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias, Span<int> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, bool weightsHaveMinus128, bool unsignedActivations = false)
+            => RunInt32(PathFor(weightsHaveMinus128 && !unsignedActivations), x, packedW, foldedBias, y, scratch, n, c, h, wd, m, oh, ow, kh, kw,
+                strideH, strideW, dilH, dilW, padTop, padLeft, padBottom, padRight, xZeroPoint, unsignedActivations);
+
+        /// <summary><see cref="GemmInt32"/> on one given path (tests call each directly); <paramref name="foldedBias"/> may be empty (all zero).</summary>
+        public static void RunInt32(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias, Span<int> y, Span<byte> scratch,
+            int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
+            int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, bool unsignedActivations = false)
+            => Core(path, x, default, 0, 0, packedW, foldedBias, default, default, y, true, scratch, n, c, h, wd, m, oh, ow, kh, kw, strideH, strideW, dilH, dilW,
+                padTop, padLeft, padBottom, padRight, xZeroPoint, 0, 0, 255, unsignedActivations);
 
         /// <summary>
         /// <see cref="Run"/> on uint8 input <paramref name="x"/>, or, when <paramref name="xFloat"/> is not empty, on the float
         /// input quantized while the padded image is built (QuantizeLinear with <paramref name="quantScale"/> and
-        /// <paramref name="quantZeroPoint"/>: see QConvNchw.FloatInput.cs; non-pointwise convolutions only).
+        /// <paramref name="quantZeroPoint"/>: see QConvNchw.FloatInput.cs; non-pointwise convolutions only). With
+        /// <paramref name="int32Output"/> the accumulators go to <paramref name="y32"/> (ConvInteger) and scale and y are unused.
         /// </summary>
         private static void Core(Path path, ReadOnlySpan<byte> x, ReadOnlySpan<float> xFloat, float quantScale, int quantZeroPoint,
             ReadOnlySpan<sbyte> packedW, ReadOnlySpan<int> foldedBias,
-            ReadOnlySpan<float> scale, Span<byte> y, Span<byte> scratch,
+            ReadOnlySpan<float> scale, Span<byte> y, Span<int> y32, bool int32Output, Span<byte> scratch,
             int n, int c, int h, int wd, int m, int oh, int ow, int kh, int kw, int strideH, int strideW, int dilH, int dilW,
             int padTop, int padLeft, int padBottom, int padRight, int xZeroPoint, int yZeroPoint, int clampMin, int clampMax,
             bool unsignedActivations)
@@ -147,8 +166,8 @@ namespace Q.Compiler.Kernels
             int chunk = (scratch.Length - (pointwise ? 0 : paddedLength + 2 * CopySlack)) / perPixel / PixelBlock * PixelBlock;
             chunk = Math.Min(chunk, (plane + PixelBlock - 1) / PixelBlock * PixelBlock);
             if (floatInput && pointwise) throw new ArgumentException("QConvNchw takes float input only for convolutions that pad their image");
-            if (chunk <= 0 || (floatInput ? xFloat.Length : x.Length) < n * c * inPlane || y.Length < n * m * plane || packedW.Length < PackedLength(m, k)
-                || scale.Length < m || (foldedBias.Length != 0 && foldedBias.Length < m))
+            if (chunk <= 0 || (floatInput ? xFloat.Length : x.Length) < n * c * inPlane || (int32Output ? y32.Length : y.Length) < n * m * plane
+                || packedW.Length < PackedLength(m, k) || (!int32Output && scale.Length < m) || (foldedBias.Length != 0 && foldedBias.Length < m))
                 throw new ArgumentException("QConvNchw operand or scratch sizes do not match");
 
             Span<byte> packed = scratch.Slice(0, chunk * 4 * quads);
@@ -160,7 +179,7 @@ namespace Q.Compiler.Kernels
             for (int oc = 0; oc < m; oc++)
             {
                 offsets[oc] = foldedBias.IsEmpty ? 0 : foldedBias[oc];
-                scales[oc] = scale[oc];
+                scales[oc] = int32Output ? 1f : scale[oc];
             }
             // Padding rows: zero weights, offset 0, scale 0 (computed, never stored).
             offsets.Slice(m).Clear();
@@ -185,7 +204,8 @@ namespace Q.Compiler.Kernels
             for (int ni = 0; ni < n; ni++)
             {
                 ReadOnlySpan<byte> xi = floatInput ? default : x.Slice(ni * c * inPlane, c * inPlane);
-                Span<byte> yi = y.Slice(ni * m * plane, m * plane);
+                Span<byte> yi = int32Output ? default : y.Slice(ni * m * plane, m * plane);
+                Span<int> yi32 = int32Output ? y32.Slice(ni * m * plane, m * plane) : default;
                 if (floatInput)
                     PadImageFloat(xFloat.Slice(ni * c * inPlane, c * inPlane), quantScale, quantZeroPoint, padded, c, h, wd, ph, pws, strideW, padTop, padLeft, (byte)xZeroPoint);
                 else if (!pointwise)
@@ -207,15 +227,16 @@ namespace Q.Compiler.Kernels
                         int oc0 = b * RowBlock;
                         int rows = Math.Min(RowBlock, m - oc0);
                         ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
-                        Span<byte> yBlock = yi.Slice(oc0 * plane + p0);
+                        Span<byte> yBlock = int32Output ? default : yi.Slice(oc0 * plane + p0);
+                        Span<int> yBlock32 = int32Output ? yi32.Slice(oc0 * plane + p0) : default;
                         if (path == Path.Avx2 && unsignedActivations)
-                            BlockAvx2Unsigned(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                            BlockAvx2Unsigned(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else if (path == Path.Avx2)
-                            BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                            BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
-                            BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, plane, rows,
+                            BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, unsignedActivations);
                     }
                 }
@@ -408,9 +429,10 @@ namespace Q.Compiler.Kernels
         /// for all weights in both modes. Requantized per row with <see cref="Requantize.Tile16"/>.
         /// </summary>
         private static void BlockPortable(Path path, ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
+            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
             bool unsignedActivations)
         {
+            bool int32Output = y.IsEmpty;
             Span<int> acc = stackalloc int[PixelBlock];
             Span<float> s16 = stackalloc float[PixelBlock];
             Span<byte> out16 = stackalloc byte[PixelBlock];
@@ -461,6 +483,11 @@ namespace Q.Compiler.Kernels
                         }
                     }
                     int count = Math.Min(PixelBlock, pixels - p);
+                    if (int32Output)
+                    {
+                        acc.Slice(0, count).CopyTo(y32.Slice(r * plane + p, count));
+                        continue;
+                    }
                     Requantize.Tile16(rq, acc, s16, out16, yZeroPoint, clampMin, clampMax, signed: false);
                     out16.Slice(0, count).CopyTo(y.Slice(r * plane + p, count));
                 }

@@ -101,6 +101,17 @@ namespace Q.Compiler.Ops.QConv
                 }
             }
 
+            if (!requantize && !runtimeXZero && TakesNchw(s, g, zw))
+            {
+                var (nchwData, weightSums, nchwMinus128) = QConvWeights.PackNchw(w, s.M, k);
+                bool unsignedActivations = QConvWeights.AllPairSafe(w, s.M, k);
+                if (unsignedActivations || !nchwMinus128)
+                {
+                    LowerNchwInt32(ctx, slots, s, g, p, nchwData, weightSums, geometry, name, math, unsignedActivations);
+                    return;
+                }
+            }
+
             var (packedData, columnSums, minus128) = QConvWeights.PackGemm(w, s.M, cg, taps, s.Group);
             bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
                 && g.PadBottom == 0 && g.PadRight == 0 && s.Group == 1;
@@ -226,6 +237,42 @@ namespace Q.Compiler.Ops.QConv
             call.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Int(p.YZeroPoint), PlanArg.Int(p.ClampMin), PlanArg.Int(p.ClampMax), PlanArg.Bool(false),
                 PlanArg.Bool(unsignedActivations) });
             ctx.Call(fused is null ? "QConvNchw.Gemm" : "QConvNchw.GemmFloatInput", call.ToArray());
+        }
+
+        /// <summary>
+        /// QConvNchw.GemmInt32 (ConvInteger with a constant x zero point, symmetric weights, one group): the layout, scratch and
+        /// modes of <see cref="LowerNchw"/>, the int32 accumulators stored as they are (the bias folds only the zero point).
+        /// </summary>
+        private static void LowerNchwInt32(LowerContext ctx, QConvInputs slots, QConvShape s, SpatialGeometry g, QConvParams p, sbyte[] packed,
+            int[] weightSums, PlanArg[] geometry, string name, string math, bool unsignedActivations)
+        {
+            int k = s.C * g.KernelH * g.KernelW, quads = (k + 3) / 4, plane = g.OutH * g.OutW;
+            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+                && g.PadBottom == 0 && g.PadRight == 0;
+            int chunk = Math.Min(Math.Max(16, NchwTargetPackedBytes / (4 * quads) / 16 * 16), (plane + 15) / 16 * 16);
+            int pw = g.InW + g.PadLeft + g.PadRight;
+            int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
+            int scratchBytes = chunk * (4 * quads + (pointwise ? 0 : k)) + padded;
+            ctx.Describe(name, $"QConv{g.KernelName}Int32",
+                $"{s.C}→{s.M} channels, {g.Describe()}; NCHW int8 GEMM (channels × pixels"
+                + (pointwise ? ")" : g.OutW >= 16 && k <= 4096 ? ", packed straight from the padded image)" : ", padded image + patches)")
+                + (unsignedActivations ? "; pair-safe weights: raw uint8 activations, no sign trick" : "; weights not pair-safe: sign trick (x − 128)")
+                + "; int32 output", math);
+            var folded = QConvWeights.NchwBias(Array.Empty<int>(), weightSums, p.XZeroPoint, unsignedActivations);
+            // The block flags' scale bound does not apply (no requantization): unit scales, only the pair-quads bit is read.
+            var ones = Enumerable.Repeat(1f, s.M).ToArray();
+            var withFlags = QConvWeights.NchwWithFlags(packed, s.M, k, folded, ones, unsignedActivations);
+            var call = new List<PlanArg>
+            {
+                ctx.InArg(slots.X),
+                PlanArg.In(ctx.Constant("packed", new Tensor(DataType.Int8, new Shape(withFlags.Length), withFlags))),
+                PlanArg.In(ctx.Constant("bias", Int32(folded))), ctx.OutArg(0),
+                PlanArg.Out(ctx.Scratch("patches", DataType.UInt8, new Shape(scratchBytes))),
+                PlanArg.Int(s.N), PlanArg.Int(s.C), PlanArg.Int(g.InH), PlanArg.Int(g.InW), PlanArg.Int(s.M), PlanArg.Int(g.OutH), PlanArg.Int(g.OutW),
+            };
+            call.AddRange(geometry);
+            call.AddRange(new[] { PlanArg.Int(p.XZeroPoint), PlanArg.Bool(false), PlanArg.Bool(unsignedActivations) });
+            ctx.Call("QConvNchw.GemmInt32", call.ToArray());
         }
 
         /// <summary>Bytes of packed activations per chunk (Q.Compiler.Kernels.QConvNchw.TargetPackedBytes).</summary>
