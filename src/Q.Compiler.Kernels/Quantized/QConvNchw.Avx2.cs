@@ -15,18 +15,84 @@ namespace Q.Compiler.Kernels
         private const byte PairQuads = 2;
 
         /// <summary>
-        /// One block of 4 output channels over a chunk's packed pixels: per 16-pixel tile, 8 ymm accumulators (4 rows × 2
-        /// vectors of 8 pixels) start at the row offsets; per quad, |x'| of each activation vector is shared by the rows and
-        /// each row's broadcast weight quad takes the sign of x' (vpsignb), then vpmaddubsw and vpmaddwd by ones. With
-        /// <see cref="PairQuads"/> two quads share one widening: per row the int16 pair sums of quads 2j and 2j + 1 are added
-        /// (vpaddw, exact by the block's weight bound) before one vpmaddwd by ones, which saves a vpmaddwd and a vpaddd per
-        /// two row-vectors. The epilogue requantizes with the row's scale, packs two rows per vector and stores 16 bytes per
-        /// row into its output plane; without <see cref="FloatClamp"/> it skips vminps and applies the upper bound as vpminub
-        /// on the bytes (equal: rounding and saturation are monotone, the bound an integer).
+        /// How a tile multiplies 8 pixels' activation quads by one row's broadcast weight quad: <see cref="SignTrick"/> (flipped
+        /// activations x' = x − 128, any weights but −128) or <see cref="RawBytes"/> (raw activations, pair-safe weights). Type
+        /// arguments of <see cref="BlockAvx2{TP}"/>, so each mode compiles to its own loop.
         /// </summary>
-        private static void BlockAvx2(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
+        private interface IQuadProducts
+        {
+            /// <summary>What the rows share per activation vector: |x'| for the sign trick, nothing (x itself) for raw bytes.</summary>
+            static abstract Vector256<byte> Shared(Vector256<byte> x);
+            /// <summary>Σ of the quad's four products per pixel, int32: vpmaddubsw then vpmaddwd by ones.</summary>
+            static abstract Vector256<int> Quad(Vector256<byte> x, Vector256<byte> shared, Vector256<sbyte> w, Vector256<short> ones);
+            /// <summary>
+            /// Σ over quads q (x) and q + 1 (y) with one widening: the int16 pair sums added before vpmaddwd by ones, exact under
+            /// the mode's <see cref="PairQuads"/> bound; weights at wq + offset and wq + 16 + offset.
+            /// </summary>
+            static abstract Vector256<int> TwoQuads(Vector256<byte> x, Vector256<byte> xShared, Vector256<byte> y, Vector256<byte> yShared,
+                ref sbyte wq, int offset, Vector256<short> ones);
+        }
+
+        /// <summary>
+        /// Flipped activations x' (int8): vpmaddubsw(|x'|, sign(w, x')) forms pairs bounded by 2·128·127 (exact; w ≠ −128), at
+        /// the cost of one vpsignb per row vector and one vpabsb per activation vector.
+        /// </summary>
+        private struct SignTrick : IQuadProducts
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<byte> Shared(Vector256<byte> x) => Avx2.Abs(x.AsSByte());
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<int> Quad(Vector256<byte> x, Vector256<byte> shared, Vector256<sbyte> w, Vector256<short> ones) =>
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(shared, Avx2.Sign(w, x.AsSByte())), ones);
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<int> TwoQuads(Vector256<byte> x, Vector256<byte> xShared, Vector256<byte> y, Vector256<byte> yShared,
+                ref sbyte wq, int offset, Vector256<short> ones)
+            {
+                var px = Avx2.MultiplyAddAdjacent(xShared, Avx2.Sign(Broadcast(ref wq, offset), x.AsSByte()));
+                var py = Avx2.MultiplyAddAdjacent(yShared, Avx2.Sign(Broadcast(ref wq, 16 + offset), y.AsSByte()));
+                return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
+            }
+        }
+
+        /// <summary>
+        /// Raw activation bytes x ∈ [0, 255] and pair-safe weights: vpmaddubsw(x, w) is exact by the pair bound, with no
+        /// vpabsb / vpsignb (two multiply-port ops per row vector instead of three).
+        /// </summary>
+        private struct RawBytes : IQuadProducts
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<byte> Shared(Vector256<byte> x) => x;
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<int> Quad(Vector256<byte> x, Vector256<byte> shared, Vector256<sbyte> w, Vector256<short> ones) =>
+                Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(x, w), ones);
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static Vector256<int> TwoQuads(Vector256<byte> x, Vector256<byte> xShared, Vector256<byte> y, Vector256<byte> yShared,
+                ref sbyte wq, int offset, Vector256<short> ones)
+            {
+                var px = Avx2.MultiplyAddAdjacent(x, Broadcast(ref wq, offset));
+                var py = Avx2.MultiplyAddAdjacent(y, Broadcast(ref wq, 16 + offset));
+                return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
+            }
+        }
+
+        /// <summary>
+        /// One block of 4 output channels over a chunk's packed pixels: per 16-pixel tile, 8 ymm accumulators (4 rows × 2
+        /// vectors of 8 pixels) start at the row offsets; per quad, each activation vector's shared part (|x'| for the sign
+        /// trick) serves the 4 rows, and each row's broadcast weight quad is multiplied as <typeparamref name="TP"/> says
+        /// (vpmaddubsw, vpmaddwd by ones). With <see cref="PairQuads"/> two quads share one widening: per row the int16 pair
+        /// sums of quads 2j and 2j + 1 are added (vpaddw, exact by the block's weight bound) before one vpmaddwd by ones, which
+        /// saves a vpmaddwd and a vpaddd per two row-vectors. The epilogue requantizes with the row's scale, packs two rows per
+        /// vector and stores 16 bytes per row into its output plane; without <see cref="FloatClamp"/> it skips vminps and
+        /// applies the upper bound as vpminub on the bytes (equal: rounding and saturation are monotone, the bound an
+        /// integer). With an empty <paramref name="y"/> it stores the int32 accumulators into <paramref name="y32"/> instead.
+        /// </summary>
+        private static void BlockAvx2<TP>(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
-            byte flags)
+            byte flags) where TP : struct, IQuadProducts
         {
             bool int32Output = y.IsEmpty;
             ref int z0 = ref MemoryMarshal.GetReference(y32);
@@ -53,110 +119,22 @@ namespace Q.Compiler.Kernels
                 for (; q < pairedQuads; q += 2)
                 {
                     // Pixels 0–7 of quads q and q + 1, then pixels 8–15: 4 activation registers live, the weights broadcast per row.
-                    var xa = Vector256.LoadUnsafe(ref a).AsSByte();
-                    var ya = Vector256.LoadUnsafe(ref a, 64).AsSByte();
-                    var aa = Avx2.Abs(xa);
-                    var ba = Avx2.Abs(ya);
-                    c00 = Avx2.Add(c00, Widen2(aa, xa, ba, ya, ref wq, 0, ones));
-                    c10 = Avx2.Add(c10, Widen2(aa, xa, ba, ya, ref wq, 4, ones));
-                    c20 = Avx2.Add(c20, Widen2(aa, xa, ba, ya, ref wq, 8, ones));
-                    c30 = Avx2.Add(c30, Widen2(aa, xa, ba, ya, ref wq, 12, ones));
-                    var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
-                    var yb = Vector256.LoadUnsafe(ref a, 96).AsSByte();
-                    var ab = Avx2.Abs(xb);
-                    var bb = Avx2.Abs(yb);
-                    c01 = Avx2.Add(c01, Widen2(ab, xb, bb, yb, ref wq, 0, ones));
-                    c11 = Avx2.Add(c11, Widen2(ab, xb, bb, yb, ref wq, 4, ones));
-                    c21 = Avx2.Add(c21, Widen2(ab, xb, bb, yb, ref wq, 8, ones));
-                    c31 = Avx2.Add(c31, Widen2(ab, xb, bb, yb, ref wq, 12, ones));
-                    a = ref Unsafe.Add(ref a, 128);
-                    wq = ref Unsafe.Add(ref wq, 32);
-                }
-                for (; q < quads; q++)
-                {
-                    var xa = Vector256.LoadUnsafe(ref a).AsSByte();
-                    var xb = Vector256.LoadUnsafe(ref a, 32).AsSByte();
-                    a = ref Unsafe.Add(ref a, 64);
-                    var aa = Avx2.Abs(xa);
-                    var ab = Avx2.Abs(xb);
-
-                    var w = Broadcast(ref wq, 0);
-                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Broadcast(ref wq, 4);
-                    c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Broadcast(ref wq, 8);
-                    c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    w = Broadcast(ref wq, 12);
-                    c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(aa, Avx2.Sign(w, xa)), ones));
-                    c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ab, Avx2.Sign(w, xb)), ones));
-                    wq = ref Unsafe.Add(ref wq, 16);
-                }
-                int count = Math.Min(PixelBlock, pixels - p);
-                if (int32Output)
-                {
-                    StoreInt32Rows(c00, c01, c10, c11, c20, c21, c30, c31, ref Unsafe.Add(ref z0, p), plane, rows, count);
-                    continue;
-                }
-                var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
-                StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
-                if (rows > 2)
-                {
-                    var r23 = floatClamp ? PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo) : PackRowsBytes(c20, c21, c30, c31, s2, s3, zy, lo, hiByte);
-                    StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
-                }
-            }
-        }
-
-        /// <summary>
-        /// <see cref="BlockAvx2"/> in unsigned mode (pair-safe weights, raw activation bytes x ∈ [0, 255]): per quad and row
-        /// vector vpmaddubsw(x, w) forms the int16 pair sums exactly (by the pair bound) and vpmaddwd by ones widens them, with
-        /// no vpabsb / vpsignb: two multiply-port ops per row vector instead of three. With <see cref="PairQuads"/> (proved for
-        /// raw bytes: the same-signed parts of the four weights of a pair in quads 2j and 2j + 1 within ±128) two quads' pair
-        /// sums are added in int16 before one vpmaddwd. Same epilogue.
-        /// </summary>
-        private static void BlockAvx2Unsigned(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
-            ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
-            byte flags)
-        {
-            bool int32Output = y.IsEmpty;
-            ref int z0 = ref MemoryMarshal.GetReference(y32);
-            ref byte a0 = ref MemoryMarshal.GetReference(packed);
-            ref sbyte w0 = ref MemoryMarshal.GetReference(wBlock);
-            ref byte y0 = ref MemoryMarshal.GetReference(y);
-            var off0 = Vector256.Create(offsets[0]); var off1 = Vector256.Create(offsets[1]);
-            var off2 = Vector256.Create(offsets[2]); var off3 = Vector256.Create(offsets[3]);
-            var s0 = Vector256.Create(scales[0]); var s1 = Vector256.Create(scales[1]);
-            var s2 = Vector256.Create(scales[2]); var s3 = Vector256.Create(scales[3]);
-            var lo = Vector256.Create((byte)clampMin); var hiByte = Vector256.Create((byte)clampMax);
-            var hi = Vector256.Create((float)(clampMax - yZeroPoint));
-            var zy = Vector256.Create((short)yZeroPoint);
-            var ones = Vector256.Create((short)1);
-            bool floatClamp = (flags & FloatClamp) != 0;
-            int pairedQuads = (flags & PairQuads) != 0 ? quads & ~1 : 0;
-            Span<byte> partial = stackalloc byte[2 * PixelBlock];
-            for (int p = 0; p < pixels; p += PixelBlock)
-            {
-                ref byte a = ref Unsafe.Add(ref a0, p * 4 * quads);
-                Vector256<int> c00 = off0, c01 = off0, c10 = off1, c11 = off1, c20 = off2, c21 = off2, c30 = off3, c31 = off3;
-                ref sbyte wq = ref w0;
-                int q = 0;
-                for (; q < pairedQuads; q += 2)
-                {
                     var xa = Vector256.LoadUnsafe(ref a);
                     var ya = Vector256.LoadUnsafe(ref a, 64);
-                    c00 = Avx2.Add(c00, Widen2Unsigned(xa, ya, ref wq, 0, ones));
-                    c10 = Avx2.Add(c10, Widen2Unsigned(xa, ya, ref wq, 4, ones));
-                    c20 = Avx2.Add(c20, Widen2Unsigned(xa, ya, ref wq, 8, ones));
-                    c30 = Avx2.Add(c30, Widen2Unsigned(xa, ya, ref wq, 12, ones));
+                    var sxa = TP.Shared(xa);
+                    var sya = TP.Shared(ya);
+                    c00 = Avx2.Add(c00, TP.TwoQuads(xa, sxa, ya, sya, ref wq, 0, ones));
+                    c10 = Avx2.Add(c10, TP.TwoQuads(xa, sxa, ya, sya, ref wq, 4, ones));
+                    c20 = Avx2.Add(c20, TP.TwoQuads(xa, sxa, ya, sya, ref wq, 8, ones));
+                    c30 = Avx2.Add(c30, TP.TwoQuads(xa, sxa, ya, sya, ref wq, 12, ones));
                     var xb = Vector256.LoadUnsafe(ref a, 32);
                     var yb = Vector256.LoadUnsafe(ref a, 96);
-                    c01 = Avx2.Add(c01, Widen2Unsigned(xb, yb, ref wq, 0, ones));
-                    c11 = Avx2.Add(c11, Widen2Unsigned(xb, yb, ref wq, 4, ones));
-                    c21 = Avx2.Add(c21, Widen2Unsigned(xb, yb, ref wq, 8, ones));
-                    c31 = Avx2.Add(c31, Widen2Unsigned(xb, yb, ref wq, 12, ones));
+                    var sxb = TP.Shared(xb);
+                    var syb = TP.Shared(yb);
+                    c01 = Avx2.Add(c01, TP.TwoQuads(xb, sxb, yb, syb, ref wq, 0, ones));
+                    c11 = Avx2.Add(c11, TP.TwoQuads(xb, sxb, yb, syb, ref wq, 4, ones));
+                    c21 = Avx2.Add(c21, TP.TwoQuads(xb, sxb, yb, syb, ref wq, 8, ones));
+                    c31 = Avx2.Add(c31, TP.TwoQuads(xb, sxb, yb, syb, ref wq, 12, ones));
                     a = ref Unsafe.Add(ref a, 128);
                     wq = ref Unsafe.Add(ref wq, 32);
                 }
@@ -165,18 +143,21 @@ namespace Q.Compiler.Kernels
                     var xa = Vector256.LoadUnsafe(ref a);
                     var xb = Vector256.LoadUnsafe(ref a, 32);
                     a = ref Unsafe.Add(ref a, 64);
+                    var sa = TP.Shared(xa);
+                    var sb = TP.Shared(xb);
+
                     var w = Broadcast(ref wq, 0);
-                    c00 = Avx2.Add(c00, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
-                    c01 = Avx2.Add(c01, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    c00 = Avx2.Add(c00, TP.Quad(xa, sa, w, ones));
+                    c01 = Avx2.Add(c01, TP.Quad(xb, sb, w, ones));
                     w = Broadcast(ref wq, 4);
-                    c10 = Avx2.Add(c10, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
-                    c11 = Avx2.Add(c11, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    c10 = Avx2.Add(c10, TP.Quad(xa, sa, w, ones));
+                    c11 = Avx2.Add(c11, TP.Quad(xb, sb, w, ones));
                     w = Broadcast(ref wq, 8);
-                    c20 = Avx2.Add(c20, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
-                    c21 = Avx2.Add(c21, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    c20 = Avx2.Add(c20, TP.Quad(xa, sa, w, ones));
+                    c21 = Avx2.Add(c21, TP.Quad(xb, sb, w, ones));
                     w = Broadcast(ref wq, 12);
-                    c30 = Avx2.Add(c30, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xa, w), ones));
-                    c31 = Avx2.Add(c31, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(xb, w), ones));
+                    c30 = Avx2.Add(c30, TP.Quad(xa, sa, w, ones));
+                    c31 = Avx2.Add(c31, TP.Quad(xb, sb, w, ones));
                     wq = ref Unsafe.Add(ref wq, 16);
                 }
                 int count = Math.Min(PixelBlock, pixels - p);
@@ -193,38 +174,12 @@ namespace Q.Compiler.Kernels
                     StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
                 }
             }
-        }
-
-        /// <summary>
-        /// <see cref="Widen2"/> in unsigned mode: vpmaddubsw of the raw bytes x (quad q) and y (quad q + 1) by the row's weight
-        /// quads, the two int16 pair sums added (exact under the unsigned <see cref="PairQuads"/> bound), one vpmaddwd by ones.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> Widen2Unsigned(Vector256<byte> x, Vector256<byte> yv, ref sbyte wq, int offset, Vector256<short> ones)
-        {
-            var px = Avx2.MultiplyAddAdjacent(x, Broadcast(ref wq, offset));
-            var py = Avx2.MultiplyAddAdjacent(yv, Broadcast(ref wq, 16 + offset));
-            return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
         }
 
         /// <summary>The weight quad at wq + <paramref name="offset"/> (one row's four weights) in every dword.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector256<sbyte> Broadcast(ref sbyte wq, int offset) =>
             Vector256.Create(Unsafe.ReadUnaligned<int>(ref Unsafe.As<sbyte, byte>(ref Unsafe.Add(ref wq, offset)))).AsSByte();
-
-        /// <summary>
-        /// One row's dot products over two quads for 8 pixels: the int16 pair sums of quad q (activations x', |x'| = ax) and
-        /// quad q + 1 (y', |y'| = ay), weights at wq + offset and wq + 16 + offset, added in int16 (exact under
-        /// <see cref="PairQuads"/>), then widened by one vpmaddwd by ones.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<int> Widen2(Vector256<byte> ax, Vector256<sbyte> x, Vector256<byte> ay, Vector256<sbyte> yv, ref sbyte wq, int offset,
-            Vector256<short> ones)
-        {
-            var px = Avx2.MultiplyAddAdjacent(ax, Avx2.Sign(Broadcast(ref wq, offset), x));
-            var py = Avx2.MultiplyAddAdjacent(ay, Avx2.Sign(Broadcast(ref wq, 16 + offset), yv));
-            return Avx2.MultiplyAddAdjacent(Avx2.Add(px, py), ones);
-        }
 
         /// <summary>
         /// <see cref="PackRows"/> without the float clamp, for blocks whose |acc·scale| stays below 2^30 (cvtps2dq exact): the

@@ -230,10 +230,10 @@ namespace Q.Compiler.Kernels
                         Span<byte> yBlock = int32Output ? default : yi.Slice(oc0 * plane + p0);
                         Span<int> yBlock32 = int32Output ? yi32.Slice(oc0 * plane + p0) : default;
                         if (path == Path.Avx2 && unsignedActivations)
-                            BlockAvx2Unsigned(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
+                            BlockAvx2<RawBytes>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else if (path == Path.Avx2)
-                            BlockAvx2(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
+                            BlockAvx2<SignTrick>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
                             BlockPortable(path, packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
