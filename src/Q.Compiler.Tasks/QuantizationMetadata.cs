@@ -102,21 +102,18 @@ namespace Q.Compiler.Tasks
                 else m.MinSqnrDb = db;
             }
 
-            string io = Get(QuantizedIO);
-            if (io.Length > 0)
+            // A true/false switch: the value, the default when unset, or the default with a QC3015 error.
+            bool Switch(string name, bool fallback)
             {
-                if (string.Equals(io, "true", StringComparison.OrdinalIgnoreCase)) m.QuantizedBoundary = true;
-                else if (string.Equals(io, "false", StringComparison.OrdinalIgnoreCase)) m.QuantizedBoundary = false;
-                else problems.Add(Error($"QuantizedIO '{io}' is not true or false"));
+                string v = Get(name);
+                if (v.Length == 0) return fallback;
+                if (string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
+                if (string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
+                problems.Add(Error($"{name} '{v}' is not true or false"));
+                return fallback;
             }
-
-            string pairSafe = Get(PairSafeWeights);
-            if (pairSafe.Length > 0)
-            {
-                if (string.Equals(pairSafe, "true", StringComparison.OrdinalIgnoreCase)) m.PairSafe = true;
-                else if (string.Equals(pairSafe, "false", StringComparison.OrdinalIgnoreCase)) m.PairSafe = false;
-                else problems.Add(Error($"PairSafeWeights '{pairSafe}' is not true or false"));
-            }
+            m.QuantizedBoundary = Switch(QuantizedIO, m.QuantizedBoundary);
+            m.PairSafe = Switch(PairSafeWeights, m.PairSafe);
 
             // Values that the chosen mode does not use: most likely a mistake (a typo in Quantize, or a forgotten switch).
             if (warnUnused && !problems.Any(d => d.Severity == Severity.Error))
