@@ -77,8 +77,7 @@ namespace Q.Compiler.Ops.Conv
             string bias = ctx.Op.HasInput(2) ? ctx.In(2) : ctx.Constant("zero_bias", Tensor.FromFloats(new Shape(m), new float[m]));
             int cg = c / group;
             bool depthwise = group == c && group == m;
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1
-                && g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0;
+            bool pointwise = g.IsPointwise;
             string kind = depthwise ? "Depthwise" : group > 1 ? "Grouped" : "";
             // Implicit GEMM for stride 1, and for larger strides when output rows fill at least two panels (it runs one
             // GEMM per row there); the padded, phase-split input must stay a reasonable scratch size.

@@ -26,6 +26,10 @@ namespace Q.Compiler.Ops.Conv
         public int OutH { get; private set; }
         public int OutW { get; private set; }
 
+        /// <summary>A 1×1 kernel with stride 1 and no padding: the output planes are the input planes' pixels.</summary>
+        public bool IsPointwise => KernelH == 1 && KernelW == 1 && StrideH == 1 && StrideW == 1
+            && PadTop == 0 && PadLeft == 0 && PadBottom == 0 && PadRight == 0;
+
         /// <summary>Resolves the attributes of a Conv / pooling node for an input of shape [N, C, spatial...].</summary>
         public static SpatialGeometry Resolve(OpContext ctx, Shape input, int[] kernel, bool ceilMode = false)
         {

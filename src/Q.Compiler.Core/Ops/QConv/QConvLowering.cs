@@ -113,8 +113,7 @@ namespace Q.Compiler.Ops.QConv
             }
 
             var (packedData, columnSums, minus128) = QConvWeights.PackGemm(w, s.M, cg, taps, s.Group);
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
-                && g.PadBottom == 0 && g.PadRight == 0 && s.Group == 1;
+            bool pointwise = g.IsPointwise && s.Group == 1;
             int chunk = Math.Min(Math.Max(16, TargetPatchBytes / k / 16 * 16), (plane + 15) / 16 * 16);
             // The padded NHWC image, plus 16 bytes of slack after it and after the patches (QConv2D.CopySlack).
             int padded = pointwise ? 0 : (g.InH + g.PadTop + g.PadBottom) * (g.InW + g.PadLeft + g.PadRight) * s.C + 32;
@@ -155,7 +154,15 @@ namespace Q.Compiler.Ops.QConv
         /// (a classifier on 1×1) fill QConv2D's tiles of output channels better.
         /// </summary>
         private static bool TakesNchw(QConvShape s, SpatialGeometry g, IReadOnlyList<int> zw) =>
-            s.Group == 1 && zw.All(z => z == 0) && g.OutH * g.OutW >= 16 && NchwGathersCheaply(s, g);
+            zw.All(z => z == 0) && NchwShapeFits(s.Group, s.C, g.KernelW, g.OutH, g.OutW, g.IsPointwise);
+
+        /// <summary>
+        /// The shape half of <see cref="TakesNchw"/>, shared with the quantizer (Quantization.PairSafeLayers, which sees only
+        /// tensor shapes): one group (depthwise and grouped convolutions take other kernels), at least 16 output pixels, and
+        /// depth rows gathered cheaply (<see cref="NchwGathersCheaply"/>).
+        /// </summary>
+        internal static bool NchwShapeFits(int group, int channels, int kernelW, int outH, int outW, bool pointwise) =>
+            group == 1 && outH * outW >= 16 && NchwGathersCheaply(channels, kernelW, outW, pointwise);
 
         /// <summary>
         /// Whether this QLinearConv lowers to QConvNchw through a padded image (not pointwise): the convolutions that can take
@@ -175,8 +182,7 @@ namespace Q.Compiler.Ops.QConv
             var w = QConvReference.Ints(wt);
             var zw = op.HasInput(slots.WZeroPoint) ? QConvReference.Ints(op.Constant(slots.WZeroPoint)!) : new[] { 0 };
             int shift = op.Input(slots.W).ElementType == DataType.UInt8 ? 128 : 0;
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
-                && g.PadBottom == 0 && g.PadRight == 0;
+            bool pointwise = g.IsPointwise;
             var shifted = w.Select(v => v - shift).ToArray();
             return !pointwise && TakesNchw(s, g, zw.Select(z => z - shift).ToArray())
                 && (!shifted.Any(v => v == -128) || QConvWeights.AllPairSafe(shifted, s.M, s.C * g.KernelH * g.KernelW));
@@ -189,20 +195,15 @@ namespace Q.Compiler.Ops.QConv
         /// 4×5 takes 3-5× longer through QConvNchw's short runs; UltraFace's 3x3 8→16 and 16→16 on 30×40 are 1.4× and 1.07×
         /// faster than QConv2D since rows of 40 are packed directly.
         /// </summary>
-        private static bool NchwGathersCheaply(QConvShape s, SpatialGeometry g)
-        {
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
-                && g.PadBottom == 0 && g.PadRight == 0;
-            return pointwise || g.OutW >= 16 || g.OutW >= g.KernelW * s.C;
-        }
+        private static bool NchwGathersCheaply(int channels, int kernelW, int outW, bool pointwise) =>
+            pointwise || outW >= 16 || outW >= kernelW * channels;
 
         /// <summary>QConvNchw.Gemm: weights packed in blocks of 4 output channels, the scratch sized for its chunk of pixels.</summary>
         private static void LowerNchw(LowerContext ctx, QConvInputs slots, QConvShape s, SpatialGeometry g, QConvParams p, sbyte[] packed,
             int[] weightSums, Tensor scale, PlanArg[] geometry, string name, string act, string math, bool unsignedActivations)
         {
             int k = s.C * g.KernelH * g.KernelW, quads = (k + 3) / 4, plane = g.OutH * g.OutW;
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
-                && g.PadBottom == 0 && g.PadRight == 0;
+            bool pointwise = g.IsPointwise;
             // Mirrors QConvNchw.ChunkFor and ScratchLength (packed pixels, patches, the padded phase-split image and slack).
             int chunk = Math.Min(Math.Max(16, NchwTargetPackedBytes / (4 * quads) / 16 * 16), (plane + 15) / 16 * 16);
             int pw = g.InW + g.PadLeft + g.PadRight;
@@ -247,8 +248,7 @@ namespace Q.Compiler.Ops.QConv
             int[] weightSums, PlanArg[] geometry, string name, string math, bool unsignedActivations)
         {
             int k = s.C * g.KernelH * g.KernelW, quads = (k + 3) / 4, plane = g.OutH * g.OutW;
-            bool pointwise = g.KernelH == 1 && g.KernelW == 1 && g.StrideH == 1 && g.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
-                && g.PadBottom == 0 && g.PadRight == 0;
+            bool pointwise = g.IsPointwise;
             int chunk = Math.Min(Math.Max(16, NchwTargetPackedBytes / (4 * quads) / 16 * 16), (plane + 15) / 16 * 16);
             int pw = g.InW + g.PadLeft + g.PadRight;
             int padded = pointwise ? 0 : s.C * (g.InH + g.PadTop + g.PadBottom) * g.StrideW * ((pw + g.StrideW - 1) / g.StrideW) + 32;
