@@ -77,6 +77,18 @@ namespace Q.Compiler.Quantization
         /// (Σw² / Σ(w − s·q)² over the whole layer) by at most this many dB; otherwise it keeps the plain int8 weights.
         /// </summary>
         public double PairSafeMaxLossDb { get; set; } = double.PositiveInfinity;
+        /// <summary>
+        /// Round the weights of Conv/Gemm/MatMul layers so that each rounding error is compensated by the weights not
+        /// rounded yet, measured on the layer's float inputs over the calibration set (<see cref="Quantization.CompensatedRounding"/>,
+        /// the idea of GPTQ): the same scales, the same integer range, lower output error. Costs one more pass over the float
+        /// runs (the input moments) and a K×K factorization per layer and group.
+        /// </summary>
+        public bool CompensatedRounding { get; set; }
+        /// <summary>
+        /// With <see cref="CompensatedRounding"/>: a layer whose calibration set gives fewer input vectors than this many
+        /// times its K (inputs per output channel) keeps round-to-nearest, since its moments say too little about other inputs.
+        /// </summary>
+        public double CompensatedMinVectorsPerInput { get; set; }
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -210,12 +222,13 @@ namespace Q.Compiler.Quantization
             QuantizerOptions options, DiagnosticBag diagnostics)
         {
             var fused = FuseAddActivations(graph, out var split);
+            var moments = options.CompensatedRounding ? InputMoments.Collect(graph, runs.Pass("input moments (compensated rounding)")) : null;
             var margins = options.ClipMargins.Count == 0 ? new[] { 0.0 } : options.ClipMargins;
             // Everything up to the rewrite, for one clip margin; the diagnostics of the chosen margin's run are kept.
             (Run Run, DiagnosticBag Bag) Prepare(double margin)
             {
                 var bag = new DiagnosticBag();
-                var r = new Run(fused, graph, split, calibration, options, margin);
+                var r = new Run(fused, graph, split, calibration, options, margin, moments);
                 r.Classify(bag);
                 r.MeasureLayers(runs.Pass("per-layer SQNR"));
                 r.Decide(bag);
@@ -317,9 +330,13 @@ namespace Q.Compiler.Quantization
             /// <summary>Notes for the report (the clip margin search).</summary>
             public List<string> Notes { get; } = new List<string>();
 
-            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o, double margin)
+            /// <summary>The input moments of the compute layers (<see cref="QuantizerOptions.CompensatedRounding"/>), or null.</summary>
+            private readonly Dictionary<string, InputMoments>? _moments;
+
+            public Run(Graph g, Graph source, Dictionary<string, (Node Add, Node Activation)> split, CalibrationResult calib, QuantizerOptions o, double margin,
+                Dictionary<string, InputMoments>? moments)
             {
-                _g = g; _source = source; _split = split; _calib = calib; _o = o; _margin = margin;
+                _g = g; _source = source; _split = split; _calib = calib; _o = o; _margin = margin; _moments = moments;
                 _opset = g.Info.DefaultOpset;
                 _layers = g.Nodes.Select((n, i) => new Layer(n, i)).ToList();
                 _producer = g.Producers();
@@ -551,16 +568,39 @@ namespace Q.Compiler.Quantization
                         break;
                 }
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
+                bool pairSafe = false;
                 if (n.OpType == "Conv" && _o.PairSafeConvWeights && !l.FloatOutput
                     && PairSafeLayers.TakesNchw(ShapeOf(n.Inputs[0]), wt.Shape, ShapeOf(n.Outputs[0])))
                 {
                     var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);
-                    if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) qw = safe;
+                    if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; }
                 }
+                if (_moments is not null && _moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
+                    qw = CompensatedWeights(w, qw, h, pairSafe);
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
                 if (bias is not null) SetBias(l, bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray());
+            }
+
+            /// <summary>
+            /// <paramref name="qw"/>'s scales with the integers chosen by <see cref="Quantization.CompensatedRounding"/> on the
+            /// layer's input moments. MatMul's weights ([K, N], the channel is the column) are rounded as rows of their transpose.
+            /// </summary>
+            private static QuantizedWeights CompensatedWeights(float[] w, QuantizedWeights qw, InputMoments h, bool pairSafe)
+            {
+                int channels = qw.Channels, k = h.K;
+                if (qw.InnerSize == 1 && channels > 1)
+                {
+                    var t = new float[w.Length];
+                    for (int i = 0; i < k; i++) for (int c = 0; c < channels; c++) t[c * k + i] = w[i * channels + c];
+                    var rt = Quantization.CompensatedRounding.Round(t, channels, k, qw.Scales, h.H, h.Groups, pairSafe);
+                    var r = new sbyte[w.Length];
+                    for (int i = 0; i < k; i++) for (int c = 0; c < channels; c++) r[i * channels + c] = rt[c * k + i];
+                    return new QuantizedWeights(r, qw.Scales, channels, qw.InnerSize);
+                }
+                return new QuantizedWeights(Quantization.CompensatedRounding.Round(w, channels, k, qw.Scales, h.H, h.Groups, pairSafe),
+                    qw.Scales, channels, qw.InnerSize);
             }
 
             // ---------------------------------------------------------------- simulation
