@@ -46,6 +46,12 @@ namespace Q.Compiler.Pipeline
         /// </summary>
         public bool PairSafeWeights { get; set; }
         /// <summary>
+        /// Int8: round the weights with error compensation on the calibration set's layer inputs
+        /// (Q.Compiler.Quantization.QuantizerOptions.CompensatedRounding). Off by default: measured in docs/quantization.md,
+        /// "Compensated weight rounding".
+        /// </summary>
+        public bool CompensatedRounding { get; set; }
+        /// <summary>
         /// Receives a line of progress during long work (each pass of an Int8 build over the calibration set); the MSBuild
         /// task logs it as a low-importance message. Null: no progress.
         /// </summary>

@@ -118,6 +118,7 @@ namespace Q.Compiler.Pipeline
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
                 QuantizedIO = options.QuantizedIO,
                 PairSafeConvWeights = options.PairSafeWeights,
+                CompensatedRounding = options.CompensatedRounding,
                 ClipMargins = QuantizerOptions.SearchedClipMargins,
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
             }, bag);

@@ -73,6 +73,46 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
     }
 
     /// <summary>
+    /// Held-out per layer: the moments of the even calibration samples choose the weights, the odd samples' moments measure
+    /// the output error (RTN vs compensated, plain weights), so that a layer with too few input vectors shows its
+    /// over-fitting. Totals per bucket of vectors/K (of the even half).
+    /// </summary>
+    [MeasurementFact]
+    public void Weight_output_error_held_out()
+    {
+        foreach (var folder in ModelsFromEnvironment("ppocr-cls-mobile", "mobilenet-v2-128-0.5"))
+        {
+            var g = ImageModelGraphs.Unfused(folder);
+            var set = CalibrationDataSet.Open(CalibrationFolder(folder).Folder, g.Inputs);
+            var runs = new FloatRuns(g, set);
+            var fit = InputMoments.Collect(g, runs.Pass("fit").Where((_, i) => i % 2 == 0));
+            var check = InputMoments.Collect(g, runs.Pass("check").Where((_, i) => i % 2 == 1));
+            var buckets = new SortedDictionary<double, double[]>();
+            foreach (var n in g.Nodes.Where(n => fit.ContainsKey(n.Name)))
+            {
+                var (w, channels) = Rows(g, n);
+                var hf = fit[n.Name];
+                var hc = check[n.Name];
+                int k = hf.K;
+                var rtn = WeightQuantizer.PerChannel(w, channels, k);
+                var comp = CompensatedRounding.Round(w, channels, k, rtn.Scales, hf.H, hf.Groups, pairSafe: false);
+                var (signal, eRtn) = hc.OutputError(w, Delta(w, rtn.Values, rtn.Scales, k), channels);
+                var (_, eComp) = hc.OutputError(w, Delta(w, comp, rtn.Scales, k), channels);
+                var (_, eCompIn) = hf.OutputError(w, Delta(w, comp, rtn.Scales, k), channels);
+                var (signalIn, eRtnIn) = hf.OutputError(w, Delta(w, rtn.Values, rtn.Scales, k), channels);
+                double ratio = (double)hf.Vectors / k;
+                double bucket = ratio < 1 ? 0 : ratio < 4 ? 1 : ratio < 16 ? 4 : ratio < 64 ? 16 : 64;
+                if (!buckets.TryGetValue(bucket, out var b)) buckets[bucket] = b = new double[3];
+                b[0] += signal; b[1] += eRtn; b[2] += eComp;
+                Out.WriteLine(string.Format(Inv, "  {0,-36} vectors/K {1,7:F1}: fit half RTN {2,6:F2} comp {3,6:F2}; held-out half RTN {4,6:F2} comp {5,6:F2} dB",
+                    n.Name, ratio, Db(signalIn, eRtnIn), Db(signalIn, eCompIn), Db(signal, eRtn), Db(signal, eComp)));
+            }
+            foreach (var (bucket, b) in buckets)
+                Out.WriteLine(string.Format(Inv, "{0}: layers with vectors/K ≥ {1}: held-out RTN {2:F2} → comp {3:F2} dB", folder, bucket, Db(b[0], b[1]), Db(b[0], b[2])));
+        }
+    }
+
+    /// <summary>
     /// The simulated int8 model with and without compensated rounding (QC_ACC_VARIANTS: rtn, comp, safe, safecomp; default
     /// all four), one clip margin (0) unless QC_ACC_SEARCH=1 (the build's {0, 0.25}): output SQNR over the whole
     /// calibration set, per test set, and for QC_ACC_WEIGHTONLY=1 the weight-only simulation (all int8 layers with float
@@ -103,6 +143,7 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
                     CompensatedRounding = variant.EndsWith("comp", StringComparison.Ordinal),
                     CompensatedMinVectorsPerInput = minVectors,
                     PairSafeConvWeights = variant.StartsWith("safe", StringComparison.Ordinal),
+                    BiasCorrection = Environment.GetEnvironmentVariable("QC_ACC_NOBC") != "1",
                     ClipMargins = search ? QuantizerOptions.SearchedClipMargins : new[] { 0.0 },
                 }, new Q.Compiler.Diagnostics.DiagnosticBag());
                 double seconds = sw.Elapsed.TotalSeconds;
@@ -115,6 +156,40 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
                 string margin = search ? " (" + string.Join("; ", q.Report.Notes.Where(n => n.Contains("margin", StringComparison.OrdinalIgnoreCase)).Take(1)) + ")" : "";
                 Out.WriteLine($"{folder} {variant,-8}: calibration {calibDb} dB, test sets {testDb}{wo}; quantize {seconds:F1} s{margin}");
             }
+        }
+    }
+
+    /// <summary>mnist-8 calibrated on digits 0..999 (Mse), evaluated on the other 9,000: simulated int8 accuracy, top-1
+    /// agreement with float and output SQNR, round-to-nearest vs compensated (plain and pair-safe).</summary>
+    [MeasurementFact]
+    public void Mnist_held_out()
+    {
+        var g = QuantizerFixtures.OptimizedGraph("mnist-8/model.onnx");
+        var samples = QuantizerFixtures.AsSamples(QuantizerFixtures.MnistDigits(0, 1000)).ToList();
+        var test = QuantizerFixtures.MnistDigits(1000, 9000);
+        var labels = QuantizerFixtures.MnistLabelBytes(1000, 9000);
+        var calibration = Calibrator.Run(g, samples, new CalibrationOptions { Method = CalibrationMethod.Mse });
+        var reference = test.Select(x => FloatInterpreter.Run(g, new[] { x })[0].ToFloats()).ToList();
+        foreach (var (comp, safe) in new[] { (false, false), (true, false), (false, true), (true, true) })
+        {
+            var sw = Stopwatch.StartNew();
+            var q = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { CompensatedRounding = comp, PairSafeConvWeights = safe },
+                new Q.Compiler.Diagnostics.DiagnosticBag());
+            double seconds = sw.Elapsed.TotalSeconds;
+            double signal = 0, noise = 0;
+            int agree = 0, correct = 0, correctFloat = 0;
+            for (int i = 0; i < test.Count; i++)
+            {
+                var y = q.Simulate(new[] { test[i] })[0].ToFloats();
+                var f = reference[i];
+                for (int j = 0; j < f.Length; j++) { signal += (double)f[j] * f[j]; noise += (double)(f[j] - y[j]) * (f[j] - y[j]); }
+                int a = QuantizerFixtures.ArgMax(y), b = QuantizerFixtures.ArgMax(f);
+                if (a == b) agree++;
+                if (a == labels[i]) correct++;
+                if (b == labels[i]) correctFloat++;
+            }
+            Out.WriteLine(string.Format(Inv, "mnist-8 compensated {0,-5} pair-safe {1,-5}: output SQNR {2:F2} dB, agreement {3:F2}% ({4} of {5}), accuracy {6:F2}% (float {7:F2}%); quantize {8:F1} s",
+                comp, safe, Db(signal, noise), 100.0 * agree / test.Count, agree, test.Count, 100.0 * correct / test.Count, 100.0 * correctFloat / test.Count, seconds));
         }
     }
 
