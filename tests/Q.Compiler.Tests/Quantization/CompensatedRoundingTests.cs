@@ -136,6 +136,33 @@ public sealed class CompensatedRoundingTests : IClassFixture<MnistQuantized>
         }
     }
 
+    [Theory]
+    [InlineData(12, 13)]
+    [InlineData(13, 1)]
+    [InlineData(14, 40)]
+    public void Inverse_factor_is_the_upper_cholesky_factor_of_the_dampened_inverse(int seed, int k)
+    {
+        var rng = new Random(seed);
+        var h = Moments(CorrelatedInputs(rng, k, 3 * k, Math.Max(1, k / 3)), k);
+        var u = CompensatedRounding.InverseFactor(h, k);
+        double lambda = CompensatedRounding.Dampening * Enumerable.Range(0, k).Average(i => h[i * k + i]);
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < i; j++) Assert.Equal(0, u[i * k + j]);   // upper triangular
+        // (Uᵀ·U)·(H + λI) = I.
+        for (int i = 0; i < k; i++)
+            for (int j = 0; j < k; j++)
+            {
+                double p = 0;
+                for (int t = 0; t < k; t++)
+                {
+                    double inv = 0;
+                    for (int r = 0; r < k; r++) inv += u[r * k + i] * u[r * k + t];
+                    p += inv * (h[t * k + j] + (t == j ? lambda : 0));
+                }
+                Assert.Equal(i == j ? 1 : 0, p, 6);
+            }
+    }
+
     [Fact]
     public void Groups_use_their_own_moments()
     {
