@@ -30,6 +30,21 @@ namespace Q.Compiler.Quantization
         /// <summary>How many input vectors each block summed.</summary>
         public long Vectors { get; private set; }
 
+        private double[]? _factors;
+        private double _factorsDampening;
+
+        /// <summary>The factors of every block (CompensatedRounding.Factors), computed once per dampening: the quantizer
+        /// rounds a layer once per clip margin it tries, on the same moments.</summary>
+        internal double[] Factors(double dampening)
+        {
+            if (_factors is null || _factorsDampening != dampening)
+            {
+                _factors = CompensatedRounding.Factors(H, K, Groups, dampening);
+                _factorsDampening = dampening;
+            }
+            return _factors;
+        }
+
         /// <summary>At most this many multiply-adds per sample and layer (H is symmetric: half of K²·vectors); more positions are subsampled.</summary>
         public const long BudgetPerSample = 32L << 20;
 
@@ -243,24 +258,46 @@ namespace Q.Compiler.Quantization
         /// c / (channels / groups) of <paramref name="h"/> (groups K×K blocks, row-major). Values in [−127, 127]; with
         /// <paramref name="pairSafe"/> every channel is pair-safe.
         /// </summary>
-        public static sbyte[] Round(ReadOnlySpan<float> weights, int channels, int k, IReadOnlyList<float> scales, double[] h, int groups, bool pairSafe)
+        public static sbyte[] Round(ReadOnlySpan<float> weights, int channels, int k, IReadOnlyList<float> scales, double[] h, int groups, bool pairSafe) =>
+            Round(weights, channels, k, scales, h, groups, pairSafe, Dampening);
+
+        /// <summary>As <see cref="Round(ReadOnlySpan{float}, int, int, IReadOnlyList{float}, double[], int, bool)"/> with the
+        /// dampening λ = <paramref name="dampening"/> · mean diagonal of H.</summary>
+        public static sbyte[] Round(ReadOnlySpan<float> weights, int channels, int k, IReadOnlyList<float> scales, double[] h, int groups, bool pairSafe,
+            double dampening)
         {
             if (channels <= 0 || k <= 0 || weights.Length != channels * k || scales.Count != channels)
                 throw new ArgumentException($"{weights.Length} weights, {scales.Count} scales do not form {channels} channels of {k}");
             if (groups <= 0 || channels % groups != 0 || h.Length != groups * k * k)
                 throw new ArgumentException($"{h.Length} moments do not form {groups} blocks of {k}×{k} for {channels} channels");
+            return RoundFactored(weights, channels, k, scales, Factors(h, k, groups, dampening), groups, pairSafe);
+        }
+
+        /// <summary>The factors U of every group's block of <paramref name="h"/> (<see cref="InverseFactor"/>), one after the other.</summary>
+        internal static double[] Factors(double[] h, int k, int groups, double dampening)
+        {
+            var u = new double[h.Length];
+            for (int grp = 0; grp < groups; grp++)
+                InverseFactor(h.AsSpan(grp * k * k, k * k), k, dampening).CopyTo(u, grp * k * k);
+            return u;
+        }
+
+        /// <summary>As <see cref="Round(ReadOnlySpan{float}, int, int, IReadOnlyList{float}, double[], int, bool, double)"/>
+        /// with the factors already computed (<see cref="Factors"/>).</summary>
+        internal static sbyte[] RoundFactored(ReadOnlySpan<float> weights, int channels, int k, IReadOnlyList<float> scales, double[] u, int groups, bool pairSafe)
+        {
             var q = new sbyte[weights.Length];
             int per = channels / groups;
             var x = new double[k];
             for (int grp = 0; grp < groups; grp++)
             {
-                var u = InverseFactor(h.AsSpan(grp * k * k, k * k), k);
+                var ug = u.AsSpan(grp * k * k, k * k).ToArray();
                 for (int c = grp * per; c < (grp + 1) * per; c++)
                 {
                     float s = scales[c];
                     // The same float division as round-to-nearest (QuantMath.Quantize), so that an identity H gives it exactly.
                     for (int i = 0; i < k; i++) x[i] = weights[c * k + i] / s;
-                    RoundChannel(x, u, k, pairSafe, q.AsSpan(c * k, k));
+                    RoundChannel(x, ug, k, pairSafe, q.AsSpan(c * k, k));
                 }
             }
             return q;
@@ -326,7 +363,7 @@ namespace Q.Compiler.Quantization
         /// factor of the reversed matrix, J·H·J = L·Lᵀ, gives H⁻¹ = (J·L⁻ᵀ·J)·(J·L⁻¹·J), so U = J·L⁻¹·J: one Cholesky and one
         /// triangular inverse (about k³/3 multiply-adds). An H with no signal (all zero) gives the identity.
         /// </summary>
-        internal static double[] InverseFactor(ReadOnlySpan<double> h, int k)
+        internal static double[] InverseFactor(ReadOnlySpan<double> h, int k, double dampening = Dampening)
         {
             double mean = 0;
             for (int i = 0; i < k; i++) mean += h[i * k + i];
@@ -337,7 +374,7 @@ namespace Q.Compiler.Quantization
                 for (int i = 0; i < k; i++) u[i * k + i] = 1;
                 return u;
             }
-            double lambda = Dampening * mean;
+            double lambda = dampening * mean;
             var a = new double[k * k];
             for (int i = 0; i < k; i++)
                 for (int j = 0; j < k; j++)

@@ -89,6 +89,8 @@ namespace Q.Compiler.Quantization
         /// times its K (inputs per output channel) keeps round-to-nearest, since its moments say too little about other inputs.
         /// </summary>
         public double CompensatedMinVectorsPerInput { get; set; }
+        /// <summary>With <see cref="CompensatedRounding"/>: the dampening added to the input moments' diagonal, as a fraction of its mean.</summary>
+        public double CompensatedDampening { get; set; } = Quantization.CompensatedRounding.Dampening;
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
     }
@@ -576,7 +578,7 @@ namespace Q.Compiler.Quantization
                     if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; }
                 }
                 if (_moments is not null && _moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
-                    qw = CompensatedWeights(w, qw, h, pairSafe);
+                    qw = CompensatedWeights(w, qw, h, pairSafe, _o.CompensatedDampening);
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
@@ -587,19 +589,19 @@ namespace Q.Compiler.Quantization
             /// <paramref name="qw"/>'s scales with the integers chosen by <see cref="Quantization.CompensatedRounding"/> on the
             /// layer's input moments. MatMul's weights ([K, N], the channel is the column) are rounded as rows of their transpose.
             /// </summary>
-            private static QuantizedWeights CompensatedWeights(float[] w, QuantizedWeights qw, InputMoments h, bool pairSafe)
+            private static QuantizedWeights CompensatedWeights(float[] w, QuantizedWeights qw, InputMoments h, bool pairSafe, double dampening)
             {
                 int channels = qw.Channels, k = h.K;
                 if (qw.InnerSize == 1 && channels > 1)
                 {
                     var t = new float[w.Length];
                     for (int i = 0; i < k; i++) for (int c = 0; c < channels; c++) t[c * k + i] = w[i * channels + c];
-                    var rt = Quantization.CompensatedRounding.Round(t, channels, k, qw.Scales, h.H, h.Groups, pairSafe);
+                    var rt = Quantization.CompensatedRounding.RoundFactored(t, channels, k, qw.Scales, h.Factors(dampening), h.Groups, pairSafe);
                     var r = new sbyte[w.Length];
                     for (int i = 0; i < k; i++) for (int c = 0; c < channels; c++) r[i * channels + c] = rt[c * k + i];
                     return new QuantizedWeights(r, qw.Scales, channels, qw.InnerSize);
                 }
-                return new QuantizedWeights(Quantization.CompensatedRounding.Round(w, channels, k, qw.Scales, h.H, h.Groups, pairSafe),
+                return new QuantizedWeights(Quantization.CompensatedRounding.RoundFactored(w, channels, k, qw.Scales, h.Factors(dampening), h.Groups, pairSafe),
                     qw.Scales, channels, qw.InnerSize);
             }
 

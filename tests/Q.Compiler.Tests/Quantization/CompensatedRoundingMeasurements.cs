@@ -142,6 +142,7 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
                 {
                     CompensatedRounding = variant.EndsWith("comp", StringComparison.Ordinal),
                     CompensatedMinVectorsPerInput = minVectors,
+                    CompensatedDampening = Environment.GetEnvironmentVariable("QC_ACC_DAMP") is { Length: > 0 } dv ? double.Parse(dv, Inv) : CompensatedRounding.Dampening,
                     PairSafeConvWeights = variant.StartsWith("safe", StringComparison.Ordinal),
                     BiasCorrection = Environment.GetEnvironmentVariable("QC_ACC_NOBC") != "1",
                     ClipMargins = search ? QuantizerOptions.SearchedClipMargins : new[] { 0.0 },
