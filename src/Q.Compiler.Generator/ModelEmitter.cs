@@ -388,8 +388,8 @@ namespace Q.Compiler.Generator
             long stored = c.StoredLength(b.Elements, SizeOf(b.Type)), plain = (long)b.Elements * SizeOf(b.Type);
             string how = c.Kind switch
             {
-                WeightCodingKind.Scaled => $"int8 values ({(c.ValueCoding?.Kind == WeightCodingKind.Huffman ? "Huffman-coded" : "plain")}) times "
-                    + $"{Inv(c.Channels)} channel scales, each element the float product",
+                WeightCodingKind.Scaled => $"{(c.ValueBytes == 2 ? "int16" : "int8")} values ({(c.ValueCoding is null ? "plain" : c.ValueCoding.Kind.ToString().ToLowerInvariant() + "-coded")}) times "
+                    + (c.Channels == 1 ? "one scale" : $"{Inv(c.Channels)} channel scales") + ", each element the float product",
                 WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
                 WeightCodingKind.Huffman => "a Huffman code per element",
                 WeightCodingKind.Packed => $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.Bits)}-bit fields",
@@ -414,7 +414,7 @@ namespace Q.Compiler.Generator
                 return $"CodedWeights.Plain<{CsType(type)}>(WeightData.Slice({I(offset)}, {I((long)elements * SizeOf(type))}), length: {I(elements)})";
             string data = $"WeightData.Slice({I(offset)}, {I(c.StoredLength(elements, SizeOf(type)))})";
             if (c.Kind == WeightCodingKind.Scaled)
-                return $"CodedWeights.Scaled({Expansion(c.ScaleCoding, "f32", c.Channels, offset)}, {Expansion(c.ValueCoding, "i8", elements, offset + c.ScaleBytes)}, "
+                return $"CodedWeights.Scaled({Expansion(c.ScaleCoding, "f32", c.Channels, offset)}, {Expansion(c.ValueCoding, c.ValueBytes == 2 ? "i16" : "i8", elements, offset + c.ScaleBytes)}, "
                        + $"stride: {I(c.Stride)}, blocks: {I(c.Blocks)}, blockWidth: {I(c.BlockWidth)})";
             if (c.Kind == WeightCodingKind.Huffman)
                 return $"CodedWeights.Huffman<{CsType(type)}>({data}, length: {I(elements)})";

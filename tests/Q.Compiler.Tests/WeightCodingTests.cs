@@ -346,6 +346,30 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Throws<ArgumentException>(() => WeightCoding.Scaled(1, 4, 1, plain, null));
     }
 
+    [Fact]
+    public void A_vector_of_int16_values_times_one_scale_is_stored_as_such()
+    {
+        var rng = new Random(8);
+        float s = 3.7e-5f;
+        var q = Enumerable.Range(0, 200).Select(i => (short)(i == 17 ? -32767 : rng.Next(-32767, 32768))).ToArray();
+        var b = q.Select(v => v * s).ToArray();
+        var t = Tensor.FromFloats(new Shape(200), b);
+        var (stored, coding) = WeightEncoder.Encode(t);
+        Assert.Equal(WeightCodingKind.Scaled, coding!.Kind);
+        Assert.Equal(2, coding.ValueBytes);
+        Assert.EndsWith(":i16", coding.ToString());
+        Assert.Equal(coding, WeightCoding.Parse(coding.ToString()));
+        Assert.Equal(coding.StoredLength(200, 4), stored.Length);
+        Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, 200));
+        var values = coding.ValueCoding is null ? CodedWeights.Plain<short>(stored.AsSpan((int)coding.ScaleBytes), 200)
+            : MemoryMarshal.Cast<byte, short>(WeightEncoder.Decode(stored.AsSpan((int)coding.ScaleBytes), coding.ValueCoding, DataType.Int16, 200)).ToArray();
+        Assert.Equal(q, values);
+        var expanded = CodedWeights.Scaled(CodedWeights.Plain<float>(stored, 1), values, coding.Stride, coding.Blocks, coding.BlockWidth);
+        Assert.Equal(t.ToBytes(), MemoryMarshal.AsBytes(expanded.AsSpan()).ToArray());
+        // Not at ±32767 (a float bias as trained): left alone.
+        Assert.Null(WeightEncoder.Encode(OnnxModelBuilder.Random(2, -1, 1, 200)).Coding);
+    }
+
     /// <summary>
     /// A float model whose Conv, Gemm and MatMul weights are int8 values times channel scales (weight-only layers): the
     /// Conv's OIHW weights and both packed GEMM panels are stored scaled, and the outputs are bit-identical to the plain build.

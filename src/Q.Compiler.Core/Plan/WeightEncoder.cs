@@ -64,12 +64,14 @@ namespace Q.Compiler.Plan
                 int scaleBytes = checked((int)coding.ScaleBytes);
                 var scaleData = coding.ScaleCoding is null ? stored.Slice(0, scaleBytes).ToArray()
                     : Decode(stored.Slice(0, scaleBytes), coding.ScaleCoding, DataType.Float, coding.Channels);
-                var valueData = coding.ValueCoding is null ? stored.Slice(scaleBytes, elements).ToArray()
-                    : Decode(stored.Slice(scaleBytes), coding.ValueCoding, DataType.Int8, elements);
+                int vb = coding.ValueBytes;
+                var valueData = coding.ValueCoding is null ? stored.Slice(scaleBytes, elements * vb).ToArray()
+                    : Decode(stored.Slice(scaleBytes), coding.ValueCoding, vb == 2 ? DataType.Int16 : DataType.Int8, elements);
                 for (int i = 0; i < elements; i++)
                 {
                     float scale = BitConverter.ToSingle(scaleData, 4 * ScaledChannel(coding, i));
-                    var bytes = BitConverter.GetBytes((sbyte)valueData[i] * scale);
+                    float value = vb == 2 ? BitConverter.ToInt16(valueData, 2 * i) : (sbyte)valueData[i];
+                    var bytes = BitConverter.GetBytes(value * scale);
                     if (!BitConverter.IsLittleEndian) Array.Reverse(bytes);
                     bytes.CopyTo(result, 4 * i);
                 }
@@ -341,7 +343,8 @@ namespace Q.Compiler.Plan
         private static IEnumerable<(int Stride, int Blocks, int Width)> ScaledLayouts(Shape shape, int n)
         {
             // Weights only (rank 2 and more), with enough elements per channel for the scales to pay: a vector of
-            // biases or scales is each element times ±127 over itself, which is exact and not worth coding so.
+            // biases or scales is each element times ±127 over itself, which is exact and not worth coding so (vectors
+            // are tried as int16 values of one scale instead: TryScaledVector).
             if (shape.Rank < 2 || n == 0) yield break;
             int first = shape[0], last = shape[shape.Rank - 1];
             if (first > 0 && n / first >= MinScaledChannelElements) yield return (n / first, first, 1);
@@ -359,6 +362,7 @@ namespace Q.Compiler.Plan
         {
             var w = weight.As<float>();
             int n = w.Length;
+            if (weight.Shape.Rank == 1) return TryScaledVector(w);
             (byte[] Bytes, WeightCoding? Coding)? best = null;
             foreach (var (stride, blocks, width) in ScaledLayouts(weight.Shape, n))
             {
@@ -390,6 +394,44 @@ namespace Q.Compiler.Plan
                     best = (bytes, WeightCoding.Scaled(stride, blocks, width, scaleCoding, valueCoding));
             }
             return best;
+        }
+
+        /// <summary>
+        /// A vector (a weight-only layer's float bias) that is exactly int16 values times one scale, with ±32767 at its
+        /// largest element (<c>GraphQuantizer</c> rounds such biases onto that grid): the scale and the int16 values.
+        /// </summary>
+        private static (byte[] Bytes, WeightCoding? Coding)? TryScaledVector(float[] w)
+        {
+            if (w.Length < MinScaledChannelElements) return null;
+            float max = 0;
+            foreach (float v in w)
+            {
+                if (!(Math.Abs(v) <= float.MaxValue)) return null;
+                max = Math.Max(max, Math.Abs(v));
+            }
+            if (max == 0) return null;
+            int bits = FloatBits.Of(max / 32767);
+            foreach (int step in s_scaleSteps)
+            {
+                float s = FloatBits.From(bits + step);
+                if (!(s > 0) || float.IsInfinity(s)) continue;
+                var values = new short[w.Length];
+                bool exact = true;
+                for (int i = 0; i < w.Length && exact; i++)
+                {
+                    double q = Math.Round(w[i] / s);
+                    exact = q >= -32768 && q <= 32767 && FloatBits.Of((short)q * s) == FloatBits.Of(w[i]);
+                    values[i] = (short)q;
+                }
+                if (!exact) continue;
+                var (scaleBytes, scaleCoding) = EncodePart(Tensor.FromFloats(new Shape(1), new[] { s }));
+                var (valueBytes, valueCoding) = EncodePart(new Tensor(DataType.Int16, new Shape(w.Length), values));
+                var bytes = new byte[scaleBytes.Length + valueBytes.Length];
+                scaleBytes.CopyTo(bytes, 0);
+                valueBytes.CopyTo(bytes, scaleBytes.Length);
+                return (bytes, WeightCoding.Scaled(w.Length, 1, 1, scaleCoding, valueCoding, valueBytes: 2));
+            }
+            return null;
         }
 
         /// <summary>

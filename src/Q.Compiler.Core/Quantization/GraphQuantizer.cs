@@ -369,6 +369,22 @@ namespace Q.Compiler.Quantization
             /// <summary>Each compute layer's float bias before bias correction (null: none), to redo the correction.</summary>
             private readonly Dictionary<Layer, float[]?> _uncorrectedBias = new Dictionary<Layer, float[]?>();
 
+            /// <summary>
+            /// A weight-only layer's float bias rounded to int16 values times one scale (max|b| / 32767), so that the plan
+            /// stores it in about 2 bytes a channel (<c>WeightEncoder</c>'s scaled coding), as an int8 layer's int32 bias
+            /// takes; the change is at most max|b| / 65534 per channel.
+            /// </summary>
+            private static float[] OnInt16Grid(float[] b)
+            {
+                float max = 0;
+                foreach (float v in b) max = Math.Max(max, Math.Abs(v));
+                if (max == 0 || float.IsInfinity(max) || float.IsNaN(max)) return b;
+                float s = max / 32767;
+                var r = new float[b.Length];
+                for (int i = 0; i < b.Length; i++) r[i] = (short)Math.Max(-32767, Math.Min(32767, Math.Round(b[i] / s))) * s;
+                return r;
+            }
+
             /// <summary>The prefix <see cref="MakeWeightOnly"/> last made (0: as decided).</summary>
             private int _weightOnlyPrefix;
 
@@ -403,6 +419,7 @@ namespace Q.Compiler.Quantization
                         else SetBias(kv.Key, kv.Value);
                     CorrectBiases(biasSamples);
                 }
+                foreach (var l in _layers) if (l.WeightOnly && l.BiasFloat is not null) l.BiasFloat = OnInt16Grid(l.BiasFloat);
                 _outputSqnr = null;
                 _sampleSqnr = null;
             }

@@ -103,8 +103,16 @@ public sealed class WeightOnlyLayerTests
             float max = channel.Max(Math.Abs);
             Assert.Equal(127, channel.Select(v => Math.Abs(v / (max / 127))).Select(v => Math.Round(v)).Max());
         }
-        // The float bias is a float constant (corrected), not an int32 one.
+        // The float bias is a float constant (corrected), not an int32 one, on an int16 grid of one scale: stored as
+        // int16 values and the scale.
+        // (The second layer's, 24 channels: 16 would save less than WeightEncoder.MinSavedBytes.)
         Assert.Equal(DataType.Float, wo.Graph.Constants[conv.Inputs[2]].ElementType);
+        var bias = wo.Graph.Constants[wo.Graph.Nodes[1].Inputs[2]];
+        Assert.Equal(DataType.Float, bias.ElementType);
+        var biasCoding = WeightEncoder.Encode(bias).Coding;
+        Assert.Equal("scaled:24:1:1:plain:plain:i16", biasCoding?.ToString());
+        float step = bias.ToFloats().Max(Math.Abs) / 32767;
+        Assert.All(bias.ToFloats(), v => Assert.True(Math.Abs(v / step - Math.Round(v / step)) < 0.01, $"{v} is not on the grid of {step}"));
     }
 
     [Fact]
