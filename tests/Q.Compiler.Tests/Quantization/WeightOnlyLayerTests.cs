@@ -215,6 +215,31 @@ public sealed class WeightOnlyLayerTests
         Assert.Equal(scores[layers], all.Report.OutputSqnrDb.Single().Value, 6);
     }
 
+    /// <summary>mnist-8 (output SQNR well above 30 dB on its calibration digits): the rule changes nothing, plan and report alike.</summary>
+    [SharedFact]
+    public void Mnist8_above_the_target_builds_the_same_plan_with_the_rule()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "qc-wo-mnist-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            QuantizerFixtures.WriteNpy(Path.Combine(dir, "digits.npy"), QuantizerFixtures.MnistDigits(0, 200));
+            Pipeline.CompileResult Build(double target) => Pipeline.ModelCompiler.Compile(new Pipeline.CompileOptions
+            {
+                ModelPath = SharedData.Model("mnist-8/model.onnx"), ClassName = "M", Namespace = "T", Quantize = Pipeline.QuantizeMode.Int8, Calibration = dir,
+                MinOutputSqnrDb = target,
+            });
+            var off = Build(0);
+            var on = Build(30);
+            Assert.True(on.Success, string.Join("\n", on.Diagnostics));
+            Assert.True(off.QuantizationReport!.OutputSqnrDb.Single().Value > 30);
+            Assert.Equal(off.PlanText, on.PlanText);
+            Assert.Equal(off.QuantizationReport.ToJson(), on.QuantizationReport!.ToJson());
+            Assert.DoesNotContain(on.Diagnostics, d => d.Id is DiagnosticIds.WeightOnlyLayers or DiagnosticIds.WeightOnlyTargetMissed);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [Theory]
     [InlineData(100, 30.0, 37)]
     [InlineData(100, 30.0, 1)]
