@@ -52,6 +52,8 @@ public sealed class BenchModel : IDisposable
         ("mobilenet-v2-128-0.5 int8 pair-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-pairsafe"),
         ("ultraface-rfb-320 int8 pair-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-pairsafe"),
         ("ppocr-cls-mobile int8 all-int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:0"),
+        ("squeezenet-1.0-fp16 int8 all-int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images-wo:0"),
+        ("squeezenet-1.0-fp16 int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images"),
         ("ppocr-cls-mobile int8 weight-only 25", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:25"),
         ("ppocr-cls-mobile int8 weight-only 30", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:30"),
     };

@@ -87,8 +87,14 @@ namespace Q.Compiler.Quantization
         /// rule; a calibrated build uses <see cref="DefaultMinOutputSqnrDb"/>.
         /// </summary>
         public double MinOutputSqnrDb { get; set; }
-        /// <summary>The <see cref="MinOutputSqnrDb"/> of a calibrated build (<see cref="Pipeline.ModelCompiler"/>), chosen by measurement (docs/quantization.md, "Weight-only layers").</summary>
-        public const double DefaultMinOutputSqnrDb = 0;
+        /// <summary>
+        /// The <see cref="MinOutputSqnrDb"/> of a calibrated build (<see cref="Pipeline.ModelCompiler"/>): 30 dB on the
+        /// calibration set, 5 dB over the 25 dB the issue asks of the test sets (which move by several dB either way
+        /// between neighbouring prefixes). Measured (docs/quantization.md, "Weight-only layers"): 25 flipped a top-1 class
+        /// of ppocr-cls-mobile; at 30 ppocr and squeezenet gain on every test set, mobilenet, ultraface, mnist-8 and kws-m
+        /// (above 30 dB) are unchanged.
+        /// </summary>
+        public const double DefaultMinOutputSqnrDb = 30;
         /// <summary>
         /// Without <see cref="MinOutputSqnrDb"/>: this many int8 layers, the first in graph order, run weight-only
         /// (for measurements and tests; 0: none).
@@ -243,7 +249,9 @@ namespace Q.Compiler.Quantization
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
             if (options.MinOutputSqnrDb > 0)
             {
-                var biasSamples = options.BiasCorrection ? runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList() : null;
+                // Read only if some prefix is tried (a model above the target costs no pass over the calibration set).
+                var biasSamples = options.BiasCorrection ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(
+                    () => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null;
                 var choice = WeightOnlySearch.Choose(q.Int8LayerCount, options.MinOutputSqnrDb, k =>
                 {
                     q.MakeWeightOnly(k, biasSamples);
@@ -260,8 +268,8 @@ namespace Q.Compiler.Quantization
             }
             else if (options.WeightOnlyPrefix > 0)
             {
-                q.MakeWeightOnly(Math.Min(options.WeightOnlyPrefix, q.Int8LayerCount),
-                    options.BiasCorrection ? runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList() : null);
+                q.MakeWeightOnly(Math.Min(options.WeightOnlyPrefix, q.Int8LayerCount), options.BiasCorrection
+                    ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(() => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null);
                 q.WeightOnlyReason = "WeightOnlyPrefix " + options.WeightOnlyPrefix.ToString(CultureInfo.InvariantCulture);
             }
             var rewritten = q.Rewrite();
@@ -398,7 +406,7 @@ namespace Q.Compiler.Quantization
             /// <paramref name="biasSamples"/> the biases are corrected again for this mix (the weight-only layers against
             /// their float inputs); the model-output SQNR is measured again.
             /// </summary>
-            public void MakeWeightOnly(int prefix, IReadOnlyList<IReadOnlyList<Tensor>>? biasSamples)
+            public void MakeWeightOnly(int prefix, Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>? biasSamples)
             {
                 if (prefix == _weightOnlyPrefix) return;
                 _weightOnlyPrefix = prefix;
@@ -417,7 +425,7 @@ namespace Q.Compiler.Quantization
                     foreach (var kv in _uncorrectedBias)
                         if (kv.Value is null) { kv.Key.BiasFloat = null; kv.Key.Bias = null; kv.Key.BiasFq = null; }
                         else SetBias(kv.Key, kv.Value);
-                    CorrectBiases(biasSamples);
+                    CorrectBiases(biasSamples.Value);
                 }
                 foreach (var l in _layers) if (l.WeightOnly && l.BiasFloat is not null) l.BiasFloat = OnInt16Grid(l.BiasFloat);
                 _outputSqnr = null;
