@@ -37,7 +37,8 @@ public sealed class BenchModel : IDisposable
     /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
     /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
-    /// (no calibration; ORT runs the float model); "images-pairsafe": "images" with PairSafeWeights="true"; null: the file is already quantized
+    /// (no calibration; ORT runs the float model); "images-pairsafe": "images" with PairSafeWeights="true"; "images-wo:DB":
+    /// "images" with MinOutputSqnrDb=DB (0: every layer the quantizer chose stays int8; see docs/quantization.md, "Weight-only layers"); null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
     public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
@@ -50,6 +51,11 @@ public sealed class BenchModel : IDisposable
         ("ppocr-cls-mobile int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images"),
         ("mobilenet-v2-128-0.5 int8 pair-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-pairsafe"),
         ("ultraface-rfb-320 int8 pair-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-pairsafe"),
+        ("ppocr-cls-mobile int8 all-int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:0"),
+        ("squeezenet-1.0-fp16 int8 all-int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images-wo:0"),
+        ("squeezenet-1.0-fp16 int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images"),
+        ("ppocr-cls-mobile int8 weight-only 25", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:25"),
+        ("ppocr-cls-mobile int8 weight-only 30", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:30"),
     };
 
     /// <summary>Every row: the float models, then the quantized variants.</summary>
@@ -210,6 +216,9 @@ public sealed class BenchModel : IDisposable
             {
                 ModelPath = path, ClassName = "Int8Model", Namespace = "Bench", InputShapes = shapes,
                 Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration == "images-pairsafe",
+                MinOutputSqnrDb = calibration.StartsWith("images-wo:", StringComparison.Ordinal)
+                    ? double.Parse(calibration.Substring("images-wo:".Length), System.Globalization.CultureInfo.InvariantCulture)
+                    : new CompileOptions().MinOutputSqnrDb,
             });
             if (!r.Success) throw new InvalidOperationException("the int8 build failed:\n" + string.Join("\n", r.Diagnostics));
             if (r.QuantizationReport is null) throw new InvalidOperationException("the int8 build failed:\nQuantize=Int8 gave a float build (no quantization report)");

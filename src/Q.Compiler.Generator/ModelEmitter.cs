@@ -388,6 +388,8 @@ namespace Q.Compiler.Generator
             long stored = c.StoredLength(b.Elements, SizeOf(b.Type)), plain = (long)b.Elements * SizeOf(b.Type);
             string how = c.Kind switch
             {
+                WeightCodingKind.Scaled => $"{(c.ValueBytes == 2 ? "int16" : "int8")} values ({(c.ValueCoding is null ? "plain" : c.ValueCoding.Kind.ToString().ToLowerInvariant() + "-coded")}) times "
+                    + (c.Channels == 1 ? "one scale" : $"{Inv(c.Channels)} channel scales") + ", each element the float product",
                 WeightCodingKind.Palette => $"a palette of {Inv(c.PaletteSize)} distinct values and a {I(c.IndexBits)}-bit index per element",
                 WeightCodingKind.Huffman => "a Huffman code per element",
                 WeightCodingKind.Packed => $"{(b.Type == "f32" ? "its float bits" : "value")} − {Signed(c.Offset)} in {I(c.Bits)}-bit fields",
@@ -400,18 +402,28 @@ namespace Q.Compiler.Generator
         private static string Signed(long v) => v < 0 ? "(" + I(v) + ")" : I(v);
 
         /// <summary>The expression that expands a coded weight into its array.</summary>
-        private static string Expansion(PlanBuffer b)
+        private static string Expansion(PlanBuffer b) => Expansion(b.Coding, b.Type, b.Elements, b.Offset);
+
+        /// <summary>
+        /// The expression that expands <paramref name="elements"/> elements of <paramref name="type"/> stored at
+        /// <paramref name="offset"/> with coding <paramref name="c"/> (null: plain, copied; the parts of a scaled weight).
+        /// </summary>
+        private static string Expansion(WeightCoding? c, string type, int elements, long offset)
         {
-            var c = b.Coding!;
-            string data = $"WeightData.Slice({I(b.Offset)}, {I(c.StoredLength(b.Elements, SizeOf(b.Type)))})";
+            if (c is null)
+                return $"CodedWeights.Plain<{CsType(type)}>(WeightData.Slice({I(offset)}, {I((long)elements * SizeOf(type))}), length: {I(elements)})";
+            string data = $"WeightData.Slice({I(offset)}, {I(c.StoredLength(elements, SizeOf(type)))})";
+            if (c.Kind == WeightCodingKind.Scaled)
+                return $"CodedWeights.Scaled({Expansion(c.ScaleCoding, "f32", c.Channels, offset)}, {Expansion(c.ValueCoding, c.ValueBytes == 2 ? "i16" : "i8", elements, offset + c.ScaleBytes)}, "
+                       + $"stride: {I(c.Stride)}, blocks: {I(c.Blocks)}, blockWidth: {I(c.BlockWidth)})";
             if (c.Kind == WeightCodingKind.Huffman)
-                return $"CodedWeights.Huffman<{CsType(b.Type)}>({data}, length: {I(b.Elements)})";
+                return $"CodedWeights.Huffman<{CsType(type)}>({data}, length: {I(elements)})";
             string packed = c.Kind == WeightCodingKind.Packed ? "Packed" : "";
             string width = c.Kind == WeightCodingKind.Packed ? $"bits: {I(c.Bits)}" : $"storedBytes: {I(c.StoredBytes)}";
             if (c.Kind == WeightCodingKind.Palette)
-                return $"CodedWeights.Palette<{CsType(b.Type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(b.Elements)})";
-            string method = b.Type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", "f32" => "Single", _ => throw new FormatException("no offset coding for " + b.Type) };
-            return $"CodedWeights.{packed}{method}({data}, {width}, offset: {I(c.Offset)}{(b.Type == "i64" ? "L" : "")}, length: {I(b.Elements)})";
+                return $"CodedWeights.Palette<{CsType(type)}>({data}, paletteSize: {I(c.PaletteSize)}, indexBits: {I(c.IndexBits)}, length: {I(elements)})";
+            string method = type switch { "i16" => "Int16", "i32" => "Int32", "i64" => "Int64", "f32" => "Single", _ => throw new FormatException("no offset coding for " + type) };
+            return $"CodedWeights.{packed}{method}({data}, {width}, offset: {I(c.Offset)}{(type == "i64" ? "L" : "")}, length: {I(elements)})";
         }
 
         private static string EmitWeights(ModelPlan p)

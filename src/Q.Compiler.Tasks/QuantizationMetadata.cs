@@ -12,7 +12,7 @@ namespace Q.Compiler.Tasks
 {
     /// <summary>
     /// The quantization metadata of a QModel item (Quantize, Calibration, CalibrationMethod, CalibrationPercentile,
-    /// KeepFloat, MinLayerSqnrDb, QuantizedIO), parsed and checked. <see cref="Parse"/> reports malformed values as QC3015
+    /// KeepFloat, MinLayerSqnrDb, QuantizedIO, PairSafeWeights, MinOutputSqnrDb), parsed and checked. <see cref="Parse"/> reports malformed values as QC3015
     /// errors and values that have no effect with the chosen mode as QC3016 warnings; <see cref="Normalized"/> gives the
     /// canonical text of each value, which QPrepareModels writes into the metadata stamp and hands to QCompile.
     /// </summary>
@@ -26,9 +26,10 @@ namespace Q.Compiler.Tasks
         public const string MinLayerSqnrDb = "MinLayerSqnrDb";
         public const string QuantizedIO = "QuantizedIO";
         public const string PairSafeWeights = "PairSafeWeights";
+        public const string MinOutputSqnrDb = "MinOutputSqnrDb";
 
         /// <summary>The metadata names, in the order they appear in the stamp.</summary>
-        public static readonly string[] Names = { Quantize, Calibration, CalibrationMethod, CalibrationPercentile, KeepFloat, MinLayerSqnrDb, QuantizedIO, PairSafeWeights };
+        public static readonly string[] Names = { Quantize, Calibration, CalibrationMethod, CalibrationPercentile, KeepFloat, MinLayerSqnrDb, QuantizedIO, PairSafeWeights, MinOutputSqnrDb };
 
         private static readonly CompileOptions Defaults = new CompileOptions();
 
@@ -41,6 +42,7 @@ namespace Q.Compiler.Tasks
         public double MinSqnrDb { get; private set; } = Defaults.MinLayerSqnrDb;
         public bool QuantizedBoundary { get; private set; } = Defaults.QuantizedIO;
         public bool PairSafe { get; private set; } = Defaults.PairSafeWeights;
+        public double MinOutputDb { get; private set; } = Defaults.MinOutputSqnrDb;
 
         /// <summary>
         /// Parses the item's metadata. <paramref name="baseDirectory"/> resolves a relative Calibration path (the project's
@@ -102,6 +104,16 @@ namespace Q.Compiler.Tasks
                 else m.MinSqnrDb = db;
             }
 
+            string output = Get(MinOutputSqnrDb);
+            if (output.Length > 0)
+            {
+                if (!TryNumber(output, out double db))
+                    problems.Add(Error($"MinOutputSqnrDb '{output}' is not a number; write decibels with a '.' as decimal separator, like 30 or 27.5 (0 turns weight-only layers off)"));
+                else if (!(db >= 0 && db <= 200))
+                    problems.Add(Error($"MinOutputSqnrDb '{output}' is out of range; it is a signal-to-noise ratio in dB between 0 (no layer is made weight-only) and 200 (default {Defaults.MinOutputSqnrDb.ToString("R", CultureInfo.InvariantCulture)})"));
+                else m.MinOutputDb = db;
+            }
+
             // A true/false switch: the value, the default when unset, or the default with a QC3015 error.
             bool Switch(string name, bool fallback)
             {
@@ -120,7 +132,7 @@ namespace Q.Compiler.Tasks
             {
                 if (m.Mode != QuantizeMode.Int8)
                 {
-                    var unused = new[] { Calibration, CalibrationMethod, CalibrationPercentile, MinLayerSqnrDb }.Where(n => Get(n).Length > 0).ToList();
+                    var unused = new[] { Calibration, CalibrationMethod, CalibrationPercentile, MinLayerSqnrDb, MinOutputSqnrDb }.Where(n => Get(n).Length > 0).ToList();
                     if (m.PairSafe) unused.Add(PairSafeWeights);
                     if (m.Mode == QuantizeMode.None && m.KeepFloatNodes.Count > 0) unused.Add(KeepFloat);
                     // A dynamic build's activation parameters exist only at run time: its boundary stays float.
@@ -149,6 +161,7 @@ namespace Q.Compiler.Tasks
             yield return Pair(MinLayerSqnrDb, MinSqnrDb.ToString("R", c));
             yield return Pair(QuantizedIO, QuantizedBoundary ? "true" : "false");
             yield return Pair(PairSafeWeights, PairSafe ? "true" : "false");
+            yield return Pair(MinOutputSqnrDb, MinOutputDb.ToString("R", c));
         }
 
         /// <summary>Copies the values into the compiler's options.</summary>
@@ -162,6 +175,7 @@ namespace Q.Compiler.Tasks
             options.MinLayerSqnrDb = MinSqnrDb;
             options.QuantizedIO = QuantizedBoundary;
             options.PairSafeWeights = PairSafe;
+            options.MinOutputSqnrDb = MinOutputDb;
         }
 
         /// <summary>The calibration files the compile reads: none unless the mode is Int8 with a Calibration folder.</summary>

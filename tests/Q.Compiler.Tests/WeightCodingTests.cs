@@ -222,6 +222,184 @@ public sealed class WeightCodingTests : IDisposable
         Assert.Throws<FormatException>(() => WeightCoding.Parse("zip:1:2"));
     }
 
+    /// <summary>
+    /// Float weights as a weight-only layer holds them: per channel, int8 values from a Laplace-like distribution with
+    /// ±<paramref name="levels"/> present, times a random positive scale, each element the float product. The channel of
+    /// element i is <paramref name="channelOf"/>(i); channels in <paramref name="zeroChannels"/> are all +0.
+    /// </summary>
+    private static (float[] Weights, float[] Scales, sbyte[] Values) ScaledWeights(int n, int channels, Func<int, int> channelOf, int seed,
+        int levels = 127, int[]? zeroChannels = null)
+    {
+        var rng = new Random(seed);
+        var scales = Enumerable.Range(0, channels).Select(_ => (float)(1e-3 * Math.Pow(2, 6 * rng.NextDouble()))).ToArray();
+        var values = new sbyte[n];
+        var seen = new bool[channels];
+        for (int i = 0; i < n; i++)
+        {
+            int c = channelOf(i);
+            double v = -levels / 6.0 * Math.Log(1 - rng.NextDouble()) * (rng.Next(2) * 2 - 1);
+            values[i] = seen[c] ? (sbyte)Math.Clamp(Math.Round(v), -levels, levels) : (sbyte)(rng.Next(2) == 0 ? levels : -levels);
+            seen[c] = true;
+            if (zeroChannels is not null && zeroChannels.Contains(c)) values[i] = 0;
+        }
+        var w = new float[n];
+        for (int i = 0; i < n; i++) w[i] = values[i] * scales[channelOf(i)];
+        return (w, scales, values);
+    }
+
+    public static TheoryData<string> ScaledLayouts => new() { "conv", "depthwise", "matrix", "panels", "one-panel" };
+
+    [Theory]
+    [MemberData(nameof(ScaledLayouts))]
+    public void Scaled_coding_round_trips_weights_that_are_int8_times_channel_scales(string layout)
+    {
+        // (shape, channel of element i, expected stride/blocks/width)
+        var (shape, channelOf, expected) = layout switch
+        {
+            "conv" => (new Shape(48, 16, 3, 3), (Func<int, int>)(i => i / 144), "scaled:144:48:1:"),
+            "depthwise" => (new Shape(96, 1, 3, 3), i => i / 9, "scaled:9:96:1:"),
+            "matrix" => (new Shape(300, 40), i => i % 40, "scaled:1:40:1:"),           // MatMul weights [K, N]: per column
+            "panels" => (new Shape(3, 200, 16), i => i / 3200 * 16 + i % 16, "scaled:3200:3:16:"),   // Gemm.RunPacked's B
+            _ => (new Shape(1, 500, 16), i => i % 16, "scaled:8000:1:16:"),
+        };
+        int n = shape.ElementCount, channels = layout switch { "conv" => 48, "depthwise" => 96, "matrix" => 40, _ => shape[0] * 16 };
+        // Panels: the columns past N (here the last 5 of the last panel) are zero padding.
+        int[] zero = layout == "panels" ? Enumerable.Range(43, 5).ToArray() : layout == "conv" ? new[] { 7 } : Array.Empty<int>();
+        var (w, scales, values) = ScaledWeights(n, channels, channelOf, seed: n, zeroChannels: zero);
+        var t = Tensor.FromFloats(shape, w);
+        var (stored, coding) = WeightEncoder.Encode(t);
+        Assert.NotNull(coding);
+        Assert.Equal(WeightCodingKind.Scaled, coding!.Kind);
+        Assert.StartsWith(expected, coding.ToString());
+        Assert.Equal(coding.StoredLength(n, 4), stored.Length);
+        // About a quarter of the floats' bytes (depthwise: 9 weights per 4-byte scale, a third).
+        Assert.True(stored.Length < (layout == "depthwise" ? 0.35 : 0.27) * 4 * n, $"{stored.Length} bytes for {n} floats");
+        Assert.Equal(WeightCoding.Parse(coding.ToString()), coding);
+        Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, n));
+        // The kernel: its two parts expanded as the generated code expands them, then multiplied.
+        var scaleBytes = stored.AsSpan(0, (int)coding.ScaleBytes);
+        var s = coding.ScaleCoding is null ? CodedWeights.Plain<float>(scaleBytes, coding.Channels)
+            : MemoryMarshal.Cast<byte, float>(WeightEncoder.Decode(scaleBytes, coding.ScaleCoding, DataType.Float, coding.Channels)).ToArray();
+        var v = coding.ValueCoding is null ? CodedWeights.Plain<sbyte>(stored.AsSpan((int)coding.ScaleBytes), n)
+            : CodedWeights.Huffman<sbyte>(stored.AsSpan((int)coding.ScaleBytes), n);
+        Assert.Equal(WeightCodingKind.Huffman, coding.ValueCoding?.Kind);
+        var expanded = CodedWeights.Scaled(s, v, coding.Stride, coding.Blocks, coding.BlockWidth);
+        Assert.Equal(t.ToBytes(), MemoryMarshal.AsBytes(expanded.AsSpan()).ToArray());
+        // The values found are the ones the weights were made from, and so are the scales of the non-zero channels.
+        Assert.Equal(values, v);
+        for (int c = 0; c < channels; c++) if (!zero.Contains(c)) Assert.Equal(scales[c], s[c]);
+    }
+
+    [Fact]
+    public void Scaled_coding_finds_channels_with_fewer_levels()
+    {
+        // Pair-safe or output-guided rounding may leave a channel's largest |q| below 127.
+        foreach (int levels in new[] { 126, 100, 64, 9 })
+        {
+            var (w, _, _) = ScaledWeights(32 * 72, 32, i => i / 72, seed: levels, levels: levels);
+            var t = Tensor.FromFloats(new Shape(32, 8, 3, 3), w);
+            var (stored, coding) = WeightEncoder.Encode(t);
+            Assert.Equal(WeightCodingKind.Scaled, coding!.Kind);
+            Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, w.Length));
+        }
+    }
+
+    [Fact]
+    public void Scaled_coding_is_chosen_only_when_exact_and_smaller()
+    {
+        var (w, _, _) = ScaledWeights(64 * 72, 64, i => i / 72, seed: 3);
+        Assert.Equal(WeightCodingKind.Scaled, WeightEncoder.Encode(Tensor.FromFloats(new Shape(64, 8, 3, 3), w)).Coding!.Kind);
+        // One element one ulp off: no exact (q, s) for its channel, so not scaled.
+        foreach (int at in new[] { 0, 1000, w.Length - 1 })
+        {
+            var off = (float[])w.Clone();
+            off[at] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(off[at]) + 1);
+            Assert.NotEqual(WeightCodingKind.Scaled, WeightEncoder.Encode(Tensor.FromFloats(new Shape(64, 8, 3, 3), off)).Coding?.Kind);
+        }
+        // −0 is not 0 · s; NaN and infinity are no product of an int8 and a finite scale.
+        foreach (float bad in new[] { -0.0f, float.NaN, float.PositiveInfinity })
+        {
+            var odd = (float[])w.Clone();
+            odd[5] = bad;
+            Assert.NotEqual(WeightCodingKind.Scaled, WeightEncoder.Encode(Tensor.FromFloats(new Shape(64, 8, 3, 3), odd)).Coding?.Kind);
+        }
+        // Trained float weights: not scaled (and nothing else).
+        Assert.Null(WeightEncoder.Encode(OnnxModelBuilder.Random(3, -1, 1, 64, 8, 3, 3)).Coding);
+        // Too small to pay for the scales: 2 channels of 4 weights (8 floats = 32 bytes; scaled: 8 + 8 bytes).
+        var (tiny, _, _) = ScaledWeights(8, 2, i => i / 4, seed: 1);
+        Assert.Null(WeightEncoder.Encode(Tensor.FromFloats(new Shape(2, 4), tiny)).Coding);
+        // An integer tensor is never scaled.
+        Assert.NotEqual(WeightCodingKind.Scaled, WeightEncoder.Encode(new Tensor(DataType.Int32, new Shape(64, 72), new int[64 * 72])).Coding?.Kind);
+    }
+
+    [Fact]
+    public void Scaled_coding_survives_the_plan_text()
+    {
+        var c = WeightCoding.Scaled(144, 48, 1, WeightCoding.Packed(26, 981_000_000), WeightCoding.Huffman(5000));
+        Assert.Equal("scaled:144:48:1:packed/26/981000000:huffman/5000", c.ToString());
+        Assert.Equal(c, WeightCoding.Parse(c.ToString()));
+        Assert.Equal(48 * 26 / 8 + 5000, c.StoredLength(6912, 4));
+        var plain = WeightCoding.Parse("scaled:1:40:1:plain:plain");
+        Assert.Null(plain.ScaleCoding);
+        Assert.Null(plain.ValueCoding);
+        Assert.Equal(40 * 4 + 12_000, plain.StoredLength(12_000, 4));
+        Assert.Throws<ArgumentException>(() => WeightCoding.Scaled(1, 4, 1, plain, null));
+    }
+
+    [Fact]
+    public void A_vector_of_int16_values_times_one_scale_is_stored_as_such()
+    {
+        var rng = new Random(8);
+        float s = 3.7e-5f;
+        var q = Enumerable.Range(0, 200).Select(i => (short)(i == 17 ? -32767 : rng.Next(-32767, 32768))).ToArray();
+        var b = q.Select(v => v * s).ToArray();
+        var t = Tensor.FromFloats(new Shape(200), b);
+        var (stored, coding) = WeightEncoder.Encode(t);
+        Assert.Equal(WeightCodingKind.Scaled, coding!.Kind);
+        Assert.Equal(2, coding.ValueBytes);
+        Assert.EndsWith(":i16", coding.ToString());
+        Assert.Equal(coding, WeightCoding.Parse(coding.ToString()));
+        Assert.Equal(coding.StoredLength(200, 4), stored.Length);
+        Assert.Equal(t.ToBytes(), WeightEncoder.Decode(stored, coding, DataType.Float, 200));
+        var values = coding.ValueCoding is null ? CodedWeights.Plain<short>(stored.AsSpan((int)coding.ScaleBytes), 200)
+            : MemoryMarshal.Cast<byte, short>(WeightEncoder.Decode(stored.AsSpan((int)coding.ScaleBytes), coding.ValueCoding, DataType.Int16, 200)).ToArray();
+        Assert.Equal(q, values);
+        var expanded = CodedWeights.Scaled(CodedWeights.Plain<float>(stored, 1), values, coding.Stride, coding.Blocks, coding.BlockWidth);
+        Assert.Equal(t.ToBytes(), MemoryMarshal.AsBytes(expanded.AsSpan()).ToArray());
+        // Not at ±32767 (a float bias as trained): left alone.
+        Assert.Null(WeightEncoder.Encode(OnnxModelBuilder.Random(2, -1, 1, 200)).Coding);
+    }
+
+    /// <summary>
+    /// A float model whose Conv, Gemm and MatMul weights are int8 values times channel scales (weight-only layers): the
+    /// Conv's OIHW weights and both packed GEMM panels are stored scaled, and the outputs are bit-identical to the plain build.
+    /// </summary>
+    [Fact]
+    public void A_model_with_scaled_weights_gives_the_same_bits_as_with_plain_ones()
+    {
+        var (conv, _, _) = ScaledWeights(24 * 8 * 9, 24, i => i / 72, seed: 1);
+        var (gemm, _, _) = ScaledWeights(40 * 384, 40, i => i / 384, seed: 2);   // [N, K], transB
+        var (matmul, _, _) = ScaledWeights(40 * 20, 20, i => i % 20, seed: 3);   // [K, N]
+        var b = new OnnxModelBuilder()
+            .Input("x", DataType.Float, 1, 8, 10, 10)
+            .Initializer("w", Tensor.FromFloats(new Shape(24, 8, 3, 3), conv))
+            .Initializer("wg", Tensor.FromFloats(new Shape(40, 384), gemm))
+            .Initializer("wm", Tensor.FromFloats(new Shape(40, 20), matmul))
+            .Initializer("shape", Tensor.FromLongs(new Shape(2), new long[] { 1, 384 }))
+            .Node("Conv", new[] { "x", "w" }, new[] { "c" }, ("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }))
+            .Node("Relu", new[] { "c" }, new[] { "r" })
+            .Node("Reshape", new[] { "r", "shape" }, new[] { "f" })
+            .Node("Gemm", new[] { "f", "wg" }, new[] { "g" }, ("transB", 1L))
+            .Node("MatMul", new[] { "g", "wm" }, new[] { "y" })
+            .Output("y");
+        var (_, plan) = b.Compile("ScaledWeights");
+        var scaled = plan.Buffers.Where(x => x.Coding?.Kind == WeightCodingKind.Scaled).ToList();
+        Assert.Equal(3, scaled.Count);
+        Assert.Contains(scaled, x => x.Coding!.BlockWidth == 16);
+        Assert.True(plan.Weights.Length < (conv.Length + gemm.Length + matmul.Length) * 4 / 3, $"{plan.Weights.Length} weight bytes");
+        AssertSameBits(plan, OnnxModelBuilder.Random(4, -1, 1, 1, 8, 10, 10));
+    }
+
     /// <summary>A float model whose two constants are palette-coded (a detector's prior-box decoding in miniature).</summary>
     private static (ModelPlan Plan, OnnxModelBuilder Builder) PalettePlan(string name)
     {

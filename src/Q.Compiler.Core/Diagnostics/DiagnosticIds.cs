@@ -92,6 +92,13 @@ namespace Q.Compiler.Diagnostics
         public const string UnusedQuantizationMetadata = "QC3016";
         /// <summary>Summary of a quantized build (layers in int8, weight bytes against float, output SQNR), with the report files.</summary>
         public const string QuantizationSummary = "QC3017";
+        /// <summary>
+        /// The int8 model's output SQNR on the calibration set was below MinOutputSqnrDb, so a prefix of its layers runs
+        /// weight-only (float activations, int8 weights) and reaches it (info).
+        /// </summary>
+        public const string WeightOnlyLayers = "QC3020";
+        /// <summary>As QC3020, but even the best weight-only prefix stays below MinOutputSqnrDb (warning).</summary>
+        public const string WeightOnlyTargetMissed = "QC3021";
 
         /// <summary>Summary of a compiled model (layers, scratch and weight bytes).</summary>
         public const string CompileSummary = "QC4001";

@@ -30,6 +30,12 @@ namespace Q.Compiler.Pipeline
         /// </summary>
         public double MinLayerSqnrDb { get; set; } = 20;
         /// <summary>
+        /// Quantize=Int8: when the int8 model's worst output SQNR on the calibration set is below this many dB, the smallest
+        /// prefix of its layers that reaches it runs weight-only (float activations, int8 weights); 0 disables
+        /// (<see cref="Quantization.QuantizerOptions.MinOutputSqnrDb"/>).
+        /// </summary>
+        public double MinOutputSqnrDb { get; set; } = Quantization.QuantizerOptions.DefaultMinOutputSqnrDb;
+        /// <summary>
         /// CompressWeights metadata (default true): store weights coded where that is smaller (palette, offset, bit-packed,
         /// Huffman; lossless) and expand them once, on the class's first use. False keeps every weight plain, read in place
         /// from the assembly: a bigger binary, no heap copy of the weights.

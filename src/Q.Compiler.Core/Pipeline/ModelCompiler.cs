@@ -116,6 +116,7 @@ namespace Q.Compiler.Pipeline
             {
                 KeepFloat = options.KeepFloat,
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
+                MinOutputSqnrDb = options.MinOutputSqnrDb,
                 QuantizedIO = options.QuantizedIO,
                 PairSafeConvWeights = options.PairSafeWeights,
                 CompensatedRounding = options.CompensatedRounding,

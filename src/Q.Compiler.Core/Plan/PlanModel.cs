@@ -103,6 +103,16 @@ namespace Q.Compiler.Plan
         /// 1 to 32 bits, packed lowest bit first.
         /// </summary>
         Packed,
+        /// <summary>
+        /// Float32 weights that are exactly int8 values times one scale per channel, each element the float product
+        /// (float)q · s[c]: the channel scales (float32, coded by <see cref="WeightCoding.ScaleCoding"/> or plain), then
+        /// the int8 values (int16 with <see cref="WeightCoding.ValueBytes"/> 2; coded by <see cref="WeightCoding.ValueCoding"/>
+        /// or plain). Element i belongs to channel
+        /// ((i / Stride) mod Blocks) · BlockWidth + i mod BlockWidth: axis 0 of [C, …] is Stride = elements / C,
+        /// Blocks = C, BlockWidth = 1; the last axis of [K, N] is Stride = 1, Blocks = N, BlockWidth = 1; a packed GEMM
+        /// panel layout [P, K, W] is Stride = K·W, Blocks = P, BlockWidth = W.
+        /// </summary>
+        Scaled,
     }
 
     /// <summary>The coding of one weight in the blob (see <see cref="WeightCodingKind"/>); immutable.</summary>
@@ -111,6 +121,12 @@ namespace Q.Compiler.Plan
         private WeightCoding(WeightCodingKind kind, int paletteSize, int indexBits, int storedBytes, long offset)
         {
             Kind = kind; PaletteSize = paletteSize; IndexBits = indexBits; StoredBytes = storedBytes; Offset = offset;
+        }
+
+        private WeightCoding(int stride, int blocks, int blockWidth, WeightCoding? scaleCoding, WeightCoding? valueCoding, int valueBytes)
+        {
+            Kind = WeightCodingKind.Scaled; Stride = stride; Blocks = blocks; BlockWidth = blockWidth;
+            ScaleCoding = scaleCoding; ValueCoding = valueCoding; ValueBytes = valueBytes;
         }
 
         /// <summary>The longest Huffman code: the decoder's lookup table has 2^this entries.</summary>
@@ -130,6 +146,20 @@ namespace Q.Compiler.Plan
         public int Bits => IndexBits;
         /// <summary>Offset and Packed: the value added back to each stored element.</summary>
         public long Offset { get; }
+        /// <summary>Scaled: elements per step of the block index (see <see cref="WeightCodingKind.Scaled"/>).</summary>
+        public int Stride { get; }
+        /// <summary>Scaled: the number of blocks of channels.</summary>
+        public int Blocks { get; }
+        /// <summary>Scaled: channels per block (1 unless the layout interleaves channels, as GEMM panels do).</summary>
+        public int BlockWidth { get; }
+        /// <summary>Scaled: the number of channel scales (<see cref="Blocks"/> · <see cref="BlockWidth"/>).</summary>
+        public int Channels => Blocks * BlockWidth;
+        /// <summary>Scaled: how the float32 channel scales are stored (null: plain).</summary>
+        public WeightCoding? ScaleCoding { get; }
+        /// <summary>Scaled: how the int8 values are stored (null: plain).</summary>
+        public WeightCoding? ValueCoding { get; }
+        /// <summary>Scaled: bytes per stored integer value, 1 (int8: weights) or 2 (int16: a weight-only layer's bias, one scale).</summary>
+        public int ValueBytes { get; } = 1;
 
         public static WeightCoding Palette(int paletteSize, int indexBits)
         {
@@ -156,16 +186,38 @@ namespace Q.Compiler.Plan
             return new WeightCoding(WeightCodingKind.Huffman, 0, 0, storedBytes, 0);
         }
 
+        /// <summary>
+        /// Scaled: float32 elements stored as int8 values and channel scales, each part plain (null) or coded by a
+        /// palette, offset, packed or Huffman coding (not scaled again).
+        /// </summary>
+        public static WeightCoding Scaled(int stride, int blocks, int blockWidth, WeightCoding? scaleCoding, WeightCoding? valueCoding, int valueBytes = 1)
+        {
+            if (valueBytes != 1 && valueBytes != 2) throw new ArgumentOutOfRangeException(nameof(valueBytes));
+            if (stride < 1) throw new ArgumentOutOfRangeException(nameof(stride));
+            if (blocks < 1) throw new ArgumentOutOfRangeException(nameof(blocks));
+            if (blockWidth < 1 || blockWidth > stride && blocks > 1) throw new ArgumentOutOfRangeException(nameof(blockWidth));
+            if (scaleCoding?.Kind == WeightCodingKind.Scaled || valueCoding?.Kind == WeightCodingKind.Scaled)
+                throw new ArgumentException("the parts of a scaled coding are not scaled again");
+            return new WeightCoding(stride, blocks, blockWidth, scaleCoding, valueCoding, valueBytes);
+        }
+
+        /// <summary>Scaled: bytes of the stored channel scales, which the int8 values follow.</summary>
+        public long ScaleBytes => ScaleCoding?.StoredLength(Channels, 4) ?? 4L * Channels;
+
         /// <summary>Bytes the coded form of <paramref name="elements"/> elements of <paramref name="elementBytes"/> bytes takes in the blob.</summary>
         public long StoredLength(int elements, int elementBytes) => Kind switch
         {
             WeightCodingKind.Palette => (long)PaletteSize * elementBytes + ((long)elements * IndexBits + 7) / 8,
             WeightCodingKind.Offset => (long)elements * StoredBytes,
             WeightCodingKind.Packed => ((long)elements * Bits + 7) / 8,
+            WeightCodingKind.Scaled => ScaleBytes + (ValueCoding?.StoredLength(elements, ValueBytes) ?? (long)elements * ValueBytes),
             _ => StoredBytes,
         };
 
-        /// <summary>The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET", "packed:BITS:OFFSET" or "huffman:BYTES".</summary>
+        /// <summary>
+        /// The plan-text form: "palette:SIZE:BITS", "offset:BYTES:OFFSET", "packed:BITS:OFFSET", "huffman:BYTES" or
+        /// "scaled:STRIDE:BLOCKS:WIDTH:SCALES:VALUES" (":i16" after it for int16 values), the two parts as their own form with '/' for ':' ("plain" if plain).
+        /// </summary>
         public override string ToString()
         {
             var inv = System.Globalization.CultureInfo.InvariantCulture;
@@ -174,9 +226,13 @@ namespace Q.Compiler.Plan
                 WeightCodingKind.Palette => "palette:" + PaletteSize.ToString(inv) + ":" + IndexBits.ToString(inv),
                 WeightCodingKind.Offset => "offset:" + StoredBytes.ToString(inv) + ":" + Offset.ToString(inv),
                 WeightCodingKind.Packed => "packed:" + Bits.ToString(inv) + ":" + Offset.ToString(inv),
+                WeightCodingKind.Scaled => "scaled:" + Stride.ToString(inv) + ":" + Blocks.ToString(inv) + ":" + BlockWidth.ToString(inv)
+                    + ":" + Part(ScaleCoding) + ":" + Part(ValueCoding) + (ValueBytes == 2 ? ":i16" : ""),
                 _ => "huffman:" + StoredBytes.ToString(inv),
             };
         }
+
+        private static string Part(WeightCoding? c) => c is null ? "plain" : c.ToString().Replace(':', '/');
 
         /// <summary>Reads the <see cref="ToString"/> form.</summary>
         public static WeightCoding Parse(string text)
@@ -185,6 +241,11 @@ namespace Q.Compiler.Plan
             var inv = System.Globalization.CultureInfo.InvariantCulture;
             var ns = System.Globalization.NumberStyles.AllowLeadingSign;
             if (parts.Length == 2 && parts[0] == "huffman") return Huffman(int.Parse(parts[1], ns, inv));
+            if ((parts.Length == 6 || parts.Length == 7 && parts[6] == "i16") && parts[0] == "scaled")
+            {
+                WeightCoding? ParsePart(string t) => t == "plain" ? null : Parse(t.Replace('/', ':'));
+                return Scaled(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv), int.Parse(parts[3], ns, inv), ParsePart(parts[4]), ParsePart(parts[5]), parts.Length == 7 ? 2 : 1);
+            }
             if (parts.Length == 3)
             {
                 if (parts[0] == "palette") return Palette(int.Parse(parts[1], ns, inv), int.Parse(parts[2], ns, inv));

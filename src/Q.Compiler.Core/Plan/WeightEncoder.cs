@@ -18,6 +18,10 @@ namespace Q.Compiler.Plan
     /// that fall between byte widths (a layer's scales over five binades: 26 bits).</item>
     /// <item>Huffman: one-byte elements (int8 weights), whose values cluster around zero: about 6 to 7 bits a weight
     /// instead of 8, and packing padding (zeros) almost free.</item>
+    /// <item>Scaled: float32 weights that are exactly int8 values times a scale per channel (the dequantized weights of
+    /// a weight-only layer: float activations, int8 weights), stored as the scales and the int8 values, each part coded
+    /// as above when that is smaller. The channel layout is found from the shape: axis 0, the last axis, or the packed
+    /// GEMM panels [P, K, W].</item>
     /// </list>
     /// </summary>
     public static class WeightEncoder
@@ -30,6 +34,14 @@ namespace Q.Compiler.Plan
 
         /// <summary>The bytes to store for <paramref name="weight"/> and their coding (null: the plain elements).</summary>
         public static (byte[] Bytes, WeightCoding? Coding) Encode(Tensor weight)
+        {
+            var best = EncodePart(weight);
+            if (weight.ElementType == DataType.Float && TryScaled(weight) is { } scaled && scaled.Bytes.Length <= best.Bytes.Length - MinSavedBytes) best = scaled;
+            return best;
+        }
+
+        /// <summary>The codings other than <see cref="WeightCodingKind.Scaled"/> (also those of a scaled weight's two parts).</summary>
+        private static (byte[] Bytes, WeightCoding? Coding) EncodePart(Tensor weight)
         {
             var raw = weight.ToBytes();
             if (weight.ElementType == DataType.String || weight.ElementType == DataType.Bool) return (raw, null);
@@ -47,6 +59,24 @@ namespace Q.Compiler.Plan
         {
             int size = type.SizeOf();
             var result = new byte[(long)elements * size];
+            if (coding.Kind == WeightCodingKind.Scaled)
+            {
+                int scaleBytes = checked((int)coding.ScaleBytes);
+                var scaleData = coding.ScaleCoding is null ? stored.Slice(0, scaleBytes).ToArray()
+                    : Decode(stored.Slice(0, scaleBytes), coding.ScaleCoding, DataType.Float, coding.Channels);
+                int vb = coding.ValueBytes;
+                var valueData = coding.ValueCoding is null ? stored.Slice(scaleBytes, elements * vb).ToArray()
+                    : Decode(stored.Slice(scaleBytes), coding.ValueCoding, vb == 2 ? DataType.Int16 : DataType.Int8, elements);
+                for (int i = 0; i < elements; i++)
+                {
+                    float scale = BitConverter.ToSingle(scaleData, 4 * ScaledChannel(coding, i));
+                    float value = vb == 2 ? BitConverter.ToInt16(valueData, 2 * i) : (sbyte)valueData[i];
+                    var bytes = BitConverter.GetBytes(value * scale);
+                    if (!BitConverter.IsLittleEndian) Array.Reverse(bytes);
+                    bytes.CopyTo(result, 4 * i);
+                }
+                return result;
+            }
             if (coding.Kind == WeightCodingKind.Huffman)
             {
                 var table = DecodingTable(stored);
@@ -297,6 +327,172 @@ namespace Q.Compiler.Plan
                 return (bytes, WeightCoding.WithOffset(stored, offset));
             }
             return null;
+        }
+
+        /// <summary>The fewest elements per channel a scaled coding is tried with.</summary>
+        private const int MinScaledChannelElements = 4;
+
+        /// <summary>The channel of element <paramref name="i"/> in a scaled coding's layout.</summary>
+        public static int ScaledChannel(WeightCoding c, int i) => i / c.Stride % c.Blocks * c.BlockWidth + i % c.BlockWidth;
+
+        /// <summary>
+        /// The channel layouts a float weight of this shape may have (see <see cref="WeightCodingKind.Scaled"/>): axis 0
+        /// (Conv weights, Gemm weights [N, K]), the last axis of a matrix (MatMul weights [K, N]) and packed GEMM panels
+        /// [P, K, W] (Gemm.RunPacked's B: panel p, row k, column p·W + j).
+        /// </summary>
+        private static IEnumerable<(int Stride, int Blocks, int Width)> ScaledLayouts(Shape shape, int n)
+        {
+            // Weights only (rank 2 and more), with enough elements per channel for the scales to pay: a vector of
+            // biases or scales is each element times ±127 over itself, which is exact and not worth coding so (vectors
+            // are tried as int16 values of one scale instead: TryScaledVector).
+            if (shape.Rank < 2 || n == 0) yield break;
+            int first = shape[0], last = shape[shape.Rank - 1];
+            if (first > 0 && n / first >= MinScaledChannelElements) yield return (n / first, first, 1);
+            if (shape.Rank == 2 && last > 1 && n / last >= MinScaledChannelElements) yield return (1, last, 1);
+            if (shape.Rank == 3 && last > 1 && shape[1] >= MinScaledChannelElements) yield return (shape[1] * last, first, last);
+        }
+
+        /// <summary>
+        /// Finds int8 values q and one positive scale s per channel with every element bit for bit (float)q · s, trying the
+        /// scales near max|w| / m for m = 127 down to 1 (symmetric per-channel quantization puts ±127 in each channel; other
+        /// roundings may use fewer levels), and stores them as <see cref="WeightCodingKind.Scaled"/>. Null when no layout
+        /// reproduces the tensor exactly. A channel of zeros takes the scale before it (any scale gives +0).
+        /// </summary>
+        private static (byte[] Bytes, WeightCoding? Coding)? TryScaled(Tensor weight)
+        {
+            var w = weight.As<float>();
+            int n = w.Length;
+            if (weight.Shape.Rank == 1) return TryScaledVector(w);
+            (byte[] Bytes, WeightCoding? Coding)? best = null;
+            foreach (var (stride, blocks, width) in ScaledLayouts(weight.Shape, n))
+            {
+                var layout = WeightCoding.Scaled(stride, blocks, width, null, null);
+                int channels = layout.Channels;
+                // Elements by channel (a counting sort on the channel index).
+                var start = new int[channels + 1];
+                for (int i = 0; i < n; i++) start[ScaledChannel(layout, i) + 1]++;
+                for (int c = 0; c < channels; c++) start[c + 1] += start[c];
+                var order = new int[n];
+                var fill = (int[])start.Clone();
+                for (int i = 0; i < n; i++) order[fill[ScaledChannel(layout, i)]++] = i;
+                var scales = new float[channels];
+                var values = new sbyte[n];
+                bool exact = true;
+                for (int c = 0; c < channels && exact; c++)
+                    exact = ScaleOf(w, order.AsSpan(start[c], start[c + 1] - start[c]), values, out scales[c]);
+                if (!exact) continue;
+                float previous = 0;
+                for (int c = 0; c < channels; c++) if (scales[c] > 0) { previous = scales[c]; break; }
+                for (int c = 0; c < channels; c++)
+                    if (scales[c] == 0) scales[c] = previous > 0 ? previous : 1; else previous = scales[c];
+                var (scaleBytes, scaleCoding) = EncodePart(Tensor.FromFloats(new Shape(channels), scales));
+                var (valueBytes, valueCoding) = EncodePart(new Tensor(DataType.Int8, new Shape(n), values));
+                var bytes = new byte[scaleBytes.Length + valueBytes.Length];
+                scaleBytes.CopyTo(bytes, 0);
+                valueBytes.CopyTo(bytes, scaleBytes.Length);
+                if (best is null || bytes.Length < best.Value.Bytes.Length)
+                    best = (bytes, WeightCoding.Scaled(stride, blocks, width, scaleCoding, valueCoding));
+            }
+            return best;
+        }
+
+        /// <summary>
+        /// A vector (a weight-only layer's float bias) that is exactly int16 values times one scale, with ±32767 at its
+        /// largest element (<c>GraphQuantizer</c> rounds such biases onto that grid): the scale and the int16 values.
+        /// </summary>
+        private static (byte[] Bytes, WeightCoding? Coding)? TryScaledVector(float[] w)
+        {
+            if (w.Length < MinScaledChannelElements) return null;
+            float max = 0;
+            foreach (float v in w)
+            {
+                if (!(Math.Abs(v) <= float.MaxValue)) return null;
+                max = Math.Max(max, Math.Abs(v));
+            }
+            if (max == 0) return null;
+            int bits = FloatBits.Of(max / 32767);
+            foreach (int step in s_scaleSteps)
+            {
+                float s = FloatBits.From(bits + step);
+                if (!(s > 0) || float.IsInfinity(s)) continue;
+                var values = new short[w.Length];
+                bool exact = true;
+                for (int i = 0; i < w.Length && exact; i++)
+                {
+                    double q = Math.Round(w[i] / s);
+                    exact = q >= -32768 && q <= 32767 && FloatBits.Of((short)q * s) == FloatBits.Of(w[i]);
+                    values[i] = (short)q;
+                }
+                if (!exact) continue;
+                var (scaleBytes, scaleCoding) = EncodePart(Tensor.FromFloats(new Shape(1), new[] { s }));
+                var (valueBytes, valueCoding) = EncodePart(new Tensor(DataType.Int16, new Shape(w.Length), values));
+                var bytes = new byte[scaleBytes.Length + valueBytes.Length];
+                scaleBytes.CopyTo(bytes, 0);
+                valueBytes.CopyTo(bytes, scaleBytes.Length);
+                return (bytes, WeightCoding.Scaled(w.Length, 1, 1, scaleCoding, valueCoding, valueBytes: 2));
+            }
+            return null;
+        }
+
+        /// <summary>
+        /// The scale of one channel (0 for a channel of +0s) and its int8 values, if every element is exactly
+        /// (float)q · scale; false otherwise.
+        /// </summary>
+        private static bool ScaleOf(float[] w, ReadOnlySpan<int> elements, sbyte[] values, out float scale)
+        {
+            scale = 0;
+            float max = 0;
+            foreach (int i in elements)
+            {
+                float a = Math.Abs(w[i]);
+                if (!(a <= float.MaxValue)) return false;   // NaN or infinite
+                if (a > max) max = a;
+            }
+            if (max == 0)
+            {
+                foreach (int i in elements) if (FloatBits.Of(w[i]) != 0) return false;   // −0 is not 0 · s
+                foreach (int i in elements) values[i] = 0;
+                return true;
+            }
+            for (int levels = 127; levels >= 1; levels--)
+            {
+                float guess = max / levels;
+                int bits = FloatBits.Of(guess);
+                foreach (int step in s_scaleSteps)
+                {
+                    float s = FloatBits.From(bits + step);
+                    if (!(s > 0) || float.IsInfinity(s) || !Exact(w, elements, s)) continue;
+                    foreach (int i in elements) values[i] = (sbyte)Math.Round(w[i] / s);
+                    scale = s;
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /// <summary>Neighbours of max / levels tried as the scale, in float ulps (the division may round either way).</summary>
+        private static readonly int[] s_scaleSteps = { 0, 1, -1, 2, -2 };
+
+        private static bool Exact(float[] w, ReadOnlySpan<int> elements, float s)
+        {
+            foreach (int i in elements)
+            {
+                double q = Math.Round(w[i] / s);
+                if (q < -128 || q > 127) return false;
+                float back = (sbyte)q * s;
+                if (FloatBits.Of(back) != FloatBits.Of(w[i])) return false;
+            }
+            return true;
+        }
+
+        /// <summary>A float's bits and back, without allocating (netstandard2.0 lacks BitConverter.SingleToInt32Bits).</summary>
+        [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit)]
+        private struct FloatBits
+        {
+            [System.Runtime.InteropServices.FieldOffset(0)] private float _f;
+            [System.Runtime.InteropServices.FieldOffset(0)] private int _i;
+            public static int Of(float f) => new FloatBits { _f = f }._i;
+            public static float From(int i) => new FloatBits { _i = i }._f;
         }
 
         private static long ReadSigned(ReadOnlySpan<byte> b, int bytes)

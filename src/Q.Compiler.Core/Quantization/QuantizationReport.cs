@@ -124,6 +124,11 @@ namespace Q.Compiler.Quantization
         /// <summary>How the layer runs, e.g. "u8 × s8 per-channel → u8" or "float32".</summary>
         public string Scheme { get; set; } = "";
         public bool Quantized { get; set; }
+        /// <summary>
+        /// A weight-only layer: float32 activations and kernel, its weights the int8 weights times their scales (stored
+        /// as int8 and scales); <see cref="Quantized"/> is false.
+        /// </summary>
+        public bool WeightOnly { get; set; }
         public double? InputScale { get; set; }
         public int? InputZeroPoint { get; set; }
         public double? OutputScale { get; set; }

@@ -20,6 +20,9 @@ namespace Q.Compiler.Kernels
     /// <item><b>Huffman</b> (one-byte elements): 256 code lengths of 4 bits (two a byte, low nibble first; 0 = value
     /// absent, at most 12), then each element's canonical Huffman code, most significant bit first. Canonical: codes
     /// are numbered in order of length, then of value.</item>
+    /// <item><b>Scaled</b> (float32 weights that are int8 values times a scale per channel, or a vector of int16 values
+    /// times one scale): the channel scales, then the integer values, each part stored plain or in one of the codings above; element i is
+    /// <c>(float)value[i] · scale[channel(i)]</c>, one float multiplication, so the bits are the compiler's.</item>
     /// </list>
     /// </summary>
     internal static class CodedWeights
@@ -139,6 +142,32 @@ namespace Q.Compiler.Kernels
         {
             var result = new float[length];
             for (int i = 0; i < length; i++) result[i] = BitConverter.Int32BitsToSingle((int)Field(data, bits, i) + offset);
+            return result;
+        }
+
+        /// <summary>The plain little-endian elements of a part of a scaled weight, copied into an array.</summary>
+        public static T[] Plain<T>(ReadOnlySpan<byte> data, int length) where T : struct =>
+            MemoryMarshal.Cast<byte, T>(data.Slice(0, length * Unsafe.SizeOf<T>())).ToArray();
+
+        /// <summary>
+        /// Expands a scaled weight: element i is <c>values[i] · scales[c]</c> in float32 with
+        /// c = ((i / stride) mod blocks) · blockWidth + i mod blockWidth (axis 0: stride = elements per channel, blocks =
+        /// channels, blockWidth = 1; last axis: stride 1; GEMM panels [P, K, W]: stride K·W, blocks P, blockWidth W).
+        /// </summary>
+        public static float[] Scaled(float[] scales, sbyte[] values, int stride, int blocks, int blockWidth)
+        {
+            var result = new float[values.Length];
+            for (int i = 0; i < result.Length; i++)
+                result[i] = values[i] * scales[i / stride % blocks * blockWidth + i % blockWidth];
+            return result;
+        }
+
+        /// <summary>As <see cref="Scaled(float[], sbyte[], int, int, int)"/> with int16 values (a weight-only layer's bias: one scale).</summary>
+        public static float[] Scaled(float[] scales, short[] values, int stride, int blocks, int blockWidth)
+        {
+            var result = new float[values.Length];
+            for (int i = 0; i < result.Length; i++)
+                result[i] = values[i] * scales[i / stride % blocks * blockWidth + i % blockWidth];
             return result;
         }
 

@@ -43,6 +43,8 @@ public sealed partial class TaskTests
     [InlineData("MinLayerSqnrDb", "20dB", "is not a number")]
     [InlineData("QuantizedIO", "yes", "is not true or false")]
     [InlineData("PairSafeWeights", "1", "is not true or false")]
+    [InlineData("MinOutputSqnrDb", "-1", "between 0")]
+    [InlineData("MinOutputSqnrDb", "30 dB", "is not a number")]
     public void MalformedQuantizationMetadataIsQC3015NamingTheValue(string name, string value, string hint)
     {
         var extra = name == "CalibrationPercentile" ? new[] { (name, value), ("Quantize", "Int8"), ("CalibrationMethod", "Percentile") } : new[] { (name, value), ("Quantize", name == "Quantize" ? value : "Int8") };
@@ -63,6 +65,7 @@ public sealed partial class TaskTests
     [InlineData("Dynamic", "MinLayerSqnrDb", "30", "MinLayerSqnrDb has no effect with Quantize=\"Dynamic\"")]
     [InlineData("Dynamic", "QuantizedIO", "true", "QuantizedIO has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "PairSafeWeights", "true", "PairSafeWeights has no effect with Quantize=\"None\"")]
+    [InlineData("Dynamic", "MinOutputSqnrDb", "30", "MinOutputSqnrDb has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "KeepFloat", "Conv_0", "KeepFloat has no effect")]
     [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Mse\"")]
     public void MetadataTheModeDoesNotUseIsAQC3016Warning(string quantize, string name, string value, string message)
@@ -80,7 +83,7 @@ public sealed partial class TaskTests
     public void QuantizationMetadataIsNormalizedAndCalibrationIsRelativeToTheProject()
     {
         var (task, engine, ok) = Prepare(QuantizedItem(("Quantize", "int8"), ("Calibration", "data/calib/"), ("CalibrationMethod", "percentile"),
-            ("CalibrationPercentile", " 99.99 "), ("KeepFloat", " Conv_0 ; ;Gemm_1;Conv_0"), ("MinLayerSqnrDb", "1.5e1"), ("QuantizedIO", "TRUE")));
+            ("CalibrationPercentile", " 99.99 "), ("KeepFloat", " Conv_0 ; ;Gemm_1;Conv_0"), ("MinLayerSqnrDb", "1.5e1"), ("QuantizedIO", "TRUE"), ("MinOutputSqnrDb", " 27.50 ")));
         Assert.True(ok, string.Join("\n", engine.Errors.Select(e => e.Message)));
         Assert.Empty(engine.Warnings);
         var model = Assert.Single(task.CompileModels);
@@ -91,6 +94,7 @@ public sealed partial class TaskTests
         Assert.Equal("Conv_0;Gemm_1", model.GetMetadata("KeepFloat"));
         Assert.Equal("15", model.GetMetadata("MinLayerSqnrDb"));
         Assert.Equal("true", model.GetMetadata("QuantizedIO"));
+        Assert.Equal("27.5", model.GetMetadata("MinOutputSqnrDb"));
 
         string stamp = File.ReadAllText(Path.Combine(_out, "Mnist.qstamp"));
         Assert.Contains("Quantize=Int8\n", stamp);

@@ -12,7 +12,7 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// Where an image model's int8 weight bytes and output error come from (QC_QUANT_MEASURE=1, model in QC_ACC_MODEL, all
-/// four by default; QC_ACC_PLANDIR writes both plans there): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
+/// four by default; QC_ACC_PLANDIR writes both plans there; QC_WO_TARGET sets MinOutputSqnrDb): weight bytes by constant kind and by layer, the quantization report, and the output SQNR of the
 /// quantized graph's integer reference against the float graph on every shared test set. No C# is compiled.
 /// </summary>
 public sealed class ImageModelBreakdown : ImageModelMeasurement
@@ -34,6 +34,7 @@ public sealed class ImageModelBreakdown : ImageModelMeasurement
             options.CalibrationMethod = ImageModelGraphs.MethodFromEnvironment();
             if (Environment.GetEnvironmentVariable("QC_ACC_KEEP") is { Length: > 0 } keep) options.KeepFloat = keep.Split(';');
             if (Environment.GetEnvironmentVariable("QC_ACC_SQNR") is { Length: > 0 } s) options.MinLayerSqnrDb = double.Parse(s, inv);
+            if (Environment.GetEnvironmentVariable("QC_WO_TARGET") is { Length: > 0 } wo) options.MinOutputSqnrDb = double.Parse(wo, inv);
             var q = ModelCompiler.Compile(options);
             Assert.True(q.Success, string.Join("\n", q.Diagnostics));
             Out.WriteLine($"== {folder}: {q.QuantizationReport!.SummaryLine}");
