@@ -5,6 +5,7 @@ using Q.Compiler.Export;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
+using Q.Compiler.Quantization;
 using Q.Compiler.Tests.Support;
 using Q.Compiler.Tests.Support.Images;
 
@@ -37,7 +38,8 @@ public sealed class BenchModel : IDisposable
     /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
     /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
-    /// (no calibration; ORT runs the float model); "images-pairsafe": "images" with PairSafeWeights="true"; null: the file is already quantized
+    /// (no calibration; ORT runs the float model); "images" builds with the default PairSafeWeights="auto", "images-pairsafe"
+    /// with PairSafeWeights="true" and "images-plain" with PairSafeWeights="false"; null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
     public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
@@ -50,6 +52,8 @@ public sealed class BenchModel : IDisposable
         ("ppocr-cls-mobile int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images"),
         ("mobilenet-v2-128-0.5 int8 pair-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-pairsafe"),
         ("ultraface-rfb-320 int8 pair-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-pairsafe"),
+        ("mobilenet-v2-128-0.5 int8 plain", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-plain"),
+        ("ultraface-rfb-320 int8 plain", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-plain"),
     };
 
     /// <summary>Every row: the float models, then the quantized variants.</summary>
@@ -209,7 +213,12 @@ public sealed class BenchModel : IDisposable
             var r = ModelCompiler.Compile(new CompileOptions
             {
                 ModelPath = path, ClassName = "Int8Model", Namespace = "Bench", InputShapes = shapes,
-                Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration == "images-pairsafe",
+                Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration switch
+                {
+                    "images-pairsafe" => PairSafeWeightsMode.Always,
+                    "images-plain" => PairSafeWeightsMode.Never,
+                    _ => PairSafeWeightsMode.Auto,
+                },
             });
             if (!r.Success) throw new InvalidOperationException("the int8 build failed:\n" + string.Join("\n", r.Diagnostics));
             if (r.QuantizationReport is null) throw new InvalidOperationException("the int8 build failed:\nQuantize=Int8 gave a float build (no quantization report)");

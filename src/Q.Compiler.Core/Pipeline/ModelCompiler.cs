@@ -117,7 +117,7 @@ namespace Q.Compiler.Pipeline
                 KeepFloat = options.KeepFloat,
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
                 QuantizedIO = options.QuantizedIO,
-                PairSafeConvWeights = options.PairSafeWeights,
+                PairSafeWeights = options.PairSafeWeights,
                 ClipMargins = QuantizerOptions.SearchedClipMargins,
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
             }, bag);

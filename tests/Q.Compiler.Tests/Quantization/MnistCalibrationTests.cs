@@ -79,7 +79,7 @@ public sealed class MnistCalibrationTests : IDisposable
     public void PairSafeWeights_option_selects_the_unsigned_QConvNchw_mode()
     {
         WriteDigitsNpy(Path.Combine(SharedData.Root, "datasets", "mnist", "images-idx3-ubyte"), 32, Path.Combine(_dir, "digits.npy"));
-        CompileResult Build(bool pairSafe)
+        CompileResult Build(PairSafeWeightsMode pairSafe)
         {
             var r = ModelCompiler.Compile(new CompileOptions
             {
@@ -90,8 +90,8 @@ public sealed class MnistCalibrationTests : IDisposable
             return r;
         }
         const string unsignedMode = "pair-safe weights: raw uint8 activations, no sign trick";
-        Assert.DoesNotContain(unsignedMode, Build(false).PlanText);
-        var on = Build(true);
+        Assert.DoesNotContain(unsignedMode, Build(PairSafeWeightsMode.Never).PlanText);
+        var on = Build(PairSafeWeightsMode.Always);
         Assert.Contains(unsignedMode, on.PlanText);
         var plan = PlanText.Read(on.PlanText!);
         var model = CompiledModels.Compile(new[] { plan }).Create(plan);
