@@ -99,5 +99,16 @@ public sealed class MnistCalibrationTests : IDisposable
         {
             Assert.Equal(FloatInterpreter.Run(on.Graph!, sample)[0].ToFloats(), model.Run(sample[0])[0].ToFloats());
         }
+
+        // The default, auto: on these 32 digits pair-safe weights keep the output above the floor (PairSafeChoice), so the
+        // build takes them, the plan runs the unsigned mode, and the report says why.
+        var auto = ModelCompiler.Compile(new CompileOptions
+        {
+            ModelPath = SharedData.Model("mnist-8/model.onnx"), ClassName = "M", Namespace = "T", Quantize = QuantizeMode.Int8, Calibration = _dir,
+        });
+        Assert.True(auto.Success, string.Join("\n", auto.Diagnostics));
+        var note = Assert.Single(auto.QuantizationReport!.Notes, n => n.StartsWith("pair-safe weights (auto)", StringComparison.Ordinal));
+        Assert.StartsWith("pair-safe weights (auto): adopted for 1 convolution;", note);
+        Assert.Contains(unsignedMode, auto.PlanText);
     }
 }
