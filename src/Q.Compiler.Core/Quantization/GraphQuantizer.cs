@@ -248,6 +248,7 @@ namespace Q.Compiler.Quantization
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
+            report.PairSafeWeights = q.PairSafe;
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel, q.SimulateModel);
         }
 
@@ -334,6 +335,9 @@ namespace Q.Compiler.Quantization
             private double[]? _outputSqnr;
             /// <summary>Per calibration sample, the SQNR of its worst float output (measured with <see cref="_outputSqnr"/>).</summary>
             private List<double>? _sampleSqnr;
+            /// <summary>Whether this run quantized the QConvNchw convolutions pair-safe.</summary>
+            public bool PairSafe => _o.PairSafeWeights == PairSafeWeightsMode.Always;
+
             /// <summary>The clip margin of this run.</summary>
             public double Margin => _margin;
 

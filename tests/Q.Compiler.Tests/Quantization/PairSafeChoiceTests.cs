@@ -106,6 +106,9 @@ public sealed class PairSafeChoiceTests : IClassFixture<MnistQuantized>
             _out.WriteLine(method + ": " + note);
             Assert.StartsWith("pair-safe weights (auto): " + (adopt ? "adopted" : "not adopted") + " for 1 convolution;", note);
             Assert.DoesNotContain(never.Report.Notes, n => n.StartsWith("pair-safe", StringComparison.Ordinal));
+            Assert.Equal(adopt, auto.Report.SummaryLine.Contains(", pair-safe conv weights", StringComparison.Ordinal));
+            Assert.Contains(", pair-safe conv weights", always.Report.SummaryLine);
+            Assert.DoesNotContain("pair-safe", never.Report.SummaryLine);
             outcomes.Add(adopt);
         }
         Assert.Equal(new[] { false, true }, outcomes);
