@@ -109,6 +109,9 @@ public sealed class MnistCalibrationTests : IDisposable
         Assert.True(auto.Success, string.Join("\n", auto.Diagnostics));
         var note = Assert.Single(auto.QuantizationReport!.Notes, n => n.StartsWith("pair-safe weights (auto)", StringComparison.Ordinal));
         Assert.StartsWith("pair-safe weights (auto): adopted for 1 convolution;", note);
+        // The clip margin search's note (made on the plain build) stays in the adopted build's report, before the choice.
+        Assert.StartsWith("clip margin ", auto.QuantizationReport.Notes[0]);
+        Assert.Equal(1, auto.QuantizationReport.Notes.IndexOf(note));
         Assert.Contains(unsignedMode, auto.PlanText);
     }
 }
