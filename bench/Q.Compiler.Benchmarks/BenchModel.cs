@@ -5,6 +5,7 @@ using Q.Compiler.Export;
 using Q.Compiler.Ir;
 using Q.Compiler.Pipeline;
 using Q.Compiler.Plan;
+using Q.Compiler.Quantization;
 using Q.Compiler.Tests.Support;
 using Q.Compiler.Tests.Support.Images;
 
@@ -37,8 +38,9 @@ public sealed class BenchModel : IDisposable
     /// Quantized variants, next to their float row (<c>Base</c>). <c>Calibration</c> "images": ours is the Quantize=Int8
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
     /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
-    /// (no calibration; ORT runs the float model); "images-pairsafe": "images" with PairSafeWeights="true"; "images-wo:DB":
-    /// "images" with MinOutputSqnrDb=DB (0: every layer the quantizer chose stays int8; see docs/quantization.md, "Weight-only layers"); null: the file is already quantized
+    /// (no calibration; ORT runs the float model); "images" builds with the default PairSafeWeights="auto", "images-pairsafe"
+    /// with PairSafeWeights="true" and "images-plain" with PairSafeWeights="false"; "images-wo:DB": "images" with
+    /// MinOutputSqnrDb=DB (0: every layer the quantizer chose stays int8; see docs/quantization.md, "Weight-only layers"); null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
     public static readonly (string Name, string Folder, string File, string Base, string? Calibration)[] Quantized =
@@ -56,6 +58,8 @@ public sealed class BenchModel : IDisposable
         ("squeezenet-1.0-fp16 int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images"),
         ("ppocr-cls-mobile int8 weight-only 25", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:25"),
         ("ppocr-cls-mobile int8 weight-only 30", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:30"),
+        ("mobilenet-v2-128-0.5 int8 plain", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-plain"),
+        ("ultraface-rfb-320 int8 plain", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-plain"),
     };
 
     /// <summary>Every row: the float models, then the quantized variants.</summary>
@@ -215,7 +219,12 @@ public sealed class BenchModel : IDisposable
             var r = ModelCompiler.Compile(new CompileOptions
             {
                 ModelPath = path, ClassName = "Int8Model", Namespace = "Bench", InputShapes = shapes,
-                Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration == "images-pairsafe",
+                Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration switch
+                {
+                    "images-pairsafe" => PairSafeWeightsMode.Always,
+                    "images-plain" => PairSafeWeightsMode.Never,
+                    _ => PairSafeWeightsMode.Auto,
+                },
                 MinOutputSqnrDb = calibration.StartsWith("images-wo:", StringComparison.Ordinal)
                     ? double.Parse(calibration.Substring("images-wo:".Length), System.Globalization.CultureInfo.InvariantCulture)
                     : new CompileOptions().MinOutputSqnrDb,

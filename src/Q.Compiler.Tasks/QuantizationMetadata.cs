@@ -41,8 +41,12 @@ namespace Q.Compiler.Tasks
         public IReadOnlyList<string> KeepFloatNodes { get; private set; } = Array.Empty<string>();
         public double MinSqnrDb { get; private set; } = Defaults.MinLayerSqnrDb;
         public bool QuantizedBoundary { get; private set; } = Defaults.QuantizedIO;
-        public bool PairSafe { get; private set; } = Defaults.PairSafeWeights;
+        public PairSafeWeightsMode PairSafe { get; private set; } = Defaults.PairSafeWeights;
         public double MinOutputDb { get; private set; } = Defaults.MinOutputSqnrDb;
+
+        /// <summary>The PairSafeWeights values and their meaning, in the order the QC3015 message lists them.</summary>
+        private static readonly (string Text, PairSafeWeightsMode Value)[] PairSafeTexts =
+            { ("auto", PairSafeWeightsMode.Auto), ("true", PairSafeWeightsMode.Always), ("false", PairSafeWeightsMode.Never) };
 
         /// <summary>
         /// Parses the item's metadata. <paramref name="baseDirectory"/> resolves a relative Calibration path (the project's
@@ -114,18 +118,18 @@ namespace Q.Compiler.Tasks
                 else m.MinOutputDb = db;
             }
 
-            // A true/false switch: the value, the default when unset, or the default with a QC3015 error.
-            bool Switch(string name, bool fallback)
+            // A value from a short list of words: the value, the default when unset, or the default with a QC3015 error.
+            T Choice<T>(string name, T fallback, params (string Text, T Value)[] choices)
             {
                 string v = Get(name);
                 if (v.Length == 0) return fallback;
-                if (string.Equals(v, "true", StringComparison.OrdinalIgnoreCase)) return true;
-                if (string.Equals(v, "false", StringComparison.OrdinalIgnoreCase)) return false;
-                problems.Add(Error($"{name} '{v}' is not true or false"));
+                foreach (var (text, value) in choices)
+                    if (string.Equals(v, text, StringComparison.OrdinalIgnoreCase)) return value;
+                problems.Add(Error($"{name} '{v}' is not {string.Join(", ", choices.Take(choices.Length - 1).Select(c => c.Text))} or {choices[choices.Length - 1].Text}"));
                 return fallback;
             }
-            m.QuantizedBoundary = Switch(QuantizedIO, m.QuantizedBoundary);
-            m.PairSafe = Switch(PairSafeWeights, m.PairSafe);
+            m.QuantizedBoundary = Choice(QuantizedIO, m.QuantizedBoundary, ("true", true), ("false", false));
+            m.PairSafe = Choice(PairSafeWeights, m.PairSafe, PairSafeTexts);
 
             // Values that the chosen mode does not use: most likely a mistake (a typo in Quantize, or a forgotten switch).
             if (warnUnused && !problems.Any(d => d.Severity == Severity.Error))
@@ -133,7 +137,7 @@ namespace Q.Compiler.Tasks
                 if (m.Mode != QuantizeMode.Int8)
                 {
                     var unused = new[] { Calibration, CalibrationMethod, CalibrationPercentile, MinLayerSqnrDb, MinOutputSqnrDb }.Where(n => Get(n).Length > 0).ToList();
-                    if (m.PairSafe) unused.Add(PairSafeWeights);
+                    if (Get(PairSafeWeights).Length > 0 && m.PairSafe != PairSafeWeightsMode.Never) unused.Add(PairSafeWeights);
                     if (m.Mode == QuantizeMode.None && m.KeepFloatNodes.Count > 0) unused.Add(KeepFloat);
                     // A dynamic build's activation parameters exist only at run time: its boundary stays float.
                     if (m.Mode == QuantizeMode.Dynamic && m.QuantizedBoundary) unused.Add(QuantizedIO);
@@ -160,7 +164,7 @@ namespace Q.Compiler.Tasks
             yield return Pair(KeepFloat, string.Join(";", KeepFloatNodes));
             yield return Pair(MinLayerSqnrDb, MinSqnrDb.ToString("R", c));
             yield return Pair(QuantizedIO, QuantizedBoundary ? "true" : "false");
-            yield return Pair(PairSafeWeights, PairSafe ? "true" : "false");
+            yield return Pair(PairSafeWeights, PairSafeTexts.First(c => c.Value == PairSafe).Text);
             yield return Pair(MinOutputSqnrDb, MinOutputDb.ToString("R", c));
         }
 

@@ -118,7 +118,7 @@ namespace Q.Compiler.Pipeline
                 MinLayerSqnrDb = options.MinLayerSqnrDb,
                 MinOutputSqnrDb = options.MinOutputSqnrDb,
                 QuantizedIO = options.QuantizedIO,
-                PairSafeConvWeights = options.PairSafeWeights,
+                PairSafeWeights = options.PairSafeWeights,
                 CompensatedRounding = options.CompensatedRounding,
                 ClipMargins = QuantizerOptions.SearchedClipMargins,
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),

@@ -64,16 +64,26 @@ namespace Q.Compiler.Quantization
         /// </summary>
         public static readonly IReadOnlyList<double> SearchedClipMargins = new[] { 0.0, 0.25 };
         /// <summary>
-        /// Quantize the weights of the convolutions that lower to QConvNchw (<see cref="PairSafeLayers.TakesNchw"/>) pair-safe
-        /// (<see cref="WeightQuantizer.PairSafePerChannel"/>): each pair of a channel's weights sums to at most ±128 in its
-        /// signed parts, so the AVX2 kernel can multiply raw uint8 activations with vpmaddubsw. Costs a little weight accuracy
-        /// on the channels that need it: about 2 dB of weight SQNR on the layers it changes (PairSafeMeasurements). Off by
-        /// default and in <see cref="Pipeline.ModelCompiler"/>: with every such layer pair-safe, squeezenet's and ppocr's
-        /// output SQNR on a shared test set fell below the acceptance thresholds (docs/quantization.md, "Pair-safe weights").
+        /// Whether the weights of the convolutions that lower to QConvNchw (<see cref="PairSafeLayers.TakesNchw"/>) are
+        /// quantized pair-safe (<see cref="WeightQuantizer.PairSafePerChannel"/>): each pair of a channel's weights sums to at
+        /// most ±128 in its signed parts, so the AVX2 kernel can multiply raw uint8 activations with vpmaddubsw. Costs a
+        /// little weight accuracy on the channels that need it: about 2 dB of weight SQNR on the layers it changes
+        /// (PairSafeMeasurements). <see cref="PairSafeWeightsMode.Auto"/> quantizes the model both ways and keeps pair-safe
+        /// weights only where the calibration set says they cost no output accuracy (<see cref="PairSafeChoice"/>).
+        /// <see cref="PairSafeWeightsMode.Never"/> by default here, so a direct call of
+        /// <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not
+        /// try them; <see cref="Pipeline.ModelCompiler"/> passes the PairSafeWeights metadata (default Auto).
         /// </summary>
-        public bool PairSafeConvWeights { get; set; }
+        public PairSafeWeightsMode PairSafeWeights { get; set; }
+        /// <summary>A copy of these options with <see cref="PairSafeWeights"/> set to <paramref name="mode"/>.</summary>
+        internal QuantizerOptions WithPairSafeWeights(PairSafeWeightsMode mode)
+        {
+            var copy = (QuantizerOptions)MemberwiseClone();
+            copy.PairSafeWeights = mode;
+            return copy;
+        }
         /// <summary>
-        /// With <see cref="PairSafeConvWeights"/>: a layer takes the pair-safe weights only if they lower its weight SQNR
+        /// With pair-safe weights (<see cref="PairSafeWeights"/>): a layer takes the pair-safe weights only if they lower its weight SQNR
         /// (Σw² / Σ(w − s·q)² over the whole layer) by at most this many dB; otherwise it keeps the plain int8 weights.
         /// </summary>
         public double PairSafeMaxLossDb { get; set; } = double.PositiveInfinity;
@@ -247,20 +257,30 @@ namespace Q.Compiler.Quantization
             var fused = FuseAddActivations(graph, out var split);
             var moments = options.CompensatedRounding ? InputMoments.Collect(graph, runs.Pass("input moments (compensated rounding)")) : null;
             var margins = options.ClipMargins.Count == 0 ? new[] { 0.0 } : options.ClipMargins;
+            bool auto = options.PairSafeWeights == PairSafeWeightsMode.Auto;
+            var first = auto ? options.WithPairSafeWeights(PairSafeWeightsMode.Never) : options;
             // Everything up to the rewrite, for one clip margin; the diagnostics of the chosen margin's run are kept.
-            (Run Run, DiagnosticBag Bag) Prepare(double margin)
+            (Run Run, DiagnosticBag Bag) Prepare(double margin, QuantizerOptions o)
             {
                 var bag = new DiagnosticBag();
-                var r = new Run(fused, graph, split, calibration, options, margin, moments);
+                var r = new Run(fused, graph, split, calibration, o, margin, moments);
                 r.Classify(bag);
                 r.MeasureLayers(runs.Pass("per-layer SQNR"));
                 r.Decide(bag);
-                if (options.BiasCorrection) r.CorrectBiases(runs.Samples("bias correction").Take(r.BiasCorrectionSamples(int.MaxValue)).ToList());
+                if (o.BiasCorrection) r.CorrectBiases(runs.Samples("bias correction").Take(r.BiasCorrectionSamples(int.MaxValue)).ToList());
                 return (r, bag);
             }
-            var (q, chosenBag) = margins.Count == 1 ? Prepare(margins[0])
-                : ClipMarginSearch.Choose(margins, Prepare, c => c.Run.OutputSqnrWithSamples(runs.Samples("clip margin search (simulated int8 model)")),
+            var (q, chosenBag) = margins.Count == 1 ? Prepare(margins[0], first)
+                : ClipMarginSearch.Choose(margins, m => Prepare(m, first), c => c.Run.OutputSqnrWithSamples(runs.Samples("clip margin search (simulated int8 model)")),
                     (c, note) => c.Run.Notes.Add(note));
+            if (auto)
+            {
+                // Pair-safe weights at the chosen margin, kept only if the calibration set says they cost no accuracy.
+                var plain = q;
+                (q, chosenBag) = PairSafeChoice.Choose<(Run Run, DiagnosticBag Bag)>((q, chosenBag), plain.PairSafeCandidates(), () => Prepare(plain.Margin, options.WithPairSafeWeights(PairSafeWeightsMode.Always)),
+                    c => c.Run.OutputSqnrWithSamples(runs.Samples("pair-safe weights (simulated int8 model)")), (c, note) => c.Run.Notes.Add(note));
+                if (!ReferenceEquals(q, plain)) q.Notes.InsertRange(0, plain.Notes);
+            }
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
             if (options.MinOutputSqnrDb > 0)
             {
@@ -289,6 +309,7 @@ namespace Q.Compiler.Quantization
             }
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
+            report.PairSafeWeights = q.PairSafe;
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel, q.SimulateModel);
         }
 
@@ -380,7 +401,22 @@ namespace Q.Compiler.Quantization
             private double[]? _outputSqnr;
             /// <summary>Per calibration sample, the SQNR of its worst float output (measured with <see cref="_outputSqnr"/>).</summary>
             private List<double>? _sampleSqnr;
-            /// <summary>Notes for the report (the clip margin search).</summary>
+            /// <summary>Whether this run quantized the QConvNchw convolutions pair-safe.</summary>
+            public bool PairSafe => _o.PairSafeWeights == PairSafeWeightsMode.Always;
+
+            /// <summary>The clip margin of this run.</summary>
+            public double Margin => _margin;
+
+            /// <summary>
+            /// How many int8 convolutions pair-safe weights would change: requantizing (not float-output) Conv layers that
+            /// lower to QConvNchw (<see cref="PairSafeLayers.TakesNchw"/>) with a channel whose weights are not pair-safe.
+            /// </summary>
+            public int PairSafeCandidates() => _layers.Count(l => l.Quantized && l.Kind == Kind.Compute && !l.FloatOutput
+                && l.Node.OpType == "Conv" && l.Weights is { } qw
+                && PairSafeLayers.TakesNchw(ShapeOf(l.Node.Inputs[0]), _g.Constants[l.Node.Inputs[1]].Shape, ShapeOf(l.Node.Outputs[0]))
+                && !Ops.QConv.QConvWeights.AllPairSafe(Array.ConvertAll(qw.Values, v => (int)v), qw.Channels, qw.Values.Length / qw.Channels));
+
+            /// <summary>Notes for the report (the clip margin search, the pair-safe choice).</summary>
             public List<string> Notes { get; } = new List<string>();
             /// <summary>Why the weight-only prefix was made (for the report's note column).</summary>
             public string? WeightOnlyReason { get; set; }
@@ -686,7 +722,7 @@ namespace Q.Compiler.Quantization
                 }
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
                 bool pairSafe = false;
-                if (n.OpType == "Conv" && _o.PairSafeConvWeights && !l.FloatOutput
+                if (n.OpType == "Conv" && _o.PairSafeWeights == PairSafeWeightsMode.Always && !l.FloatOutput
                     && PairSafeLayers.TakesNchw(ShapeOf(n.Inputs[0]), wt.Shape, ShapeOf(n.Outputs[0])))
                 {
                     var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);

@@ -4,7 +4,7 @@ namespace Q.Compiler.Quantization
 {
     /// <summary>
     /// Which quantized convolutions get pair-safe weights (<see cref="WeightQuantizer.PairSafePerChannel"/>,
-    /// <see cref="QuantizerOptions.PairSafeConvWeights"/>): those that lower to Q.Compiler.Kernels.QConvNchw, whose AVX2 tile
+    /// <see cref="QuantizerOptions.PairSafeWeights"/>): those that lower to Q.Compiler.Kernels.QConvNchw, whose AVX2 tile
     /// can then multiply raw uint8 activations without the sign trick.
     /// </summary>
     internal static class PairSafeLayers

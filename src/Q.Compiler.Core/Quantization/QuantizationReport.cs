@@ -26,6 +26,8 @@ namespace Q.Compiler.Quantization
         public long ScratchBytes { get; set; }
         /// <summary>SQNR in dB of each model output, quantized against float, over the calibration set (null when not measured).</summary>
         public IDictionary<string, double> OutputSqnrDb { get; } = new SortedDictionary<string, double>(System.StringComparer.Ordinal);
+        /// <summary>Whether the convolutions on the QConvNchw kernel got pair-safe weights (PairSafeWeights "true", or "auto" adopted them).</summary>
+        public bool PairSafeWeights { get; set; }
         /// <summary>Remarks for the reader: how figures were measured, the parameters of quantized inputs and outputs, ….</summary>
         public IList<string> Notes { get; } = new List<string>();
         /// <summary>One entry per layer in graph order.</summary>
@@ -43,8 +45,9 @@ namespace Q.Compiler.Quantization
                 int q = Layers.Count(l => l.Quantized);
                 string sqnr = OutputSqnrDb.Count == 0 ? "" : ", output SQNR " + string.Join(", ", OutputSqnrDb.Select(kv => kv.Value.ToString("0.0", c) + " dB"));
                 string ratio = FloatWeightBytes > 0 ? (100.0 * WeightBytes / FloatWeightBytes).ToString("0.0", c) + "% of float" : "";
-                return string.Format(c, "{0}: {1}, {2}/{3} layers int8, weights {4:N0} bytes ({5}){6}, scratch {7:N0} bytes",
-                    Model, Mode + (Calibration is null ? "" : " (" + Calibration + ")"), q, Layers.Count, WeightBytes, ratio, sqnr, ScratchBytes);
+                return string.Format(c, "{0}: {1}, {2}/{3} layers int8, weights {4:N0} bytes ({5}){6}{7}, scratch {8:N0} bytes",
+                    Model, Mode + (Calibration is null ? "" : " (" + Calibration + ")"), q, Layers.Count, WeightBytes, ratio,
+                    PairSafeWeights ? ", pair-safe conv weights" : "", sqnr, ScratchBytes);
             }
         }
 

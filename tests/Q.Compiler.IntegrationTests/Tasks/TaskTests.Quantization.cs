@@ -42,7 +42,8 @@ public sealed partial class TaskTests
     [InlineData("MinLayerSqnrDb", "-3", "between 0")]
     [InlineData("MinLayerSqnrDb", "20dB", "is not a number")]
     [InlineData("QuantizedIO", "yes", "is not true or false")]
-    [InlineData("PairSafeWeights", "1", "is not true or false")]
+    [InlineData("PairSafeWeights", "1", "is not auto, true or false")]
+    [InlineData("PairSafeWeights", "automatic", "is not auto, true or false")]
     [InlineData("MinOutputSqnrDb", "-1", "between 0")]
     [InlineData("MinOutputSqnrDb", "30 dB", "is not a number")]
     public void MalformedQuantizationMetadataIsQC3015NamingTheValue(string name, string value, string hint)
@@ -66,6 +67,7 @@ public sealed partial class TaskTests
     [InlineData("Dynamic", "QuantizedIO", "true", "QuantizedIO has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "PairSafeWeights", "true", "PairSafeWeights has no effect with Quantize=\"None\"")]
     [InlineData("Dynamic", "MinOutputSqnrDb", "30", "MinOutputSqnrDb has no effect with Quantize=\"Dynamic\"")]
+    [InlineData("Dynamic", "PairSafeWeights", "auto", "PairSafeWeights has no effect with Quantize=\"Dynamic\"")]
     [InlineData("None", "KeepFloat", "Conv_0", "KeepFloat has no effect")]
     [InlineData("Int8", "CalibrationPercentile", "99.9", "CalibrationPercentile has no effect with CalibrationMethod=\"Mse\"")]
     public void MetadataTheModeDoesNotUseIsAQC3016Warning(string quantize, string name, string value, string message)
@@ -77,6 +79,34 @@ public sealed partial class TaskTests
         Assert.Equal(_model, warning.File);
         Assert.Contains(message, warning.Message);
         Assert.Single(task.CompileModels);
+    }
+
+    /// <summary>
+    /// PairSafeWeights takes auto (the default), true or false in any case; the stamp and QCompile's item carry the
+    /// canonical word, and the compiler's options the matching mode. "false" outside Int8 asks for nothing, so no QC3016.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "auto", PairSafeWeightsMode.Auto)]
+    [InlineData(" Auto ", "auto", PairSafeWeightsMode.Auto)]
+    [InlineData("TRUE", "true", PairSafeWeightsMode.Always)]
+    [InlineData("false", "false", PairSafeWeightsMode.Never)]
+    public void PairSafeWeightsIsAutoTrueOrFalse(string? value, string normalized, PairSafeWeightsMode mode)
+    {
+        var item = value is null ? QuantizedItem(("Quantize", "Int8")) : QuantizedItem(("Quantize", "Int8"), ("PairSafeWeights", value));
+        var (task, engine, ok) = Prepare(item);
+        Assert.True(ok, string.Join("\n", engine.Errors.Select(e => e.Message)));
+        Assert.Empty(engine.Warnings);
+        var model = Assert.Single(task.CompileModels);
+        Assert.Equal(normalized, model.GetMetadata("PairSafeWeights"));
+        Assert.Contains("PairSafeWeights=" + normalized + "\n", File.ReadAllText(Path.Combine(_out, "Mnist.qstamp")));
+        // QCompile parses the normalized item again and hands the mode to the compiler.
+        var options = new Q.Compiler.Pipeline.CompileOptions();
+        QuantizationMetadata.Parse(model, _dir, new List<Q.Compiler.Diagnostics.Diagnostic>(), warnUnused: false).ApplyTo(options);
+        Assert.Equal(mode, options.PairSafeWeights);
+
+        var (_, floatEngine, floatOk) = Prepare(QuantizedItem(("Quantize", "None"), ("PairSafeWeights", "false")));
+        Assert.True(floatOk);
+        Assert.Empty(floatEngine.Warnings);
     }
 
     [Fact]

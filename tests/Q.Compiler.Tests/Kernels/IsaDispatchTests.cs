@@ -8,7 +8,7 @@ namespace Q.Compiler.Tests.Kernels;
 /// <summary>
 /// The kernels' instruction-set dispatch, end to end: <see cref="KernelSelfCheck"/> runs in process, and again in child
 /// processes built from the kernel sources exactly as the generator emits them (C# 12), with the runtime's switches
-/// turning instruction sets off (DOTNET_EnableAVX512F=0, DOTNET_EnableAVX2=0, DOTNET_EnableHWIntrinsic=0), so each
+/// turning instruction sets off (DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0, DOTNET_EnableHWIntrinsic=0), so each
 /// path the JIT can select on this machine is exercised through the public entry points.
 /// </summary>
 public sealed class IsaDispatchTests : IClassFixture<IsaDispatchTests.SelfCheckProgram>
@@ -46,7 +46,7 @@ public sealed class IsaDispatchTests : IClassFixture<IsaDispatchTests.SelfCheckP
     {
         // (environment switch, the GEMM path it must select; null: whatever this machine does by default)
         { "", null },
-        { "DOTNET_EnableAVX512F=0", null },
+        { "DOTNET_EnableAVX512=0", null },
         { "DOTNET_EnableAVX2=0", "Vector128" },
         { "DOTNET_EnableHWIntrinsic=0", "Scalar" },
     };
@@ -63,6 +63,6 @@ public sealed class IsaDispatchTests : IClassFixture<IsaDispatchTests.SelfCheckP
         if (expectedPath is not null && (X86Base.IsSupported || expectedPath == "Scalar"))
             Assert.StartsWith($"gemm={expectedPath} ", first);
         if (env.Length == 0) Assert.Equal(KernelSelfCheck.Paths, first);
-        if (env == "DOTNET_EnableAVX512F=0" && Avx2.IsSupported && Fma.IsSupported) Assert.StartsWith("gemm=Avx2 ", first);
+        if (env == "DOTNET_EnableAVX512=0" && Avx2.IsSupported && Fma.IsSupported) Assert.StartsWith("gemm=Avx2 ", first);
     }
 }

@@ -143,7 +143,7 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
                     CompensatedRounding = variant.EndsWith("comp", StringComparison.Ordinal),
                     CompensatedMinVectorsPerInput = minVectors,
                     CompensatedDampening = Environment.GetEnvironmentVariable("QC_ACC_DAMP") is { Length: > 0 } dv ? double.Parse(dv, Inv) : CompensatedRounding.Dampening,
-                    PairSafeConvWeights = variant.StartsWith("safe", StringComparison.Ordinal),
+                    PairSafeWeights = variant.StartsWith("safe", StringComparison.Ordinal) ? PairSafeWeightsMode.Always : PairSafeWeightsMode.Never,
                     BiasCorrection = Environment.GetEnvironmentVariable("QC_ACC_NOBC") != "1",
                     ClipMargins = search ? QuantizerOptions.SearchedClipMargins : new[] { 0.0 },
                 }, new Q.Compiler.Diagnostics.DiagnosticBag());
@@ -174,7 +174,7 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
         foreach (var (comp, safe) in new[] { (false, false), (true, false), (false, true), (true, true) })
         {
             var sw = Stopwatch.StartNew();
-            var q = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { CompensatedRounding = comp, PairSafeConvWeights = safe },
+            var q = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { CompensatedRounding = comp, PairSafeWeights = safe ? PairSafeWeightsMode.Always : PairSafeWeightsMode.Never },
                 new Q.Compiler.Diagnostics.DiagnosticBag());
             double seconds = sw.Elapsed.TotalSeconds;
             double signal = 0, noise = 0;

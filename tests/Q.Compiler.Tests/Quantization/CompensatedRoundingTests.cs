@@ -259,7 +259,7 @@ public sealed class CompensatedRoundingTests : IClassFixture<MnistQuantized>
         var limited = Weights(_m.Again(new QuantizerOptions { CompensatedRounding = true, CompensatedMinVectorsPerInput = 1e9 }, new DiagnosticBag()).Graph);
         foreach (var name in off.Keys) Assert.Equal(off[name], limited[name]);
         // Pair-safe and compensated: the QConvNchw layers stay pair-safe.
-        var both = _m.Again(new QuantizerOptions { CompensatedRounding = true, PairSafeConvWeights = true }, new DiagnosticBag()).Graph;
+        var both = _m.Again(new QuantizerOptions { CompensatedRounding = true, PairSafeWeights = PairSafeWeightsMode.Always }, new DiagnosticBag()).Graph;
         foreach (var n in both.Nodes.Where(n => n.OpType == "QLinearConv"))
         {
             var wt = both.Constants[n.Inputs[3]];

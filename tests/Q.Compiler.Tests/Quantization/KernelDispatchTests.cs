@@ -7,7 +7,7 @@ namespace Q.Compiler.Tests.Quantization;
 /// <summary>
 /// Dispatch under reduced instruction sets. The quantized kernels are compiled from their embedded sources (as the
 /// generator emits them into a user's assembly) into a small console probe, which runs them through their public entry
-/// points against the Core integer reference in child processes started with DOTNET_EnableAVX512F=0,
+/// points against the Core integer reference in child processes started with DOTNET_EnableAVX512=0,
 /// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0.
 /// </summary>
 public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
@@ -79,7 +79,7 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
 
     [Theory]
     [InlineData(null)]
-    [InlineData("DOTNET_EnableAVX512F")]
+    [InlineData("DOTNET_EnableAVX512")]
     [InlineData("DOTNET_EnableAVX2")]
     [InlineData("DOTNET_EnableHWIntrinsic")]
     public void Kernels_dispatch_to_an_exact_path_under_each_instruction_set_limit(string? disable)
@@ -92,7 +92,7 @@ public class KernelDispatchTests : IClassFixture<KernelDispatchTests.ProbeBuild>
             Assert.Equal("Scalar", qgemm);
         else if (disable == "DOTNET_EnableAVX2" && Sse2.IsSupported)
             Assert.Equal("Vector128", qgemm);
-        else if (disable == "DOTNET_EnableAVX512F" && Avx2.IsSupported)
+        else if (disable == "DOTNET_EnableAVX512" && Avx2.IsSupported)
             Assert.Equal("Avx2", qgemm);
         else if (disable is null)
             Assert.Equal(Q.Compiler.Kernels.QGemm.SelectedPath, qgemm);

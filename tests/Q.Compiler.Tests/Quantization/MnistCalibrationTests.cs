@@ -79,7 +79,7 @@ public sealed class MnistCalibrationTests : IDisposable
     public void PairSafeWeights_option_selects_the_unsigned_QConvNchw_mode()
     {
         WriteDigitsNpy(Path.Combine(SharedData.Root, "datasets", "mnist", "images-idx3-ubyte"), 32, Path.Combine(_dir, "digits.npy"));
-        CompileResult Build(bool pairSafe)
+        CompileResult Build(PairSafeWeightsMode pairSafe)
         {
             var r = ModelCompiler.Compile(new CompileOptions
             {
@@ -90,8 +90,8 @@ public sealed class MnistCalibrationTests : IDisposable
             return r;
         }
         const string unsignedMode = "pair-safe weights: raw uint8 activations, no sign trick";
-        Assert.DoesNotContain(unsignedMode, Build(false).PlanText);
-        var on = Build(true);
+        Assert.DoesNotContain(unsignedMode, Build(PairSafeWeightsMode.Never).PlanText);
+        var on = Build(PairSafeWeightsMode.Always);
         Assert.Contains(unsignedMode, on.PlanText);
         var plan = PlanText.Read(on.PlanText!);
         var model = CompiledModels.Compile(new[] { plan }).Create(plan);
@@ -99,5 +99,19 @@ public sealed class MnistCalibrationTests : IDisposable
         {
             Assert.Equal(FloatInterpreter.Run(on.Graph!, sample)[0].ToFloats(), model.Run(sample[0])[0].ToFloats());
         }
+
+        // The default, auto: on these 32 digits pair-safe weights keep the output above the floor (PairSafeChoice), so the
+        // build takes them, the plan runs the unsigned mode, and the report says why.
+        var auto = ModelCompiler.Compile(new CompileOptions
+        {
+            ModelPath = SharedData.Model("mnist-8/model.onnx"), ClassName = "M", Namespace = "T", Quantize = QuantizeMode.Int8, Calibration = _dir,
+        });
+        Assert.True(auto.Success, string.Join("\n", auto.Diagnostics));
+        var note = Assert.Single(auto.QuantizationReport!.Notes, n => n.StartsWith("pair-safe weights (auto)", StringComparison.Ordinal));
+        Assert.StartsWith("pair-safe weights (auto): adopted for 1 convolution;", note);
+        // The clip margin search's note (made on the plain build) stays in the adopted build's report, before the choice.
+        Assert.StartsWith("clip margin ", auto.QuantizationReport.Notes[0]);
+        Assert.Equal(1, auto.QuantizationReport.Notes.IndexOf(note));
+        Assert.Contains(unsignedMode, auto.PlanText);
     }
 }

@@ -131,7 +131,7 @@ public sealed class PairSafeMeasurements
 
     /// <summary>
     /// mnist-8 (calibrated on digits 0..999, Mse, evaluated on the other 9,000) and kws-m (200 normal inputs, evaluated on
-    /// 200 others and its test sets) quantized with and without <see cref="QuantizerOptions.PairSafeConvWeights"/> in the
+    /// 200 others and its test sets) quantized with and without <see cref="QuantizerOptions.PairSafeWeights"/> in the
     /// same process: output SQNR against float of the simulated int8 model, top-1 agreement, mnist accuracy.
     /// </summary>
     [MeasurementFact]
@@ -154,7 +154,7 @@ public sealed class PairSafeMeasurements
         foreach (bool pairSafe in new[] { false, true })
         {
             var sw = Stopwatch.StartNew();
-            var q = GraphQuantizer.Quantize(g, calibration, samples.Take(200), new QuantizerOptions { PairSafeConvWeights = pairSafe },
+            var q = GraphQuantizer.Quantize(g, calibration, samples.Take(200), new QuantizerOptions { PairSafeWeights = pairSafe ? PairSafeWeightsMode.Always : PairSafeWeightsMode.Never },
                 new Q.Compiler.Diagnostics.DiagnosticBag());
             double quantizeMs = sw.Elapsed.TotalMilliseconds;
             double signal = 0, noise = 0;

@@ -131,18 +131,18 @@ public sealed class PairSafeWeightTests : IClassFixture<MnistQuantized>
             }
             return r;
         }
-        var on = Convs(_m.Again(new QuantizerOptions { PairSafeConvWeights = true }, new DiagnosticBag()).Graph);
+        var on = Convs(_m.Again(new QuantizerOptions { PairSafeWeights = PairSafeWeightsMode.Always }, new DiagnosticBag()).Graph);
         Assert.Contains(on, c => c.Nchw);
         Assert.All(on.Where(c => c.Nchw), c => Assert.True(c.Safe, $"{c.Conv.Name} lowers to QConvNchw but its weights are not pair-safe"));
         // Off (the default), mnist's first convolution is not pair-safe (so the check above can fail).
-        Assert.False(new QuantizerOptions().PairSafeConvWeights);
+        Assert.Equal(PairSafeWeightsMode.Never, new QuantizerOptions().PairSafeWeights);
         var off = Convs(_m.Result.Graph);
         Assert.Contains(off, c => c.Nchw && !c.Safe);
         // Layers that do not take QConvNchw keep their weights.
         foreach (var (conv, _, _, weights) in on.Where(c => !c.Nchw))
             Assert.Equal(off.Single(o => o.Conv.Name == conv.Name).Weights, weights);
         // A loss limit below the layer's weight SQNR loss (3.5 dB for mnist's first convolution) keeps the plain weights.
-        var limited = Convs(_m.Again(new QuantizerOptions { PairSafeConvWeights = true, PairSafeMaxLossDb = 1 }, new DiagnosticBag()).Graph);
+        var limited = Convs(_m.Again(new QuantizerOptions { PairSafeWeights = PairSafeWeightsMode.Always, PairSafeMaxLossDb = 1 }, new DiagnosticBag()).Graph);
         foreach (var c in limited) Assert.Equal(off.Single(o => o.Conv.Name == c.Conv.Name).Weights, c.Weights);
     }
 }

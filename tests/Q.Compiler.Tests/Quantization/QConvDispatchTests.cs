@@ -5,7 +5,7 @@ namespace Q.Compiler.Tests.Quantization;
 
 /// <summary>
 /// QConv2D's public entry points under reduced instruction sets: the kernels are compiled from their embedded sources
-/// (as the generator emits them) into a console probe, run in child processes with DOTNET_EnableAVX512F=0,
+/// (as the generator emits them) into a console probe, run in child processes with DOTNET_EnableAVX512=0,
 /// DOTNET_EnableAVX2=0 and DOTNET_EnableHWIntrinsic=0, and checked against the Core integer reference there.
 /// </summary>
 public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
@@ -107,7 +107,7 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
 
     [Theory]
     [InlineData(null)]
-    [InlineData("DOTNET_EnableAVX512F")]
+    [InlineData("DOTNET_EnableAVX512")]
     [InlineData("DOTNET_EnableAVX2")]
     [InlineData("DOTNET_EnableHWIntrinsic")]
     public void QConv2D_dispatches_to_an_exact_path_under_each_instruction_set_limit(string? disable)

@@ -13,7 +13,7 @@ namespace Demo
     /// <remarks>
     /// <para>Layer plan:</para>
     /// <code>
-    /// L0_QuantizeQConv5x5_Relu  QuantizeLinear + QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); weights not pair-safe: sign trick (x − 128); float input quantized into the padded image (QuantizeLinear fused)
+    /// L0_QuantizeQConv5x5_Relu  QuantizeLinear + QLinearConv + Relu  [1,1,28,28]   → [1,8,28,28], [31584]   1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); pair-safe weights: raw uint8 activations, no sign trick; float input quantized into the padded image (QuantizeLinear fused)
     /// L1_MaxPool2x2             MaxPool                              [1,8,28,28]   → [1,8,14,14]            8 channels, 2x2, stride 2, no padding
     /// L2_QConv5x5_Relu          QLinearConv + Relu                   [1,8,14,14]   → [1,16,14,14], [26816]  8→16 channels, 5x5, stride 1, pads 2,2,2,2; padded NHWC, patches + int8 GEMM
     /// L3_MaxPool3x3             MaxPool                              [1,16,14,14]  → [1,16,4,4]             16 channels, 3x3, stride 3, no padding
@@ -88,7 +88,7 @@ namespace Demo
             L6_Copy(plus214Output0Nchw, plus214Output0);
         }
 
-        /// <summary>L0: QuantizeLinear + QLinearConv + Relu "Input3_QuantizeLinear", "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); weights not pair-safe: sign trick (x − 128); float input quantized into the padded image (QuantizeLinear fused).</summary>
+        /// <summary>L0: QuantizeLinear + QLinearConv + Relu "Input3_QuantizeLinear", "Convolution28", "Plus30", "ReLU32" — 1→8 channels, 5x5, stride 1, pads 2,2,2,2; NCHW int8 GEMM (channels × pixels, packed straight from the padded image); pair-safe weights: raw uint8 activations, no sign trick; float input quantized into the padded image (QuantizeLinear fused).</summary>
         /// <remarks>x = saturate(round_half_even(x_float / s_q) + z_q), then y[oc] = clamp(zy + round((b[oc] + Σ_ic,kh,kw (x − zx)·(w[oc] − zw[oc]))·M[oc]), lo, hi), M = s_x·s_w[oc]/s_y as float32, round half to even</remarks>
         private static void L0_QuantizeQConv5x5_Relu(ReadOnlySpan<float> input3, Span<byte> reLU32Output0Quantized, Span<byte> convolution28Patches)
         {
@@ -97,7 +97,7 @@ namespace Demo
                 W_Convolution28Scale, reLU32Output0Quantized, convolution28Patches, n: 1, c: 1, h: 28, wd: 28, m: 8,
                 oh: 28, ow: 28, kh: 5, kw: 5, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 2, padLeft: 2,
                 padBottom: 2, padRight: 2, xZeroPoint: 0, yZeroPoint: 0, clampMin: 0, clampMax: 255,
-                weightsHaveMinus128: false, unsignedActivations: false);
+                weightsHaveMinus128: false, unsignedActivations: true);
         }
 
         /// <summary>L1: MaxPool "Pooling66" — 8 channels, 2x2, stride 2, no padding.</summary>

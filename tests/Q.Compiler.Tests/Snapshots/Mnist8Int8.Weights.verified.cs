@@ -36,7 +36,7 @@ namespace Demo
         private static ReadOnlySpan<float> W_Pooling160Output0Reshape0QuantizedScale => MemoryMarshal.Cast<byte, float>(WeightData.Slice(512, 4));
 
         /// <summary>All weights, little-endian, as UTF-16 code units of one string literal (no copy is made).</summary>
-        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\ue2ff\uf8c1\u31f7\u5f70\u0efd\u2f21\ua7b1\ueba9[scrubbed: 6,073 bytes, sha256 e6ea2895aa899fa7…]".AsSpan());
+        private static ReadOnlySpan<byte> WeightData => MemoryMarshal.AsBytes("\uedff\ufbd7\u1bfb\u343d\u0afe\u2319\uc6cd\uf2c7[scrubbed: 6,073 bytes, sha256 1ee6d865ba68303b…]".AsSpan());
 
         // Coded weights, expanded once (in the type initializer) into the arrays the kernels read; the arrays hold
         // exactly the compiled values, the assembly only their coded bytes (CodedWeights describes the codings).

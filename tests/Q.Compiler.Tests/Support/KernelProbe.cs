@@ -10,14 +10,14 @@ namespace Q.Compiler.Tests.Support;
 /// <summary>
 /// A console program built from kernel sources exactly as the generator emits them into a user's assembly (C# 12, the
 /// "// Requires:" closure of the named kernels) plus a probe's own sources, and run in child processes with the
-/// runtime's instruction-set switches (DOTNET_EnableAVX512F=0, DOTNET_EnableAVX2=0, DOTNET_EnableHWIntrinsic=0), so
+/// runtime's instruction-set switches (DOTNET_EnableAVX512=0, DOTNET_EnableAVX2=0, DOTNET_EnableHWIntrinsic=0), so
 /// each dispatch path the JIT can select on this machine runs through the kernels' public entry points. Built once
 /// (use it as a class fixture, derived with a parameterless constructor); its folder is deleted on dispose.
 /// </summary>
 public abstract class KernelProbe : IDisposable
 {
     /// <summary>The runtime switches that turn instruction sets off (each is cleared in the child unless asked for).</summary>
-    public static readonly string[] InstructionSetSwitches = { "DOTNET_EnableAVX512F", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic" };
+    public static readonly string[] InstructionSetSwitches = { "DOTNET_EnableAVX512", "DOTNET_EnableAVX2", "DOTNET_EnableHWIntrinsic" };
 
     /// <param name="name">The assembly name (and folder prefix) of the probe.</param>
     /// <param name="kernels">Kernel classes to embed; the kernels they require come with them.</param>
