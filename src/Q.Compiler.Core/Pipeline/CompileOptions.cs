@@ -59,6 +59,13 @@ namespace Q.Compiler.Pipeline
         /// "Compensated weight rounding".
         /// </summary>
         public bool CompensatedRounding { get; set; }
+
+        /// <summary>
+        /// Int8 with MinOutputSqnrDb: round the weight-only layers' weights with compensated rounding (default true; the
+        /// int8 layers keep round-to-nearest). Q.Compiler.Quantization.QuantizerOptions.CompensatedWeightOnly; measured in
+        /// docs/quantization.md ("Compensated rounding for weight-only layers").
+        /// </summary>
+        public bool CompensatedWeightOnly { get; set; } = true;
         /// <summary>
         /// Receives a line of progress during long work (each pass of an Int8 build over the calibration set); the MSBuild
         /// task logs it as a low-importance message. Null: no progress.

@@ -120,6 +120,7 @@ namespace Q.Compiler.Pipeline
                 QuantizedIO = options.QuantizedIO,
                 PairSafeWeights = options.PairSafeWeights,
                 CompensatedRounding = options.CompensatedRounding,
+                CompensatedWeightOnly = options.CompensatedWeightOnly,
                 ClipMargins = QuantizerOptions.SearchedClipMargins,
                 CalibrationDescription = string.Format(CultureInfo.InvariantCulture, "{0}, {1} samples", method, calibration.Samples),
             }, bag);

@@ -101,6 +101,15 @@ namespace Q.Compiler.Quantization
         public double CompensatedMinVectorsPerInput { get; set; }
         /// <summary>With <see cref="CompensatedRounding"/>: the dampening added to the input moments' diagonal, as a fraction of its mean.</summary>
         public double CompensatedDampening { get; set; } = Quantization.CompensatedRounding.Dampening;
+        /// <summary>
+        /// Round the weights of the weight-only layers (<see cref="MinOutputSqnrDb"/>) with <see cref="Quantization.CompensatedRounding"/>
+        /// (the int8 layers keep round-to-nearest unless <see cref="CompensatedRounding"/> is set). A weight-only layer sees
+        /// float inputs, the very inputs whose moments the compensation minimizes the output error over; an int8 layer sees
+        /// quantized ones, and there the measured gains on the calibration set did not carry to the test sets
+        /// (docs/quantization.md, "Compensated weight rounding"). The moments are collected only when some prefix is tried.
+        /// Off here; ModelCompiler turns it on.
+        /// </summary>
+        public bool CompensatedWeightOnly { get; set; }
         /// <summary>For the report: method and sample count ("Entropy, 1000 samples").</summary>
         public string? CalibrationDescription { get; set; }
         /// <summary>
@@ -287,6 +296,9 @@ namespace Q.Compiler.Quantization
                 // Read only if some prefix is tried (a model above the target costs no pass over the calibration set).
                 var biasSamples = options.BiasCorrection ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(
                     () => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null;
+                if (options.CompensatedWeightOnly && !options.CompensatedRounding
+                    && q.OutputSqnrWithSamples(runs.Samples("weight-only search (simulated model)")).Worst < options.MinOutputSqnrDb)
+                    q.UseCompensatedWeightOnly(moments ?? InputMoments.Collect(graph, runs.Pass("input moments (compensated rounding)")));
                 var choice = WeightOnlySearch.Choose(q.Int8LayerCount, options.MinOutputSqnrDb, k =>
                 {
                     q.MakeWeightOnly(k, biasSamples);
@@ -471,6 +483,8 @@ namespace Q.Compiler.Quantization
                     l.WeightOnly = l.Kind == Kind.Compute;
                     l.Reason = "in the weight-only prefix (float activations)";
                 }
+                if (_weightOnlyMoments is not null)
+                    foreach (var l in _int8Layers.Where(l => l.Kind == Kind.Compute)) SwapWeights(l, l.WeightOnly);
                 if (biasSamples is not null)
                 {
                     foreach (var kv in _uncorrectedBias)
@@ -481,6 +495,43 @@ namespace Q.Compiler.Quantization
                 foreach (var l in _layers) if (l.WeightOnly && l.BiasFloat is not null) l.BiasFloat = OnInt16Grid(l.BiasFloat);
                 _outputSqnr = null;
                 _sampleSqnr = null;
+            }
+
+            /// <summary>The input moments for the weight-only layers' compensated rounding (<see cref="UseCompensatedWeightOnly"/>), or null.</summary>
+            private Dictionary<string, InputMoments>? _weightOnlyMoments;
+            /// <summary>Set while <see cref="SwapWeights"/> has <see cref="PrepareWeights"/> round one layer with compensation.</summary>
+            private Dictionary<string, InputMoments>? _roundWith;
+            /// <summary>Each swapped layer's round-to-nearest and compensated weights (integers and their fake-quantized floats).</summary>
+            private readonly Dictionary<Layer, (QuantizedWeights Q, float[] Fq)> _nearest = new Dictionary<Layer, (QuantizedWeights, float[])>(),
+                _compensated = new Dictionary<Layer, (QuantizedWeights, float[])>();
+
+            /// <summary>From now on <see cref="MakeWeightOnly"/> gives the weight-only layers compensated weights (<see cref="QuantizerOptions.CompensatedWeightOnly"/>).</summary>
+            public void UseCompensatedWeightOnly(Dictionary<string, InputMoments> moments) => _weightOnlyMoments = moments;
+
+            /// <summary>
+            /// Gives compute layer <paramref name="l"/> its compensated weights (rounded once, on first use) or back its
+            /// round-to-nearest ones. The scales are the same either way, so the int32 bias does not change; the float bias of
+            /// a weight-only layer is corrected again by <see cref="MakeWeightOnly"/>.
+            /// </summary>
+            private void SwapWeights(Layer l, bool compensated)
+            {
+                PrepareWeights(l);
+                if (!_nearest.ContainsKey(l)) _nearest[l] = (l.Weights!, l.WeightsFq!);
+                if (compensated && _weightOnlyMoments!.ContainsKey(l.Node.Name))
+                {
+                    if (!_compensated.TryGetValue(l, out var c))
+                    {
+                        var saved = (l.Bias, l.BiasFq, l.BiasFloat);
+                        l.Weights = null;
+                        _roundWith = _weightOnlyMoments;
+                        try { PrepareWeights(l); } finally { _roundWith = null; }
+                        c = (l.Weights!, l.WeightsFq!);
+                        _compensated[l] = c;
+                        (l.Bias, l.BiasFq, l.BiasFloat) = saved;
+                    }
+                    (l.Weights, l.WeightsFq) = c;
+                }
+                else (l.Weights, l.WeightsFq) = _nearest[l];
             }
 
             /// <summary>The input moments of the compute layers (<see cref="QuantizerOptions.CompensatedRounding"/>), or null.</summary>
@@ -728,7 +779,8 @@ namespace Q.Compiler.Quantization
                     var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);
                     if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; }
                 }
-                if (_moments is not null && _moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
+                var moments = _roundWith ?? _moments;
+                if (moments is not null && moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
                     qw = CompensatedWeights(w, qw, h, pairSafe, _o.CompensatedDampening);
                 l.Weights = qw;
                 l.WeightsFq = new float[w.Length];

@@ -215,6 +215,37 @@ public sealed class WeightOnlyLayerTests
         Assert.Equal(scores[layers], all.Report.OutputSqnrDb.Single().Value, 6);
     }
 
+    /// <summary>
+    /// CompensatedWeightOnly: the weight-only layers take compensated weights (other integers on the same int8 × scale
+    /// grid, closer to float on the calibration set), and nothing else changes.
+    /// </summary>
+    [Fact]
+    public void Weight_only_layers_take_compensated_weights_when_asked()
+    {
+        var g = Model();
+        int layers = Quantize(g, new QuantizerOptions()).Report.Layers.Count(l => l.Quantized);
+        double all = Quantize(g, new QuantizerOptions { WeightOnlyPrefix = layers }).Report.OutputSqnrDb.Single().Value;
+        // A target out of reach: every int8 layer weight-only, rounded to nearest or compensated.
+        var nearest = Quantize(g, new QuantizerOptions { MinOutputSqnrDb = all + 20 });
+        var compensated = Quantize(g, new QuantizerOptions { MinOutputSqnrDb = all + 20, CompensatedWeightOnly = true });
+        Assert.Equal(Ops(nearest.Graph), Ops(compensated.Graph));
+        Assert.StartsWith("Conv+Relu Conv+Sigmoid Conv+Relu", Ops(compensated.Graph));
+        int changed = 0;
+        foreach (var (a, b) in nearest.Graph.Nodes.Zip(compensated.Graph.Nodes).Where(p => p.First.OpType is "Conv" or "Gemm"))
+        {
+            var wa = nearest.Graph.Constants[a.Inputs[1]];
+            var wb = compensated.Graph.Constants[b.Inputs[1]];
+            Assert.Equal(WeightCodingKind.Scaled, WeightEncoder.Encode(wb).Coding?.Kind);
+            if (!wa.ToFloats().SequenceEqual(wb.ToFloats())) changed++;
+        }
+        Assert.True(changed >= 2, $"{changed} weight-only layers changed");
+        double n = nearest.Report.OutputSqnrDb.Single().Value, c = compensated.Report.OutputSqnrDb.Single().Value;
+        Assert.True(c > n, $"compensated {c:F2} dB, round-to-nearest {n:F2} dB on the calibration set");
+        // Above the target nothing is weight-only, and nothing is compensated.
+        var above = Quantize(g, new QuantizerOptions { MinOutputSqnrDb = 1, CompensatedWeightOnly = true });
+        Assert.Equal(Ops(Quantize(g, new QuantizerOptions()).Graph), Ops(above.Graph));
+    }
+
     /// <summary>mnist-8 (output SQNR well above 30 dB on its calibration digits): the rule changes nothing, plan and report alike.</summary>
     [SharedFact]
     public void Mnist8_above_the_target_builds_the_same_plan_with_the_rule()
