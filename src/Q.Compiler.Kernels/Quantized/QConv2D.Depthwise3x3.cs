@@ -349,15 +349,25 @@ namespace Q.Compiler.Kernels
                 }
                 return;
             }
-            for (int j = 0; ; j += 16)
+            // Blocks of 32 columns while they fit, then of 16, the last one at wd − 16 (overlapping).
+            nuint last = (nuint)wd - 16, k = 0;
+            for (; k + 16 < last; k += 32)
             {
-                if (j > wd - 16) j = wd - 16;
-                var x0 = Vector128.LoadUnsafe(ref a, (nuint)j);
-                var x1 = Vector128.LoadUnsafe(ref b, (nuint)j);
-                Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * j));
-                Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref d, (nuint)(4 * j + 32));
-                if (j == wd - 16) break;
+                PairColumns16(ref a, ref b, ref d, k);
+                PairColumns16(ref a, ref b, ref d, k + 16);
             }
+            if (k < last) PairColumns16(ref a, ref b, ref d, k);
+            PairColumns16(ref a, ref b, ref d, last);
+        }
+
+        /// <summary>Columns j .. j + 15 of a pair row: bytes a[j + i], b[j + i] as two int16 at d[4(j + i)].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PairColumns16(ref byte a, ref byte b, ref byte d, nuint j)
+        {
+            var x0 = Vector128.LoadUnsafe(ref a, j);
+            var x1 = Vector128.LoadUnsafe(ref b, j);
+            Avx2.ConvertToVector256Int16(Sse2.UnpackLow(x0, x1)).AsByte().StoreUnsafe(ref d, 4 * j);
+            Avx2.ConvertToVector256Int16(Sse2.UnpackHigh(x0, x1)).AsByte().StoreUnsafe(ref d, 4 * j + 32);
         }
 
         /// <summary>One channel's 12 weight pairs for <see cref="Depthwise3x3S1"/> and its bias.</summary>
@@ -601,12 +611,15 @@ namespace Q.Compiler.Kernels
                 }
                 return;
             }
-            for (int j = 0; ; j += 16)
+            // Blocks of 32 while they fit, then of 16, the last one at wd − 16 (overlapping).
+            nuint last = (nuint)wd - 16, k = 0;
+            for (; k + 16 < last; k += 32)
             {
-                if (j > wd - 16) j = wd - 16;
-                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, (nuint)j)).AsByte().StoreUnsafe(ref d, (nuint)(2 * j));
-                if (j == wd - 16) break;
+                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k)).AsByte().StoreUnsafe(ref d, 2 * k);
+                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k + 16)).AsByte().StoreUnsafe(ref d, 2 * k + 32);
             }
+            if (k < last) Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k)).AsByte().StoreUnsafe(ref d, 2 * k);
+            Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, last)).AsByte().StoreUnsafe(ref d, 2 * last);
         }
     }
 }
