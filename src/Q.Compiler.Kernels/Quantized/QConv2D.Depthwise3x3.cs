@@ -168,7 +168,7 @@ namespace Q.Compiler.Kernels
                 if (ow > 8 && ow < 16 && wide)
                 {
                     // Rows of 9 to 15: blocks of 16 columns, two rows at a time (cheaper than 8 + 4 columns of four rows).
-                    RowPairs<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, sc, narrow: true, lastPlane: i == g.Planes - 1);
+                    NarrowRows<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, sc, lastPlane: i == g.Planes - 1);
                     continue;
                 }
                 if (ow <= 12)
@@ -182,73 +182,72 @@ namespace Q.Compiler.Kernels
                 int rest = ow % 16;
                 if (rest is > 0 and <= 4) Columns4<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 4, sc);
                 else if (rest is > 4 and <= 8) Columns8<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, ow - 8, sc);
-                RowPairs<TR>(t, q, ref v0, pairRow, ref yc, oh, ow, sc, narrow: false, lastPlane: false);
+                for (int m = 0; 2 * m < oh; m++)
+                {
+                    ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
+                    ref byte ye = ref Unsafe.Add(ref yc, 2 * m * ow);
+                    bool both = 2 * m + 1 < oh;
+                    if (ow < 16)
+                    {
+                        // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
+                        var (e0, o0) = t.Sums(ref va, ref Unsafe.Add(ref va, pairRow));
+                        var (e1, o1) = t.Sums(ref Unsafe.Add(ref va, 4 * (ow - 8)), ref Unsafe.Add(ref va, pairRow + 4 * (ow - 8)));
+                        StoreShortRows(q.Rows<TR>(e0, e1, o0, o1, sc), ref ye, ow, both);
+                        continue;
+                    }
+                    for (int ox = 0; ; ox += 16)
+                    {
+                        // The last block overlaps the previous one; a rest of 8 or fewer was done above (Columns4, Columns8).
+                        if (ox > ow - 16)
+                        {
+                            if (ox >= ow - 8) break;
+                            ox = ow - 16;
+                        }
+                        ref byte a = ref Unsafe.Add(ref va, 4 * ox);
+                        ref byte b = ref Unsafe.Add(ref a, pairRow);
+                        t.Sums16(ref a, ref b, out var e0, out var e1, out var o0, out var o1);
+                        var r = q.Rows<TR>(e0, e1, o0, o1, sc);
+                        r.GetLower().StoreUnsafe(ref ye, (nuint)ox);
+                        if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)(ox + ow));
+                        if (ox == ow - 16) break;
+                    }
+                }
             }
         }
 
         /// <summary>
-        /// Every output row pair of one channel (stride 1, rows of 13 or more; the rest of 1 to 8 columns done before):
-        /// blocks of 16 columns of rows 2m and 2m + 1. The 12 weight pairs are copied into locals first, so that the block
-        /// loop keeps them in registers (as fields of <paramref name="t"/> each tap reloaded them from the stack: 12 of the
-        /// 36 loads per 32 outputs). <paramref name="narrow"/>: rows of 9 to 15 as one block of 16 (the pair rows readable
-        /// for 18 columns), the 16 − ow extra bytes of each row stored into the row or plane after it, which is stored later;
-        /// on the <paramref name="lastPlane"/> the last rows are stored exactly.
+        /// Rows of 9 to 15 (stride 1): one block of 16 columns of rows 2m and 2m + 1 per pass (the pair rows must be readable
+        /// for 18 columns), instead of 8 + 4 columns of four rows. Each row's 16 − ow extra bytes are stored into the row or
+        /// plane after it, which is stored later; on the <paramref name="lastPlane"/> the last rows are stored exactly. The 12
+        /// weight pairs are copied into locals so that they stay in registers for the channel.
         /// </summary>
-        private static void RowPairs<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow,
-            Vector256<float> sc, bool narrow, bool lastPlane) where TR : struct, IRequantSteps
+        private static void NarrowRows<TR>(in S1Weights t, in Requant32 q, ref byte v0, nint pairRow, ref byte yc, int oh, int ow,
+            Vector256<float> sc, bool lastPlane) where TR : struct, IRequantSteps
         {
             Vector256<short> e0w = t.E0, e1w = t.E1, e2w = t.E2, f0w = t.F0, f1w = t.F1, f2w = t.F2;
             Vector256<short> o0w = t.O0, o1w = t.O1, o2w = t.O2, p0w = t.P0, p1w = t.P1, p2w = t.P2;
             var bias = t.Bias;
             for (int m = 0; 2 * m < oh; m++)
             {
-                ref byte va = ref Unsafe.Add(ref v0, m * pairRow);
+                ref byte a = ref Unsafe.Add(ref v0, m * pairRow);
+                ref byte b = ref Unsafe.Add(ref a, pairRow);
                 ref byte ye = ref Unsafe.Add(ref yc, 2 * m * ow);
                 bool both = 2 * m + 1 < oh;
-                if (ow < 16 && !narrow)
+                var e0 = bias; var e1 = bias; var o0 = bias; var o1 = bias;
+                S1Weights.Tap(ref a, 0, e0w, o0w, ref e0, ref e1, ref o0, ref o1);
+                S1Weights.Tap(ref a, 4, e1w, o1w, ref e0, ref e1, ref o0, ref o1);
+                S1Weights.Tap(ref a, 8, e2w, o2w, ref e0, ref e1, ref o0, ref o1);
+                S1Weights.Tap(ref b, 0, f0w, p0w, ref e0, ref e1, ref o0, ref o1);
+                S1Weights.Tap(ref b, 4, f1w, p1w, ref e0, ref e1, ref o0, ref o1);
+                S1Weights.Tap(ref b, 8, f2w, p2w, ref e0, ref e1, ref o0, ref o1);
+                var r = q.Rows<TR>(e0, e1, o0, o1, sc);
+                if (lastPlane && 2 * m + 2 >= oh)
                 {
-                    // 13 to 15 columns: 8 at 0 and 8 at ow − 8.
-                    var (e0, o0) = t.Sums(ref va, ref Unsafe.Add(ref va, pairRow));
-                    var (e1, o1) = t.Sums(ref Unsafe.Add(ref va, 4 * (ow - 8)), ref Unsafe.Add(ref va, pairRow + 4 * (ow - 8)));
-                    StoreShortRows(q.Rows<TR>(e0, e1, o0, o1, sc), ref ye, ow, both);
-                    continue;
+                    StoreNarrowRows(r, ref ye, ow, both);
+                    break;
                 }
-                for (int ox = 0; ; ox += 16)
-                {
-                    // The last block overlaps the previous one; a rest of 8 or fewer was done above (Columns4, Columns8).
-                    if (ox > ow - 16 && !narrow)
-                    {
-                        if (ox >= ow - 8) break;
-                        ox = ow - 16;
-                    }
-                    ref byte a = ref Unsafe.Add(ref va, 4 * ox);
-                    ref byte b = ref Unsafe.Add(ref a, pairRow);
-                    // As S1Weights.Sums twice, tap by tap, so that each weight pair serves both 8-column halves.
-                    var e0 = bias; var e1 = bias; var o0 = bias; var o1 = bias;
-                    S1Weights.Tap(ref a, 0, e0w, o0w, ref e0, ref e1, ref o0, ref o1);
-                    S1Weights.Tap(ref a, 4, e1w, o1w, ref e0, ref e1, ref o0, ref o1);
-                    S1Weights.Tap(ref a, 8, e2w, o2w, ref e0, ref e1, ref o0, ref o1);
-                    S1Weights.Tap(ref b, 0, f0w, p0w, ref e0, ref e1, ref o0, ref o1);
-                    S1Weights.Tap(ref b, 4, f1w, p1w, ref e0, ref e1, ref o0, ref o1);
-                    S1Weights.Tap(ref b, 8, f2w, p2w, ref e0, ref e1, ref o0, ref o1);
-                    var r = q.Rows<TR>(e0, e1, o0, o1, sc);
-                    if (narrow)
-                    {
-                        // Each row's 16 bytes run 16 − ow bytes into the next row, or the next plane, which are stored after it;
-                        // only the last rows of the last plane are stored exactly.
-                        if (lastPlane && 2 * m + 2 >= oh)
-                        {
-                            StoreNarrowRows(r, ref ye, ow, both);
-                            break;
-                        }
-                        r.GetLower().StoreUnsafe(ref ye);
-                        if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)ow);
-                        break;
-                    }
-                    r.GetLower().StoreUnsafe(ref ye, (nuint)ox);
-                    if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)(ox + ow));
-                    if (ox == ow - 16) break;
-                }
+                r.GetLower().StoreUnsafe(ref ye);
+                if (both) r.GetUpper().StoreUnsafe(ref ye, (nuint)ow);
             }
         }
 
@@ -445,6 +444,23 @@ namespace Q.Compiler.Kernels
                 e = Avx2.Add(e, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, F0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, F1), Avx2.MultiplyAddAdjacent(b2, F2))));
                 o = Avx2.Add(o, Avx2.Add(Avx2.MultiplyAddAdjacent(b0, P0), Avx2.Add(Avx2.MultiplyAddAdjacent(b1, P1), Avx2.MultiplyAddAdjacent(b2, P2))));
                 return (e, o);
+            }
+
+            /// <summary>
+            /// 16 columns of rows 2m (<paramref name="e0"/>, <paramref name="e1"/>) and 2m + 1 (<paramref name="o0"/>,
+            /// <paramref name="o1"/>): as two <see cref="Sums"/>, tap by tap, so that each weight pair is loaded once for both
+            /// 8-column halves (12 weight vectors do not fit the registers with the sums; this halves the loads).
+            /// </summary>
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public readonly void Sums16(ref byte a, ref byte b, out Vector256<int> e0, out Vector256<int> e1, out Vector256<int> o0, out Vector256<int> o1)
+            {
+                e0 = e1 = o0 = o1 = Bias;
+                Tap(ref a, 0, E0, O0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 4, E1, O1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref a, 8, E2, O2, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 0, F0, P0, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 4, F1, P1, ref e0, ref e1, ref o0, ref o1);
+                Tap(ref b, 8, F2, P2, ref e0, ref e1, ref o0, ref o1);
             }
 
             /// <summary>One tap column of one pair row at byte <paramref name="at"/>: weights <paramref name="we"/> (row 2m) and <paramref name="wo"/> (row 2m + 1), both halves.</summary>
