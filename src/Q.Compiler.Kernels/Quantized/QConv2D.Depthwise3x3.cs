@@ -358,14 +358,14 @@ namespace Q.Compiler.Kernels
             {
                 // Rows of 4 to 7: 4 columns at 0 and 4 at wd − 4 (overlapping).
                 PairColumns4(ref a, ref b, ref d, 0);
-                PairColumns4(ref a, ref b, ref d, (nuint)wd - 4);
+                if (wd > 4) PairColumns4(ref a, ref b, ref d, (nuint)wd - 4);
                 return;
             }
             if (wd < 16)
             {
                 // Rows of 8 to 15: 8 columns at 0 and 8 at wd − 8.
                 PairColumns8(ref a, ref b, ref d, 0);
-                PairColumns8(ref a, ref b, ref d, (nuint)wd - 8);
+                if (wd > 8) PairColumns8(ref a, ref b, ref d, (nuint)wd - 8);
                 return;
             }
             // Blocks of 32 columns while they fit, then of 16, the last one at wd − 16 (overlapping).
@@ -657,7 +657,7 @@ namespace Q.Compiler.Kernels
             {
                 // Rows of 8 to 15: 8 at 0 and 8 at wd − 8 (overlapping).
                 Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref s)).AsByte()).AsByte().StoreUnsafe(ref d);
-                Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, wd - 8))).AsByte())
+                if (wd > 8) Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, wd - 8))).AsByte())
                     .AsByte().StoreUnsafe(ref d, (nuint)(2 * (wd - 8)));
                 return;
             }
