@@ -36,11 +36,17 @@ Dw("dw 232 @8x8 s1 (L41)",     232,  8, 1);
 Dw("dw 272 @8x8 s2 (L49)",     272,  8, 2);
 Dw("dw 272 @4x4 s1 (L52)",     272,  4, 1);
 Dw("dw 328 @4x4 s1 (L60)",     328,  4, 1);
-Dw("dw 16 @120x160 s1 (uf)",    16, 120, 1, 160);
-Dw("dw 32 @60x80 s2 (uf)",      32, 60, 2, 80);
-Dw("dw 64 @30x40 s1 (uf)",      64, 30, 1, 40);
-Dw("dw 128 @15x20 s1 (uf)",    128, 15, 1, 20);
-Dw("dw 256 @8x10 s1 (uf)",     256,  8, 1, 10);
+// UltraFace-RFB-320's depthwise layers (the int8 plan's shapes; count of layers of the shape in brackets)
+Dw("dw 16 @120x160 s1 (uf L1)",     16, 120, 1, 160);
+Dw("dw 32 @120x160 s2 (uf L3)",     32, 120, 2, 160);
+Dw("dw 32 @60x80 s1 (uf L5)",       32, 60, 1, 80);
+Dw("dw 32 @60x80 s2 (uf L7)",       32, 60, 2, 80);
+Dw("dw 64 @30x40 s1 (uf L9 [4])",   64, 30, 1, 40);
+Dw("dw 64 @30x40 s2 (uf L31)",      64, 30, 2, 40);
+Dw("dw 128 @15x20 s1 (uf L33 [4])", 128, 15, 1, 20);
+Dw("dw 128 @15x20 s2 (uf L41)",     128, 15, 2, 20);
+Dw("dw 256 @8x10 s1 (uf L43 [3])",  256,  8, 1, 10);
+Dw("dw 64 @8x10 s2 (uf L50)",       64,  8, 2, 10);
 Console.WriteLine($"{"depthwise total",-36} {totalF,9:F1} {totalQ,9:F1} {totalF / totalQ,7:F2}x");
 Other();
 

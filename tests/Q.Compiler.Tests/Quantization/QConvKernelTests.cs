@@ -357,6 +357,37 @@ public class QConvKernelTests
                     }
     }
 
+    /// <summary>
+    /// Stride-1 rows of 9 to 15 are stored 16 bytes a row, the extra bytes landing in the row or plane stored after it:
+    /// every output byte matches the reference, and the bytes past the output (guards) are never written, for one and
+    /// several images, odd and even row counts, and clamps on and off.
+    /// </summary>
+    [Fact]
+    public void Depthwise_3x3_narrow_rows_match_the_reference_and_write_nothing_past_the_output()
+    {
+        if (!QConv2D.IsSupported(QConv2D.DepthwisePath.Avx2)) return;
+        var rng = new Random(31);
+        foreach (int ow in new[] { 9, 10, 11, 12, 13, 15 })
+            foreach (int oh in new[] { 1, 2, 5, 8 })
+                foreach (int n in new[] { 1, 2 })
+                {
+                    int[] g = { n, 3, oh, ow, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3 };
+                    int zy = oh % 2 == 0 ? 0 : 9;
+                    var c = MakeCase(rng, g, ZeroPoints[(ow + oh) % ZeroPoints.Length], zy, minus128: true, weightZeroPoints: n == 2);
+                    if (ow == 13) c = c with { Lo = 3, Hi = 250 };
+                    var diff = QConvWeights.DepthwiseDifferences(c.W, c.Zw, c.Taps);
+                    int length = c.N * c.M * c.OH * c.OW;
+                    var y = Enumerable.Repeat((byte)0xA5, length + 32).ToArray();
+                    int[] zw = c.Zw.All(z => z == 0) ? Array.Empty<int>() : c.Zw;
+                    QConv2D.RunDepthwise(QConv2D.DepthwisePath.Avx2, c.X, c.W.Select(v => (sbyte)v).ToArray(), zw,
+                        QConvWeights.DepthwiseBias(c.Bias, diff, c.Taps, c.Zx), c.Mult, y,
+                        new byte[QConv2D.DepthwiseScratchLength(c.H, c.Wd, c.SW, c.PT, c.PL, c.PB, c.PR)], c.N, c.C, c.H, c.Wd, c.OH, c.OW,
+                        c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
+                    AssertSame(Reference(c), y.AsSpan(0, length).ToArray(), $"rows {oh}x{ow} n={n}");
+                    Assert.All(y.AsSpan(length).ToArray(), b => Assert.Equal(0xA5, b));
+                }
+    }
+
     [Fact]
     public void Depthwise_differences_span_the_full_int16_pair_range()
     {
