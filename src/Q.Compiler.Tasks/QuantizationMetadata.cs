@@ -98,25 +98,20 @@ namespace Q.Compiler.Tasks
             if (keepFloat.Length > 0)
                 m.KeepFloatNodes = keepFloat.Split(';').Select(s => s.Trim()).Where(s => s.Length > 0).Distinct(StringComparer.Ordinal).ToArray();
 
-            string sqnr = Get(MinLayerSqnrDb);
-            if (sqnr.Length > 0)
+            // A signal-to-noise ratio in dB, 0 to 200: the value, or the default when unset or with a QC3015 error.
+            double Decibels(string name, double fallback, string examples, string zeroOff, string zeroMeans)
             {
-                if (!TryNumber(sqnr, out double db))
-                    problems.Add(Error($"MinLayerSqnrDb '{sqnr}' is not a number; write decibels with a '.' as decimal separator, like 20 or 17.5 (0 turns the check off)"));
+                string v = Get(name);
+                if (v.Length == 0) return fallback;
+                if (!TryNumber(v, out double db))
+                    problems.Add(Error($"{name} '{v}' is not a number; write decibels with a '.' as decimal separator, like {examples} (0 turns {zeroOff} off)"));
                 else if (!(db >= 0 && db <= 200))
-                    problems.Add(Error($"MinLayerSqnrDb '{sqnr}' is out of range; it is a signal-to-noise ratio in dB between 0 (no layer is kept in float for its error) and 200 (default {Defaults.MinLayerSqnrDb.ToString("R", CultureInfo.InvariantCulture)})"));
-                else m.MinSqnrDb = db;
+                    problems.Add(Error($"{name} '{v}' is out of range; it is a signal-to-noise ratio in dB between 0 ({zeroMeans}) and 200 (default {fallback.ToString("R", CultureInfo.InvariantCulture)})"));
+                else return db;
+                return fallback;
             }
-
-            string output = Get(MinOutputSqnrDb);
-            if (output.Length > 0)
-            {
-                if (!TryNumber(output, out double db))
-                    problems.Add(Error($"MinOutputSqnrDb '{output}' is not a number; write decibels with a '.' as decimal separator, like 30 or 27.5 (0 turns weight-only layers off)"));
-                else if (!(db >= 0 && db <= 200))
-                    problems.Add(Error($"MinOutputSqnrDb '{output}' is out of range; it is a signal-to-noise ratio in dB between 0 (no layer is made weight-only) and 200 (default {Defaults.MinOutputSqnrDb.ToString("R", CultureInfo.InvariantCulture)})"));
-                else m.MinOutputDb = db;
-            }
+            m.MinSqnrDb = Decibels(MinLayerSqnrDb, m.MinSqnrDb, "20 or 17.5", "the check", "no layer is kept in float for its error");
+            m.MinOutputDb = Decibels(MinOutputSqnrDb, m.MinOutputDb, "30 or 27.5", "weight-only layers", "no layer is made weight-only");
 
             // A value from a short list of words: the value, the default when unset, or the default with a QC3015 error.
             T Choice<T>(string name, T fallback, params (string Text, T Value)[] choices)
