@@ -291,11 +291,11 @@ namespace Q.Compiler.Quantization
                 if (!ReferenceEquals(q, plain)) q.Notes.InsertRange(0, plain.Notes);
             }
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
+            // Read only if some prefix is tried (a model above the target costs no pass over the calibration set).
+            var biasSamples = options.BiasCorrection ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(
+                () => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null;
             if (options.MinOutputSqnrDb > 0)
             {
-                // Read only if some prefix is tried (a model above the target costs no pass over the calibration set).
-                var biasSamples = options.BiasCorrection ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(
-                    () => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null;
                 if (options.CompensatedWeightOnly && !options.CompensatedRounding
                     && q.OutputSqnrWithSamples(runs.Samples("weight-only search (simulated model)")).Worst < options.MinOutputSqnrDb)
                     q.UseCompensatedWeightOnly(moments ?? InputMoments.Collect(graph, runs.Pass("input moments (compensated rounding)")));
@@ -315,8 +315,7 @@ namespace Q.Compiler.Quantization
             }
             else if (options.WeightOnlyPrefix > 0)
             {
-                q.MakeWeightOnly(Math.Min(options.WeightOnlyPrefix, q.Int8LayerCount), options.BiasCorrection
-                    ? new Lazy<IReadOnlyList<IReadOnlyList<Tensor>>>(() => runs.Samples("bias correction").Take(q.BiasCorrectionSamples(int.MaxValue)).ToList()) : null);
+                q.MakeWeightOnly(Math.Min(options.WeightOnlyPrefix, q.Int8LayerCount), biasSamples);
                 q.WeightOnlyReason = "WeightOnlyPrefix " + options.WeightOnlyPrefix.ToString(CultureInfo.InvariantCulture);
             }
             var rewritten = q.Rewrite();
@@ -499,8 +498,6 @@ namespace Q.Compiler.Quantization
 
             /// <summary>The input moments for the weight-only layers' compensated rounding (<see cref="UseCompensatedWeightOnly"/>), or null.</summary>
             private Dictionary<string, InputMoments>? _weightOnlyMoments;
-            /// <summary>Set while <see cref="SwapWeights"/> has <see cref="PrepareWeights"/> round one layer with compensation.</summary>
-            private Dictionary<string, InputMoments>? _roundWith;
             /// <summary>Each swapped layer's round-to-nearest and compensated weights (integers and their fake-quantized floats).</summary>
             private readonly Dictionary<Layer, (QuantizedWeights Q, float[] Fq)> _nearest = new Dictionary<Layer, (QuantizedWeights, float[])>(),
                 _compensated = new Dictionary<Layer, (QuantizedWeights, float[])>();
@@ -521,13 +518,8 @@ namespace Q.Compiler.Quantization
                 {
                     if (!_compensated.TryGetValue(l, out var c))
                     {
-                        var saved = (l.Bias, l.BiasFq, l.BiasFloat);
-                        l.Weights = null;
-                        _roundWith = _weightOnlyMoments;
-                        try { PrepareWeights(l); } finally { _roundWith = null; }
-                        c = (l.Weights!, l.WeightsFq!);
-                        _compensated[l] = c;
-                        (l.Bias, l.BiasFq, l.BiasFloat) = saved;
+                        var (w, channels, inner, _) = FloatWeights(l);
+                        _compensated[l] = c = RoundWeights(l, w, channels, inner, _weightOnlyMoments);
                     }
                     (l.Weights, l.WeightsFq) = c;
                 }
@@ -744,6 +736,17 @@ namespace Q.Compiler.Quantization
             private void PrepareWeights(Layer l)
             {
                 if (l.Weights is not null) return;
+                var (w, channels, inner, bias) = FloatWeights(l);
+                (l.Weights, l.WeightsFq) = RoundWeights(l, w, channels, inner, _moments);
+                if (bias is not null) SetBias(l, bias);
+            }
+
+            /// <summary>
+            /// A compute layer's float weights in [channels, inner] layout (Gemm: [N, K] with α folded in; MatMul: B as it is,
+            /// inner 1) and its float bias per channel (Gemm: β folded in; null: none).
+            /// </summary>
+            private (float[] W, int Channels, int Inner, float[]? Bias) FloatWeights(Layer l)
+            {
                 var n = l.Node;
                 var wt = _g.Constants[n.Inputs[1]];
                 var w = wt.ToFloats();
@@ -771,6 +774,17 @@ namespace Q.Compiler.Quantization
                         channels = wt.Shape[1]; inner = 1;
                         break;
                 }
+                return (w, channels, inner, bias is null || bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray());
+            }
+
+            /// <summary>
+            /// <paramref name="w"/> (from <see cref="FloatWeights"/>) as int8 per channel, pair-safe where the options ask,
+            /// rounded with error compensation where <paramref name="moments"/> has the layer; with its fake-quantized floats.
+            /// </summary>
+            private (QuantizedWeights Q, float[] Fq) RoundWeights(Layer l, float[] w, int channels, int inner, Dictionary<string, InputMoments>? moments)
+            {
+                var n = l.Node;
+                var wt = _g.Constants[n.Inputs[1]];
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
                 bool pairSafe = false;
                 if (n.OpType == "Conv" && _o.PairSafeWeights == PairSafeWeightsMode.Always && !l.FloatOutput
@@ -779,13 +793,11 @@ namespace Q.Compiler.Quantization
                     var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);
                     if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; }
                 }
-                var moments = _roundWith ?? _moments;
                 if (moments is not null && moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
                     qw = CompensatedWeights(w, qw, h, pairSafe, _o.CompensatedDampening);
-                l.Weights = qw;
-                l.WeightsFq = new float[w.Length];
-                for (int i = 0; i < w.Length; i++) l.WeightsFq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
-                if (bias is not null) SetBias(l, bias.Length == channels ? bias : Enumerable.Repeat(bias[0], channels).ToArray());
+                var fq = new float[w.Length];
+                for (int i = 0; i < w.Length; i++) fq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
+                return (qw, fq);
             }
 
             /// <summary>
