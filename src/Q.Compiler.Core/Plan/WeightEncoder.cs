@@ -276,7 +276,7 @@ namespace Q.Compiler.Plan
                     // The bits as int32: values of one sign within a few binades (per-channel scales) differ in fewer bits.
                     var f = weight.As<float>();
                     var bits = new long[f.Length];
-                    for (int i = 0; i < f.Length; i++) bits[i] = BitConverter.ToInt32(BitConverter.GetBytes(f[i]), 0);
+                    for (int i = 0; i < f.Length; i++) bits[i] = FloatBits.Of(f[i]);
                     return (bits, int.MaxValue);
                 default: return null;
             }
@@ -385,15 +385,22 @@ namespace Q.Compiler.Plan
                 for (int c = 0; c < channels; c++) if (scales[c] > 0) { previous = scales[c]; break; }
                 for (int c = 0; c < channels; c++)
                     if (scales[c] == 0) scales[c] = previous > 0 ? previous : 1; else previous = scales[c];
-                var (scaleBytes, scaleCoding) = EncodePart(Tensor.FromFloats(new Shape(channels), scales));
-                var (valueBytes, valueCoding) = EncodePart(new Tensor(DataType.Int8, new Shape(n), values));
-                var bytes = new byte[scaleBytes.Length + valueBytes.Length];
-                scaleBytes.CopyTo(bytes, 0);
-                valueBytes.CopyTo(bytes, scaleBytes.Length);
+                var (bytes, scaleCoding, valueCoding) = EncodeParts(Tensor.FromFloats(new Shape(channels), scales), new Tensor(DataType.Int8, new Shape(n), values));
                 if (best is null || bytes.Length < best.Value.Bytes.Length)
                     best = (bytes, WeightCoding.Scaled(stride, blocks, width, scaleCoding, valueCoding));
             }
             return best;
+        }
+
+        /// <summary>A scaled weight's stored bytes: its scales, then its integer values, each part coded as <see cref="EncodePart"/> chooses.</summary>
+        private static (byte[] Bytes, WeightCoding? Scales, WeightCoding? Values) EncodeParts(Tensor scales, Tensor values)
+        {
+            var (scaleBytes, scaleCoding) = EncodePart(scales);
+            var (valueBytes, valueCoding) = EncodePart(values);
+            var bytes = new byte[scaleBytes.Length + valueBytes.Length];
+            scaleBytes.CopyTo(bytes, 0);
+            valueBytes.CopyTo(bytes, scaleBytes.Length);
+            return (bytes, scaleCoding, valueCoding);
         }
 
         /// <summary>
@@ -424,11 +431,7 @@ namespace Q.Compiler.Plan
                     values[i] = (short)q;
                 }
                 if (!exact) continue;
-                var (scaleBytes, scaleCoding) = EncodePart(Tensor.FromFloats(new Shape(1), new[] { s }));
-                var (valueBytes, valueCoding) = EncodePart(new Tensor(DataType.Int16, new Shape(w.Length), values));
-                var bytes = new byte[scaleBytes.Length + valueBytes.Length];
-                scaleBytes.CopyTo(bytes, 0);
-                valueBytes.CopyTo(bytes, scaleBytes.Length);
+                var (bytes, scaleCoding, valueCoding) = EncodeParts(Tensor.FromFloats(new Shape(1), new[] { s }), new Tensor(DataType.Int16, new Shape(w.Length), values));
                 return (bytes, WeightCoding.Scaled(w.Length, 1, 1, scaleCoding, valueCoding, valueBytes: 2));
             }
             return null;
