@@ -656,20 +656,29 @@ namespace Q.Compiler.Kernels
             if (wd < 16)
             {
                 // Rows of 8 to 15: 8 at 0 and 8 at wd − 8 (overlapping).
-                Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref s)).AsByte()).AsByte().StoreUnsafe(ref d);
-                if (wd > 8) Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, wd - 8))).AsByte())
-                    .AsByte().StoreUnsafe(ref d, (nuint)(2 * (wd - 8)));
+                Widen8(ref s, ref d, 0);
+                if (wd > 8) Widen8(ref s, ref d, (nuint)wd - 8);
                 return;
             }
             // Blocks of 32 while they fit, then of 16, the last one at wd − 16 (overlapping).
             nuint last = (nuint)wd - 16, k = 0;
             for (; k + 16 < last; k += 32)
             {
-                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k)).AsByte().StoreUnsafe(ref d, 2 * k);
-                Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k + 16)).AsByte().StoreUnsafe(ref d, 2 * k + 32);
+                Widen16(ref s, ref d, k);
+                Widen16(ref s, ref d, k + 16);
             }
-            if (k < last) Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, k)).AsByte().StoreUnsafe(ref d, 2 * k);
-            Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, last)).AsByte().StoreUnsafe(ref d, 2 * last);
+            if (k < last) Widen16(ref s, ref d, k);
+            Widen16(ref s, ref d, last);
         }
+
+        /// <summary>Bytes s[j .. j + 7] as int16 at d[2j].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Widen8(ref byte s, ref byte d, nuint j) =>
+            Sse41.ConvertToVector128Int16(Vector128.CreateScalar(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref s, j))).AsByte()).AsByte().StoreUnsafe(ref d, 2 * j);
+
+        /// <summary>Bytes s[j .. j + 15] as int16 at d[2j].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Widen16(ref byte s, ref byte d, nuint j) =>
+            Avx2.ConvertToVector256Int16(Vector128.LoadUnsafe(ref s, j)).AsByte().StoreUnsafe(ref d, 2 * j);
     }
 }
