@@ -159,7 +159,7 @@ namespace Q.Compiler.Tasks
             yield return Pair(KeepFloat, string.Join(";", KeepFloatNodes));
             yield return Pair(MinLayerSqnrDb, MinSqnrDb.ToString("R", c));
             yield return Pair(QuantizedIO, QuantizedBoundary ? "true" : "false");
-            yield return Pair(PairSafeWeights, PairSafeTexts.First(c => c.Value == PairSafe).Text);
+            yield return Pair(PairSafeWeights, PairSafeTexts.First(t => t.Value == PairSafe).Text);
             yield return Pair(MinOutputSqnrDb, MinOutputDb.ToString("R", c));
         }
 
