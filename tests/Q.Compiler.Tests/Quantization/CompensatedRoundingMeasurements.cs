@@ -177,18 +177,7 @@ public sealed class CompensatedRoundingMeasurements : ImageModelMeasurement
             var q = GraphQuantizer.Quantize(g, calibration, samples, new QuantizerOptions { CompensatedRounding = comp, PairSafeWeights = safe ? PairSafeWeightsMode.Always : PairSafeWeightsMode.Never },
                 new Q.Compiler.Diagnostics.DiagnosticBag());
             double seconds = sw.Elapsed.TotalSeconds;
-            double signal = 0, noise = 0;
-            int agree = 0, correct = 0, correctFloat = 0;
-            for (int i = 0; i < test.Count; i++)
-            {
-                var y = q.Simulate(new[] { test[i] })[0].ToFloats();
-                var f = reference[i];
-                for (int j = 0; j < f.Length; j++) { signal += (double)f[j] * f[j]; noise += (double)(f[j] - y[j]) * (f[j] - y[j]); }
-                int a = QuantizerFixtures.ArgMax(y), b = QuantizerFixtures.ArgMax(f);
-                if (a == b) agree++;
-                if (a == labels[i]) correct++;
-                if (b == labels[i]) correctFloat++;
-            }
+            var (signal, noise, agree, correct, correctFloat) = QuantizerFixtures.CompareWithFloat(q, test, reference, labels);
             Out.WriteLine(string.Format(Inv, "mnist-8 compensated {0,-5} pair-safe {1,-5}: output SQNR {2:F2} dB, agreement {3:F2}% ({4} of {5}), accuracy {6:F2}% (float {7:F2}%); quantize {8:F1} s",
                 comp, safe, Db(signal, noise), 100.0 * agree / test.Count, agree, test.Count, 100.0 * correct / test.Count, 100.0 * correctFloat / test.Count, seconds));
         }

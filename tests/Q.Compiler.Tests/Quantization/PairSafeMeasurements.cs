@@ -157,17 +157,7 @@ public sealed class PairSafeMeasurements
             var q = GraphQuantizer.Quantize(g, calibration, samples.Take(200), new QuantizerOptions { PairSafeWeights = pairSafe ? PairSafeWeightsMode.Always : PairSafeWeightsMode.Never },
                 new Q.Compiler.Diagnostics.DiagnosticBag());
             double quantizeMs = sw.Elapsed.TotalMilliseconds;
-            double signal = 0, noise = 0;
-            int agree = 0, correct = 0, correctFloat = 0;
-            for (int i = 0; i < test.Count; i++)
-            {
-                var y = q.Simulate(new[] { test[i] })[0].ToFloats();
-                var f = reference[i];
-                for (int j = 0; j < f.Length; j++) { signal += (double)f[j] * f[j]; noise += (double)(f[j] - y[j]) * (f[j] - y[j]); }
-                int a = QuantizerFixtures.ArgMax(y), b = QuantizerFixtures.ArgMax(f);
-                if (a == b) agree++;
-                if (labels is not null) { if (a == labels[i]) correct++; if (b == labels[i]) correctFloat++; }
-            }
+            var (signal, noise, agree, correct, correctFloat) = QuantizerFixtures.CompareWithFloat(q, test, reference, labels);
             _out.WriteLine(string.Format(CultureInfo.InvariantCulture,
                 "{0} pair-safe {1}: output SQNR {2:F2} dB, top-1 agreement {3:F2}% ({4} of {5}){6}; GraphQuantizer.Quantize {7:F0} ms",
                 model, pairSafe ? "on " : "off", Db(signal, noise), 100.0 * agree / test.Count, agree, test.Count,

@@ -74,4 +74,32 @@ internal static class QuantizerFixtures
         for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
         return best;
     }
+
+    /// <summary>A quantized graph's simulation against float on held-out inputs (the measurement tests' figures).</summary>
+    public sealed record AgainstFloat(double Signal, double Noise, int Agree, int Correct, int CorrectFloat)
+    {
+        /// <summary>Output SQNR over all the inputs, in dB.</summary>
+        public double SqnrDb => Noise == 0 ? double.PositiveInfinity : 10 * Math.Log10(Signal / Noise);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="q"/>'s simulation on each input of <paramref name="test"/> and compares its first output with
+    /// <paramref name="reference"/> (the float model's): summed signal and noise, top-1 agreement, and with
+    /// <paramref name="labels"/> how many each gets right.
+    /// </summary>
+    public static AgainstFloat CompareWithFloat(QuantizedGraph q, IReadOnlyList<Tensor> test, IReadOnlyList<float[]> reference, byte[]? labels)
+    {
+        double signal = 0, noise = 0;
+        int agree = 0, correct = 0, correctFloat = 0;
+        for (int i = 0; i < test.Count; i++)
+        {
+            var y = q.Simulate(new[] { test[i] })[0].ToFloats();
+            var f = reference[i];
+            for (int j = 0; j < f.Length; j++) { signal += (double)f[j] * f[j]; noise += (double)(f[j] - y[j]) * (f[j] - y[j]); }
+            int a = ArgMax(y), b = ArgMax(f);
+            if (a == b) agree++;
+            if (labels is not null && i < labels.Length) { if (a == labels[i]) correct++; if (b == labels[i]) correctFloat++; }
+        }
+        return new AgainstFloat(signal, noise, agree, correct, correctFloat);
+    }
 }

@@ -65,17 +65,7 @@ public sealed class QuantizerMeasurements
             var options = new CalibrationOptions { Method = method };
             var ranges = new CalibrationResult(stats.Histograms, Calibrator.Ranges(stats, options), stats.Samples);
             var q = GraphQuantizer.Quantize(g, ranges, sqnrSubset, new QuantizerOptions { MinLayerSqnrDb = 0 }, new DiagnosticBag());
-            double signal = 0, noise = 0;
-            int agree = 0, correct = 0, correctFloat = 0;
-            for (int i = 0; i < test.Count; i++)
-            {
-                var y = q.Simulate(new[] { test[i] })[0].ToFloats();
-                var f = reference[i];
-                for (int j = 0; j < f.Length; j++) { signal += (double)f[j] * f[j]; noise += (double)(f[j] - y[j]) * (f[j] - y[j]); }
-                int a = QuantizerFixtures.ArgMax(y), b = QuantizerFixtures.ArgMax(f);
-                if (a == b) agree++;
-                if (labels is not null && i < labels.Length) { if (a == labels[i]) correct++; if (b == labels[i]) correctFloat++; }
-            }
+            var (signal, noise, agree, correct, correctFloat) = QuantizerFixtures.CompareWithFloat(q, test, reference, labels);
             double minLayer = q.Report.Layers.Where(l => l.SqnrDb is not null).Min(l => l.SqnrDb!.Value);
             _out.WriteLine(string.Format(System.Globalization.CultureInfo.InvariantCulture,
                 "| {0} | {1:0.00} | {2:0.00}% | {3} | {4:0.0} |", method, 10 * Math.Log10(signal / noise), 100.0 * agree / test.Count,
