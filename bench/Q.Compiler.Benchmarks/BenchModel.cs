@@ -39,7 +39,7 @@ public sealed class BenchModel : IDisposable
     /// build calibrated on ../shared/datasets/images (preprocessed as the model's test inputs), ORT runs the float model;
     /// "normal": the same, calibrated on 64 standard-normal feature vectors (kws-m); "dynamic": the Quantize=Dynamic build
     /// (no calibration; ORT runs the float model); "images" builds with the default PairSafeWeights="auto", "images-pairsafe"
-    /// with PairSafeWeights="true" and "images-plain" with PairSafeWeights="false"; "images-wo:DB": "images" with
+    /// with PairSafeWeights="true", "images-quadsafe" with PairSafeWeights="quad" and "images-plain" with PairSafeWeights="false"; "images-wo:DB": "images" with
     /// MinOutputSqnrDb=DB (0: every layer the quantizer chose stays int8; see docs/quantization.md, "Weight-only layers"); null: the file is already quantized
     /// (QDQ), ours compiles it as it is and ORT runs the same file.
     /// </summary>
@@ -53,6 +53,8 @@ public sealed class BenchModel : IDisposable
         ("ppocr-cls-mobile int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images"),
         ("mobilenet-v2-128-0.5 int8 pair-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-pairsafe"),
         ("ultraface-rfb-320 int8 pair-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-pairsafe"),
+        ("mobilenet-v2-128-0.5 int8 quad-safe", "mobilenet-v2-128-0.5", "model.onnx", "mobilenet-v2-128-0.5", "images-quadsafe"),
+        ("ultraface-rfb-320 int8 quad-safe", "ultraface-rfb-320", "model.onnx", "ultraface-rfb-320", "images-quadsafe"),
         ("ppocr-cls-mobile int8 all-int8", "ppocr-cls-mobile", "model.onnx", "ppocr-cls-mobile", "images-wo:0"),
         ("squeezenet-1.0-fp16 int8 all-int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images-wo:0"),
         ("squeezenet-1.0-fp16 int8", "squeezenet-1.0-fp16", "model.onnx", "squeezenet-1.0-fp16", "images"),
@@ -222,6 +224,7 @@ public sealed class BenchModel : IDisposable
                 Quantize = QuantizeMode.Int8, Calibration = calib.Folder, PairSafeWeights = calibration switch
                 {
                     "images-pairsafe" => PairSafeWeightsMode.Always,
+                    "images-quadsafe" => PairSafeWeightsMode.Quad,
                     "images-plain" => PairSafeWeightsMode.Never,
                     _ => PairSafeWeightsMode.Auto,
                 },

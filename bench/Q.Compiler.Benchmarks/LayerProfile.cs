@@ -17,7 +17,7 @@ namespace Q.Compiler.Benchmarks;
 
 /// <summary>
 /// <c>--profile MODEL [--int8 [--pair-safe | --plain] | --dynamic] [--dump DIR] [--seconds S]</c>: per-statement time of a model's generated Run
-/// (--int8 builds with the default PairSafeWeights="auto"; --pair-safe forces "true", --plain "false"). The
+/// (--int8 builds with the default PairSafeWeights="auto"; --pair-safe forces "true", --quad-safe "quad", --plain "false"). The
 /// generated source is instrumented (a thread-CPU-time mark after each statement of the layer methods) and compiled
 /// again with Roslyn; prints the statements by total time with the kernel they call.
 /// </summary>
@@ -41,7 +41,7 @@ public static class LayerProfile
         string shapes = string.Join(";", inputNames.Select((n, i) => n + "=" + string.Join("x", inputs[i].Shape.Dims)));
         var opts = new CompileOptions { ModelPath = path, ClassName = "Prof", Namespace = "Bench", InputShapes = shapes };
         CalibrationFolders.Result? calib = null;
-        if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; opts.PairSafeWeights = args.Contains("--pair-safe") ? PairSafeWeightsMode.Always : args.Contains("--plain") ? PairSafeWeightsMode.Never : PairSafeWeightsMode.Auto; }
+        if (int8) { calib = CalibrationFolders.Images(model); opts.Quantize = QuantizeMode.Int8; opts.Calibration = calib.Folder; opts.PairSafeWeights = args.Contains("--pair-safe") ? PairSafeWeightsMode.Always : args.Contains("--quad-safe") ? PairSafeWeightsMode.Quad : args.Contains("--plain") ? PairSafeWeightsMode.Never : PairSafeWeightsMode.Auto; }
         if (args.Contains("--dynamic")) opts.Quantize = QuantizeMode.Dynamic;
         var r = ModelCompiler.Compile(opts);
         if (calib is not null) Directory.Delete(calib.Folder, true);

@@ -46,7 +46,7 @@ namespace Q.Compiler.Tasks
 
         /// <summary>The PairSafeWeights values and their meaning, in the order the QC3015 message lists them.</summary>
         private static readonly (string Text, PairSafeWeightsMode Value)[] PairSafeTexts =
-            { ("auto", PairSafeWeightsMode.Auto), ("true", PairSafeWeightsMode.Always), ("false", PairSafeWeightsMode.Never) };
+            { ("auto", PairSafeWeightsMode.Auto), ("true", PairSafeWeightsMode.Always), ("false", PairSafeWeightsMode.Never), ("quad", PairSafeWeightsMode.Quad) };
 
         /// <summary>
         /// Parses the item's metadata. <paramref name="baseDirectory"/> resolves a relative Calibration path (the project's

@@ -288,7 +288,17 @@ namespace Q.Compiler.Quantization
                 var plain = q;
                 (q, chosenBag) = PairSafeChoice.Choose<(Run Run, DiagnosticBag Bag)>((q, chosenBag), plain.PairSafeCandidates(), () => Prepare(plain.Margin, options.WithPairSafeWeights(PairSafeWeightsMode.Always)),
                     c => c.Run.OutputSqnrWithSamples(runs.Samples("pair-safe weights (simulated int8 model)")), (c, note) => c.Run.Notes.Add(note));
-                if (!ReferenceEquals(q, plain)) q.Notes.InsertRange(0, plain.Notes);
+                if (!ReferenceEquals(q, plain))
+                {
+                    q.Notes.InsertRange(0, plain.Notes);
+                    // Quad-safe weights once pair-safe ones are adopted, judged against the plain build as well.
+                    var pairSafe = q;
+                    var plainScore = plain.OutputSqnrWithSamples(runs.Samples("pair-safe weights (simulated int8 model)"));
+                    (q, chosenBag) = PairSafeChoice.ChooseQuad<(Run Run, DiagnosticBag Bag)>((q, chosenBag), plainScore, pairSafe.QuadSafeCandidates(),
+                        () => Prepare(plain.Margin, options.WithPairSafeWeights(PairSafeWeightsMode.Quad)),
+                        c => c.Run.OutputSqnrWithSamples(runs.Samples("quad-safe weights (simulated int8 model)")), (c, note) => c.Run.Notes.Add(note));
+                    if (!ReferenceEquals(q, pairSafe)) q.Notes.InsertRange(0, pairSafe.Notes);
+                }
             }
             foreach (var d in chosenBag.Items) diagnostics.Add(d);
             // Read only if some prefix is tried (a model above the target costs no pass over the calibration set).
@@ -321,6 +331,7 @@ namespace Q.Compiler.Quantization
             var rewritten = q.Rewrite();
             var report = q.Report(runs.Samples("model-output SQNR (simulated int8 model)"));
             report.PairSafeWeights = q.PairSafe;
+            report.QuadSafeWeights = q.QuadSafe;
             return new QuantizedGraph(rewritten, report, q.SimulateModel, q.SimulateModel, q.SimulateModel);
         }
 
@@ -412,8 +423,10 @@ namespace Q.Compiler.Quantization
             private double[]? _outputSqnr;
             /// <summary>Per calibration sample, the SQNR of its worst float output (measured with <see cref="_outputSqnr"/>).</summary>
             private List<double>? _sampleSqnr;
-            /// <summary>Whether this run quantized the QConvNchw convolutions pair-safe.</summary>
-            public bool PairSafe => _o.PairSafeWeights == PairSafeWeightsMode.Always;
+            /// <summary>Whether this run quantized the QConvNchw convolutions pair-safe (quad-safe weights are pair-safe too).</summary>
+            public bool PairSafe => _o.PairSafeWeights is PairSafeWeightsMode.Always or PairSafeWeightsMode.Quad;
+            /// <summary>Whether this run quantized the QConvNchw convolutions quad-safe.</summary>
+            public bool QuadSafe => _o.PairSafeWeights == PairSafeWeightsMode.Quad;
 
             /// <summary>The clip margin of this run.</summary>
             public double Margin => _margin;
@@ -426,6 +439,15 @@ namespace Q.Compiler.Quantization
                 && l.Node.OpType == "Conv" && l.Weights is { } qw
                 && PairSafeLayers.TakesNchw(ShapeOf(l.Node.Inputs[0]), _g.Constants[l.Node.Inputs[1]].Shape, ShapeOf(l.Node.Outputs[0]))
                 && !Ops.QConv.QConvWeights.AllPairSafe(Array.ConvertAll(qw.Values, v => (int)v), qw.Channels, qw.Values.Length / qw.Channels));
+
+            /// <summary>
+            /// How many int8 convolutions quad-safe weights would change: as <see cref="PairSafeCandidates"/>, with a channel
+            /// whose weights are not quad-safe (Ops.QConv.QConvWeights.IsQuadSafe).
+            /// </summary>
+            public int QuadSafeCandidates() => _layers.Count(l => l.Quantized && l.Kind == Kind.Compute && !l.FloatOutput
+                && l.Node.OpType == "Conv" && l.Weights is { } qw
+                && PairSafeLayers.TakesNchw(ShapeOf(l.Node.Inputs[0]), _g.Constants[l.Node.Inputs[1]].Shape, ShapeOf(l.Node.Outputs[0]))
+                && !Ops.QConv.QConvWeights.AllQuadSafe(Array.ConvertAll(qw.Values, v => (int)v), qw.Channels, qw.Values.Length / qw.Channels));
 
             /// <summary>Notes for the report (the clip margin search, the pair-safe choice).</summary>
             public List<string> Notes { get; } = new List<string>();
@@ -786,15 +808,19 @@ namespace Q.Compiler.Quantization
                 var n = l.Node;
                 var wt = _g.Constants[n.Inputs[1]];
                 var qw = WeightQuantizer.PerChannel(w, channels, inner);
-                bool pairSafe = false;
-                if (n.OpType == "Conv" && _o.PairSafeWeights == PairSafeWeightsMode.Always && !l.FloatOutput
+                bool pairSafe = false, quadSafe = false;
+                if (n.OpType == "Conv" && PairSafe && !l.FloatOutput
                     && PairSafeLayers.TakesNchw(ShapeOf(n.Inputs[0]), wt.Shape, ShapeOf(n.Outputs[0])))
                 {
-                    var safe = WeightQuantizer.PairSafePerChannel(w, channels, inner);
-                    if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; }
+                    var safe = QuadSafe ? WeightQuantizer.QuadSafePerChannel(w, channels, inner) : WeightQuantizer.PairSafePerChannel(w, channels, inner);
+                    if (WeightQuantizer.SqnrDb(w, qw) - WeightQuantizer.SqnrDb(w, safe) <= _o.PairSafeMaxLossDb) { qw = safe; pairSafe = true; quadSafe = QuadSafe; }
                 }
                 if (moments is not null && moments.TryGetValue(n.Name, out var h) && h.Vectors >= _o.CompensatedMinVectorsPerInput * h.K)
-                    qw = CompensatedWeights(w, qw, h, pairSafe, _o.CompensatedDampening);
+                {
+                    // The compensation keeps pairs safe but not quads: quad-safe weights keep their rounding where it would break them.
+                    var compensated = CompensatedWeights(w, qw, h, pairSafe, _o.CompensatedDampening);
+                    if (!quadSafe || Ops.QConv.QConvWeights.AllQuadSafe(Array.ConvertAll(compensated.Values, v => (int)v), channels, inner)) qw = compensated;
+                }
                 var fq = new float[w.Length];
                 for (int i = 0; i < w.Length; i++) fq[i] = qw.Values[i] * qw.Scales[qw.ChannelOf(i)];
                 return (qw, fq);

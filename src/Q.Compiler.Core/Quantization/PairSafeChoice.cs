@@ -13,6 +13,11 @@ namespace Q.Compiler.Quantization
         Always,
         /// <summary>"auto": both are tried on the calibration set and <see cref="PairSafeChoice"/> decides.</summary>
         Auto,
+        /// <summary>
+        /// "quad": every QConvNchw convolution gets quad-safe weights (<see cref="WeightQuantizer.QuadSafePerChannel"/>), which
+        /// are pair-safe and also let the unsigned AVX2 tile pair quads (QConvWeights.NchwPairQuads) in every block.
+        /// </summary>
+        Quad,
     }
 
     /// <summary>
@@ -73,6 +78,39 @@ namespace Q.Compiler.Quantization
             note(chosen, string.Format(inv,
                 "pair-safe weights (auto): {0} for {1} convolution{2}; output SQNR on the calibration set (simulated int8 model, worst output) {3:F1} dB plain, {4:F1} dB pair-safe ({5} of {6} samples better); adopted when at least {7:0.#} dB and at most {8:0.#} dB below plain",
                 adopt ? "adopted" : "not adopted", candidates, candidates == 1 ? "" : "s", p.Worst, s.Worst, better, s.Samples.Count, FloorDb, ToleranceDb));
+            return chosen;
+        }
+
+        /// <summary>
+        /// Whether the quad-safe build (<see cref="PairSafeWeightsMode.Quad"/>) is adopted once the pair-safe one has been:
+        /// the rule of <see cref="Adopt"/> against the plain build (at least <see cref="FloorDb"/>, at most
+        /// <see cref="ToleranceDb"/> below plain), so that the two steps together never cost more than one step may.
+        /// </summary>
+        public static bool AdoptQuad(ClipMarginScore plain, ClipMarginScore quadSafe) => Adopt(plain, quadSafe);
+
+        /// <summary>
+        /// The third level of "auto": given the adopted pair-safe build <paramref name="pairSafe"/> and the plain build's
+        /// score, with <paramref name="candidates"/> convolutions that quad-safe weights would change, prepares the quad-safe
+        /// build, scores it and returns it if <see cref="AdoptQuad"/> says so, else <paramref name="pairSafe"/>; with none,
+        /// returns <paramref name="pairSafe"/> without the extra run. <paramref name="note"/> receives the returned build and one line.
+        /// </summary>
+        public static T ChooseQuad<T>(T pairSafe, ClipMarginScore plain, int candidates, Func<T> prepareQuad, Func<T, ClipMarginScore> score, Action<T, string> note)
+        {
+            var inv = CultureInfo.InvariantCulture;
+            if (candidates == 0)
+            {
+                note(pairSafe, "quad-safe weights (auto): not tried, no int8 convolution on the QConvNchw kernel would change");
+                return pairSafe;
+            }
+            var p = score(pairSafe);
+            var quad = prepareQuad();
+            var s = score(quad);
+            bool adopt = AdoptQuad(plain, s);
+            int better = s.Samples.Zip(p.Samples, (a, b) => a > b ? 1 : 0).Sum();
+            var chosen = adopt ? quad : pairSafe;
+            note(chosen, string.Format(inv,
+                "quad-safe weights (auto): {0} for {1} convolution{2}; output SQNR on the calibration set (simulated int8 model, worst output) {3:F1} dB plain, {4:F1} dB pair-safe, {5:F1} dB quad-safe ({6} of {7} samples better than pair-safe); adopted when at least {8:0.#} dB and at most {9:0.#} dB below plain",
+                adopt ? "adopted" : "not adopted", candidates, candidates == 1 ? "" : "s", plain.Worst, p.Worst, s.Worst, better, s.Samples.Count, FloorDb, ToleranceDb));
             return chosen;
         }
     }

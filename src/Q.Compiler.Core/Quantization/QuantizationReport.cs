@@ -28,6 +28,8 @@ namespace Q.Compiler.Quantization
         public IDictionary<string, double> OutputSqnrDb { get; } = new SortedDictionary<string, double>(System.StringComparer.Ordinal);
         /// <summary>Whether the convolutions on the QConvNchw kernel got pair-safe weights (PairSafeWeights "true", or "auto" adopted them).</summary>
         public bool PairSafeWeights { get; set; }
+        /// <summary>Whether those weights are also quad-safe (PairSafeWeights "quad", or "auto" adopted them; implies <see cref="PairSafeWeights"/>).</summary>
+        public bool QuadSafeWeights { get; set; }
         /// <summary>Remarks for the reader: how figures were measured, the parameters of quantized inputs and outputs, ….</summary>
         public IList<string> Notes { get; } = new List<string>();
         /// <summary>One entry per layer in graph order.</summary>
@@ -47,7 +49,7 @@ namespace Q.Compiler.Quantization
                 string ratio = FloatWeightBytes > 0 ? (100.0 * WeightBytes / FloatWeightBytes).ToString("0.0", c) + "% of float" : "";
                 return string.Format(c, "{0}: {1}, {2}/{3} layers int8, weights {4:N0} bytes ({5}){6}{7}, scratch {8:N0} bytes",
                     Model, Mode + (Calibration is null ? "" : " (" + Calibration + ")"), q, Layers.Count, WeightBytes, ratio,
-                    PairSafeWeights ? ", pair-safe conv weights" : "", sqnr, ScratchBytes);
+                    QuadSafeWeights ? ", quad-safe conv weights" : PairSafeWeights ? ", pair-safe conv weights" : "", sqnr, ScratchBytes);
             }
         }
 

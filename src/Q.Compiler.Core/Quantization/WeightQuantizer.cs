@@ -64,11 +64,14 @@ namespace Q.Compiler.Quantization
         /// <summary>Scale factors t tried by <see cref="PairSafePerChannel"/>: 1 · r^i up to 127/64, where no |q| exceeds 64.</summary>
         internal static readonly double[] PairSafeScaleFactors = ScaleFactors(16);
 
-        internal static double[] ScaleFactors(int steps)
+        internal static double[] ScaleFactors(int steps) => ScaleFactors(steps, 127.0 / 64.0);
+
+        /// <summary><paramref name="steps"/> + 1 factors from 1 to <paramref name="last"/>, geometric, the last exact.</summary>
+        internal static double[] ScaleFactors(int steps, double last)
         {
             var t = new double[steps + 1];
-            for (int i = 0; i <= steps; i++) t[i] = Math.Pow(127.0 / 64.0, (double)i / steps);
-            t[steps] = 127.0 / 64.0;
+            for (int i = 0; i <= steps; i++) t[i] = Math.Pow(last, (double)i / steps);
+            t[steps] = last;
             return t;
         }
 
@@ -124,6 +127,97 @@ namespace Q.Compiler.Quantization
                 for (int i = 0; i < k; i++) values[offset + i] = (sbyte)best[i];
             }
             return plain;
+        }
+
+        /// <summary>Scale factors t tried by <see cref="QuadSafePerChannel"/>: 1 · r^i up to 127/32, where no |q| exceeds 32.</summary>
+        internal static readonly double[] QuadSafeScaleFactors = ScaleFactors(32, 127.0 / 32.0);
+
+        /// <summary>
+        /// As <see cref="PairSafePerChannel(float[], int, int)"/>, but every channel <i>quad-safe</i> (QConvWeights.IsQuadSafe):
+        /// in each group of four weights that QConvNchw's unsigned AVX2 tile adds in one int16 lane when it pairs quads 2j and
+        /// 2j + 1 (k = 8j+2t, 8j+2t+1, 8j+4+2t, 8j+5+2t; t = 0, 1), and in each pair of an odd last quad, the positive parts
+        /// sum to at most 128 and the negative parts to at least −128. That implies pair-safety, and lets the block flag
+        /// NchwPairQuads hold for every block (QConvWeights.NchwBlockFlags). A channel whose usual quantization already is
+        /// quad-safe keeps it bit for bit. Any other channel takes, among the candidates below, the one with the smallest
+        /// weight-domain error Σ (w − s·q)² (in double; ties go to the smaller scale): for each factor t of
+        /// <see cref="QuadSafeScaleFactors"/> (1 ≤ t ≤ 127/32), scale s = t · max|w|/127, q = round(w/s), then each group over
+        /// its bound brought onto it by the least-error integer change (<see cref="ProjectGroup"/>). t = 127/32 needs no
+        /// projection (|q| ≤ 32, four of them sum to at most 128): the plain 6-bit quantization (levels −32 .. 32), which the
+        /// result is therefore never worse than.
+        /// </summary>
+        public static QuantizedWeights QuadSafePerChannel(float[] weights, int channels, int k) =>
+            QuadSafePerChannel(weights, channels, k, QuadSafeScaleFactors);
+
+        /// <summary>As <see cref="QuadSafePerChannel(float[], int, int)"/> with the scale factors <paramref name="factors"/> (measurements).</summary>
+        internal static QuantizedWeights QuadSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors)
+        {
+            var plain = PerChannel(weights, channels, k);
+            var values = plain.Values;
+            var scales = plain.Scales;
+            var groups = new List<int[]>(QConvWeights.QuadSafeGroups(k));
+            var q = new int[k];
+            var best = new int[k];
+            for (int c = 0; c < channels; c++)
+            {
+                int offset = c * k;
+                for (int i = 0; i < k; i++) q[i] = values[offset + i];
+                if (QConvWeights.IsQuadSafe(q, 0, k)) continue;
+                double amax = 0;
+                for (int i = 0; i < k; i++) amax = Math.Max(amax, Math.Abs(weights[offset + i]));
+                double bestError = double.PositiveInfinity;
+                float bestScale = scales[c];
+                foreach (double t in factors)
+                {
+                    float s = t == 1.0 ? scales[c] : (float)(amax / (127.0 / t));
+                    for (int i = 0; i < k; i++) q[i] = QuantMath.Quantize(weights[offset + i], s, 0, -127, 127);
+                    foreach (var g in groups) ProjectGroup(weights, offset, s, q, g);
+                    double error = 0;
+                    for (int i = 0; i < k; i++)
+                    {
+                        double d = weights[offset + i] - (double)s * q[i];
+                        error += d * d;
+                    }
+                    if (error < bestError)
+                    {
+                        bestError = error; bestScale = s;
+                        Array.Copy(q, best, k);
+                    }
+                }
+                scales[c] = bestScale;
+                for (int i = 0; i < k; i++) values[offset + i] = (sbyte)best[i];
+            }
+            return plain;
+        }
+
+        /// <summary>
+        /// Brings the weights of one group (channel-local indices <paramref name="group"/>) within the quad bound: while the
+        /// positive q of the group sum beyond <see cref="MaxPairSum"/>, lowers by one the positive q whose step costs least in
+        /// squared weight error (the largest q − w/s; the first in group order on a tie), and likewise for the negative q.
+        /// The error is a sum of convex terms, one per weight, so taking the cheapest unit step each time gives the least-error
+        /// integer point on the bound that lies below the rounded values.
+        /// </summary>
+        private static void ProjectGroup(float[] w, int offset, float s, int[] q, int[] group)
+        {
+            for (int sign = 1; sign >= -1; sign -= 2)
+            {
+                int sum = 0;
+                foreach (int i in group) if (sign * q[i] > 0) sum += sign * q[i];
+                while (sum > MaxPairSum)
+                {
+                    // In magnitudes m = sign·q, x = sign·w/s: (m − 1 − x)² − (m − x)² = 1 − 2(m − x), least for the largest m − x.
+                    int pick = -1;
+                    double over = double.NegativeInfinity;
+                    foreach (int i in group)
+                    {
+                        int m = sign * q[i];
+                        if (m <= 0) continue;
+                        double d = m - sign * w[offset + i] / (double)s;
+                        if (d > over) { over = d; pick = i; }
+                    }
+                    q[pick] -= sign;
+                    sum--;
+                }
+            }
         }
 
         /// <summary>

@@ -57,7 +57,7 @@ public sealed class PairSafeChoiceMeasurements
                 }
                 _out.WriteLine(string.Format(inv, "{0} ({1} calibration samples): build {2} ms plain, {3} ms auto (+{4} ms)", name, calib.Samples,
                     ms[PairSafeWeightsMode.Never], ms[PairSafeWeightsMode.Auto], ms[PairSafeWeightsMode.Auto] - ms[PairSafeWeightsMode.Never]));
-                foreach (var note in auto!.QuantizationReport!.Notes.Where(n => n.StartsWith("pair-safe", StringComparison.Ordinal) || n.StartsWith("clip margin", StringComparison.Ordinal)))
+                foreach (var note in auto!.QuantizationReport!.Notes.Where(n => n.StartsWith("pair-safe", StringComparison.Ordinal) || n.StartsWith("quad-safe", StringComparison.Ordinal) || n.StartsWith("clip margin", StringComparison.Ordinal)))
                     _out.WriteLine("  " + note);
             }
             finally { try { Directory.Delete(calib.Folder, true); } catch (IOException) { } }

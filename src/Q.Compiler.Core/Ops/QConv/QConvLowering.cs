@@ -370,6 +370,50 @@ namespace Q.Compiler.Ops.QConv
         /// <summary>The largest sum of same-signed weights in a pair that <see cref="IsPairSafe"/> accepts (255·128 ≤ 32767 &lt; 255·129).</summary>
         public const int MaxPairSum = 128;
 
+        /// <summary>
+        /// The groups of one output channel's K weights (channel-local indices, OIHW order, each below <paramref name="k"/>)
+        /// whose positive parts must sum to at most <see cref="MaxPairSum"/> and negative parts to at least −<see cref="MaxPairSum"/>
+        /// for <see cref="IsQuadSafe"/>: for each pair of quads (2j, 2j + 1) the two int16 lanes t = 0, 1, i.e.
+        /// {8j+2t, 8j+2t+1, 8j+4+2t, 8j+5+2t} (the four weights <see cref="NchwBlockFlags"/> adds in one lane); then, when the
+        /// quad count is odd, the two pairs of the last quad, which no other quad joins (plain pair-safety).
+        /// </summary>
+        public static IEnumerable<int[]> QuadSafeGroups(int k)
+        {
+            int quads = (k + 3) / 4;
+            for (int q = 0; q + 1 < quads; q += 2)
+                for (int t = 0; t < 4; t += 2)
+                    yield return new[] { 4 * q + t, 4 * q + t + 1, 4 * q + 4 + t, 4 * q + 5 + t }.Where(i => i < k).ToArray();
+            if (quads % 2 == 1)
+                for (int i = 4 * (quads - 1); i < k; i += 2)
+                    yield return i + 1 < k ? new[] { i, i + 1 } : new[] { i };
+        }
+
+        /// <summary>
+        /// Whether one output channel's K weights at <paramref name="w"/>[<paramref name="offset"/> ..] are <i>quad-safe</i>:
+        /// in each of <see cref="QuadSafeGroups"/> the positive parts sum to at most 128 and the negative parts to at least −128.
+        /// Then the channel is <see cref="IsPairSafe"/> (each pair lies inside a group), and in unsigned mode
+        /// <see cref="NchwBlockFlags"/> sets <see cref="NchwPairQuads"/> for a block whose every row is quad-safe: the AVX2
+        /// tile adds the int16 pair sums of quads 2j and 2j + 1 before one vpmaddwd.
+        /// </summary>
+        public static bool IsQuadSafe(IReadOnlyList<int> w, int offset, int k)
+        {
+            foreach (var g in QuadSafeGroups(k))
+            {
+                int pos = 0, neg = 0;
+                foreach (int i in g) { int v = w[offset + i]; if (v > 0) pos += v; else neg += v; }
+                if (pos > MaxPairSum || neg < -MaxPairSum) return false;
+            }
+            return true;
+        }
+
+        /// <summary>Whether every one of the <paramref name="m"/> output channels of OIHW weights (K = <paramref name="k"/> each) is <see cref="IsQuadSafe"/>.</summary>
+        public static bool AllQuadSafe(IReadOnlyList<int> w, int m, int k)
+        {
+            for (int oc = 0; oc < m; oc++)
+                if (!IsQuadSafe(w, oc * k, k)) return false;
+            return true;
+        }
+
         /// <summary>QConvNchw block flag: some row of the block may reach |acc·scale| ≥ 2^30, so its upper bound is applied in float.</summary>
         public const byte NchwFloatClamp = 1;
         /// <summary>QConvNchw block flag: in every row, the int16 pair sums of quads 2j and 2j + 1 add without overflow.</summary>
