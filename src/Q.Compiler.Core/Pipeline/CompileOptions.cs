@@ -45,12 +45,13 @@ namespace Q.Compiler.Pipeline
         /// <summary>QuantizedIO metadata: expose the quantized (uint8/int8) tensors at the model boundary instead of float32.</summary>
         public bool QuantizedIO { get; set; }
         /// <summary>
-        /// PairSafeWeights metadata (Int8; auto, true or false; default auto): quantize the weights of the convolutions that
+        /// PairSafeWeights metadata (Int8; auto, true, false or quad; default auto): quantize the weights of the convolutions that
         /// run on the NCHW int8 GEMM so that every pair of neighbouring weights is pair-safe
         /// (Q.Compiler.Ops.QConv.QConvWeights.IsPairSafe, usually by a slightly larger scale for the channels that need it).
         /// Those layers then skip the sign trick on AVX2 (about 1.2× faster per layer) at a cost of about 1–2 dB of weight
         /// SQNR. Auto quantizes the model both ways and keeps pair-safe weights only when the calibration set shows no loss
-        /// of output accuracy (Quantization.PairSafeChoice); measured in docs/quantization.md.
+        /// of output accuracy (Quantization.PairSafeChoice); once it adopts them it tries quad-safe weights the same way
+        /// (Quantization.WeightQuantizer.QuadSafePerChannel; "quad" forces them); measured in docs/quantization.md.
         /// </summary>
         public Quantization.PairSafeWeightsMode PairSafeWeights { get; set; } = Quantization.PairSafeWeightsMode.Auto;
         /// <summary>

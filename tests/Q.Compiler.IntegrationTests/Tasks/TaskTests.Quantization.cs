@@ -42,8 +42,8 @@ public sealed partial class TaskTests
     [InlineData("MinLayerSqnrDb", "-3", "between 0")]
     [InlineData("MinLayerSqnrDb", "20dB", "is not a number")]
     [InlineData("QuantizedIO", "yes", "is not true or false")]
-    [InlineData("PairSafeWeights", "1", "is not auto, true or false")]
-    [InlineData("PairSafeWeights", "automatic", "is not auto, true or false")]
+    [InlineData("PairSafeWeights", "1", "is not auto, true, false or quad")]
+    [InlineData("PairSafeWeights", "automatic", "is not auto, true, false or quad")]
     [InlineData("MinOutputSqnrDb", "-1", "between 0")]
     [InlineData("MinOutputSqnrDb", "30 dB", "is not a number")]
     public void MalformedQuantizationMetadataIsQC3015NamingTheValue(string name, string value, string hint)
@@ -82,7 +82,7 @@ public sealed partial class TaskTests
     }
 
     /// <summary>
-    /// PairSafeWeights takes auto (the default), true or false in any case; the stamp and QCompile's item carry the
+    /// PairSafeWeights takes auto (the default), true, false or quad in any case; the stamp and QCompile's item carry the
     /// canonical word, and the compiler's options the matching mode. "false" outside Int8 asks for nothing, so no QC3016.
     /// </summary>
     [Theory]
@@ -90,7 +90,8 @@ public sealed partial class TaskTests
     [InlineData(" Auto ", "auto", PairSafeWeightsMode.Auto)]
     [InlineData("TRUE", "true", PairSafeWeightsMode.Always)]
     [InlineData("false", "false", PairSafeWeightsMode.Never)]
-    public void PairSafeWeightsIsAutoTrueOrFalse(string? value, string normalized, PairSafeWeightsMode mode)
+    [InlineData("Quad", "quad", PairSafeWeightsMode.Quad)]
+    public void PairSafeWeightsIsAutoTrueFalseOrQuad(string? value, string normalized, PairSafeWeightsMode mode)
     {
         var item = value is null ? QuantizedItem(("Quantize", "Int8")) : QuantizedItem(("Quantize", "Int8"), ("PairSafeWeights", value));
         var (task, engine, ok) = Prepare(item);

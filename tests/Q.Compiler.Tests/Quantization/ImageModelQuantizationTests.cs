@@ -148,7 +148,7 @@ public sealed class ImageModelQuantizationTests : IDisposable
         if (builds.Int8Result.QuantizationReport is { } report)
         {
             _out.WriteLine(report.SummaryLine);
-            foreach (var note in report.Notes.Where(n => n.StartsWith("clip margin", StringComparison.Ordinal) || n.StartsWith("pair-safe", StringComparison.Ordinal))) _out.WriteLine(note);
+            foreach (var note in report.Notes.Where(n => n.StartsWith("clip margin", StringComparison.Ordinal) || n.StartsWith("pair-safe", StringComparison.Ordinal) || n.StartsWith("quad-safe", StringComparison.Ordinal))) _out.WriteLine(note);
         }
         foreach (var d in builds.Int8Result.Diagnostics) _out.WriteLine(d.ToString());
     }

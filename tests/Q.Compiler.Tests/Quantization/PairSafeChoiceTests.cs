@@ -65,6 +65,45 @@ public sealed class PairSafeChoiceTests : IClassFixture<MnistQuantized>
         Assert.StartsWith("pair-safe weights (auto): not adopted for 1 convolution; ", note);
     }
 
+    [Theory]
+    // Judged against the pair-safe build: the floor, and the tolerance below pair-safe (not below plain).
+    [InlineData(49.4, 47.4, 46.4, true)]    // ultraface-rfb-320: 1.0 dB below pair-safe, 3.0 below plain
+    [InlineData(32.1, 36.0, 33.9, true)]    // mobilenet-v2-128-0.5: 2.1 dB below pair-safe, above plain
+    [InlineData(32.1, 32.5, 29.9, false)]   // below the floor
+    [InlineData(32.1, 32.5, 30.0, true)]    // the floor is inclusive
+    [InlineData(40.0, 39.0, 36.0, true)]    // the tolerance is inclusive
+    [InlineData(40.0, 39.0, 35.9, false)]
+    [InlineData(50.0, 40.0, 45.0, true)]    // better than pair-safe, 5 dB below plain
+    public void Adopts_quad_safe_weights_above_the_floor_and_within_the_tolerance_of_pair_safe(double plain, double pairSafe, double quadSafe, bool adopt)
+    {
+        Assert.Equal(adopt, PairSafeChoice.AdoptQuad(Score(pairSafe), Score(quadSafe)));
+        // The plain score plays no part in the rule.
+        Assert.Equal(adopt, PairSafeChoice.ChooseQuad("pair", Score(plain), 3, () => "quad", b => b == "pair" ? Score(pairSafe) : Score(quadSafe), (_, _) => { }) == "quad");
+    }
+
+    [Fact]
+    public void ChooseQuad_scores_the_quad_safe_build_and_notes_the_decision()
+    {
+        var scores = new Dictionary<string, ClipMarginScore> { ["pair"] = Score(47.4, 40, 50), ["quad"] = Score(46.0, 41, 49) };
+        string? noted = null, note = null;
+        var chosen = PairSafeChoice.ChooseQuad("pair", Score(49.4, 42, 52), 26, () => "quad", b => scores[b], (b, n) => (noted, note) = (b, n));
+        Assert.Equal("quad", chosen);
+        Assert.Equal("quad", noted);
+        Assert.Equal("quad-safe weights (auto): adopted for 26 convolutions; output SQNR on the calibration set (simulated int8 model, worst output) "
+            + "49.4 dB plain, 47.4 dB pair-safe, 46.0 dB quad-safe (1 of 2 samples better than pair-safe); adopted when at least 30 dB and at most 3 dB below pair-safe", note);
+
+        scores["quad"] = Score(44.3, 39, 48);
+        chosen = PairSafeChoice.ChooseQuad("pair", Score(49.5, 42, 52), 1, () => "quad", b => scores[b], (b, n) => (noted, note) = (b, n));
+        Assert.Equal("pair", chosen);
+        Assert.Equal("pair", noted);
+        Assert.StartsWith("quad-safe weights (auto): not adopted for 1 convolution; ", note);
+
+        chosen = PairSafeChoice.ChooseQuad("pair", Score(49.5), 0, () => throw new InvalidOperationException("prepared"),
+            _ => throw new InvalidOperationException("scored"), (_, n) => note = n);
+        Assert.Equal("pair", chosen);
+        Assert.Equal("quad-safe weights (auto): not tried, no int8 convolution on the QConvNchw kernel would change", note);
+    }
+
     [Fact]
     public void Choose_does_not_try_pair_safe_weights_when_no_convolution_would_change()
     {
@@ -95,18 +134,30 @@ public sealed class PairSafeChoiceTests : IClassFixture<MnistQuantized>
                 GraphQuantizer.Quantize(_m.Float, calibration, _m.Samples, new QuantizerOptions { PairSafeWeights = mode }, new DiagnosticBag());
             var never = Build(PairSafeWeightsMode.Never);
             var always = Build(PairSafeWeightsMode.Always);
+            var quad = Build(PairSafeWeightsMode.Quad);
             var auto = Build(PairSafeWeightsMode.Auto);
             Assert.NotEqual(ConvWeights(never.Graph).SelectMany(w => w), ConvWeights(always.Graph).SelectMany(w => w));
+            Assert.NotEqual(ConvWeights(always.Graph).SelectMany(w => w), ConvWeights(quad.Graph).SelectMany(w => w));
             static ClipMarginScore Of(QuantizedGraph q) => new(q.Report.OutputSqnrDb.Values.ToArray(), Array.Empty<double>());
             bool adopt = PairSafeChoice.Adopt(Of(never), Of(always));
-            var expected = adopt ? always : never;
+            // Quad-safe weights are tried only once pair-safe ones are adopted.
+            bool adoptQuad = adopt && PairSafeChoice.AdoptQuad(Of(always), Of(quad));
+            var expected = adoptQuad ? quad : adopt ? always : never;
             Assert.Equal(ConvWeights(expected.Graph), ConvWeights(auto.Graph));
             Assert.Equal(expected.Report.OutputSqnrDb, auto.Report.OutputSqnrDb);
             var note = Assert.Single(auto.Report.Notes, n => n.StartsWith("pair-safe weights (auto)", StringComparison.Ordinal));
             _out.WriteLine(method + ": " + note);
             Assert.StartsWith("pair-safe weights (auto): " + (adopt ? "adopted" : "not adopted") + " for 1 convolution;", note);
             Assert.DoesNotContain(never.Report.Notes, n => n.StartsWith("pair-safe", StringComparison.Ordinal));
-            Assert.Equal(adopt, auto.Report.SummaryLine.Contains(", pair-safe conv weights", StringComparison.Ordinal));
+            var quadNote = auto.Report.Notes.SingleOrDefault(n => n.StartsWith("quad-safe weights (auto)", StringComparison.Ordinal));
+            if (adopt)
+            {
+                _out.WriteLine(method + ": " + quadNote);
+                Assert.StartsWith("quad-safe weights (auto): " + (adoptQuad ? "adopted" : "not adopted") + " for 1 convolution;", quadNote);
+            }
+            else Assert.Null(quadNote);
+            Assert.Equal(adopt && !adoptQuad, auto.Report.SummaryLine.Contains(", pair-safe conv weights", StringComparison.Ordinal));
+            Assert.Equal(adoptQuad, auto.Report.SummaryLine.Contains(", quad-safe conv weights", StringComparison.Ordinal));
             Assert.Contains(", pair-safe conv weights", always.Report.SummaryLine);
             Assert.DoesNotContain("pair-safe", never.Report.SummaryLine);
             outcomes.Add(adopt);
