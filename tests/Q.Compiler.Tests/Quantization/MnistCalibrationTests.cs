@@ -100,6 +100,17 @@ public sealed class MnistCalibrationTests : IDisposable
             Assert.Equal(FloatInterpreter.Run(on.Graph!, sample)[0].ToFloats(), model.Run(sample[0])[0].ToFloats());
         }
 
+        // PairSafeWeights="quad": the same unsigned mode, every block of the first convolution pairs its quads (the
+        // weights are quad-safe), and the compiled model still equals its integer reference bit for bit.
+        var quad = Build(PairSafeWeightsMode.Quad);
+        Assert.Contains(unsignedMode, quad.PlanText);
+        Assert.Contains(", quad-safe conv weights", quad.QuantizationReport!.SummaryLine);
+        var quadPlan = PlanText.Read(quad.PlanText!);
+        var quadModel = CompiledModels.Compile(new[] { quadPlan }).Create(quadPlan);
+        foreach (var sample in CalibrationDataSet.Open(_dir, quad.Graph!.Inputs).Take(4))
+            Assert.Equal(FloatInterpreter.Run(quad.Graph!, sample)[0].ToFloats(), quadModel.Run(sample[0])[0].ToFloats());
+        Assert.NotEqual(on.PlanText, quad.PlanText);
+
         // The default, auto: on these 32 digits pair-safe weights keep the output above the floor (PairSafeChoice), so the
         // build takes them, the plan runs the unsigned mode, and the report says why.
         var auto = ModelCompiler.Compile(new CompileOptions
