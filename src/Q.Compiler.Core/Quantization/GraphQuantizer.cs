@@ -69,7 +69,10 @@ namespace Q.Compiler.Quantization
         /// most ±128 in its signed parts, so the AVX2 kernel can multiply raw uint8 activations with vpmaddubsw. Costs a
         /// little weight accuracy on the channels that need it: about 2 dB of weight SQNR on the layers it changes
         /// (PairSafeMeasurements). <see cref="PairSafeWeightsMode.Auto"/> quantizes the model both ways and keeps pair-safe
-        /// weights only where the calibration set says they cost no output accuracy (<see cref="PairSafeChoice"/>).
+        /// weights only where the calibration set says they cost no output accuracy (<see cref="PairSafeChoice"/>); once it
+        /// has adopted them it tries quad-safe weights the same way (<see cref="PairSafeChoice.ChooseQuad"/>), which
+        /// <see cref="PairSafeWeightsMode.Quad"/> forces (<see cref="WeightQuantizer.QuadSafePerChannel"/>: the bound of
+        /// QConvNchw's pair-quads flag in unsigned mode, about 2.5 dB more weight SQNR on the layers it changes).
         /// <see cref="PairSafeWeightsMode.Never"/> by default here, so a direct call of
         /// <see cref="GraphQuantizer.Quantize(Graph, CalibrationResult, FloatRuns, QuantizerOptions, DiagnosticBag)"/> does not
         /// try them; <see cref="Pipeline.ModelCompiler"/> passes the PairSafeWeights metadata (default Auto).
