@@ -107,8 +107,11 @@ public sealed class FloatRunsTests
         Assert.True(r.Success, string.Join("\n", r.Diagnostics));
         // Two calibration passes, then per clip margin candidate (QuantizerOptions.SearchedClipMargins) the per-layer SQNR,
         // bias correction and the search's simulated-model pass, whose output SQNR the report reuses; then the same three for
-        // the pair-safe candidate (PairSafeWeights="auto", the default: mnist's first convolution would change).
-        Assert.Equal(2 + 3 * (QuantizerOptions.SearchedClipMargins.Count + 1), lines.Count(l => l.Contains(": 8 samples in ", StringComparison.Ordinal)));
+        // the pair-safe candidate (PairSafeWeights="auto", the default: mnist's first convolution would change) and, since
+        // these 8 digits adopt it, for the quad-safe candidate.
+        Assert.Contains(", quad-safe conv weights", r.QuantizationReport!.SummaryLine);
+        Assert.Equal(2 + 3 * (QuantizerOptions.SearchedClipMargins.Count + 2), lines.Count(l => l.Contains(": 8 samples in ", StringComparison.Ordinal)));
         Assert.Single(lines, l => l.StartsWith("pair-safe weights (simulated int8 model): 8 samples in ", StringComparison.Ordinal));
+        Assert.Single(lines, l => l.StartsWith("quad-safe weights (simulated int8 model): 8 samples in ", StringComparison.Ordinal));
     }
 }
