@@ -294,7 +294,7 @@ namespace Q.Compiler.Quantization
                 if (!ReferenceEquals(q, plain))
                 {
                     q.Notes.InsertRange(0, plain.Notes);
-                    // Quad-safe weights once pair-safe ones are adopted, judged against the plain build as well.
+                    // Quad-safe weights once pair-safe ones are adopted, judged against the pair-safe build (the plain score goes into the note).
                     var pairSafe = q;
                     var plainScore = plain.OutputSqnrWithSamples(runs.Samples("pair-safe weights (simulated int8 model)"));
                     (q, chosenBag) = PairSafeChoice.ChooseQuad<(Run Run, DiagnosticBag Bag)>((q, chosenBag), plainScore, pairSafe.QuadSafeCandidates(),
