@@ -13,7 +13,8 @@ namespace Q.Compiler.Quantization
         /// Whether a float Conv with input <paramref name="x"/> (N, C, H, W), weights <paramref name="w"/> (M, C/G, KH, KW) and
         /// output <paramref name="y"/> (N, M, OH, OW), quantized to a requantizing QLinearConv with symmetric weights, lowers to
         /// QConvNchw: the lowering's own shape rule (QConvLowering.NchwShapeFits) on the tensor shapes alone. A float-output
-        /// head (ConvInteger) and Gemm/MatMul never take QConvNchw.
+        /// head (ConvInteger with the calibrated x zero point) follows the same rule to QConvNchw.GemmInt32; Gemm/MatMul never
+        /// take QConvNchw.
         /// </summary>
         public static bool TakesNchw(Shape x, Shape w, Shape y)
         {

@@ -75,6 +75,29 @@ public sealed class QuantizerHeadTests
         Assert.True(DistinctOutputs(rounded.Graph) <= 256);
     }
 
+    /// <summary>
+    /// Quad-safe weights (PairSafeWeights "quad") also go to a float-output head on QConvNchw (ConvInteger, which lowers to
+    /// QConvNchw.GemmInt32 and its unsigned mode); pair-safe weights ("true") leave the head's weights plain.
+    /// </summary>
+    [Fact]
+    public void Quad_safe_weights_reach_the_float_output_head_and_pair_safe_ones_do_not()
+    {
+        var g = Model();
+        long[] HeadWeights(QuantizedGraph q)
+        {
+            var conv = q.Graph.Nodes.Single(n => n.OpType == "ConvInteger");
+            Assert.True(PairSafeLayers.TakesNchw(q.Graph.TypeOf(conv.Inputs[0]).Shape, q.Graph.Constants[conv.Inputs[1]].Shape, q.Graph.TypeOf(conv.Outputs[0]).Shape));
+            return q.Graph.Constants[conv.Inputs[1]].ToLongs();
+        }
+        var plain = HeadWeights(Quantize(g, new QuantizerOptions()));
+        var pair = HeadWeights(Quantize(g, new QuantizerOptions { PairSafeWeights = PairSafeWeightsMode.Always }));
+        var quad = HeadWeights(Quantize(g, new QuantizerOptions { PairSafeWeights = PairSafeWeightsMode.Quad }));
+        Assert.Equal(plain, pair);
+        var ints = quad.Select(v => (int)v).ToArray();
+        Assert.False(Q.Compiler.Ops.QConv.QConvWeights.AllQuadSafe(plain.Select(v => (int)v).ToArray(), 16, 16));
+        Assert.True(Q.Compiler.Ops.QConv.QConvWeights.AllQuadSafe(ints, 16, 16));
+    }
+
     [Fact]
     public void Bias_correction_leaves_no_mean_error_per_output_channel_on_the_calibration_set()
     {
