@@ -329,17 +329,21 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>16 bytes of each of four rows, xored with <paramref name="flip"/>, interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        /// <summary>16 bytes of each of four rows, xored with <paramref name="flip"/> (unless 0), interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, byte flip)
         {
             if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
             {
-                var xor = Vector128.Create(flip);
-                var a = Vector128.LoadUnsafe(ref r0) ^ xor;
-                var b = Vector128.LoadUnsafe(ref r1) ^ xor;
-                var c = Vector128.LoadUnsafe(ref r2) ^ xor;
-                var e = Vector128.LoadUnsafe(ref r3) ^ xor;
+                var a = Vector128.LoadUnsafe(ref r0);
+                var b = Vector128.LoadUnsafe(ref r1);
+                var c = Vector128.LoadUnsafe(ref r2);
+                var e = Vector128.LoadUnsafe(ref r3);
+                if (flip != 0)
+                {
+                    var xor = Vector128.Create(flip);
+                    a ^= xor; b ^= xor; c ^= xor; e ^= xor;
+                }
                 var abLo = ZipLow(a, b);
                 var abHi = ZipHigh(a, b);
                 var ceLo = ZipLow(c, e);
