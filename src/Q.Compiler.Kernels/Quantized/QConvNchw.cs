@@ -57,19 +57,24 @@ namespace Q.Compiler.Kernels
         public const int CopySlack = 16;
 
         /// <summary>Implementation ids for tests and benchmarks.</summary>
-        public enum Path { Scalar, Vector128, Avx2 }
+        public enum Path { Scalar, Vector128, Avx2, Avx512BW }
 
         public static bool IsSupported(Path p) => p switch
         {
             Path.Scalar => true,
             Path.Vector128 => Vector128.IsHardwareAccelerated,
             Path.Avx2 => Avx2.IsSupported,
+            Path.Avx512BW => Avx512BW.IsSupported,
             _ => false,
         };
 
-        /// <summary>The fastest exact path for weights that do (not) contain −128.</summary>
+        /// <summary>
+        /// The fastest exact path for weights that do (not) contain −128. <see cref="Path.Avx512BW"/> runs unsigned mode on its
+        /// zmm tile and signed mode on the AVX2 tile (the sign trick has no zmm form).
+        /// </summary>
         public static Path PathFor(bool weightsHaveMinus128) =>
-            !weightsHaveMinus128 && Avx2.IsSupported ? Path.Avx2 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
+            weightsHaveMinus128 ? (Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar)
+            : Avx512BW.IsSupported ? Path.Avx512BW : Avx2.IsSupported ? Path.Avx2 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
 
         /// <summary>Bytes of packed weights for M output channels and depth K.</summary>
         public static int PackedLength(int m, int k) => (m + RowBlock - 1) / RowBlock * ((k + 3) / 4) * RowBlock * 4;
@@ -229,10 +234,13 @@ namespace Q.Compiler.Kernels
                         ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
                         Span<byte> yBlock = int32Output ? default : yi.Slice(oc0 * plane + p0);
                         Span<int> yBlock32 = int32Output ? yi32.Slice(oc0 * plane + p0) : default;
-                        if (path == Path.Avx2 && unsignedActivations)
+                        if (path == Path.Avx512BW && unsignedActivations)
+                            BlockAvx512(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
+                                yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
+                        else if (path is Path.Avx2 or Path.Avx512BW && unsignedActivations)
                             BlockAvx2<RawBytes>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
-                        else if (path == Path.Avx2)
+                        else if (path is Path.Avx2 or Path.Avx512BW)
                             BlockAvx2<SignTrick>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else

@@ -133,7 +133,7 @@ public class QConvKernelTests
         new[] { 2, 5, 6, 17, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },      // dilation 2, rows of 17, two images
     };
 
-    public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };
+    public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2", "Avx512BW" };
 
     [Theory]
     [MemberData(nameof(NchwPaths))]
@@ -146,7 +146,7 @@ public class QConvKernelTests
         foreach (var g in GemmCases.Concat(NchwCases).Where(g => g[15] == 1))
         {
             int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
-            var c = MakeCase(rng, g, zx, zy, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
+            var c = MakeCase(rng, g, zx, zy, minus128: path is not (QConvNchw.Path.Avx2 or QConvNchw.Path.Avx512BW), weightZeroPoints: false);
             var (plain, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
             var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
             // The lowering's operand: the weights followed by the block flags (the scalar and Vector128 paths ignore them).
