@@ -5,6 +5,7 @@
 //   signed/ps the sign trick on the pair-safe weights below (its own block flags)
 //   unsigned  QConvNchw in unsigned mode (vpmaddubsw on raw bytes + vpmaddwd) on pair-safe weights drawn like trained ones
 //             (about N(0, 32), pairs over ±128 trimmed): the pair-quads flag rarely holds for a whole block
+//   uns/ymm   unsigned mode on the same weights, forced onto the AVX2 (ymm) tile (where AVX-512BW picks the zmm tile)
 //   uns/small unsigned mode on weights in [−32, 31]: every block pairs quads (the best case of the unsigned tile)
 // Run: dotnet run -c Release bench/QConvModeBench.cs [name substring]
 #:property AssemblyName=Q.Compiler.Benchmarks
@@ -24,8 +25,8 @@ using Q.Compiler.Quantization;
 var rng = new Random(1);
 string? only = args.Length > 0 ? args[0] : null;
 Console.WriteLine($"QConvNchw path {QConvNchw.PathFor(false)}, timing by {ThreadClock.Kind}; µs per call (best batch), speed-up = float / variant");
-Console.WriteLine($"{"layer",-40} {"float",8} {"signed",8} {"sgn/ps",8} {"unsigned",8} {"uns/sm",8}  {"x sgn",6} {"x uns",6} {"x uns/sm",8} {"uns/sgn",7} {"GMAC/s uns",10}  paired blocks (uns, sgn/ps)");
-var totals = new double[5];
+Console.WriteLine($"{"layer",-40} {"float",8} {"signed",8} {"sgn/ps",8} {"unsigned",8} {"uns/ymm",8} {"uns/sm",8}  {"x sgn",6} {"x uns",6} {"x uns/sm",8} {"uns/sgn",7} {"ymm/uns",7} {"GMAC/s uns",10}  paired blocks (uns, sgn/ps)");
+var totals = new double[6];
 //     name                                   c    h    w    m  k  s  pad
 Layer("mob 3x3 3->16 s2 @128x128 (first)",     3, 128, 128, 16, 3, 2, 1);
 Layer("mob 1x1 16->8 @64x64",                 16,  64,  64,  8, 1, 1, 0);
@@ -45,7 +46,7 @@ Layer("uf 3x3 8->16 @30x40 (RFB)",             8,  30,  40, 16, 3, 1, 1);
 Layer("uf 3x3 16->16 @30x40 (RFB)",           16,  30,  40, 16, 3, 1, 1);
 Layer("uf 3x3 16->32 @30x40 (RFB)",           16,  30,  40, 32, 3, 1, 1);
 Layer("uf 1x1 128->128 @15x20",              128,  15,  20, 128, 1, 1, 0);
-Console.WriteLine($"{"total",-40} {totals[0],8:F1} {totals[1],8:F1} {totals[2],8:F1} {totals[3],8:F1} {totals[4],8:F1}  {totals[0] / totals[1],6:F2} {totals[0] / totals[3],6:F2} {totals[0] / totals[4],8:F2} {totals[1] / totals[3],7:F2}");
+Console.WriteLine($"{"total",-40} {totals[0],8:F1} {totals[1],8:F1} {totals[2],8:F1} {totals[3],8:F1} {totals[4],8:F1} {totals[5],8:F1}  {totals[0] / totals[1],6:F2} {totals[0] / totals[3],6:F2} {totals[0] / totals[5],8:F2} {totals[1] / totals[3],7:F2} {totals[4] / totals[3],7:F2}");
 
 void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad)
 {
@@ -75,12 +76,15 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad)
     int chunk = QConvNchw.ChunkFor(kk, plane);
     var scratch = new byte[QConvNchw.ScratchLength(c, h, wd, k, k, s, s, pad, pad, pad, pad, chunk)];
     int pairedU = 0, pairedS = 0;
-    Action Nchw(int[] w, bool unsignedMode, ref int paired)
+    Action Nchw(int[] w, bool unsignedMode, ref int paired, QConvNchw.Path? path = null)
     {
         var (packed, sums, minus128) = QConvWeights.PackNchw(w, m, kk);
         var folded = QConvWeights.NchwBias(new int[m], sums, 128, unsignedMode);
         var withFlags = QConvWeights.NchwWithFlags(packed, m, kk, folded, scale, unsignedMode);
         paired = withFlags.Skip(packed.Length).Count(b => (b & QConvWeights.NchwPairQuads) != 0);
+        if (path is { } forced)
+            return () => QConvNchw.Run(forced, x8, withFlags, folded, scale, y8, scratch, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad,
+                128, 128, 0, 255, unsignedMode);
         return () => QConvNchw.Gemm(x8, withFlags, folded, scale, y8, scratch, 1, c, h, wd, m, oh, ow, k, k, s, s, 1, 1, pad, pad, pad, pad,
             128, 128, 0, 255, minus128, unsignedMode);
     }
@@ -88,13 +92,13 @@ void Layer(string name, int c, int h, int wd, int m, int k, int s, int pad)
     var variants = new[]
     {
         f, Nchw(random, false, ref unused), Nchw(trained.Select(v => Math.Max(v, -127)).ToArray(), false, ref pairedS),
-        Nchw(trained, true, ref pairedU), Nchw(small, true, ref unused),
+        Nchw(trained, true, ref pairedU), Nchw(trained, true, ref unused, QConvNchw.Path.Avx2), Nchw(small, true, ref unused),
     };
     var t = Time(variants);
     for (int i = 0; i < t.Length; i++) totals[i] += t[i];
     double gmac = (double)m * kk * plane / t[3] / 1000;
     int blocks = (m + 3) / 4;
-    Console.WriteLine($"{name,-40} {t[0],8:F1} {t[1],8:F1} {t[2],8:F1} {t[3],8:F1} {t[4],8:F1}  {t[0] / t[1],6:F2} {t[0] / t[3],6:F2} {t[0] / t[4],8:F2} {t[1] / t[3],7:F2} {gmac,10:F1}  {pairedU}/{blocks}, {pairedS}/{blocks}");
+    Console.WriteLine($"{name,-40} {t[0],8:F1} {t[1],8:F1} {t[2],8:F1} {t[3],8:F1} {t[4],8:F1} {t[5],8:F1}  {t[0] / t[1],6:F2} {t[0] / t[3],6:F2} {t[0] / t[5],8:F2} {t[1] / t[3],7:F2} {t[4] / t[3],7:F2} {gmac,10:F1}  {pairedU}/{blocks}, {pairedS}/{blocks}");
 }
 
 // Weights like a trained layer's per-channel int8 weights (about N(0, 32), clipped to [−128, 127]), each pair whose

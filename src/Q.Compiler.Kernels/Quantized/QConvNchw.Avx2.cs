@@ -88,7 +88,9 @@ namespace Q.Compiler.Kernels
         /// saves a vpmaddwd and a vpaddd per two row-vectors. The epilogue requantizes with the row's scale, packs two rows per
         /// vector and stores 16 bytes per row into its output plane; without <see cref="FloatClamp"/> it skips vminps and
         /// applies the upper bound as vpminub on the bytes (equal: rounding and saturation are monotone, the bound an
-        /// integer). With an empty <paramref name="y"/> it stores the int32 accumulators into <paramref name="y32"/> instead.
+        /// integer), and for a ReLU output (zy = 0, lo = 0, hi = 255) it leaves out the vpaddsw and both byte clamps, which
+        /// would change nothing after the saturating packs (<see cref="PackRowsPlain"/>). With an empty <paramref name="y"/> it
+        /// stores the int32 accumulators into <paramref name="y32"/> instead.
         /// </summary>
         private static void BlockAvx2<TP>(ReadOnlySpan<byte> packed, ReadOnlySpan<sbyte> wBlock, int quads, int pixels,
             ReadOnlySpan<int> offsets, ReadOnlySpan<float> scales, Span<byte> y, Span<int> y32, int plane, int rows, int yZeroPoint, int clampMin, int clampMax,
@@ -108,6 +110,7 @@ namespace Q.Compiler.Kernels
             var zy = Vector256.Create((short)yZeroPoint);
             var ones = Vector256.Create((short)1);
             bool floatClamp = (flags & FloatClamp) != 0;
+            bool plainBytes = yZeroPoint == 0 && clampMin == 0 && clampMax == 255;
             int pairedQuads = (flags & PairQuads) != 0 ? quads & ~1 : 0;
             Span<byte> partial = stackalloc byte[2 * PixelBlock];
             for (int p = 0; p < pixels; p += PixelBlock)
@@ -166,11 +169,13 @@ namespace Q.Compiler.Kernels
                     StoreInt32Rows(c00, c01, c10, c11, c20, c21, c30, c31, ref Unsafe.Add(ref z0, p), plane, rows, count);
                     continue;
                 }
-                var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
+                var r01 = floatClamp ? PackRows(c00, c01, c10, c11, s0, s1, hi, zy, lo)
+                    : plainBytes ? PackRowsPlain(c00, c01, c10, c11, s0, s1) : PackRowsBytes(c00, c01, c10, c11, s0, s1, zy, lo, hiByte);
                 StoreRows(r01, ref Unsafe.Add(ref y0, p), plane, Math.Min(rows, 2), count, partial);
                 if (rows > 2)
                 {
-                    var r23 = floatClamp ? PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo) : PackRowsBytes(c20, c21, c30, c31, s2, s3, zy, lo, hiByte);
+                    var r23 = floatClamp ? PackRows(c20, c21, c30, c31, s2, s3, hi, zy, lo)
+                        : plainBytes ? PackRowsPlain(c20, c21, c30, c31, s2, s3) : PackRowsBytes(c20, c21, c30, c31, s2, s3, zy, lo, hiByte);
                     StoreRows(r23, ref Unsafe.Add(ref y0, 2 * plane + p), plane, rows - 2, count, partial);
                 }
             }
@@ -192,6 +197,20 @@ namespace Q.Compiler.Kernels
             var wa = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(a0, sa), Scale(a1, sa)), zy);
             var wb = Avx2.AddSaturate(Avx2.PackSignedSaturate(Scale(b0, sb), Scale(b1, sb)), zy);
             var bytes = Avx2.Min(Avx2.Max(Avx2.PackUnsignedSaturate(wa, wb), lo), hi).AsInt32();
+            return Avx2.PermuteVar8x32(bytes, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
+        }
+
+        /// <summary>
+        /// <see cref="PackRowsBytes"/> for zy = 0, lo = 0, hi = 255 (a ReLU output): the saturating packs alone clamp to [0, 255],
+        /// so the vpaddsw of zy and the vpmaxub / vpminub, which would change nothing, are left out.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<byte> PackRowsPlain(Vector256<int> a0, Vector256<int> a1, Vector256<int> b0, Vector256<int> b1,
+            Vector256<float> sa, Vector256<float> sb)
+        {
+            var wa = Avx2.PackSignedSaturate(Scale(a0, sa), Scale(a1, sa));
+            var wb = Avx2.PackSignedSaturate(Scale(b0, sb), Scale(b1, sb));
+            var bytes = Avx2.PackUnsignedSaturate(wa, wb).AsInt32();
             return Avx2.PermuteVar8x32(bytes, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).AsByte();
         }
 

@@ -37,7 +37,9 @@ namespace Q.Compiler.Kernels
     /// 4q..4q+3, 64 bytes, pixel j's four bytes at 4j..4j+3 (two rounds of byte/word unpacks of four 16-byte rows). The
     /// weights are packed at build time (Q.Compiler.Ops.QConv.QConvWeights.PackNchw) in blocks of 4 output channels,
     /// 16 bytes per quad (row r's four weights at 4r..4r+3), K zero-padded to a multiple of 4 and M to a multiple of 4
-    /// with zero rows, so padded depth contributes 0 whatever the activation bytes.</para>
+    /// with zero rows, so padded depth contributes 0 whatever the activation bytes. Where 32 or 64 pixels of a chunk are
+    /// contiguous (a pointwise plane, or one output row of the padded image), the unpacks run on ymm / zmm rows and each
+    /// 128-bit lane of the results is one block's (<see cref="PackQuadWide"/>): the same bytes in fewer instructions.</para>
     /// <para><b>AVX2.</b> A 4 channels × 16 pixels tile: per quad, two activation vectors x' (8 pixels each) and |x'| (shared
     /// by all rows), and per row the broadcast weight quad w: vpmaddubsw(|x'|, sign(w, x')) forms pairs bounded by
     /// 2·128·127 (exact, needs w ≠ −128 as in <see cref="QGemm"/>), vpmaddwd by ones sums them into int32. The epilogue
@@ -57,19 +59,24 @@ namespace Q.Compiler.Kernels
         public const int CopySlack = 16;
 
         /// <summary>Implementation ids for tests and benchmarks.</summary>
-        public enum Path { Scalar, Vector128, Avx2 }
+        public enum Path { Scalar, Vector128, Avx2, Avx512BW }
 
         public static bool IsSupported(Path p) => p switch
         {
             Path.Scalar => true,
             Path.Vector128 => Vector128.IsHardwareAccelerated,
             Path.Avx2 => Avx2.IsSupported,
+            Path.Avx512BW => Avx512BW.IsSupported,
             _ => false,
         };
 
-        /// <summary>The fastest exact path for weights that do (not) contain −128.</summary>
+        /// <summary>
+        /// The fastest exact path for weights that do (not) contain −128. <see cref="Path.Avx512BW"/> runs unsigned mode on its
+        /// zmm tile and signed mode on the AVX2 tile (the sign trick has no zmm form).
+        /// </summary>
         public static Path PathFor(bool weightsHaveMinus128) =>
-            !weightsHaveMinus128 && Avx2.IsSupported ? Path.Avx2 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
+            weightsHaveMinus128 ? (Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar)
+            : Avx512BW.IsSupported ? Path.Avx512BW : Avx2.IsSupported ? Path.Avx2 : Vector128.IsHardwareAccelerated ? Path.Vector128 : Path.Scalar;
 
         /// <summary>Bytes of packed weights for M output channels and depth K.</summary>
         public static int PackedLength(int m, int k) => (m + RowBlock - 1) / RowBlock * ((k + 3) / 4) * RowBlock * 4;
@@ -229,10 +236,13 @@ namespace Q.Compiler.Kernels
                         ReadOnlySpan<sbyte> wBlock = packedW.Slice(b * quads * 16, quads * 16);
                         Span<byte> yBlock = int32Output ? default : yi.Slice(oc0 * plane + p0);
                         Span<int> yBlock32 = int32Output ? yi32.Slice(oc0 * plane + p0) : default;
-                        if (path == Path.Avx2 && unsignedActivations)
+                        if (path == Path.Avx512BW && unsignedActivations)
+                            BlockAvx512(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
+                                yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
+                        else if (path is Path.Avx2 or Path.Avx512BW && unsignedActivations)
                             BlockAvx2<RawBytes>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
-                        else if (path == Path.Avx2)
+                        else if (path is Path.Avx2 or Path.Avx512BW)
                             BlockAvx2<SignTrick>(packed, wBlock, quads, pixels, offsets.Slice(oc0, RowBlock), scales.Slice(oc0, RowBlock), yBlock, yBlock32, plane, rows,
                                 yZeroPoint, clampMin, clampMax, blockFlags.IsEmpty ? FloatClamp : blockFlags[b]);
                         else
@@ -256,8 +266,20 @@ namespace Q.Compiler.Kernels
             ref byte d0 = ref MemoryMarshal.GetReference(dst);
             Span<byte> edge = stackalloc byte[4 * PixelBlock];
             ref byte e0 = ref MemoryMarshal.GetReference(edge);
+            int wide = WidePack;
             for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
             {
+                if (wide > PixelBlock && p + wide <= pixels && p + wide <= available)
+                {
+                    // 32 or 64 pixels (2 or 4 blocks) per quad: one wide transposition, the 16-byte lanes stored to their blocks.
+                    for (int q = 0; q < quads; q++)
+                        PackQuadWide(wide, ref Unsafe.Add(ref s0, Math.Min(4 * q, k - 1) * stride + p), ref Unsafe.Add(ref s0, Math.Min(4 * q + 1, k - 1) * stride + p),
+                            ref Unsafe.Add(ref s0, Math.Min(4 * q + 2, k - 1) * stride + p), ref Unsafe.Add(ref s0, Math.Min(4 * q + 3, k - 1) * stride + p),
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64), quads * 64, flip);
+                    p += wide - PixelBlock;
+                    blk += wide / PixelBlock - 1;
+                    continue;
+                }
                 bool whole = p + PixelBlock <= available;
                 int count = Math.Min(PixelBlock, available - p);
                 for (int q = 0; q < quads; q++)
@@ -300,10 +322,24 @@ namespace Q.Compiler.Kernels
             Span<byte> edge = stackalloc byte[4 * PixelBlock];
             ref byte e0 = ref MemoryMarshal.GetReference(edge);
             var ramp = Vector128.Create((byte)0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            int wideMax = WidePack;
             for (int p = 0, blk = 0; p < pixels; p += PixelBlock, blk++)
             {
                 int oy = (p0 + p) / ow, ox = (p0 + p) - oy * ow, split = ow - ox;
                 ref byte b = ref Unsafe.Add(ref s0, oy * rowStep + ox);
+                // 64 or 32 pixels of one output row (2 or 4 whole blocks): one wide transposition per quad.
+                int wide = wideMax;
+                while (wide > PixelBlock && (split < wide || p + wide > pixels)) wide /= 2;
+                if (wide > PixelBlock)
+                {
+                    for (int q = 0; q < quads; q++)
+                        PackQuadWide(wide, ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 1, k - 1))),
+                            ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 2, k - 1))), ref Unsafe.Add(ref b, Unsafe.Add(ref t0, Math.Min(4 * q + 3, k - 1))),
+                            ref Unsafe.Add(ref d0, (blk * quads + q) * 64), quads * 64, flip);
+                    p += wide - PixelBlock;
+                    blk += wide / PixelBlock - 1;
+                    continue;
+                }
                 if (split >= PixelBlock || p0 + p + split >= plane)
                 {
                     for (int q = 0; q < quads; q++)
@@ -329,17 +365,93 @@ namespace Q.Compiler.Kernels
             }
         }
 
-        /// <summary>16 bytes of each of four rows, xored with <paramref name="flip"/>, interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
+        /// <summary>Pixels per wide transposition in Pack / PackDirect: 64 with AVX-512BW, 32 with AVX2, else 16 (PackQuad only).</summary>
+        private static int WidePack => Avx512BW.IsSupported ? 64 : Avx2.IsSupported ? 32 : PixelBlock;
+
+        /// <summary>
+        /// <see cref="PackQuad"/> on <paramref name="wide"/> (32 or 64) pixels at once: the byte and word unpacks work per
+        /// 128-bit lane, so lane L of the four results is block L's 64 bytes; it goes to d + L·<paramref name="blockStride"/>.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void PackQuadWide(int wide, ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, int blockStride, byte flip)
+        {
+            if (wide == 64 && Avx512BW.IsSupported)
+            {
+                var a = Vector512.LoadUnsafe(ref r0);
+                var b = Vector512.LoadUnsafe(ref r1);
+                var c = Vector512.LoadUnsafe(ref r2);
+                var e = Vector512.LoadUnsafe(ref r3);
+                if (flip != 0)
+                {
+                    var xor = Vector512.Create(flip);
+                    a ^= xor; b ^= xor; c ^= xor; e ^= xor;
+                }
+                var abLo = Avx512BW.UnpackLow(a, b).AsUInt16();
+                var abHi = Avx512BW.UnpackHigh(a, b).AsUInt16();
+                var ceLo = Avx512BW.UnpackLow(c, e).AsUInt16();
+                var ceHi = Avx512BW.UnpackHigh(c, e).AsUInt16();
+                var v0 = Avx512BW.UnpackLow(abLo, ceLo).AsByte();
+                var v1 = Avx512BW.UnpackHigh(abLo, ceLo).AsByte();
+                var v2 = Avx512BW.UnpackLow(abHi, ceHi).AsByte();
+                var v3 = Avx512BW.UnpackHigh(abHi, ceHi).AsByte();
+                StoreLanes(v0.GetLower(), ref d, blockStride);
+                StoreLanes(v1.GetLower(), ref Unsafe.Add(ref d, 16), blockStride);
+                StoreLanes(v2.GetLower(), ref Unsafe.Add(ref d, 32), blockStride);
+                StoreLanes(v3.GetLower(), ref Unsafe.Add(ref d, 48), blockStride);
+                ref byte d2 = ref Unsafe.Add(ref d, 2 * blockStride);
+                StoreLanes(v0.GetUpper(), ref d2, blockStride);
+                StoreLanes(v1.GetUpper(), ref Unsafe.Add(ref d2, 16), blockStride);
+                StoreLanes(v2.GetUpper(), ref Unsafe.Add(ref d2, 32), blockStride);
+                StoreLanes(v3.GetUpper(), ref Unsafe.Add(ref d2, 48), blockStride);
+                return;
+            }
+            if (Avx2.IsSupported)
+            {
+                var a = Vector256.LoadUnsafe(ref r0);
+                var b = Vector256.LoadUnsafe(ref r1);
+                var c = Vector256.LoadUnsafe(ref r2);
+                var e = Vector256.LoadUnsafe(ref r3);
+                if (flip != 0)
+                {
+                    var xor = Vector256.Create(flip);
+                    a ^= xor; b ^= xor; c ^= xor; e ^= xor;
+                }
+                var abLo = Avx2.UnpackLow(a, b).AsUInt16();
+                var abHi = Avx2.UnpackHigh(a, b).AsUInt16();
+                var ceLo = Avx2.UnpackLow(c, e).AsUInt16();
+                var ceHi = Avx2.UnpackHigh(c, e).AsUInt16();
+                StoreLanes(Avx2.UnpackLow(abLo, ceLo).AsByte(), ref d, blockStride);
+                StoreLanes(Avx2.UnpackHigh(abLo, ceLo).AsByte(), ref Unsafe.Add(ref d, 16), blockStride);
+                StoreLanes(Avx2.UnpackLow(abHi, ceHi).AsByte(), ref Unsafe.Add(ref d, 32), blockStride);
+                StoreLanes(Avx2.UnpackHigh(abHi, ceHi).AsByte(), ref Unsafe.Add(ref d, 48), blockStride);
+                return;
+            }
+            throw new PlatformNotSupportedException();
+        }
+
+        /// <summary>The two 16-byte lanes of <paramref name="v"/> to d and d + <paramref name="blockStride"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void StoreLanes(Vector256<byte> v, ref byte d, int blockStride)
+        {
+            v.GetLower().StoreUnsafe(ref d);
+            v.GetUpper().StoreUnsafe(ref Unsafe.Add(ref d, blockStride));
+        }
+
+        /// <summary>16 bytes of each of four rows, xored with <paramref name="flip"/> (unless 0), interleaved into 64 (pixel j's bytes at 4j..4j+3): byte then word unpacks.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void PackQuad(ref byte r0, ref byte r1, ref byte r2, ref byte r3, ref byte d, byte flip)
         {
             if (Sse2.IsSupported || AdvSimd.Arm64.IsSupported)
             {
-                var xor = Vector128.Create(flip);
-                var a = Vector128.LoadUnsafe(ref r0) ^ xor;
-                var b = Vector128.LoadUnsafe(ref r1) ^ xor;
-                var c = Vector128.LoadUnsafe(ref r2) ^ xor;
-                var e = Vector128.LoadUnsafe(ref r3) ^ xor;
+                var a = Vector128.LoadUnsafe(ref r0);
+                var b = Vector128.LoadUnsafe(ref r1);
+                var c = Vector128.LoadUnsafe(ref r2);
+                var e = Vector128.LoadUnsafe(ref r3);
+                if (flip != 0)
+                {
+                    var xor = Vector128.Create(flip);
+                    a ^= xor; b ^= xor; c ^= xor; e ^= xor;
+                }
                 var abLo = ZipLow(a, b);
                 var abHi = ZipHigh(a, b);
                 var ceLo = ZipLow(c, e);

@@ -113,6 +113,27 @@ namespace Q.Compiler.Kernels
             ref byte e0 = ref MemoryMarshal.GetReference(even);
             ref byte o0 = ref MemoryMarshal.GetReference(odd);
             float lo = -zp, hi = 255 - zp;
+            if (Avx512BW.IsSupported && Avx512Vbmi.IsSupported)
+            {
+                // 64 values per step, the arithmetic of the AVX2 loop below on 16 lanes; after the packs, byte 16L + 4g + j is
+                // x[16g + 4L + j] (L = 128-bit lane); one vpermb gathers [even 0–31 | odd 0–31].
+                var vs = Vector512.Create(scale); var vlo = Vector512.Create(lo); var vhi = Vector512.Create(hi);
+                var vz = Vector512.Create(zp);
+                var split = Vector512.Create((byte)0, 2, 16, 18, 32, 34, 48, 50, 4, 6, 20, 22, 36, 38, 52, 54, 8, 10, 24, 26, 40, 42, 56, 58,
+                    12, 14, 28, 30, 44, 46, 60, 62, 1, 3, 17, 19, 33, 35, 49, 51, 5, 7, 21, 23, 37, 39, 53, 55, 9, 11, 25, 27, 41, 43, 57, 59,
+                    13, 15, 29, 31, 45, 47, 61, 63);
+                for (; i + 64 <= n; i += 64)
+                {
+                    var q0 = ClampConvert512(Avx512F.Divide(Vector512.LoadUnsafe(ref xr, (nuint)i), vs), vlo, vhi) + vz;
+                    var q1 = ClampConvert512(Avx512F.Divide(Vector512.LoadUnsafe(ref xr, (nuint)(i + 16)), vs), vlo, vhi) + vz;
+                    var q2 = ClampConvert512(Avx512F.Divide(Vector512.LoadUnsafe(ref xr, (nuint)(i + 32)), vs), vlo, vhi) + vz;
+                    var q3 = ClampConvert512(Avx512F.Divide(Vector512.LoadUnsafe(ref xr, (nuint)(i + 48)), vs), vlo, vhi) + vz;
+                    var b = Avx512BW.PackUnsignedSaturate(Avx512BW.PackSignedSaturate(q0, q1), Avx512BW.PackSignedSaturate(q2, q3));
+                    var halves = Avx512Vbmi.PermuteVar64x8(b, split);
+                    halves.GetLower().StoreUnsafe(ref e0, (nuint)(i / 2));
+                    halves.GetUpper().StoreUnsafe(ref o0, (nuint)(i / 2));
+                }
+            }
             if (Avx2.IsSupported)
             {
                 var vs = Vector256.Create(scale); var vlo = Vector256.Create(lo); var vhi = Vector256.Create(hi);
@@ -207,6 +228,14 @@ namespace Q.Compiler.Kernels
                 v = MathF.Min(MathF.Max(v, lo), hi);
                 Unsafe.Add(ref yr, i) = (byte)((int)MathF.Round(v, MidpointRounding.ToEven) + zp);
             }
+        }
+
+        /// <summary><see cref="Avx2Step"/> on 16 lanes after the division: NaN → 0, clamped, converted (round half to even).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> ClampConvert512(Vector512<float> v, Vector512<float> lo, Vector512<float> hi)
+        {
+            v &= Avx512F.CompareOrdered(v, v);
+            return Avx512F.ConvertToVector512Int32(Avx512F.Min(Avx512F.Max(v, lo), hi));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

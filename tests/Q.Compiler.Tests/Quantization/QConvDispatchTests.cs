@@ -117,6 +117,9 @@ public class QConvDispatchTests : IClassFixture<QConvDispatchTests.ProbeBuild>
         Assert.Contains("ok 20", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("depthwise=Scalar", output);
         if (disable == "DOTNET_EnableHWIntrinsic") Assert.Contains("nchw=Scalar", output);
+        // The zmm tile only where AVX-512BW is on; with it switched off the AVX2 tile.
+        if (disable == null && System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) Assert.Contains("nchw=Avx512BW", output);
+        if (disable == "DOTNET_EnableAVX512" && System.Runtime.Intrinsics.X86.Avx2.IsSupported) Assert.Contains("nchw=Avx2", output);
         if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("depthwise=Vector128", output);
         if (disable == "DOTNET_EnableAVX2" && System.Runtime.Intrinsics.X86.Sse2.IsSupported) Assert.Contains("nchw=Vector128", output);
     }

@@ -31,7 +31,30 @@ public class QConvFloatInputTests
         new[] { 1, 3, 12, 45, 8, 3, 3, 2, 2, 1, 1, 0, 2, 1, 0 },      // stride 2, even left padding, rows of 45 (a scalar tail)
     };
 
-    public static readonly TheoryData<string> Paths = new() { "Scalar", "Vector128", "Avx2" };
+    /// <summary>
+    /// QuantizeLinear.RowSplit2 (the stride-2 float input's column phases; AVX-512 64 values per step, AVX2 32, then scalar)
+    /// against the Core arithmetic, element by element, on lengths around both step sizes and zero points across the range.
+    /// </summary>
+    [Fact]
+    public void RowSplit2_matches_the_core_quantization()
+    {
+        var rng = new Random(71);
+        foreach (int n in new[] { 0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 1100 })
+            foreach (var (scale, zp) in new[] { (2f / 255, 128), (0.0173f, 0), (1f, 255), (3.1e-3f, 37), (0.007804841f, 127) })
+            {
+                var x = Floats(rng, n, scale, zp);
+                var even = new byte[(n + 1) / 2];
+                var odd = new byte[n / 2];
+                QuantizeLinear.RowSplit2(x, scale, zp, even, odd);
+                for (int i = 0; i < n; i++)
+                {
+                    byte want = (byte)QuantMath.Quantize(x[i], scale, zp, 0, 255), got = i % 2 == 0 ? even[i / 2] : odd[i / 2];
+                    if (want != got) Assert.Fail($"n={n} scale={scale} zp={zp}: x[{i}] = {x[i]:R} gives {got}, reference {want}");
+                }
+            }
+    }
+
+    public static readonly TheoryData<string> Paths = new() { "Scalar", "Vector128", "Avx2", "Avx512BW" };
 
     /// <summary>Floats around the quantization grid of (scale, zp): ties, just off ties, saturating values, NaN, ±∞, ±0.</summary>
     internal static float[] Floats(Random rng, int count, float scale, int zp)
@@ -63,7 +86,7 @@ public class QConvFloatInputTests
             var g = g15.Append(1).ToArray();
             int qzp = new[] { 128, 0, 255, 37, 200 }[index % 5], zx = index % 3 == 0 ? qzp : (qzp + 11) % 256;
             float qscale = new[] { 2f / 255, 0.0173f, 1f, 0.5f, 3.1e-3f }[index % 5];
-            var c = QConvKernelTests.MakeCase(rng, g, zx, zy: (index * 41) % 256, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
+            var c = QConvKernelTests.MakeCase(rng, g, zx, zy: (index * 41) % 256, minus128: path is not (QConvNchw.Path.Avx2 or QConvNchw.Path.Avx512BW), weightZeroPoints: false);
             var xf = Floats(rng, c.X.Length, qscale, qzp);
             // The reference: QuantizeLinear's Core arithmetic, then the integer convolution (padding with the conv's zx).
             var xq = xf.Select(v => (byte)QuantMath.Quantize(v, qscale, qzp, 0, 255)).ToArray();

@@ -131,9 +131,13 @@ public class QConvKernelTests
         new[] { 1, 4, 9, 20, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },      // rows of 20: direct blocks that cross into the next output row
         new[] { 1, 3, 30, 81, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1 },     // stride 2, rows of 41: crossing blocks and a partial last block
         new[] { 2, 5, 6, 17, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1 },      // dilation 2, rows of 17, two images
+        new[] { 1, 3, 7, 150, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1 },     // rows of 150: 64- and 32-pixel packs within a row, then crossing blocks
+        new[] { 1, 5, 2, 100, 4, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1 },     // pointwise, 200 pixels: 64-pixel packs, then 16-pixel ones and a partial block
     };
 
-    public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2" };
+    private const int GuardBytes = 1024;
+
+    public static readonly TheoryData<string> NchwPaths = new() { "Scalar", "Vector128", "Avx2", "Avx512BW" };
 
     [Theory]
     [MemberData(nameof(NchwPaths))]
@@ -146,19 +150,26 @@ public class QConvKernelTests
         foreach (var g in GemmCases.Concat(NchwCases).Where(g => g[15] == 1))
         {
             int zx = ZeroPoints[index % ZeroPoints.Length], zy = ZeroPoints[(index / 2 + 3) % ZeroPoints.Length];
-            var c = MakeCase(rng, g, zx, zy, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
+            var c = MakeCase(rng, g, zx, zy, minus128: path is not (QConvNchw.Path.Avx2 or QConvNchw.Path.Avx512BW), weightZeroPoints: false);
             var (plain, sums, _) = QConvWeights.PackNchw(c.W, c.M, c.C * c.Taps);
             var folded = QConvWeights.NchwBias(c.Bias, sums, c.Zx);
             // The lowering's operand: the weights followed by the block flags (the scalar and Vector128 paths ignore them).
             var packed = QConvWeights.NchwWithFlags(plain, c.M, c.C * c.Taps, folded, c.Mult);
             int plane = c.OH * c.OW;
-            foreach (int chunk in new[] { QConvNchw.ChunkFor(c.C * c.Taps, plane), 16, 32 })
+            foreach (int chunk in new[] { QConvNchw.ChunkFor(c.C * c.Taps, plane), 16, 32, 48 })
             {
-                var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
-                var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(path, c.X, packed, folded, c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
+                // Guards after the scratch and the output: no store past either.
+                int scratchLength = QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk), yLength = c.N * c.M * plane;
+                var scratch = new byte[scratchLength + GuardBytes];
+                var y = new byte[yLength + GuardBytes];
+                scratch.AsSpan(scratchLength).Fill(0xA5);
+                y.AsSpan(yLength).Fill(0xA5);
+                QConvNchw.Run(path, c.X, packed, folded, c.Mult, y.AsSpan(0, yLength), scratch.AsSpan(0, scratchLength), c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                     c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, c.Zy, c.Lo, c.Hi);
-                AssertSame(Reference(c), y, $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}");
+                string what = $"{path} case {index} [{string.Join(",", g)}] zx={zx} zy={zy} chunk={chunk}";
+                AssertSame(Reference(c), y.AsSpan(0, yLength).ToArray(), what);
+                Assert.True(scratch.AsSpan(scratchLength).IndexOfAnyExcept((byte)0xA5) < 0, what + ": stored past the scratch");
+                Assert.True(y.AsSpan(yLength).IndexOfAnyExcept((byte)0xA5) < 0, what + ": stored past the output");
             }
             index++;
         }

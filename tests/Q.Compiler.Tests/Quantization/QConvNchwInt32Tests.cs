@@ -18,6 +18,8 @@ public class QConvNchwInt32Tests
 {
     private static readonly int[] ZeroPoints = { 0, 1, 127, 128, 255, 77 };
 
+    private const int Guard = 0x5A5A5A5A;
+
     /// <summary>Signed-mode weights whose four |w| of each pair-quads group stay within 255 (|w| ≤ 63, some at 63): the AVX2 tile pairs quads.</summary>
     private static int[] SmallWeights(Random rng, int count) =>
         Enumerable.Range(0, count).Select(_ => rng.Next(3) == 0 ? (rng.Next(2) == 0 ? 63 : -63) : rng.Next(-63, 64)).ToArray();
@@ -35,7 +37,7 @@ public class QConvNchwInt32Tests
             {
                 int zx = ZeroPoints[index % ZeroPoints.Length];
                 bool unsignedActivations = mode == "unsigned";
-                var c = QConvKernelTests.MakeCase(rng, g, zx, 0, minus128: path != QConvNchw.Path.Avx2, weightZeroPoints: false);
+                var c = QConvKernelTests.MakeCase(rng, g, zx, 0, minus128: path is not (QConvNchw.Path.Avx2 or QConvNchw.Path.Avx512BW), weightZeroPoints: false);
                 int k = c.C * c.Taps, plane = c.OH * c.OW;
                 if (mode == "signed small") c = c with { W = SmallWeights(rng, c.M * k) };
                 if (unsignedActivations) c = c with { W = QConvNchwUnsignedTests.PairSafeWeights(rng, c.M, k) };
@@ -49,10 +51,14 @@ public class QConvNchwInt32Tests
                     foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16, 32 })
                     {
                         var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
-                        var y = new int[c.N * c.M * plane];
+                        // A guard after the output: a tile must not store rows past M (the last block's padding rows).
+                        var y = new int[c.N * c.M * plane + 4 * QConvNchw.PixelBlock];
+                        Array.Fill(y, Guard);
                         QConvNchw.RunInt32(path, c.X, packed, folded, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW,
                             c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR, c.Zx, unsignedActivations);
-                        AssertSame(want, y, $"{path} {mode} case {index} [{string.Join(",", g)}] zx={zx} chunk={chunk} flags={packed.Length > plain.Length}");
+                        string what = $"{path} {mode} case {index} [{string.Join(",", g)}] zx={zx} chunk={chunk} flags={packed.Length > plain.Length}";
+                        AssertSame(want, y.Take(want.Length).ToArray(), what);
+                        Assert.True(y.Skip(want.Length).All(v => v == Guard), what + ": stored past the output");
                     }
                 index++;
             }

@@ -145,14 +145,15 @@ public class QConvNchwUnsignedTests
             Assert.Contains(QConvWeights.NchwBlockFlags(plain, c.M, k, QConvWeights.NchwBias(c.Bias, sums, c.Zx), c.Mult).Skip(1), f => (f & QConvWeights.NchwPairQuads) == 0);
             var want = QConvKernelTests.Reference(c);
             int plane = c.OH * c.OW;
+            foreach (var path in new[] { QConvNchw.Path.Avx2, QConvNchw.Path.Avx512BW }.Where(QConvNchw.IsSupported))
             foreach (int chunk in new[] { QConvNchw.ChunkFor(k, plane), 16 })
             {
                 var scratch = new byte[QConvNchw.ScratchLength(c.C, c.H, c.Wd, c.KH, c.KW, c.SH, c.SW, c.PT, c.PL, c.PB, c.PR, chunk)];
                 var y = new byte[c.N * c.M * plane];
-                QConvNchw.Run(QConvNchw.Path.Avx2, c.X, QConvWeights.NchwWithFlags(plain, c.M, k, folded, c.Mult, unsignedActivations: true), folded,
+                QConvNchw.Run(path, c.X, QConvWeights.NchwWithFlags(plain, c.M, k, folded, c.Mult, unsignedActivations: true), folded,
                     c.Mult, y, scratch, c.N, c.C, c.H, c.Wd, c.M, c.OH, c.OW, c.KH, c.KW, c.SH, c.SW, c.DH, c.DW, c.PT, c.PL, c.PB, c.PR,
                     c.Zx, c.Zy, c.Lo, c.Hi, unsignedActivations: true);
-                AssertSame(want, y, $"[{string.Join(",", g)}] zx={zx} zy={zy} lo={c.Lo} hi={c.Hi} chunk={chunk}");
+                AssertSame(want, y, $"{path} [{string.Join(",", g)}] zx={zx} zy={zy} lo={c.Lo} hi={c.Hi} chunk={chunk}");
             }
         }
     }
