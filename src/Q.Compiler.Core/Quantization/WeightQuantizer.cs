@@ -90,7 +90,21 @@ namespace Q.Compiler.Quantization
             PairSafePerChannel(weights, channels, k, PairSafeScaleFactors);
 
         /// <summary>As <see cref="PairSafePerChannel(float[], int, int)"/> with the scale factors <paramref name="factors"/> (measurements).</summary>
-        internal static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors)
+        internal static QuantizedWeights PairSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors) =>
+            SafePerChannel(weights, channels, k, factors, q => QConvWeights.IsPairSafe(q, 0, k), (offset, s, q) =>
+            {
+                for (int i = 0; i + 1 < k; i += 2) ProjectPair(weights, offset + i, s, q, i);
+            });
+
+        /// <summary>
+        /// The search <see cref="PairSafePerChannel(float[], int, int)"/> and <see cref="QuadSafePerChannel(float[], int, int)"/>
+        /// share: per channel (elements offset .. offset + k − 1), keep the usual quantization if <paramref name="isSafe"/>
+        /// accepts it, else try each factor t of <paramref name="factors"/> (scale t · max|w|/127, round, then
+        /// <paramref name="project"/>(offset, scale, q) brings q within the bound) and keep the least Σ (w − s·q)² (in double;
+        /// ties go to the earlier, smaller scale).
+        /// </summary>
+        private static QuantizedWeights SafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors,
+            Func<int[], bool> isSafe, Action<int, float, int[]> project)
         {
             var plain = PerChannel(weights, channels, k);
             var values = plain.Values;
@@ -101,7 +115,7 @@ namespace Q.Compiler.Quantization
             {
                 int offset = c * k;
                 for (int i = 0; i < k; i++) q[i] = values[offset + i];
-                if (QConvWeights.IsPairSafe(q, 0, k)) continue;
+                if (isSafe(q)) continue;
                 double amax = 0;
                 for (int i = 0; i < k; i++) amax = Math.Max(amax, Math.Abs(weights[offset + i]));
                 double bestError = double.PositiveInfinity;
@@ -110,7 +124,7 @@ namespace Q.Compiler.Quantization
                 {
                     float s = t == 1.0 ? scales[c] : (float)(amax / (127.0 / t));
                     for (int i = 0; i < k; i++) q[i] = QuantMath.Quantize(weights[offset + i], s, 0, -127, 127);
-                    for (int i = 0; i + 1 < k; i += 2) ProjectPair(weights, offset + i, s, q, i);
+                    project(offset, s, q);
                     double error = 0;
                     for (int i = 0; i < k; i++)
                     {
@@ -151,42 +165,11 @@ namespace Q.Compiler.Quantization
         /// <summary>As <see cref="QuadSafePerChannel(float[], int, int)"/> with the scale factors <paramref name="factors"/> (measurements).</summary>
         internal static QuantizedWeights QuadSafePerChannel(float[] weights, int channels, int k, IReadOnlyList<double> factors)
         {
-            var plain = PerChannel(weights, channels, k);
-            var values = plain.Values;
-            var scales = plain.Scales;
             var groups = new List<int[]>(QConvWeights.QuadSafeGroups(k));
-            var q = new int[k];
-            var best = new int[k];
-            for (int c = 0; c < channels; c++)
+            return SafePerChannel(weights, channels, k, factors, q => QConvWeights.IsQuadSafe(q, 0, k), (offset, s, q) =>
             {
-                int offset = c * k;
-                for (int i = 0; i < k; i++) q[i] = values[offset + i];
-                if (QConvWeights.IsQuadSafe(q, 0, k)) continue;
-                double amax = 0;
-                for (int i = 0; i < k; i++) amax = Math.Max(amax, Math.Abs(weights[offset + i]));
-                double bestError = double.PositiveInfinity;
-                float bestScale = scales[c];
-                foreach (double t in factors)
-                {
-                    float s = t == 1.0 ? scales[c] : (float)(amax / (127.0 / t));
-                    for (int i = 0; i < k; i++) q[i] = QuantMath.Quantize(weights[offset + i], s, 0, -127, 127);
-                    foreach (var g in groups) ProjectGroup(weights, offset, s, q, g);
-                    double error = 0;
-                    for (int i = 0; i < k; i++)
-                    {
-                        double d = weights[offset + i] - (double)s * q[i];
-                        error += d * d;
-                    }
-                    if (error < bestError)
-                    {
-                        bestError = error; bestScale = s;
-                        Array.Copy(q, best, k);
-                    }
-                }
-                scales[c] = bestScale;
-                for (int i = 0; i < k; i++) values[offset + i] = (sbyte)best[i];
-            }
-            return plain;
+                foreach (var g in groups) ProjectGroup(weights, offset, s, q, g);
+            });
         }
 
         /// <summary>
