@@ -61,23 +61,32 @@ namespace Q.Compiler.Quantization
         /// scores both and returns the one <see cref="Adopt"/> picks; with none, returns <paramref name="plain"/> without the
         /// extra run. <paramref name="note"/> receives the returned build and one line for the report.
         /// </summary>
-        public static T Choose<T>(T plain, int candidates, Func<T> preparePairSafe, Func<T, ClipMarginScore> score, Action<T, string> note)
-        {
-            var inv = CultureInfo.InvariantCulture;
-            if (candidates == 0)
-            {
-                note(plain, "pair-safe weights (auto): not tried, no int8 convolution on the QConvNchw kernel would change");
-                return plain;
-            }
-            var p = score(plain);
-            var safe = preparePairSafe();
-            var s = score(safe);
-            bool adopt = Adopt(p, s);
-            int better = s.Samples.Zip(p.Samples, (a, b) => a > b ? 1 : 0).Sum();
-            var chosen = adopt ? safe : plain;
-            note(chosen, string.Format(inv,
+        public static T Choose<T>(T plain, int candidates, Func<T> preparePairSafe, Func<T, ClipMarginScore> score, Action<T, string> note) =>
+            Step(plain, candidates, preparePairSafe, score, note, "pair-safe", Adopt, (adopt, p, s, better) => string.Format(CultureInfo.InvariantCulture,
                 "pair-safe weights (auto): {0} for {1} convolution{2}; output SQNR on the calibration set (simulated int8 model, worst output) {3:F1} dB plain, {4:F1} dB pair-safe ({5} of {6} samples better); adopted when at least {7:0.#} dB and at most {8:0.#} dB below plain",
                 adopt ? "adopted" : "not adopted", candidates, candidates == 1 ? "" : "s", p.Worst, s.Worst, better, s.Samples.Count, FloorDb, ToleranceDb));
+
+        /// <summary>
+        /// One step of "auto" (<see cref="Choose"/>, <see cref="ChooseQuad"/>): with no <paramref name="candidates"/>, a
+        /// "not tried" note and <paramref name="current"/> without the extra run; else <paramref name="current"/> and the
+        /// prepared build are scored, <paramref name="adopt"/> picks, and <paramref name="note"/> receives the picked build and
+        /// <paramref name="describe"/>(adopted, current's score, the new build's score, its samples better than current's).
+        /// </summary>
+        private static T Step<T>(T current, int candidates, Func<T> prepare, Func<T, ClipMarginScore> score, Action<T, string> note, string weights,
+            Func<ClipMarginScore, ClipMarginScore, bool> adopt, Func<bool, ClipMarginScore, ClipMarginScore, int, string> describe)
+        {
+            if (candidates == 0)
+            {
+                note(current, weights + " weights (auto): not tried, no int8 convolution on the QConvNchw kernel would change");
+                return current;
+            }
+            var c = score(current);
+            var next = prepare();
+            var s = score(next);
+            bool adopted = adopt(c, s);
+            int better = s.Samples.Zip(c.Samples, (x, y) => x > y ? 1 : 0).Sum();
+            var chosen = adopted ? next : current;
+            note(chosen, describe(adopted, c, s, better));
             return chosen;
         }
 
@@ -103,24 +112,9 @@ namespace Q.Compiler.Quantization
         /// build, scores it and returns it if <see cref="AdoptQuad"/> says so, else <paramref name="pairSafe"/>; with none,
         /// returns <paramref name="pairSafe"/> without the extra run. <paramref name="note"/> receives the returned build and one line.
         /// </summary>
-        public static T ChooseQuad<T>(T pairSafe, ClipMarginScore plain, int candidates, Func<T> prepareQuad, Func<T, ClipMarginScore> score, Action<T, string> note)
-        {
-            var inv = CultureInfo.InvariantCulture;
-            if (candidates == 0)
-            {
-                note(pairSafe, "quad-safe weights (auto): not tried, no int8 convolution on the QConvNchw kernel would change");
-                return pairSafe;
-            }
-            var p = score(pairSafe);
-            var quad = prepareQuad();
-            var s = score(quad);
-            bool adopt = AdoptQuad(p, s);
-            int better = s.Samples.Zip(p.Samples, (a, b) => a > b ? 1 : 0).Sum();
-            var chosen = adopt ? quad : pairSafe;
-            note(chosen, string.Format(inv,
+        public static T ChooseQuad<T>(T pairSafe, ClipMarginScore plain, int candidates, Func<T> prepareQuad, Func<T, ClipMarginScore> score, Action<T, string> note) =>
+            Step(pairSafe, candidates, prepareQuad, score, note, "quad-safe", AdoptQuad, (adopt, p, s, better) => string.Format(CultureInfo.InvariantCulture,
                 "quad-safe weights (auto): {0} for {1} convolution{2}; output SQNR on the calibration set (simulated int8 model, worst output) {3:F1} dB plain, {4:F1} dB pair-safe, {5:F1} dB quad-safe ({6} of {7} samples better than pair-safe); adopted when at least {8:0.#} dB and at most {9:0.#} dB below pair-safe",
                 adopt ? "adopted" : "not adopted", candidates, candidates == 1 ? "" : "s", plain.Worst, p.Worst, s.Worst, better, s.Samples.Count, QuadFloorDb, ToleranceDb));
-            return chosen;
-        }
     }
 }
